@@ -1,0 +1,47 @@
+# 银龄助手 — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+RASA_PY := .venv-rasa/bin/python
+APP_PY  := .venv/bin/python
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export OMP_NUM_THREADS ?= 1
+export OMP_WAIT_POLICY := PASSIVE
+export HF_HUB_OFFLINE := 1
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help setup train run chat test test-rasa test-app lint kb-eval clean
+
+help:
+	@echo "make run    set up if needed, train if data/config changed, start both servers (Ctrl-C stops)"
+	@echo "make chat   chat in the terminal with the running server"
+	@echo "make test   set up if needed and run every test of both runtimes"
+	@echo "make lint   ruff and mypy"
+	@echo "make kb-eval  retrieval evaluation on the built-in held-out set"
+
+setup:
+	@bash scripts/setup.sh
+
+train: setup
+	@$(RASA_PY) -m bot.train
+
+run: setup
+	@$(APP_PY) scripts/stack.py run
+
+chat:
+	@$(APP_PY) scripts/chat.py
+
+test: setup
+	@$(RASA_PY) -m pytest tests/rasa
+	@$(APP_PY) -m pytest tests/app
+
+lint: setup
+	@$(APP_PY) -m ruff check .
+	@$(APP_PY) -m mypy
+
+kb-eval: setup
+	@$(APP_PY) -m knowledge_base eval
+
+clean:
+	rm -rf models var .pytest_cache .mypy_cache .ruff_cache

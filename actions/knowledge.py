@@ -1,0 +1,77 @@
+"""action_kb_answer: answer a question from the knowledge base, naming the entry.
+
+The index is built once per process at import (the action server loads this module at
+start) and follows the knowledge base's version, so an administrator's edit is answered
+by the next message without a retrain or restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from knowledge_base.answers import compose
+from knowledge_base.files import builtin_entries
+from knowledge_base.retrieval import LiveIndex
+from knowledge_base.store import KBStore
+
+logger = logging.getLogger(__name__)
+
+# Which collection to try first for each question intent; the whole KB is the fallback.
+INTENT_COLLECTION = {"ask_care_service": "services", "ask_legal": "legal", "ask_insurance": "insurance",
+                     "scam_worry": "legal"}
+TOPIC_PROMPTS = {
+    "ask_care_service": "您想问哪方面的养老服务？直接讲就行，比如：\n1. 助餐点在哪里\n2. 助浴怎么预约\n3. 上门护理怎么申请",
+    "ask_legal": "您想问哪方面的法律公证？比如：\n1. 遗嘱公证要带啥\n2. 意定监护是什么\n3. 法律援助怎么申请",
+    "ask_insurance": "您想问哪种保险？比如：\n1. 长护险怎么申请\n2. 沪惠保怎么买\n3. 养老金资格认证",
+}
+
+_index: LiveIndex | None = None
+
+
+def knowledge_index() -> LiveIndex:
+    """The process-wide live index over the KB store (seeded from knowledge_base/data if empty)."""
+    global _index
+    if _index is None:
+        store = KBStore()
+        if store.seed_if_empty(builtin_entries()):
+            logger.info("Seeded the knowledge base from knowledge_base/data.")
+        index = LiveIndex(store, poll_seconds=float(os.environ.get("KB_POLL_SECONDS", "0.2")))
+        index.refresh(force=True)
+        logger.info("Knowledge index ready: %d entries, version %d.", len(index.entries), index.version)
+        _index = index
+    return _index
+
+
+class ActionKnowledgeAnswer(Action):
+    def name(self) -> str:
+        return "action_kb_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        message = tracker.latest_message or {}
+        text = str(message.get("text") or "")
+        intent = (message.get("intent") or {}).get("name")
+        if not text or text.startswith("/"):
+            # A button press carries no question; ask for one.
+            dispatcher.utter_message(text=TOPIC_PROMPTS.get(str(intent), TOPIC_PROMPTS["ask_care_service"]))
+            return []
+        index = knowledge_index()
+        street = next((e.get("value") for e in message.get("entities") or [] if e.get("entity") == "street"), None)
+        hits = index.search(text, top_k=5)
+        if street:
+            # A street named in the question points to that street's service points.
+            local = index.search(text, top_k=3, street=str(street))
+            if local and local[0].score >= index.settings.threshold:
+                hits = local + hits
+        reply = compose(hits, index.entries, index.settings.threshold)
+        logger.info("KB answer: intent=%s entry=%s score=%.3f confident=%s", intent, reply.entry_id, reply.score,
+                    reply.confident)
+        dispatcher.utter_message(text=reply.text, json_message={"kb_entry": reply.entry_id, "score": round(reply.score, 4),
+                                                                "confident": reply.confident})
+        return []

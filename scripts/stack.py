@@ -1,0 +1,243 @@
+"""Start and stop the two servers of 银龄助手: the action server and the Rasa server.
+
+Used by ``make run`` (``python scripts/stack.py run``) and by the end-to-end tests.
+Standard library only, so it runs under either virtualenv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA_VENV = ROOT / ".venv-rasa"
+APP_VENV = ROOT / ".venv"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def train_model() -> Path:
+    """Train if needed (bot.train) and return the model's path."""
+    out = subprocess.run(
+        [str(RASA_VENV / "bin" / "python"), "-m", "bot.train"],
+        cwd=ROOT, env=base_env(), check=True, stdout=subprocess.PIPE, text=True,
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def http_get(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def post_json(url: str, payload: dict[str, object], timeout: float = 60.0) -> object:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+        return json.loads(response.read().decode())
+
+
+@dataclass
+class Stack:
+    """The action server and the Rasa server, each in its own process group."""
+
+    model: Path
+    rasa_port: int = 5005
+    action_port: int = 5055
+    host: str = "127.0.0.1"
+    workdir: Path = ROOT / "var"
+    log_dir: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}/webhooks/rest/webhook"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{self.host}:{self.action_port}/webhook"
+
+    def env(self) -> dict[str, str]:
+        env = base_env()
+        env.setdefault("YINLING_TRACKER_DB", str(self.workdir / "rasa_tracker.sqlite"))
+        env["YINLING_ACTION_URL"] = self.action_url
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        stdout: int | IO[bytes] | None = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log = (self.log_dir / f"{name}.log").open("ab")
+            self._logs.append(log)
+            stdout = log
+        self.processes[name] = subprocess.Popen(
+            command, cwd=ROOT, env=self.env(), stdout=stdout, stderr=subprocess.STDOUT if stdout else None,
+            start_new_session=True,
+        )
+
+    def start_actions(self) -> None:
+        self._spawn("actions", [
+            str(APP_VENV / "bin" / "python"), "-m", "rasa_sdk", "--actions", "actions",
+            "--port", str(self.action_port),
+        ])
+
+    def start_rasa(self) -> None:
+        self._spawn("rasa", [
+            str(RASA_VENV / "bin" / "python"), "-m", "rasa", "run", "--model", str(self.model),
+            "--port", str(self.rasa_port), "--interface", self.host,
+            "--credentials", str(ROOT / "credentials.yml"), "--endpoints", str(ROOT / "endpoints.yml"),
+        ])
+
+    def start(self, timeout: float = 300.0, actions: bool = True) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if actions:
+            self.start_actions()
+        self.start_rasa()
+        self.wait_healthy(timeout, actions=actions)
+
+    def wait_healthy(self, timeout: float, actions: bool = True) -> None:
+        checks = {"rasa": f"http://{self.host}:{self.rasa_port}/webhooks/rest/"}
+        if actions:
+            checks["actions"] = f"http://{self.host}:{self.action_port}/health"
+        deadline = time.monotonic() + timeout
+        pending = dict(checks)
+        while pending:
+            for name, url in list(pending.items()):
+                process = self.processes[name]
+                if process.poll() is not None:
+                    raise StackError(f"the {name} server exited with code {process.returncode} while starting")
+                if http_get(url) == 200:
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                raise StackError(f"not healthy after {timeout:.0f} s: {', '.join(pending)}")
+            time.sleep(0.5)
+
+    def stop_process(self, name: str, grace: float = 15.0) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            pass
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.stop_process(name)
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def say(self, sender: str, text: str) -> list[dict[str, object]]:
+        answer = post_json(self.rest_url, {"sender": sender, "message": text})
+        if not isinstance(answer, list):
+            raise StackError(f"unexpected answer from the REST channel: {answer!r}")
+        return answer
+
+
+def prepare_knowledge_base() -> None:
+    """Seed the KB database from knowledge_base/data if it is empty, and warm the embedding cache."""
+    subprocess.run([str(APP_VENV / "bin" / "python"), "-m", "knowledge_base", "init"], cwd=ROOT, env=base_env(),
+                   check=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = train_model()
+    prepare_knowledge_base()
+    stack = Stack(model=model, rasa_port=args.port, action_port=args.action_port, host=args.host)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print(f"run: starting the action server on {stack.action_port} and Rasa on {stack.rasa_port} …", flush=True)
+        stack.start(timeout=args.timeout)
+        print(
+            "\n银龄助手 is running.\n"
+            f"  REST channel: POST {stack.rest_url}  body: {{\"sender\": \"me\", \"message\": \"你好\"}}\n"
+            "  Terminal chat: make chat   (in another terminal)\n"
+            "  Stop: Ctrl-C\n",
+            flush=True,
+        )
+        while True:
+            for name, process in stack.processes.items():
+                if process.poll() is not None:
+                    print(f"run: the {name} server stopped (exit code {process.returncode}); stopping all.",
+                          file=sys.stderr)
+                    return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nrun: stopping …", flush=True)
+        return 0
+    except StackError as err:
+        print(f"run: {err}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run 银龄助手's servers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="train if needed, then run both servers until Ctrl-C")
+    run_parser.add_argument("--host", default=os.environ.get("YINLING_HOST", "127.0.0.1"))
+    run_parser.add_argument("--port", type=int, default=int(os.environ.get("YINLING_RASA_PORT", "5005")))
+    run_parser.add_argument("--action-port", type=int, default=int(os.environ.get("YINLING_ACTION_PORT", "5055")))
+    run_parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for both servers")
+    args = parser.parse_args()
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import asyncio
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+from channels.guard import APOLOGY, answer_or_apologize
+
+
+def _run(handler) -> tuple[bool, list[dict]]:
+    collector = CollectingOutputChannel()
+    answered = asyncio.run(answer_or_apologize(handler, UserMessage("你好", collector, "u1", input_channel="rest")))
+    return answered, collector.messages
+
+
+def test_a_reply_passes_through_untouched() -> None:
+    async def handler(message: UserMessage) -> None:
+        await message.output_channel.send_response(message.sender_id, {"text": "您好"})
+
+    answered, messages = _run(handler)
+    assert answered is True
+    assert [m["text"] for m in messages] == ["您好"]
+
+
+def test_silence_becomes_an_apology() -> None:
+    async def handler(message: UserMessage) -> None:
+        return None  # what Rasa does when the action server is down
+
+    answered, messages = _run(handler)
+    assert answered is False
+    assert [m["text"] for m in messages] == [APOLOGY]
+
+
+def test_a_crash_becomes_an_apology() -> None:
+    async def handler(message: UserMessage) -> None:
+        raise RuntimeError("boom")
+
+    answered, messages = _run(handler)
+    assert answered is False and messages[0]["text"] == APOLOGY

@@ -1,0 +1,72 @@
+"""The domain, training data and config hang together, and the trainer skips unchanged inputs."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.importers.importer import TrainingDataImporter
+
+from bot import train
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED_INTENTS = {
+    "greet", "goodbye", "thanks", "affirm", "deny", "ask_care_service", "ask_legal", "ask_insurance",
+    "book_service", "check_bookings", "cancel_booking", "request_human", "emergency", "scam_worry",
+    "chitchat", "out_of_scope",
+}
+TEST_SENTENCES = {"我想问问长护险哪能申请", "我跌倒了起不来", "明天上午帮我约个助浴", "asdfgh"}
+
+
+@pytest.fixture(scope="module")
+def importer() -> TrainingDataImporter:
+    return TrainingDataImporter.load_from_config(
+        str(ROOT / "config.yml"), str(ROOT / "domain.yml"), [str(ROOT / "training_data")]
+    )
+
+
+def test_every_intent_has_enough_varied_examples(importer: TrainingDataImporter) -> None:
+    nlu = importer.get_nlu_data()
+    counts = Counter(m.get("intent") for m in nlu.intent_examples)
+    assert REQUIRED_INTENTS <= set(counts)
+    assert {i: n for i, n in counts.items() if n < 25} == {}
+    texts = [m.get("text") for m in nlu.intent_examples]
+    assert len(texts) == len(set(texts)), "duplicate examples"
+    assert not TEST_SENTENCES & set(texts), "the acceptance sentences must stay out of the training data"
+
+
+def test_entities_are_annotated(importer: TrainingDataImporter) -> None:
+    nlu = importer.get_nlu_data()
+    seen = Counter(e["entity"] for m in nlu.entity_examples for e in m.get("entities"))
+    assert {"service", "datetime", "street", "phone", "person"} <= set(seen)
+    assert min(seen[k] for k in ("service", "datetime", "street", "phone", "person")) >= 5
+
+
+def test_domain_covers_intents_and_rules_use_known_actions(importer: TrainingDataImporter) -> None:
+    domain: Domain = importer.get_domain()
+    assert REQUIRED_INTENTS <= set(domain.intents)
+    stories = importer.get_stories()
+    used = {step.action_name for story in stories.story_steps for step in story.events
+            if getattr(step, "action_name", None)}
+    assert used <= set(domain.action_names_or_texts)
+    assert "utter_emergency" in used
+
+
+def test_fingerprint_changes_only_with_inputs(tmp_path: Path) -> None:
+    for name in train.INPUTS:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, tmp_path / name)
+    before = train.fingerprint(tmp_path)
+    assert train.fingerprint(tmp_path) == before
+    (tmp_path / "models").mkdir()
+    assert train.fingerprint(tmp_path) == before, "outputs do not change the fingerprint"
+    with (tmp_path / "training_data" / "nlu" / "greet.yml").open("a", encoding="utf-8") as handle:
+        handle.write("    - 侬好呀老朋友\n")
+    assert train.fingerprint(tmp_path) != before
