@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)
 help:
 	@echo "make run    set up if needed, train if data/config changed, start both servers (Ctrl-C stops)"
 	@echo "make chat   chat in the terminal with the running server"
-	@echo "make test   set up if needed and run every test of both runtimes"
+	@echo "make test   set up if needed, lint, and run every test of both runtimes"
 	@echo "make lint   ruff and mypy"
 	@echo "make kb-eval  retrieval evaluation on the built-in held-out set"
 
@@ -32,12 +32,13 @@ run: setup
 chat:
 	@$(APP_PY) scripts/chat.py
 
-test: setup
+test: lint
 	@$(RASA_PY) -m pytest tests/rasa
 	@$(APP_PY) -m pytest tests/app
 
 lint: setup
 	@$(APP_PY) -m ruff check .
+	@$(APP_PY) -m ruff format --check .
 	@$(APP_PY) -m mypy
 
 kb-eval: setup

@@ -22,8 +22,12 @@ from knowledge_base.store import KBStore
 logger = logging.getLogger(__name__)
 
 # Which collection to try first for each question intent; the whole KB is the fallback.
-INTENT_COLLECTION = {"ask_care_service": "services", "ask_legal": "legal", "ask_insurance": "insurance",
-                     "scam_worry": "legal"}
+INTENT_COLLECTION = {
+    "ask_care_service": "services",
+    "ask_legal": "legal",
+    "ask_insurance": "insurance",
+    "scam_worry": "legal",
+}
 TOPIC_PROMPTS = {
     "ask_care_service": "您想问哪方面的养老服务？直接讲就行，比如：\n1. 助餐点在哪里\n2. 助浴怎么预约\n3. 上门护理怎么申请",
     "ask_legal": "您想问哪方面的法律公证？比如：\n1. 遗嘱公证要带啥\n2. 意定监护是什么\n3. 法律援助怎么申请",
@@ -45,6 +49,12 @@ def knowledge_index() -> LiveIndex:
         logger.info("Knowledge index ready: %d entries, version %d.", len(index.entries), index.version)
         _index = index
     return _index
+
+
+if os.environ.get("YINLING_WARM_KB", "1") != "0":
+    # The action server imports this module at start: build the index now, so the
+    # server reports healthy only when it can answer.
+    knowledge_index()
 
 
 class ActionKnowledgeAnswer(Action):
@@ -70,8 +80,15 @@ class ActionKnowledgeAnswer(Action):
             if local and local[0].score >= index.settings.threshold:
                 hits = local + hits
         reply = compose(hits, index.entries, index.settings.threshold)
-        logger.info("KB answer: intent=%s entry=%s score=%.3f confident=%s", intent, reply.entry_id, reply.score,
-                    reply.confident)
-        dispatcher.utter_message(text=reply.text, json_message={"kb_entry": reply.entry_id, "score": round(reply.score, 4),
-                                                                "confident": reply.confident})
+        logger.info(
+            "KB answer: intent=%s entry=%s score=%.3f confident=%s",
+            intent,
+            reply.entry_id,
+            reply.score,
+            reply.confident,
+        )
+        dispatcher.utter_message(
+            text=reply.text,
+            json_message={"kb_entry": reply.entry_id, "score": round(reply.score, 4), "confident": reply.confident},
+        )
         return []

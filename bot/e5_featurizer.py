@@ -79,9 +79,7 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
             batch = todo[offset : offset + self._batch_size]
             vectors = np.asarray(engine.query([m.get(TEXT) for m in batch]), dtype=np.float32)
             for message, vector in zip(batch, vectors.reshape(len(batch), -1)):
-                message.add_features(
-                    Features(vector.reshape(1, -1), FEATURE_TYPE_SENTENCE, TEXT, self._identifier)
-                )
+                message.add_features(Features(vector.reshape(1, -1), FEATURE_TYPE_SENTENCE, TEXT, self._identifier))
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

@@ -80,8 +80,11 @@ class EmergencyGuard(GraphComponent):
             current = message.get(INTENT) or {}
             if current.get(INTENT_NAME_KEY) == self._intent and current.get(PREDICTED_CONFIDENCE_KEY, 0) >= 1.0:
                 continue
-            logger.info("EmergencyGuard routed a message to '%s' (classifier said %s).", self._intent,
-                        current.get(INTENT_NAME_KEY))
+            logger.info(
+                "EmergencyGuard routed a message to '%s' (classifier said %s).",
+                self._intent,
+                current.get(INTENT_NAME_KEY),
+            )
             top = {INTENT_NAME_KEY: self._intent, PREDICTED_CONFIDENCE_KEY: 1.0}
             ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self._intent]
             message.set(INTENT, top, add_to_output=True)

@@ -16,7 +16,13 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.exceptions import InvalidConfigException
-from rasa.shared.nlu.constants import ENTITIES, ENTITY_ATTRIBUTE_END, ENTITY_ATTRIBUTE_START, ENTITY_ATTRIBUTE_VALUE, TEXT
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_VALUE,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -92,5 +98,12 @@ class TextNormalizer(GraphComponent):
             if value == raw[start:end]:
                 # No synonym was annotated: the value is the span, so it follows the text.
                 value = result.text[span[0] : span[1]]
-            moved.append({**entity, ENTITY_ATTRIBUTE_START: span[0], ENTITY_ATTRIBUTE_END: span[1], ENTITY_ATTRIBUTE_VALUE: value})
+            moved.append(
+                {
+                    **entity,
+                    ENTITY_ATTRIBUTE_START: span[0],
+                    ENTITY_ATTRIBUTE_END: span[1],
+                    ENTITY_ATTRIBUTE_VALUE: value,
+                }
+            )
         message.set(ENTITIES, moved)

@@ -46,12 +46,27 @@ def train(force: bool = False) -> Path:
         print(f"train: model is up to date ({target.name})", file=sys.stderr)
         return target
     MODELS.mkdir(exist_ok=True)
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     command = [
-        sys.executable, "-m", "rasa", "train",
-        "--config", "config.yml", "--domain", "domain.yml", "--data", "training_data",
-        "--out", str(MODELS), "--fixed-model-name", target.name.removesuffix(".tar.gz"),
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        "training_data",
+        "--out",
+        str(MODELS),
+        "--fixed-model-name",
+        target.name.removesuffix(".tar.gz"),
     ]
     print(f"train: training {target.name} (inputs changed)", file=sys.stderr)
     subprocess.run(command, cwd=ROOT, env=env, check=True)

@@ -17,8 +17,7 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 logger = logging.getLogger(__name__)
 
 APOLOGY = (
-    "抱歉，系统刚才有点忙，没能回答您。请过一会儿再发一次；"
-    "着急的话请拨打 12345 市民服务热线。如有危险请马上拨打 120。"
+    "抱歉，系统刚才有点忙，没能回答您。请过一会儿再发一次；着急的话请拨打 12345 市民服务热线。如有危险请马上拨打 120。"
 )
 
 
@@ -42,9 +41,7 @@ class CountingOutputChannel(OutputChannel):
         await self.inner.send_text_message(recipient_id, text, **kwargs)
 
 
-async def answer_or_apologize(
-    on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage
-) -> bool:
+async def answer_or_apologize(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> bool:
     """Process ``message``; apologize on its output channel if nothing was said.
 
     Returns True when the bot answered by itself, False when the apology was sent.
@@ -54,7 +51,7 @@ async def answer_or_apologize(
     message.output_channel = counter
     try:
         await on_new_message(message)
-    except Exception:  # noqa: BLE001 - any failure must still reach the user as an apology
+    except Exception:
         logger.exception("Handling a message from channel %s failed; sending an apology.", message.input_channel)
     if counter.sent:
         return True

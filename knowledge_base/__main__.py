@@ -42,8 +42,9 @@ def _warm(store: KBStore) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m knowledge_base", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m knowledge_base", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database", help="database URL (default: KB_DATABASE_URL, DATABASE_URL, or var/ SQLite)")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -137,8 +137,9 @@ class AdminHandler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.CONFLICT, {"error": str(err)})
         except EntryValidationError as err:
             outcome = "422"
-            self._json(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": "invalid entries",
-                                                         "details": [str(p) for p in err.problems]})
+            self._json(
+                HTTPStatus.UNPROCESSABLE_ENTITY, {"error": "invalid entries", "details": [str(p) for p in err.problems]}
+            )
         except KnowledgeBaseError as err:
             outcome = "400"
             self._json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
@@ -166,10 +167,10 @@ class AdminHandler(BaseHTTPRequestHandler):
                 raise ApiError(HTTPStatus.BAD_REQUEST, "'entries' must be a list")
             problems, entries = [], []
             for row, item in enumerate(raw, start=1):
-                entry, found = parse_entry(item, "request", row)
+                parsed, found = parse_entry(item, "request", row)
                 problems.extend(found)
-                if entry is not None:
-                    entries.append(entry)
+                if parsed is not None:
+                    entries.append(parsed)
             if problems:
                 raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid entries", [str(p) for p in problems])
             return HTTPStatus.OK, store.import_entries(entries, author, self._reason(body))
@@ -196,8 +197,14 @@ class AdminHandler(BaseHTTPRequestHandler):
             return HTTPStatus.OK, {"id": entry_id, "revision": revision, "version": store.version()}
         if tail == "/history" and method == "GET":
             return HTTPStatus.OK, [
-                {"revision": r.revision, "action": r.action, "author": r.author, "reason": r.reason,
-                 "at": r.created_at.isoformat(), "entry": r.entry.to_dict() if r.entry else None}
+                {
+                    "revision": r.revision,
+                    "action": r.action,
+                    "author": r.author,
+                    "reason": r.reason,
+                    "at": r.created_at.isoformat(),
+                    "entry": r.entry.to_dict() if r.entry else None,
+                }
                 for r in store.history(entry_id)
             ]
         if tail == "/restore" and method == "POST":
@@ -210,16 +217,16 @@ class AdminHandler(BaseHTTPRequestHandler):
             return HTTPStatus.OK, {"id": entry_id, "revision": revision, "version": store.version()}
         raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}")
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._handle("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle("DELETE")
 
 

@@ -48,7 +48,7 @@ class E5Embedder:
             self._cache.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
 
     def _key(self, text: str, kind: str) -> str:
-        return hashlib.sha1(f"{self.name}\0{kind}\0{text}".encode()).hexdigest()
+        return hashlib.sha256(f"{self.name}\0{kind}\0{text}".encode()).hexdigest()
 
     def encode(self, texts: list[str], kind: str) -> np.ndarray:
         if kind not in ("query", "passage"):
@@ -63,7 +63,8 @@ class E5Embedder:
                 for offset in range(0, len(keys), 500):
                     chunk = keys[offset : offset + 500]
                     marks = ",".join("?" * len(chunk))
-                    for key, blob in self._cache.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk):
+                    sql = f"SELECT key, vec FROM emb WHERE key IN ({marks})"  # noqa: S608 - only placeholders
+                    for key, blob in self._cache.execute(sql, chunk):
                         found[key] = np.frombuffer(blob, dtype=np.float32)
             missing = [i for i, k in enumerate(keys) if k not in found]
             if missing:

@@ -64,12 +64,14 @@ def docs_from_tsv(path: Path) -> list[Doc]:
             raise EvalInputError(f"{path}: id {row['id']!r} appears twice")
         seen.add(row["id"])
         title = row.get("title", "")
-        docs.append(Doc(
-            id=row["id"],
-            questions=(normalize(title),) if title else (),
-            passages=(normalize(row["text"]),),
-            words=f"{title}\n{title}\n{row['text']}" if title else row["text"],
-        ))
+        docs.append(
+            Doc(
+                id=row["id"],
+                questions=(normalize(title),) if title else (),
+                passages=(normalize(row["text"]),),
+                words=f"{title}\n{title}\n{row['text']}" if title else row["text"],
+            )
+        )
     return docs
 
 
@@ -139,8 +141,9 @@ def render(report: dict[str, Any], configured: str) -> str:
     ]
     for label, m in report["retrievers"].items():
         name = f"configured ({configured})" if label == "configured" else label
-        lines.append(f"{name:<22}{m['top1']:>8.3f}{m['top5']:>8.3f}{m['mrr10']:>8.3f}{m['p50_ms']:>9.1f}"
-                     f"{m['p95_ms']:>9.1f}")
+        lines.append(
+            f"{name:<22}{m['top1']:>8.3f}{m['top5']:>8.3f}{m['mrr10']:>8.3f}{m['p50_ms']:>9.1f}{m['p95_ms']:>9.1f}"
+        )
     return "\n".join(lines)
 
 

@@ -18,8 +18,20 @@ import yaml
 from knowledge_base.schema import FIELD_NAMES, Entry, EntryValidationError, Problem, check_unique, parse_entry
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-COLUMNS = ("id", "collection", "title", "questions", "answer", "details", "street", "sample", "unsure", "source",
-           "reviewed", *(f"fields.{name}" for name in FIELD_NAMES))
+COLUMNS = (
+    "id",
+    "collection",
+    "title",
+    "questions",
+    "answer",
+    "details",
+    "street",
+    "sample",
+    "unsure",
+    "source",
+    "reviewed",
+    *(f"fields.{name}" for name in FIELD_NAMES),
+)
 FORMATS = ("yaml", "csv", "xlsx")
 
 
@@ -42,7 +54,7 @@ def _rows_to_raw(rows: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], i
                 continue
             key = str(key).strip()
             if key.startswith("fields."):
-                raw["fields"][key[len("fields."):]] = value
+                raw["fields"][key[len("fields.") :]] = value
             elif key == "questions":
                 raw[key] = [q for q in str(value or "").splitlines()]
             else:
@@ -58,10 +70,14 @@ def read_raw(path: Path) -> list[tuple[dict[str, Any], int]]:
         if fmt == "yaml":
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-                raise EntryValidationError([Problem(str(path), None, "entries", "expected 'collection' and a list 'entries'")])
+                raise EntryValidationError(
+                    [Problem(str(path), None, "entries", "expected 'collection' and a list 'entries'")]
+                )
             default = data.get("collection")
-            return [({**e, "collection": e.get("collection", default)} if isinstance(e, dict) else e, i)
-                    for i, e in enumerate(data["entries"], start=1)]
+            return [
+                ({**e, "collection": e.get("collection", default)} if isinstance(e, dict) else e, i)
+                for i, e in enumerate(data["entries"], start=1)
+            ]
         if fmt == "csv":
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 return _rows_to_raw(csv.DictReader(handle))

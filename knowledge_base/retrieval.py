@@ -116,10 +116,13 @@ class DenseRetriever:
             owners.extend([i] * len(doc.questions))
             texts_p.extend(doc.passages)
             owners_p.extend([i] * len(doc.passages))
-        vectors = np.vstack([
-            self._embedder.encode(texts_q, "query"),
-            self._embedder.encode(texts_p, "passage"),
-        ]).astype(np.float32)
+        vectors = np.vstack(
+            [
+                self._embedder.encode(texts_q, "query"),
+                self._embedder.encode(texts_p, "passage"),
+            ]
+        ).astype(np.float32)
+        index: Any
         if self._settings.index == "hnsw":
             index = faiss.IndexHNSWFlat(self._embedder.dim, 32, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efSearch = 128

@@ -147,9 +147,9 @@ def parse_entry(
     questions_raw = raw.get("questions")
     if isinstance(questions_raw, str):
         questions_raw = [q for q in re.split(r"[\n|；;]+", questions_raw)]
-    questions = [str(q).strip() for q in questions_raw or [] if str(q).strip()] if isinstance(
-        questions_raw, list
-    ) else []
+    questions = (
+        [str(q).strip() for q in questions_raw or [] if str(q).strip()] if isinstance(questions_raw, list) else []
+    )
     if len(questions) < MIN_QUESTIONS:
         problems.append(Problem(source, row, "questions", f"needs at least {MIN_QUESTIONS} question variants"))
     fields_raw = raw.get("fields") or {}

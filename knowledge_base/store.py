@@ -179,15 +179,22 @@ class KBStore:
     def history(self, entry_id: str) -> list[Revision]:
         with self._read.connect() as conn:
             rows = conn.execute(
-                sa.select(revisions_table).where(revisions_table.c.entry_id == entry_id).order_by(
-                    revisions_table.c.revision
-                )
+                sa.select(revisions_table)
+                .where(revisions_table.c.entry_id == entry_id)
+                .order_by(revisions_table.c.revision)
             ).all()
         if not rows:
             raise EntryNotFound(f"no entry with id {entry_id!r}")
         return [
-            Revision(r.entry_id, r.revision, r.action, r.author, r.reason, r.created_at,
-                     _entry_from_json(r.data) if r.data else None)
+            Revision(
+                r.entry_id,
+                r.revision,
+                r.action,
+                r.author,
+                r.reason,
+                r.created_at,
+                _entry_from_json(r.data) if r.data else None,
+            )
             for r in rows
         ]
 
@@ -195,10 +202,13 @@ class KBStore:
     @contextmanager
     def _change(self) -> Iterator[Connection]:
         with self._write.begin() as conn:
-            yield conn
+            # Bump the version first: on PostgreSQL the row lock this takes serializes
+            # writers, so each reads the revision the previous one committed (SQLite's
+            # BEGIN IMMEDIATE already does the same).
             conn.execute(
                 state_table.update().where(state_table.c.key == "kb").values(version=state_table.c.version + 1)
             )
+            yield conn
 
     @staticmethod
     def _write_revision(
@@ -210,23 +220,51 @@ class KBStore:
         revision = (current.revision if current else 0) + 1
         data = json.dumps(entry.to_dict(), ensure_ascii=False) if entry else None
         now = _now()
-        conn.execute(revisions_table.insert().values(
-            entry_id=entry_id, revision=revision, action=action, data=data, author=author, reason=reason,
-            created_at=now,
-        ))
+        conn.execute(
+            revisions_table.insert().values(
+                entry_id=entry_id,
+                revision=revision,
+                action=action,
+                data=data,
+                author=author,
+                reason=reason,
+                created_at=now,
+            )
+        )
         if current is None:
             assert entry is not None
-            conn.execute(entries_table.insert().values(
-                id=entry_id, collection=entry.collection, data=data, revision=revision, deleted=False, updated_at=now,
-            ))
+            conn.execute(
+                entries_table.insert().values(
+                    id=entry_id,
+                    collection=entry.collection,
+                    data=data,
+                    revision=revision,
+                    deleted=False,
+                    updated_at=now,
+                )
+            )
         elif entry is None:
-            conn.execute(entries_table.update().where(entries_table.c.id == entry_id).values(
-                revision=revision, deleted=True, updated_at=now,
-            ))
+            conn.execute(
+                entries_table.update()
+                .where(entries_table.c.id == entry_id)
+                .values(
+                    revision=revision,
+                    deleted=True,
+                    updated_at=now,
+                )
+            )
         else:
-            conn.execute(entries_table.update().where(entries_table.c.id == entry_id).values(
-                collection=entry.collection, data=data, revision=revision, deleted=False, updated_at=now,
-            ))
+            conn.execute(
+                entries_table.update()
+                .where(entries_table.c.id == entry_id)
+                .values(
+                    collection=entry.collection,
+                    data=data,
+                    revision=revision,
+                    deleted=False,
+                    updated_at=now,
+                )
+            )
         return revision
 
     def _live(self, conn: Connection, entry_id: str) -> bool:
@@ -284,9 +322,15 @@ class KBStore:
 
     def audit(self, actor: str, action: str, target: str, outcome: str = "ok") -> None:
         with self._write.begin() as conn:
-            conn.execute(audit_table.insert().values(
-                at=_now(), actor=actor[:128], action=action[:32], target=target[:256], outcome=outcome[:32],
-            ))
+            conn.execute(
+                audit_table.insert().values(
+                    at=_now(),
+                    actor=actor[:128],
+                    action=action[:32],
+                    target=target[:256],
+                    outcome=outcome[:32],
+                )
+            )
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         with self._read.connect() as conn:

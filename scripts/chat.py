@@ -26,11 +26,13 @@ def main() -> int:
         if text in ("/quit", "/exit"):
             return 0
         request = urllib.request.Request(
-            URL, data=json.dumps({"sender": sender, "message": text}).encode(),
-            headers={"Content-Type": "application/json"}, method="POST",
+            URL,
+            data=json.dumps({"sender": sender, "message": text}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - local server
+            with urllib.request.urlopen(request, timeout=60) as response:
                 replies = json.loads(response.read().decode())
         except (urllib.error.URLError, OSError) as err:
             print(f"（连不上服务器：{err}。请先在另一个终端运行 make run。）", file=sys.stderr)

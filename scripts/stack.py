@@ -37,16 +37,18 @@ def free_port() -> int:
 
 def base_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "RASA_TELEMETRY_ENABLED": "false",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
+            "OMP_WAIT_POLICY": "PASSIVE",
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -54,14 +56,18 @@ def train_model() -> Path:
     """Train if needed (bot.train) and return the model's path."""
     out = subprocess.run(
         [str(RASA_VENV / "bin" / "python"), "-m", "bot.train"],
-        cwd=ROOT, env=base_env(), check=True, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=base_env(),
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     return Path(out.stdout.strip().splitlines()[-1])
 
 
 def http_get(url: str, timeout: float = 2.0) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as err:
         return int(err.code)
@@ -73,7 +79,7 @@ def post_json(url: str, payload: dict[str, object], timeout: float = 60.0) -> ob
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read().decode())
 
 
@@ -114,22 +120,48 @@ class Stack:
             self._logs.append(log)
             stdout = log
         self.processes[name] = subprocess.Popen(
-            command, cwd=ROOT, env=self.env(), stdout=stdout, stderr=subprocess.STDOUT if stdout else None,
+            command,
+            cwd=ROOT,
+            env=self.env(),
+            stdout=stdout,
+            stderr=subprocess.STDOUT if stdout else None,
             start_new_session=True,
         )
 
     def start_actions(self) -> None:
-        self._spawn("actions", [
-            str(APP_VENV / "bin" / "python"), "-m", "rasa_sdk", "--actions", "actions",
-            "--port", str(self.action_port),
-        ])
+        self._spawn(
+            "actions",
+            [
+                str(APP_VENV / "bin" / "python"),
+                "-m",
+                "actions.server",
+                "--host",
+                self.host,
+                "--port",
+                str(self.action_port),
+            ],
+        )
 
     def start_rasa(self) -> None:
-        self._spawn("rasa", [
-            str(RASA_VENV / "bin" / "python"), "-m", "rasa", "run", "--model", str(self.model),
-            "--port", str(self.rasa_port), "--interface", self.host,
-            "--credentials", str(ROOT / "credentials.yml"), "--endpoints", str(ROOT / "endpoints.yml"),
-        ])
+        self._spawn(
+            "rasa",
+            [
+                str(RASA_VENV / "bin" / "python"),
+                "-m",
+                "rasa",
+                "run",
+                "--model",
+                str(self.model),
+                "--port",
+                str(self.rasa_port),
+                "--interface",
+                self.host,
+                "--credentials",
+                str(ROOT / "credentials.yml"),
+                "--endpoints",
+                str(ROOT / "endpoints.yml"),
+            ],
+        )
 
     def start(self, timeout: float = 300.0, actions: bool = True) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -184,8 +216,9 @@ class Stack:
 
 def prepare_knowledge_base() -> None:
     """Seed the KB database from knowledge_base/data if it is empty, and warm the embedding cache."""
-    subprocess.run([str(APP_VENV / "bin" / "python"), "-m", "knowledge_base", "init"], cwd=ROOT, env=base_env(),
-                   check=True)
+    subprocess.run(
+        [str(APP_VENV / "bin" / "python"), "-m", "knowledge_base", "init"], cwd=ROOT, env=base_env(), check=True
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         stack.start(timeout=args.timeout)
         print(
             "\n银龄助手 is running.\n"
-            f"  REST channel: POST {stack.rest_url}  body: {{\"sender\": \"me\", \"message\": \"你好\"}}\n"
+            f'  REST channel: POST {stack.rest_url}  body: {{"sender": "me", "message": "你好"}}\n'
             "  Terminal chat: make chat   (in another terminal)\n"
             "  Stop: Ctrl-C\n",
             flush=True,
@@ -213,8 +246,10 @@ def run(args: argparse.Namespace) -> int:
         while True:
             for name, process in stack.processes.items():
                 if process.poll() is not None:
-                    print(f"run: the {name} server stopped (exit code {process.returncode}); stopping all.",
-                          file=sys.stderr)
+                    print(
+                        f"run: the {name} server stopped (exit code {process.returncode}); stopping all.",
+                        file=sys.stderr,
+                    )
                     return 1
             time.sleep(1)
     except KeyboardInterrupt:

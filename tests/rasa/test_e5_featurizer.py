@@ -12,7 +12,9 @@ from bot.e5_featurizer import E5SentenceFeaturizer
 
 def _featurize(tmp_path, texts: list[str]) -> list[np.ndarray]:
     featurizer = E5SentenceFeaturizer.create(
-        E5SentenceFeaturizer.get_default_config(), LocalModelStorage(tmp_path), Resource("e5"),
+        E5SentenceFeaturizer.get_default_config(),
+        LocalModelStorage(tmp_path),
+        Resource("e5"),
         ExecutionContext(graph_schema=None, node_name="e5"),  # type: ignore[arg-type]
     )
     messages = [Message(data={TEXT: t}) for t in texts] + [Message(data={})]

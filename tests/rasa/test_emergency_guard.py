@@ -40,8 +40,11 @@ def _classify(pipeline: tuple[TextNormalizer, EmergencyGuard], text: str) -> Mes
     normalizer, guard = pipeline
     message = Message(data={TEXT: text})
     message.set(INTENT, {"name": "ask_care_service", "confidence": 0.8}, add_to_output=True)
-    message.set(INTENT_RANKING_KEY, [{"name": "ask_care_service", "confidence": 0.8},
-                                     {"name": "emergency", "confidence": 0.1}], add_to_output=True)
+    message.set(
+        INTENT_RANKING_KEY,
+        [{"name": "ask_care_service", "confidence": 0.8}, {"name": "emergency", "confidence": 0.1}],
+        add_to_output=True,
+    )
     normalizer.process([message])
     guard.process([message])
     return message

@@ -55,13 +55,13 @@ def test_training_entities_follow_the_normalized_text() -> None:
     entities = [
         {"entity": "datetime", "start": raw.index("下礼拜二"), "end": raw.index("的助浴"), "value": "下礼拜二上半天"},
         {"entity": "service", "start": raw.index("助浴"), "end": raw.index("助浴") + 2, "value": "助浴"},
-        {"entity": "phone", "start": raw.index("１"), "end": len(raw), "value": raw[raw.index("１"):]},
+        {"entity": "phone", "start": raw.index("１"), "end": len(raw), "value": raw[raw.index("１") :]},
     ]
     message = Message(data={TEXT: raw, ENTITIES: entities})
     _component().process_training_data(TrainingData([message]))
     text = message.get(TEXT)
     assert text == "帮我们妈妈约下星期二上午的助浴,电话13812345678"
-    spans = {e["entity"]: text[e["start"]:e["end"]] for e in message.get(ENTITIES)}
+    spans = {e["entity"]: text[e["start"] : e["end"]] for e in message.get(ENTITIES)}
     assert spans == {"datetime": "下星期二上午", "service": "助浴", "phone": "13812345678"}
     values = {e["entity"]: e["value"] for e in message.get(ENTITIES)}
     assert values["phone"] == "13812345678"  # no synonym annotated: the value follows the text

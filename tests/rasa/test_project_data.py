@@ -14,9 +14,22 @@ from bot import train
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_INTENTS = {
-    "greet", "goodbye", "thanks", "affirm", "deny", "ask_care_service", "ask_legal", "ask_insurance",
-    "book_service", "check_bookings", "cancel_booking", "request_human", "emergency", "scam_worry",
-    "chitchat", "out_of_scope",
+    "greet",
+    "goodbye",
+    "thanks",
+    "affirm",
+    "deny",
+    "ask_care_service",
+    "ask_legal",
+    "ask_insurance",
+    "book_service",
+    "check_bookings",
+    "cancel_booking",
+    "request_human",
+    "emergency",
+    "scam_worry",
+    "chitchat",
+    "out_of_scope",
 }
 TEST_SENTENCES = {"我想问问长护险哪能申请", "我跌倒了起不来", "明天上午帮我约个助浴", "asdfgh"}
 
@@ -49,8 +62,9 @@ def test_domain_covers_intents_and_rules_use_known_actions(importer: TrainingDat
     domain: Domain = importer.get_domain()
     assert REQUIRED_INTENTS <= set(domain.intents)
     stories = importer.get_stories()
-    used = {step.action_name for story in stories.story_steps for step in story.events
-            if getattr(step, "action_name", None)}
+    used = {
+        step.action_name for story in stories.story_steps for step in story.events if getattr(step, "action_name", None)
+    }
     assert used <= set(domain.action_names_or_texts)
     assert "utter_emergency" in used
 

@@ -1,0 +1,1 @@
+"""Bookings: bookable services, schedules, Chinese date/time parsing, the booking store."""

@@ -1,0 +1,179 @@
+"""End to end: the real Rasa server and the real action server, on free loopback ports.
+
+The Rasa model is trained once (bot.train skips training while data and config are
+unchanged). The conversations go through the REST channel exactly as a web page would.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from stack import Stack, free_port, train_model  # noqa: E402
+
+from knowledge_base.api import AdminServer  # noqa: E402
+from knowledge_base.store import KBStore  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+TOKEN = "e2e-admin-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def kb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('kb') / 'kb.sqlite'}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, kb_url: str) -> Iterator[Stack]:
+    model = train_model()
+    work = tmp_path_factory.mktemp("stack")
+    running = Stack(
+        model=model,
+        rasa_port=free_port(),
+        action_port=free_port(),
+        workdir=work,
+        log_dir=work / "logs",
+        extra_env={"KB_DATABASE_URL": kb_url, "YINLING_TRACKER_DB": str(work / "tracker.sqlite")},
+    )
+    try:
+        running.start(timeout=600)
+    except Exception:
+        for log in (work / "logs").glob("*.log"):
+            print(f"==== {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        running.stop()
+        raise
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(stack: Stack, kb_url: str) -> Iterator[str]:
+    server = AdminServer(("127.0.0.1", free_port()), KBStore(kb_url), TOKEN)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def texts(replies: list[dict]) -> list[str]:
+    return [str(r["text"]) for r in replies if r.get("text")]
+
+
+def kb_entry(replies: list[dict]) -> str | None:
+    return next((r["custom"]["kb_entry"] for r in replies if isinstance(r.get("custom"), dict)), None)
+
+
+def new_sender() -> str:
+    return f"e2e-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_knowledge_question_is_answered_from_a_named_entry(stack: Stack) -> None:
+    replies = stack.say(new_sender(), "我想问问长护险哪能申请")
+    entry = kb_entry(replies)
+    assert entry is not None and ("ltc" in entry or "changhu" in entry or "ltci" in entry), replies
+    assert f"条目 {entry}" in texts(replies)[0]
+    assert "申请" in texts(replies)[0]
+
+
+def test_a_will_question_gets_a_documents_checklist(stack: Stack) -> None:
+    replies = stack.say(new_sender(), "阿拉老头子想立个遗嘱要带点啥")
+    entry = kb_entry(replies)
+    assert entry is not None and entry.startswith("law-"), replies
+    assert "要带的材料：\n1. " in texts(replies)[0]
+
+
+def test_an_emergency_is_answered_first_with_what_to_do(stack: Stack) -> None:
+    for text in ("我跌倒了起不来", "我想问问长护险，阿拉老头子胸口痛喘不上气"):
+        replies = texts(stack.say(new_sender(), text))
+        assert replies and replies[0].startswith("【紧急】请马上拨打 120"), replies
+
+
+def test_a_booking_request_is_recognized_with_its_details(stack: Stack) -> None:
+    reply = "\n".join(texts(stack.say(new_sender(), "明天上午帮我约个助浴")))
+    assert "预约" in reply and "助浴" in reply and "明天上午" in reply
+
+
+def test_gibberish_gets_a_polite_fallback(stack: Stack) -> None:
+    reply = texts(stack.say(new_sender(), "asdfgh"))
+    assert reply and reply[0].startswith("不好意思"), reply
+
+
+def test_a_multi_turn_conversation(stack: Stack) -> None:
+    sender = new_sender()
+    assert texts(stack.say(sender, "侬好"))[0].startswith("您好")
+    first = stack.say(sender, "顾村有没有老人吃饭的食堂")
+    assert (kb_entry(first) or "").startswith("dir-gucun"), first
+    assert "示例" in texts(first)[0]
+    thanks = texts(stack.say(sender, "谢谢侬"))[0]
+    assert "不客气" in thanks or "不用谢" in thanks
+    bye = texts(stack.say(sender, "再会"))
+    assert bye and any(w in bye[0] for w in ("再会", "再见")), bye
+
+
+def _post_raw(stack: Stack, body: bytes, content_type: str = "application/json") -> int:
+    request = urllib.request.Request(stack.rest_url, data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+def test_bad_payloads_get_clear_errors_and_the_server_stays_up(stack: Stack) -> None:
+    assert _post_raw(stack, b"{not json") == 400
+    assert _post_raw(stack, json.dumps({"sender": "x"}).encode()) == 400
+    assert _post_raw(stack, json.dumps({"sender": "", "message": "你好"}).encode()) == 400
+    assert _post_raw(stack, json.dumps({"sender": "x", "message": "长" * 6000}).encode()) == 413
+    odd = "\x00\x07你好🙂🙂 ＡＢＣ 長護險？？？" + "\u202e"
+    assert texts(stack.say(new_sender(), odd)), "control characters and emoji still get an answer"
+
+
+def _admin(url: str, method: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "X-Admin-User": "e2e"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read().decode())
+
+
+def test_an_admin_edit_is_answered_by_the_running_bot_within_a_second(stack: Stack, admin: str) -> None:
+    question = "我想问问长护险哪能申请"
+    entry_id = kb_entry(stack.say(new_sender(), question))
+    assert entry_id
+    entry = _admin(f"{admin}/entries/{entry_id}", "GET")
+    marker = f"【更新{uuid.uuid4().hex[:6]}】"
+    entry["answer"] = marker + entry["answer"][:100]
+    _admin(f"{admin}/entries/{entry_id}", "PUT", {"entry": entry, "reason": "e2e live update"})
+    edited_at = time.monotonic()
+    while True:
+        reply = texts(stack.say(new_sender(), question))[0]
+        if marker in reply:
+            break
+        assert time.monotonic() - edited_at < 1.0, "the edit did not reach the bot within a second"
+        time.sleep(0.05)
+
+
+def test_when_the_action_server_is_down_the_user_gets_an_apology(stack: Stack) -> None:
+    # Last in this module: it stops the action server.
+    stack.stop_process("actions")
+    replies = texts(stack.say(new_sender(), "助餐点饭菜多少钱一顿"))
+    assert replies and replies[0].startswith("抱歉"), replies
+    assert "12345" in replies[0]
+    # Rasa-only answers still work, and an emergency never depends on the action server.
+    assert texts(stack.say(new_sender(), "我跌倒了起不来"))[0].startswith("【紧急】")

@@ -1,0 +1,93 @@
+"""Retrieval quality and behaviour, with the real embedding model (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from knowledge_base.evaluate import HELDOUT, builtin_set, evaluate
+from knowledge_base.files import builtin_entries
+from knowledge_base.retrieval import Doc, Settings, make_retriever
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    docs, queries = builtin_set()
+    return evaluate(docs, queries)
+
+
+def test_heldout_set_is_large_and_separate_from_the_entries() -> None:
+    _, queries = builtin_set()
+    assert len(queries) >= 200
+    indexed = {q for e in builtin_entries() for q in (e.title, *e.questions)}
+    assert not {q.text for q in queries} & indexed, "held-out queries must never be indexed"
+    assert len({q.gold for q in queries}) >= 100, "the held-out set covers most of the KB"
+
+
+def test_retrieval_quality_floor_on_the_heldout_set(report: dict) -> None:
+    configured = report["retrievers"]["configured"]
+    assert configured["top1"] >= 0.70, report
+    assert configured["top5"] >= 0.90, report
+    # The fusion is there for a reason: it must not lose to either part alone.
+    for alone in ("bm25", "dense"):
+        assert configured["mrr10"] >= report["retrievers"][alone]["mrr10"] - 0.01, report
+
+
+def test_filters_restrict_results() -> None:
+    entries = builtin_entries()
+    retriever = make_retriever(Settings.load())
+    retriever.build([Doc.from_entry(e) for e in entries])
+    by_id = {e.id: e for e in entries}
+    hits = retriever.search("有没有老人吃饭的地方", top_k=5, street="顾村镇")
+    assert hits and all(by_id[h.id].street == "顾村镇" for h in hits)
+    hits = retriever.search("遗嘱", top_k=5, collection="legal")
+    assert hits and all(by_id[h.id].collection == "legal" for h in hits)
+
+
+def _run_eval(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "knowledge_base", "eval", *args], cwd=ROOT, text=True, capture_output=True, timeout=600
+    )
+
+
+def test_eval_cli_on_any_tsv_pair(tmp_path: Path) -> None:
+    entries = tmp_path / "entries.tsv"
+    queries = tmp_path / "queries.tsv"
+    entries.write_text(
+        "id\ttext\ttitle\n"
+        "a\t长期护理保险由医保基金支付大部分护理费用\t长护险\n"
+        "b\t遗嘱公证需要本人带身份证和房产证到公证处\t遗嘱公证\n"
+        "c\t助浴服务由护理员上门帮老人洗澡\t助浴\n",
+        encoding="utf-8",
+    )
+    queries.write_text("query\tgold_id\n长护险谁出钱\ta\n立遗嘱要带什么\tb\n老人洗澡有人上门吗\tc\n", encoding="utf-8")
+    result = _run_eval("--entries", str(entries), "--queries", str(queries), "--json")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert report["n_entries"] == 3 and report["n_queries"] == 3
+    assert set(report["retrievers"]) == {"configured", "bm25", "dense"}
+    for metrics in report["retrievers"].values():
+        assert set(metrics) == {"top1", "top5", "mrr10", "p50_ms", "p95_ms"}
+        assert metrics["top5"] == 1.0
+    assert report["retrievers"]["configured"]["top1"] == 1.0
+    assert "top-1" in result.stdout and "configured (hybrid)" in result.stdout
+
+
+def test_eval_cli_reports_bad_input(tmp_path: Path) -> None:
+    entries = tmp_path / "entries.tsv"
+    queries = tmp_path / "queries.tsv"
+    entries.write_text("id\ttext\na\t文本\n", encoding="utf-8")
+    queries.write_text("query\tgold_id\n问题\tzzz\n", encoding="utf-8")
+    result = _run_eval("--entries", str(entries), "--queries", str(queries))
+    assert result.returncode == 2 and "line 2" in result.stderr and "zzz" in result.stderr
+
+
+def test_heldout_file_has_the_documented_header() -> None:
+    assert HELDOUT.read_text(encoding="utf-8").splitlines()[0] == "query\tgold_id"
