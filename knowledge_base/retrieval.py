@@ -67,7 +67,7 @@ class Settings:
     index: str = "flat"  # or "hnsw": approximate, for large KBs
     sparse_weight: float = 0.08
     sparse_saturation: float = 6.0
-    threshold: float = 0.90
+    threshold: float = 0.94
     threads: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
