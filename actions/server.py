@@ -22,7 +22,9 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("YINLING_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("YINLING_ACTION_PORT", "5055")))
     args = parser.parse_args()
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     executor = ActionExecutor()
     executor.register_package("actions")
     app = create_app(executor)

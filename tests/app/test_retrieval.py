@@ -101,9 +101,11 @@ def test_the_confidence_threshold_separates_answerable_from_unanswerable() -> No
     retriever.build(docs)
     correct = [h[0].score for q in queries if (h := retriever.search(q.text, 1)) and h[0].id == q.gold]
     kept = sum(s >= settings.threshold for s in correct) / len(correct)
-    unanswerable = (Path(__file__).resolve().parents[2] / "knowledge_base" / "eval" / "unanswerable.tsv").read_text(
-        encoding="utf-8"
-    ).splitlines()[1:]
+    unanswerable = (
+        (Path(__file__).resolve().parents[2] / "knowledge_base" / "eval" / "unanswerable.tsv")
+        .read_text(encoding="utf-8")
+        .splitlines()[1:]
+    )
     rejected = sum(retriever.search(q, 1)[0].score < settings.threshold for q in unanswerable) / len(unanswerable)
     assert kept >= 0.95, kept
     assert rejected >= 0.90, rejected
