@@ -1,36 +1,430 @@
-"""action_booking_intake: acknowledge a booking request with what was understood.
+"""Booking actions: read back, confirm, choose an alternative, list, cancel, reschedule.
 
-The booking form (slots, read-back, writing the booking) is built on this intent in a
-later step; until then the user is told plainly how to book today.
+A booking is written only after the user has seen everything read back and said yes.
+The stage of the conversation lives in the ``booking_stage`` slot, and the rules in
+training_data/rules.yml route "对", "不对", a number or "算了" by that stage.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import logging
+import re
+import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-LABELS = (("service", "服务"), ("datetime", "时间"), ("street", "地点"))
+from actions.booking_common import (
+    CHOICES,
+    CONTACT,
+    DATE,
+    NOTES,
+    PHONE,
+    SAMPLE_NOTE,
+    SERVICE,
+    SLOT_ID,
+    STAGE,
+    STREET,
+    TARGET,
+    TIME,
+    WHEN,
+    booking_line,
+    describe_slot,
+    format_phone,
+    message_id,
+    numbered,
+    raw_text,
+    reset_booking,
+    resource_name,
+    service_name,
+    store,
+)
+from actions.booking_form import notes_in
+from actions.menus import MENU_RESPONSES
+from bookings.catalog import SHANGHAI
+from bookings.store import Booking, BookingError, BookingNotFound, SlotClosed, SlotFull, parse_code
+from bookings.timeparse import parse_when
+
+logger = logging.getLogger(__name__)
+
+Events = list[dict[str, Any]]
+CHOICE_WORDS = {"一": 1, "头": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+BOOKING_SLOTS_ASKED = (SERVICE, WHEN, STREET, CONTACT, PHONE)
 
 
-class ActionBookingIntake(Action):
+def chosen_number(text: str) -> int | None:
+    """1 from "1", "１", "第一个", "选二", "就第三个吧"; "最后一个" is -1."""
+    text = unicodedata.normalize("NFKC", text)
+    if "最后" in text:
+        return -1
+    digits = re.findall(r"\d+", text)
+    if digits:
+        return int(digits[0])
+    for word, number in CHOICE_WORDS.items():
+        if word in text:
+            return number
+    return None
+
+
+def window(date: str, time: str | None) -> tuple[dt.datetime, dt.datetime, dt.datetime | None]:
+    """The search window for a day and an optional "HH:MM" or "HH:MM-HH:MM" time; plus the exact time."""
+    day = dt.date.fromisoformat(date)
+    start = dt.datetime.combine(day, dt.time(0, 0), SHANGHAI)
+    end = start + dt.timedelta(days=1)
+    if not time:
+        return start, end, None
+    first, _, last = time.partition("-")
+    begin = dt.datetime.combine(day, dt.time.fromisoformat(first), SHANGHAI)
+    if last:
+        return begin, dt.datetime.combine(day, dt.time.fromisoformat(last), SHANGHAI), None
+    # An exact time: any slot that is running at that time or starts within the hour.
+    return begin - dt.timedelta(minutes=59), begin + dt.timedelta(minutes=60), begin
+
+
+def booking_texts(tracker: Tracker) -> list[str]:
+    """What the user typed since asking for this booking (notes like 坐轮椅 may come at any point)."""
+    texts: list[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        texts.append(str(event.get("text") or ""))
+        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") == "book_service":
+            break
+    return texts
+
+
+def readback(tracker: Tracker, slot_id: int) -> str:
+    slot = store().slot(slot_id)
+    lines = [
+        "请您核对一下：",
+        f"1. 服务：{service_name(slot.service)}",
+        f"2. 时间：{describe_slot(slot)}",
+        f"3. 地点：{resource_name(slot)}",
+        f"4. 联系人：{tracker.get_slot(CONTACT)}",
+        f"5. 电话：{format_phone(str(tracker.get_slot(PHONE)))}",
+    ]
+    if tracker.get_slot(NOTES):
+        lines.append(f"6. 备注：{tracker.get_slot(NOTES)}")
+    if slot.sample:
+        lines.append(SAMPLE_NOTE)
+    lines.append("没问题请回复“对”；要改哪一项直接说，比如“不对，是下午”；不约了请说“算了”。")
+    return "\n".join(lines)
+
+
+def offer(dispatcher: CollectingDispatcher, slots: list[Any], stage: str, intro: str) -> Events:
+    if not slots:
+        dispatcher.utter_message(text=f"{intro}\n最近两个礼拜也没有空位了。请换一天，或者拨打 12345 问问。")
+        return [SlotSet(STAGE, None), SlotSet(CHOICES, None)]
+    dispatcher.utter_message(text=f"{intro}\n离得最近的空位有：\n{numbered(slots)}\n请回复数字选一个，或者换个时间。")
+    return [SlotSet(STAGE, stage), SlotSet(CHOICES, [s.id for s in slots])]
+
+
+class ActionAskBookingWhen(Action):
+    """Asks for the time; when only the day is missing, asks for the day."""
+
     def name(self) -> str:
-        return "action_booking_intake"
+        return "action_ask_booking_when"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        understood = []
-        for entity, label in LABELS:
-            value = next(tracker.get_latest_entity_values(entity), None)
-            if value:
-                understood.append(f"{label}：{value}")
-        lines = ["好的，您想预约服务。"]
-        if understood:
-            lines.append("我听到的是：" + "，".join(understood) + "。")
-        lines.append("在这里直接预约的功能还在准备中。现在请您：")
-        lines.append("1. 拨打 12345 市民服务热线；")
-        lines.append("2. 或到街道社区事务受理服务中心预约。")
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        if tracker.get_slot(TIME) and not tracker.get_slot(DATE):
+            dispatcher.utter_message(text="好的。是哪一天呢？比如“明天”“下礼拜二”“十一号”。")
+        else:
+            dispatcher.utter_message(response="utter_ask_booking_when")
+        return []
+
+
+class ActionBookingReadback(Action):
+    """After the form: find a free slot for what was asked, then read everything back."""
+
+    def name(self) -> str:
+        return "action_booking_readback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        service, date, street = tracker.get_slot(SERVICE), tracker.get_slot(DATE), tracker.get_slot(STREET)
+        if not (service and date):
+            dispatcher.utter_message(text="预约的信息还不全，我们重新来一次。")
+            return [*reset_booking(), FollowupAction("booking_form")]
+        notes = notes_in(" ".join(booking_texts(tracker)), None)
+        if notes != tracker.get_slot(NOTES):
+            tracker.slots[NOTES] = notes  # read back below; persisted by the SlotSet returned
+        start, end, exact = window(date, tracker.get_slot(TIME))
+        free = store().find_slots(service, start, end, street=street, only_free=True)
+        if exact is not None:
+            free.sort(key=lambda s: abs(s.start - exact))
+        if free:
+            dispatcher.utter_message(text=readback(tracker, free[0].id))
+            return [
+                SlotSet(NOTES, notes),
+                SlotSet(SLOT_ID, float(free[0].id)),
+                SlotSet(STAGE, "confirm"),
+                SlotSet(CHOICES, None),
+            ]
+        around = exact or start
+        alternatives = store().alternatives(service, around, street=street, n=3)
+        events = offer(dispatcher, alternatives, "choose", f"{service_name(service)}在您要的时间已经约满了。")
+        return [SlotSet(NOTES, notes), *events]
+
+
+class ActionBookingConfirm(Action):
+    """The user said yes: make the booking, the cancellation or the change that was read back."""
+
+    def name(self) -> str:
+        return "action_booking_confirm"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        stage = tracker.get_slot(STAGE)
+        if stage == "confirm":
+            return self._book(dispatcher, tracker)
+        if stage == "cancel_confirm":
+            return self._cancel(dispatcher, tracker)
+        if stage == "reschedule_confirm":
+            return self._reschedule(dispatcher, tracker)
+        dispatcher.utter_message(response="utter_affirm_ack")
+        return []
+
+    @staticmethod
+    def _book(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+        slot_id = int(tracker.get_slot(SLOT_ID))
+        contact, phone = str(tracker.get_slot(CONTACT)), str(tracker.get_slot(PHONE))
+        # A redelivered "对" (same channel message) must not book twice: key on the message and the form.
+        key = hashlib.sha256(
+            "|".join([tracker.sender_id or "", message_id(tracker), str(slot_id), contact, phone]).encode()
+        ).hexdigest()
+        try:
+            booking = store().book(
+                slot_id, tracker.sender_id or "", contact, phone, tracker.get_slot(NOTES), idempotency_key=key
+            )
+        except (SlotFull, SlotClosed) as err:
+            alternatives = store().alternatives(err.slot.service, err.slot.start, street=err.slot.street, n=3)
+            return offer(dispatcher, alternatives, "choose", "不好意思，刚刚这个时间被别人约走了。")
+        dispatcher.utter_message(
+            text=f"约好了！预约号：{booking.display_code}（请记下来，打电话问的时候报这个号）。\n"
+            f"{booking_line(booking)}。\n"
+            "想查预约就说“我约了啥”，要取消就说“取消预约”。"
+        )
+        return reset_booking()
+
+    @staticmethod
+    def _cancel(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+        try:
+            booking = store().cancel(str(tracker.get_slot(TARGET)), tracker.sender_id or "")
+        except BookingError:
+            dispatcher.utter_message(text="没找到这个预约，可能已经取消了。说“我约了啥”可以查一查。")
+            return reset_booking()
+        dispatcher.utter_message(text=f"已经帮您取消了：{booking_line(booking)}。")
+        return reset_booking()
+
+    @staticmethod
+    def _reschedule(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+        code, slot_id = str(tracker.get_slot(TARGET)), int(tracker.get_slot(SLOT_ID))
+        try:
+            booking = store().reschedule(code, tracker.sender_id or "", slot_id)
+        except (SlotFull, SlotClosed) as err:
+            alternatives = store().alternatives(err.slot.service, err.slot.start, street=err.slot.street, n=3)
+            return offer(dispatcher, alternatives, "reschedule_choose", "不好意思，这个时间刚被约走了。")
+        except BookingError:
+            dispatcher.utter_message(text="这个预约改不了（可能已经取消或者已经开始了）。")
+            return reset_booking()
+        dispatcher.utter_message(text=f"改好了：{booking_line(booking)}。预约号不变。")
+        return reset_booking()
+
+
+class ActionBookingChoose(Action):
+    """A number: pick one of the offered slots or bookings, or a numbered menu button."""
+
+    def name(self) -> str:
+        return "action_booking_choose"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        number = chosen_number(raw_text(tracker))
+        stage = tracker.get_slot(STAGE)
+        options = list(tracker.get_slot(CHOICES) or [])
+        if stage in ("choose", "reschedule_choose", "cancel_choose") and options:
+            if number is None or not (number == -1 or 1 <= number <= len(options)):
+                dispatcher.utter_message(text=f"请回复 1 到 {len(options)} 之间的数字。")
+                return []
+            picked = options[number - 1 if number > 0 else -1]
+            if stage == "cancel_choose":
+                return ask_cancel(dispatcher, tracker, str(picked))
+            if stage == "reschedule_choose":
+                return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)), int(picked))
+            dispatcher.utter_message(text=readback(tracker, int(picked)))
+            return [SlotSet(SLOT_ID, float(picked)), SlotSet(STAGE, "confirm"), SlotSet(CHOICES, None)]
+        return menu_choice(dispatcher, tracker, number)
+
+
+def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int | None) -> Events:
+    """ "2" after a reply with buttons means the second button (channels without buttons show numbers)."""
+    last_bot: dict[str, Any] = next((e for e in reversed(tracker.events) if e.get("event") == "bot"), {})
+    buttons = (last_bot.get("data") or {}).get("buttons") or []
+    if number is not None and 1 <= number <= len(buttons):
+        intent = str(buttons[number - 1].get("payload", "")).lstrip("/")
+        if intent in MENU_RESPONSES:
+            dispatcher.utter_message(response=MENU_RESPONSES[intent])
+            return []
+    dispatcher.utter_message(response="utter_default")
+    return []
+
+
+class ActionBookingCorrect(Action):
+    """ "不对" at a read-back: apply what the user named and read back again, or ask what to change."""
+
+    def name(self) -> str:
+        return "action_booking_correct"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        changed = changed_this_turn(tracker)
+        stage = tracker.get_slot(STAGE)
+        if stage in ("reschedule_confirm", "reschedule_choose"):
+            return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)))
+        if stage in ("cancel_confirm", "cancel_choose"):
+            dispatcher.utter_message(text="好的，预约给您留着，不取消。")
+            return reset_booking()
+        if not changed:
+            dispatcher.utter_message(text="哪一项要改？直接说新的就行，比如“时间改成下午”“地点是大场镇”“电话是138…”。")
+            return []
+        # Let the form check the new values (and the merged date/time), then read back again.
+        return [SlotSet(STAGE, None), SlotSet(SLOT_ID, None), SlotSet(CHOICES, None), FollowupAction("booking_form")]
+
+
+def changed_this_turn(tracker: Tracker) -> list[str]:
+    """Booking slots the latest user message set (through its entities)."""
+    names: list[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "slot" and event.get("name") in BOOKING_SLOTS_ASKED and event.get("value"):
+            names.append(str(event["name"]))
+    return names
+
+
+class ActionBookingStop(Action):
+    def name(self) -> str:
+        return "action_booking_stop"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        dispatcher.utter_message(text="好的，这次先不约了。有需要随时再找我。")
+        return reset_booking()
+
+
+class ActionBookingList(Action):
+    def name(self) -> str:
+        return "action_booking_list"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        bookings = store().list_for_user(tracker.sender_id or "")
+        if not bookings:
+            dispatcher.utter_message(text="您现在没有预约。想约的话，直接说“帮我约个助浴”就可以。")
+            return []
+        lines = [f"您有 {len(bookings)} 个预约："]
+        lines += [f"{i}. {booking_line(b)}" for i, b in enumerate(bookings, start=1)]
+        lines.append("要取消就说“取消预约”，要改时间就说“改到后天下午”。")
         dispatcher.utter_message(text="\n".join(lines))
         return []
+
+
+def target_booking(tracker: Tracker) -> tuple[Booking | None, list[Booking]]:
+    """The booking the user means: a code they said, else the only or the most recent one."""
+    bookings = store().list_for_user(tracker.sender_id or "")
+    text = raw_text(tracker)
+    for chunk in re.findall(r"[\d０-９][\d０-９\s\-]{4,9}[\d０-９]", text):
+        code = parse_code(chunk)
+        if code is not None:
+            try:
+                return store().get(code, tracker.sender_id or ""), bookings
+            except BookingNotFound:
+                return None, bookings
+    if len(bookings) == 1 or (bookings and re.search(r"刚才|刚刚|最近|那个|这个", text)):
+        return max(bookings, key=lambda b: b.created_at), bookings
+    return None, bookings
+
+
+def ask_cancel(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> Events:
+    booking = store().get(code, tracker.sender_id or "")
+    dispatcher.utter_message(
+        text=f"要取消这个预约吗？\n{booking_line(booking)}\n确定取消请回复“对”，不取消请说“不要”。"
+    )
+    return [SlotSet(STAGE, "cancel_confirm"), SlotSet(TARGET, code), SlotSet(CHOICES, None)]
+
+
+class ActionBookingCancel(Action):
+    def name(self) -> str:
+        return "action_booking_cancel"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        booking, bookings = target_booking(tracker)
+        if booking is not None:
+            return ask_cancel(dispatcher, tracker, booking.code)
+        if not bookings:
+            dispatcher.utter_message(text="您现在没有可以取消的预约。")
+            return []
+        dispatcher.utter_message(
+            text="您要取消哪一个？\n"
+            + "\n".join(f"{i}. {booking_line(b)}" for i, b in enumerate(bookings, start=1))
+            + "\n请回复数字。"
+        )
+        return [SlotSet(STAGE, "cancel_choose"), SlotSet(CHOICES, [b.code for b in bookings])]
+
+
+def ask_reschedule(dispatcher: CollectingDispatcher, tracker: Tracker, code: str, slot_id: int | None = None) -> Events:
+    booking = store().get(code, tracker.sender_id or "")
+    if slot_id is None:
+        text = raw_text(tracker)
+        # "明天去不了，改到下礼拜一": the new time follows 改到/换到 ….
+        target_part = re.search(r"(?:改到|改成|改在|换到|换成|挪到|推到)(.+)", text)
+        now = dt.datetime.now(SHANGHAI)
+        when = (parse_when(target_part.group(1), now) if target_part else None) or parse_when(text, now)
+        if when is None or when.date is None:
+            dispatcher.utter_message(text=f"要把这个预约改到哪天、什么时间？\n{booking_line(booking)}")
+            return [SlotSet(STAGE, "reschedule_when"), SlotSet(TARGET, code)]
+        time = None
+        if when.start is not None:
+            time = when.start.strftime("%H:%M") + (f"-{when.end:%H:%M}" if when.end else "")
+        start, end, exact = window(when.date.isoformat(), time)
+        slot = booking.slot
+        free = [
+            s
+            for s in store().find_slots(slot.service, start, end, street=slot.street, only_free=True)
+            if s.id != slot.id
+        ]
+        if exact is not None:
+            free.sort(key=lambda s: abs(s.start - exact))
+        if not free:
+            alternatives = store().alternatives(slot.service, exact or start, street=slot.street, n=3)
+            return [
+                SlotSet(TARGET, code),
+                *offer(dispatcher, alternatives, "reschedule_choose", "那个时间已经约满了。"),
+            ]
+        slot_id = free[0].id
+    new = store().slot(slot_id)
+    dispatcher.utter_message(
+        text=f"把预约 {booking.display_code}（{service_name(booking.slot.service)}）\n"
+        f"从 {describe_slot(booking.slot)}\n改到 {describe_slot(new)}，{resource_name(new)}。\n"
+        "对吗？对的话请回复“对”。"
+    )
+    return [
+        SlotSet(STAGE, "reschedule_confirm"),
+        SlotSet(TARGET, code),
+        SlotSet(SLOT_ID, float(slot_id)),
+        SlotSet(CHOICES, None),
+    ]
+
+
+class ActionBookingReschedule(Action):
+    def name(self) -> str:
+        return "action_booking_reschedule"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        code = tracker.get_slot(TARGET) if tracker.get_slot(STAGE) == "reschedule_when" else None
+        if code is None:
+            booking, bookings = target_booking(tracker)
+            if booking is None:
+                text = "您现在没有可以改的预约。" if not bookings else "您要改哪一个？请说预约号，比如“改385 217”。"
+                dispatcher.utter_message(text=text)
+                return []
+            code = booking.code
+        return ask_reschedule(dispatcher, tracker, str(code))

@@ -14,6 +14,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.menus import MENU_RESPONSES
 from knowledge_base.answers import compose
 from knowledge_base.files import builtin_entries
 from knowledge_base.retrieval import LiveIndex
@@ -27,11 +28,6 @@ INTENT_COLLECTION = {
     "ask_legal": "legal",
     "ask_insurance": "insurance",
     "scam_worry": "legal",
-}
-TOPIC_PROMPTS = {
-    "ask_care_service": "您想问哪方面的养老服务？直接讲就行，比如：\n1. 助餐点在哪里\n2. 助浴怎么预约\n3. 上门护理怎么申请",
-    "ask_legal": "您想问哪方面的法律公证？比如：\n1. 遗嘱公证要带啥\n2. 意定监护是什么\n3. 法律援助怎么申请",
-    "ask_insurance": "您想问哪种保险？比如：\n1. 长护险怎么申请\n2. 沪惠保怎么买\n3. 养老金资格认证",
 }
 
 _index: LiveIndex | None = None
@@ -69,7 +65,7 @@ class ActionKnowledgeAnswer(Action):
         intent = (message.get("intent") or {}).get("name")
         if not text or text.startswith("/"):
             # A button press carries no question; ask for one.
-            dispatcher.utter_message(text=TOPIC_PROMPTS.get(str(intent), TOPIC_PROMPTS["ask_care_service"]))
+            dispatcher.utter_message(response=MENU_RESPONSES.get(str(intent), MENU_RESPONSES["ask_care_service"]))
             return []
         index = knowledge_index()
         street = next((e.get("value") for e in message.get("entities") or [] if e.get("entity") == "street"), None)

@@ -19,24 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from textnorm import normalize
+from yinling.places import STREETS
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "services.yml"
 
-# Baoshan's 12 streets and towns: a resource elsewhere is a typo.
-STREETS = (
-    "友谊路街道",
-    "吴淞街道",
-    "张庙街道",
-    "罗店镇",
-    "大场镇",
-    "杨行镇",
-    "月浦镇",
-    "罗泾镇",
-    "顾村镇",
-    "高境镇",
-    "庙行镇",
-    "淞南镇",
-)
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CODE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

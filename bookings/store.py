@@ -38,6 +38,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Dialect, Engine
 
 from bookings.catalog import SHANGHAI, BookingError, Catalog, UnknownService, default_catalog
+from yinling.db import driver_url, sqlite_engine, sqlite_file
 
 __all__ = [
     "Booking",
@@ -301,39 +302,12 @@ def database_url() -> str:
     return os.environ.get("BOOKINGS_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
 
 
-def _driver_url(url: str) -> str:
-    # A bare postgresql:// would select psycopg2, which this runtime does not install.
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
-    path = sa.engine.make_url(url).database
-    if not path or path == ":memory:":
+    if sqlite_file(url) is None:
         raise StoreConfigError(
             "bookings need a SQLite file (sqlite:///path/bookings.sqlite), not an in-memory database"
         )
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # Writers take the write lock up front: a deferred transaction that reads and then
-        # writes fails with SQLITE_BUSY under concurrency instead of waiting its turn.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
+    return sqlite_engine(url, immediate, foreign_keys=True)
 
 
 def _retryable(err: sa.exc.DBAPIError) -> bool:
@@ -444,7 +418,7 @@ class BookingStore:
         catalog: Catalog | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self.url = _driver_url(url or database_url())
+        self.url = driver_url(url or database_url())
         self._catalog = catalog or default_catalog()
         self._clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         if self.url.startswith("sqlite"):

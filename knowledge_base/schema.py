@@ -11,7 +11,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from yinling.places import STREETS
+
 COLLECTIONS = ("services", "legal", "insurance", "directory")
+# The industrial park is not a street or town, but it has its own directory entry.
+PLACES = (*STREETS, "宝山城市工业园区")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
 MAX_ANSWER_CHARS = 120
 MIN_QUESTIONS = 3
@@ -25,21 +29,6 @@ FIELD_NAMES = (
     "how_to",
     "coverage",
     "exclusions",
-)
-STREETS = (
-    "友谊路街道",
-    "吴淞街道",
-    "张庙街道",
-    "罗店镇",
-    "大场镇",
-    "杨行镇",
-    "月浦镇",
-    "罗泾镇",
-    "顾村镇",
-    "高境镇",
-    "庙行镇",
-    "淞南镇",
-    "宝山城市工业园区",
 )
 
 
@@ -168,7 +157,7 @@ def parse_entry(
             elif value not in (None, ""):
                 fields[key] = str(value).strip()
     street = raw.get("street") or None
-    if street is not None and street not in STREETS:
+    if street is not None and street not in PLACES:
         problems.append(Problem(source, row, "street", f"{street!r} is not a Baoshan street or town"))
     reviewed = _text(raw, "reviewed", problems, source, row)
     if reviewed:

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from knowledge_base.schema import Entry, EntryValidationError, KnowledgeBaseError, parse_entry
+from yinling.db import driver_url, sqlite_engine
 
 logger = logging.getLogger(__name__)
 
@@ -105,39 +106,16 @@ def _entry_from_json(text: str) -> Entry:
     return entry
 
 
-def _sqlite_engine(url: str, immediate: bool) -> Engine:
-    path = sa.engine.make_url(url).database
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # A deferred transaction that reads then writes gets SQLITE_BUSY under
-        # concurrency; writers take the write lock up front.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
 class KBStore:
     """Entries, their revisions, the global version and the audit log."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or database_url()
         if self.url.startswith("sqlite"):
-            self._write = _sqlite_engine(self.url, immediate=True)
-            self._read = _sqlite_engine(self.url, immediate=False)
+            self._write = sqlite_engine(self.url, immediate=True)
+            self._read = sqlite_engine(self.url, immediate=False)
         else:
-            self._write = self._read = sa.create_engine(self.url, pool_pre_ping=True)
+            self._write = self._read = sa.create_engine(driver_url(self.url), pool_pre_ping=True)
         metadata.create_all(self._write)
         with self._write.begin() as conn:
             if conn.execute(sa.select(state_table.c.version).where(state_table.c.key == "kb")).first() is None:

@@ -1,0 +1,105 @@
+"""What the booking actions share: the store, slot names, and plain-Chinese wording."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+
+from bookings.catalog import SHANGHAI, Catalog, default_catalog
+from bookings.store import Booking, BookingStore, Slot
+
+logger = logging.getLogger(__name__)
+
+# Slots the user fills (the form asks for them in this order) …
+SERVICE, WHEN, STREET, CONTACT, PHONE, NOTES = (
+    "booking_service",
+    "booking_when",
+    "booking_street",
+    "booking_contact",
+    "booking_phone",
+    "booking_notes",
+)
+# … and slots only the actions set.
+DATE, TIME, STAGE, SLOT_ID, CHOICES, TARGET = (
+    "booking_date",
+    "booking_time",
+    "booking_stage",
+    "booking_slot_id",
+    "booking_choices",
+    "booking_target",
+)
+FORM_SLOTS = (SERVICE, WHEN, STREET, CONTACT, PHONE, NOTES, DATE, TIME)
+STATE_SLOTS = (STAGE, SLOT_ID, CHOICES, TARGET)
+WEEKDAYS = "一二三四五六日"
+SAMPLE_NOTE = "（地点、时间是示例数据，仅供演示；正式使用前请以服务机构为准。）"
+
+_store: BookingStore | None = None
+_store_lock = threading.Lock()
+_schedule_day: dt.date | None = None
+
+
+def store() -> BookingStore:
+    """The process-wide booking store, with sample schedules for the next 60 days."""
+    global _store, _schedule_day
+    with _store_lock:
+        if _store is None:
+            _store = BookingStore()
+        today = dt.datetime.now(SHANGHAI).date()
+        if _schedule_day != today:
+            added = _store.ensure_schedule(today)
+            logger.info("Booking schedule ready for %s (%d new slots).", today, added)
+            _schedule_day = today
+        return _store
+
+
+def catalog() -> Catalog:
+    return default_catalog()
+
+
+def service_name(code: str) -> str:
+    return catalog().service(code).name
+
+
+def resource_name(slot: Slot) -> str:
+    return catalog().service(slot.service).resource(slot.resource).name
+
+
+def describe_slot(slot: Slot) -> str:
+    day = slot.start.astimezone(SHANGHAI)
+    end = slot.end.astimezone(SHANGHAI)
+    return f"{day.month}月{day.day}日（星期{WEEKDAYS[day.weekday()]}）{day:%H:%M}–{end:%H:%M}"
+
+
+def format_phone(phone: str) -> str:
+    return f"{phone[:3]} {phone[3:7]} {phone[7:]}" if len(phone) == 11 else phone
+
+
+def numbered(slots: list[Slot]) -> str:
+    return "\n".join(f"{i}. {describe_slot(s)}，{resource_name(s)}" for i, s in enumerate(slots, start=1))
+
+
+def booking_line(booking: Booking) -> str:
+    slot = booking.slot
+    return f"{service_name(slot.service)}，{describe_slot(slot)}，{resource_name(slot)}，预约号 {booking.display_code}"
+
+
+def reset_booking() -> list[dict[str, Any]]:
+    return [SlotSet(name, None) for name in (*FORM_SLOTS, *STATE_SLOTS)]
+
+
+def latest_user_event(tracker: Tracker) -> dict[str, Any]:
+    return next((e for e in reversed(tracker.events) if e.get("event") == "user"), {})
+
+
+def raw_text(tracker: Tracker) -> str:
+    """What the user typed (the parse data carries the normalized text)."""
+    return str(latest_user_event(tracker).get("text") or tracker.latest_message.get("text") or "")
+
+
+def message_id(tracker: Tracker) -> str:
+    return str(latest_user_event(tracker).get("message_id") or "")

@@ -1,0 +1,453 @@
+"""The benchmark's Markdown report and PNG plots, rendered from the results dict alone.
+
+A figure that was not measured is shown as "—" with the reason nearby, never as 0;
+"n/a" marks a figure that does not apply (entity F1 on a test set without entities).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+PART_TITLES = {
+    "nlu": "NLU",
+    "retrieval_quality": "Retrieval quality",
+    "retrieval_scale": "Retrieval at scale",
+    "e2e": "End to end",
+}
+NLU_ROWS = (
+    ("accuracy", "intent accuracy", 3),
+    ("macro_f1", "intent macro-F1", 3),
+    ("entity_f1", "entity F1", 3),
+    ("train_s", "training time, s", 1),
+    ("parse_p50_ms", "parse p50, ms", 1),
+)
+
+
+def fmt(value: Any, digits: int = 1, missing: str = "—") -> str:
+    if value is None:
+        return missing
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def ratio(a: Any, b: Any, digits: int = 2) -> str:
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or b == 0:
+        return "—"
+    return f"{a / b:.{digits}f}×"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _get(data: Any, *keys: Any) -> Any:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _part_header(name: str, part: dict[str, Any] | None) -> list[str]:
+    lines = [f"## {PART_TITLES[name]}", ""]
+    if part is None:
+        return [*lines, "Not run.", ""]
+    status = part.get("status")
+    if status == "skipped":
+        return [*lines, f"Skipped: {part.get('reason', '')}", ""]
+    if status == "failed":
+        lines.append(f"**FAILED** after {fmt(part.get('seconds'))} s.")
+        if part.get("error"):
+            lines += ["", "```", str(part["error"]).strip(), "```"]
+        for problem in part.get("problems") or []:
+            lines.append(f"- {problem}")
+        lines.append("")
+    return lines
+
+
+# -- sections -----------------------------------------------------------------------------
+
+
+def _meta(results: dict[str, Any]) -> list[str]:
+    meta = results.get("meta", {})
+    commit = meta.get("commit", "unknown")
+    if meta.get("dirty"):
+        commit += " (uncommitted changes)"
+    status = results.get("status", "unknown")
+    lines = [
+        "# 银龄助手 benchmark",
+        "",
+        f"- **Result: {'OK' if status == 'ok' else 'FAILED'}**",
+        f"- date: {meta.get('date', '?')}",
+        f"- commit: {commit}",
+        f"- machine: {fmt(meta.get('cores'))} cores ({fmt(meta.get('usable_cores'))} usable), "
+        f"{meta.get('cpu', '?')}, {fmt(meta.get('memory_gb'))} GB RAM",
+        f"- load average at start / end: {meta.get('load_start', '?')} / {meta.get('load_end', '?')} "
+        "(the machine is shared; figures are medians and percentiles over many samples)",
+        f"- mode: {meta.get('mode', '?')}; total time {fmt(results.get('total_s'))} s",
+        f"- command: `{meta.get('command', '?')}`",
+        "",
+    ]
+    failed = [name for name, part in results.get("parts", {}).items() if part.get("status") == "failed"]
+    if failed:
+        lines += ["**Failed parts:** " + ", ".join(PART_TITLES.get(n, n) for n in failed), ""]
+    return lines
+
+
+def _nlu(part: dict[str, Any]) -> list[str]:
+    lines = [
+        "Both pipelines trained and scored by `bot.evaluate` at their full settings "
+        "(project = `config.yml`, rasa_default = Rasa's stock Chinese pipeline). "
+        "Difference = project − rasa_default; for times, the ratio project / rasa_default.",
+        "",
+    ]
+    rows = []
+    for name, row in (_get(part, "data", "datasets") or {}).items():
+        label = f"{name}: {row.get('description', '')}"
+        result = row.get("result")
+        if row.get("status") != "ok" or not isinstance(result, dict):
+            rows.append([label, "—", "—", "—", f"failed: {str(row.get('error', '')).splitlines()[0][:120]}"])
+            continue
+        label += f" ({fmt(result.get('n_train'))} train / {fmt(result.get('n_test'))} test)"
+        for key, title, digits in NLU_ROWS:
+            ours = _get(result, "pipelines", "project", key)
+            theirs = _get(result, "pipelines", "rasa_default", key)
+            if key.endswith("_s") or key.endswith("_ms"):
+                diff = ratio(ours, theirs)
+            elif isinstance(ours, (int, float)) and isinstance(theirs, (int, float)):
+                diff = f"{ours - theirs:+.3f}"
+            else:
+                diff = "—"
+            none = "n/a (no entities in the test set)" if key == "entity_f1" else "—"
+            rows.append([label, title, fmt(ours, digits, none), fmt(theirs, digits, none), diff])
+            label = ""
+    lines += table(["dataset", "metric", "project", "rasa_default", "difference"], rows)
+    return lines
+
+
+def _quality(part: dict[str, Any]) -> list[str]:
+    data = part.get("data") or {}
+    lines = [
+        f"`python -m knowledge_base eval --json`: {fmt(data.get('n_entries'))} built-in entries, "
+        f"{fmt(data.get('n_queries'))} held-out queries (never indexed).",
+        "",
+    ]
+    rows = []
+    for name, m in (data.get("retrievers") or {}).items():
+        rows.append(
+            [
+                name,
+                fmt(m.get("top1"), 3),
+                fmt(m.get("top5"), 3),
+                fmt(m.get("mrr10"), 3),
+                fmt(m.get("p50_ms")),
+                fmt(m.get("p95_ms")),
+            ]
+        )
+    return lines + table(["retriever", "top-1", "top-5", "MRR@10", "p50 ms", "p95 ms"], rows)
+
+
+def _scale(part: dict[str, Any]) -> list[str]:
+    data = part.get("data") or {}
+    cal = data.get("calibration") or {}
+    lines = [
+        f"Query path timed for real through `HybridRetriever.search` (query embedding with E5 + faiss + BM25 + "
+        f"fusion), {fmt(data.get('queries'))} held-out queries × {fmt(data.get('query_rounds'))} round(s) per cell. "
+        f"The KB is the {fmt(data.get('builtin_entries'))} built-in entries padded with generated ones "
+        f"(seed {data.get('seed')}).",
+        "",
+        "**What is approximate:** the vectors of the generated entries were *not* computed by the embedding model. "
+        f"The model was run on a sample of {fmt(cal.get('sample_texts'))} generated texts "
+        f"({fmt(cal.get('sample_docs'))} entries): {fmt(cal.get('texts_per_s'))} texts/s "
+        f"({fmt(cal.get('ms_per_text'))} ms per text). Every other generated text got the real vector of the built-in "
+        "text it was made from plus Gaussian noise, renormalized, with the noise set so that the cosine to the source "
+        f"matches the sample (real: {_cosines(cal.get('cosine_to_source'))}; "
+        f"synthetic: {_cosines(cal.get('synthetic_cosine_to_source'))}). "
+        "Index build times below are therefore faiss and BM25 only; the time a real re-embedding would take is an "
+        "estimate from the measured throughput.",
+        "",
+        f"Query embedding alone: p50 {fmt(_get(data, 'query_embedding_ms', 'p50'))} ms, "
+        f"p95 {fmt(_get(data, 'query_embedding_ms', 'p95'))} ms.",
+        "",
+        "Query latency (ms), full hybrid query path:",
+        "",
+    ]
+    latency, builds = [], []
+    for row in data.get("sizes") or []:
+        flat, hnsw = _get(row, "index", "flat") or {}, _get(row, "index", "hnsw") or {}
+        latency.append(
+            [
+                fmt(row.get("size")),
+                fmt(row.get("vectors")),
+                fmt(_get(flat, "query_ms", "p50")),
+                fmt(_get(flat, "query_ms", "p95")),
+                fmt(_get(hnsw, "query_ms", "p50")),
+                fmt(_get(hnsw, "query_ms", "p95")),
+                ratio(_get(hnsw, "query_ms", "p50"), _get(flat, "query_ms", "p50")),
+                fmt(hnsw.get("top5_overlap_with_flat"), 3),
+                fmt(_get(row, "bm25_query_ms", "p50"), 2),
+            ]
+        )
+        builds.append(
+            [
+                fmt(row.get("size")),
+                fmt(row.get("vectors")),
+                fmt(row.get("build_runs")),
+                fmt(row.get("bm25_build_s"), 2),
+                fmt(flat.get("build_s"), 3),
+                fmt(hnsw.get("build_s"), 2),
+                ratio(hnsw.get("build_s"), flat.get("build_s"), 0),
+                _duration(row.get("real_embedding_estimate_s")),
+            ]
+        )
+    lines += table(
+        [
+            "entries",
+            "vectors",
+            "flat p50",
+            "flat p95",
+            "HNSW p50",
+            "HNSW p95",
+            "HNSW / flat p50",
+            "HNSW top-5 overlap with flat",
+            "BM25 alone p50",
+        ],
+        latency,
+    )
+    lines += ["Index build time (s; median of the runs shown):", ""]
+    lines += table(
+        [
+            "entries",
+            "vectors",
+            "runs",
+            "BM25 build",
+            "faiss flat build",
+            "faiss HNSW build",
+            "HNSW / flat",
+            "real E5 embedding (estimate)",
+        ],
+        builds,
+    )
+    lines += ["![retrieval latency](retrieval_latency.png)", ""]
+    return lines
+
+
+def _cosines(values: Any) -> str:
+    if not isinstance(values, dict) or not values:
+        return "—"
+    return ", ".join(f"{k} {fmt(v, 3)}" for k, v in values.items())
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "—"
+    if seconds >= 3600:
+        return f"≈ {seconds / 3600:.1f} h"
+    if seconds >= 120:
+        return f"≈ {seconds / 60:.0f} min"
+    return f"≈ {seconds:.0f} s"
+
+
+def _e2e(part: dict[str, Any]) -> list[str]:
+    data = part.get("data") or {}
+    lines = [f"Model `{data.get('model', '?')}`; REST channel on loopback; every request is a new conversation.", ""]
+    cold = data.get("cold_start_s")
+    lines += ["### Cold start to first answer", ""]
+    if cold:
+        lines += [
+            f"From spawning both servers to the first reply naming a KB entry (trained model present, KB seeded): "
+            f"median **{fmt(cold['median'])} s**, max {fmt(cold['max'])} s over {len(cold['runs'])} starts "
+            f"({', '.join(fmt(r) for r in cold['runs'])} s).",
+            "",
+        ]
+    else:
+        lines += ["—", ""]
+    edit = data.get("edit_to_answer")
+    lines += ["### Admin edit to changed answer", ""]
+    if edit:
+        lines += [
+            f"PUT through the admin API until the bot's reply carries the new text (entry `{edit['entry']}`): "
+            f"median **{fmt(edit['median_s'], 2)} s**, max {fmt(edit['max_s'], 2)} s over {len(edit['runs_s'])} edits "
+            f"({', '.join(fmt(r, 2) for r in edit['runs_s'])} s; each poll is one full bot turn).",
+            "",
+        ]
+    else:
+        lines += ["— (see the failures above)", ""]
+    lines += ["### Throughput and latency", ""]
+    rows = []
+    for name, scenario in (data.get("load") or {}).items():
+        cells = scenario.get("cells") or {}
+        base = _get(cells, "1", "throughput_rps")
+        label = f"{name}: {scenario.get('description', '')}"
+        for users, cell in cells.items():
+            lat = cell.get("latency_ms") or {}
+            tags = ", ".join(f"{k} {v}" for k, v in sorted((cell.get("tags") or {}).items()))
+            rows.append(
+                [
+                    label,
+                    users,
+                    fmt(cell.get("ok")),
+                    fmt(cell.get("errors")),
+                    fmt(cell.get("throughput_rps"), 2),
+                    ratio(cell.get("throughput_rps"), base),
+                    fmt(lat.get("p50"), 0),
+                    fmt(lat.get("p95"), 0),
+                    fmt(lat.get("p99"), 0),
+                    f"{fmt(cell.get('elapsed_s'))} s, {cell.get('stopped_by', '?')}",
+                    tags,
+                ]
+            )
+            label = ""
+    lines += table(
+        [
+            "scenario",
+            "users",
+            "answered",
+            "errors",
+            "msg/s",
+            "vs 1 user",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "measured for, stopped by",
+            "answers",
+        ],
+        rows,
+    )
+    lines += ["![end-to-end latency](e2e_latency.png)", ""]
+    lines += ["### Peak memory", ""]
+    mem_rows = []
+    for name, mem in (data.get("memory") or {}).items():
+        procs = ", ".join(f"{p['name']} {p['pid']}: {fmt(p['peak_mb'])}" for p in mem.get("processes", []))
+        mem_rows.append([name, fmt(mem.get("peak_mb")), procs])
+    lines += table(["server (process group)", "peak RSS MB (sum of VmHWM)", "processes (peak MB)"], mem_rows)
+    return lines
+
+
+SECTIONS = {"nlu": _nlu, "retrieval_quality": _quality, "retrieval_scale": _scale, "e2e": _e2e}
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    lines = _meta(results)
+    parts = results.get("parts", {})
+    for name, render in SECTIONS.items():
+        part = parts.get(name)
+        lines += _part_header(name, part)
+        if part is not None and part.get("data"):
+            lines += render(part)
+    lines += ["## Time per part", ""]
+    lines += table(
+        ["part", "status", "seconds"],
+        [[PART_TITLES.get(n, n), p.get("status", "?"), fmt(p.get("seconds"))] for n, p in parts.items()],
+    )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -- plots --------------------------------------------------------------------------------
+
+
+def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
+    """PNG plots of what was measured; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    parts = results.get("parts", {})
+    load = _get(parts, "e2e", "data", "load")
+    if load:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+        for name, scenario in load.items():
+            cells = [(int(u), c) for u, c in scenario["cells"].items() if c.get("latency_ms")]
+            if not cells:
+                continue
+            users = [u for u, _ in cells]
+            (line,) = left.plot(users, [c["latency_ms"]["p50"] for _, c in cells], marker="o", label=f"{name} p50")
+            left.plot(
+                users,
+                [c["latency_ms"]["p95"] for _, c in cells],
+                marker="x",
+                linestyle="--",
+                color=line.get_color(),
+                label=f"{name} p95",
+            )
+            right.plot(users, [c["throughput_rps"] for _, c in cells], marker="o", label=name)
+        for ax, ylabel in ((left, "latency, ms"), (right, "answers per second")):
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("concurrent users")
+            ax.set_ylabel(ylabel)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+        left.set_yscale("log")
+        fig.suptitle(f"End to end through the REST channel ({_stamp(results)})", fontsize=10)
+        fig.tight_layout()
+        written.append(_save(fig, out / "e2e_latency.png"))
+        plt.close(fig)
+    sizes = _get(parts, "retrieval_scale", "data", "sizes")
+    if sizes:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+        x = [row["size"] for row in sizes]
+        for kind in ("flat", "hnsw"):
+            left.plot(x, [row["index"][kind]["query_ms"]["p50"] for row in sizes], marker="o", label=f"{kind} p50")
+            left.plot(
+                x,
+                [row["index"][kind]["query_ms"]["p95"] for row in sizes],
+                marker="x",
+                linestyle="--",
+                label=f"{kind} p95",
+            )
+            right.plot(x, [row["index"][kind]["build_s"] for row in sizes], marker="o", label=f"faiss {kind}")
+        right.plot(x, [row["bm25_build_s"] for row in sizes], marker="s", label="BM25")
+        for ax, ylabel in ((left, "hybrid query latency, ms"), (right, "index build, s")):
+            ax.set_xscale("log")
+            ax.set_xlabel("KB entries (padded)")
+            ax.set_ylabel(ylabel)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+        right.set_yscale("log")
+        fig.suptitle(f"Retrieval at scale ({_stamp(results)})", fontsize=10)
+        fig.tight_layout()
+        written.append(_save(fig, out / "retrieval_latency.png"))
+        plt.close(fig)
+    nlu = _get(parts, "nlu", "data", "datasets")
+    ok = {n: r["result"] for n, r in (nlu or {}).items() if r.get("status") == "ok"}
+    if ok:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        names = list(ok)
+        for offset, pipeline in ((-0.2, "project"), (0.2, "rasa_default")):
+            ax.bar(
+                [i + offset for i in range(len(names))],
+                [ok[n]["pipelines"][pipeline]["macro_f1"] for n in names],
+                width=0.4,
+                label=pipeline,
+            )
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylabel("intent macro-F1")
+        ax.set_ylim(0, 1)
+        ax.legend()
+        ax.set_title(f"NLU ({_stamp(results)})", fontsize=10)
+        fig.tight_layout()
+        written.append(_save(fig, out / "nlu_macro_f1.png"))
+        plt.close(fig)
+    return written
+
+
+def _stamp(results: dict[str, Any]) -> str:
+    meta = results.get("meta", {})
+    return f"{str(meta.get('date', '?'))[:16]}, {meta.get('commit', '?')}{'+' if meta.get('dirty') else ''}"
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path

@@ -1,0 +1,442 @@
+"""Compare NLU pipelines on one train/test split: the project's config.yml and Rasa's stock Chinese pipeline.
+
+    .venv-rasa/bin/python -m bot.evaluate --train TRAIN.yml --test TEST.yml [--json]
+        [--pipelines project,rasa_default] [--epochs N]
+
+Each pipeline is trained NLU-only on TRAIN.yml (a Rasa 3 NLU YAML file) in a temporary
+directory, then every TEST.yml example is parsed one at a time. Printed per pipeline:
+
+- accuracy: share of test examples whose top intent is the gold intent. Anything else is an
+  error: an intent absent from TRAIN.yml, ``nlu_fallback`` (the project's FallbackClassifier),
+  ``emergency`` (the project's EmergencyGuard), or no intent at all.
+- macro_f1: intent F1 averaged over the gold intents of the test set (predicted labels that
+  are not gold intents count only as false negatives of the gold intent).
+- entity_f1: micro-averaged F1 over (entity type, start, end) triples: a predicted entity counts
+  only when type and character span both match a gold entity exactly (roles, groups and values
+  are ignored). ``null`` when the test set has no entities. If a pipeline rewrites the text
+  (the project's TextNormalizer collapses spaces, for instance), gold spans are first carried
+  onto the text the model returned by a character alignment.
+- train_s: wall-clock seconds of training, parse_p50_ms: median latency of one parse after a warm-up.
+
+Thread limits are the caller's: on 2 shared cores run with OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE,
+or competing BLAS threads inflate parse latency 10-20x (DESIGN.md).
+
+The table goes to stdout; with --json one JSON object follows on the last line. Rasa's and
+TensorFlow's own output goes to stderr. Run from anywhere; the working directory becomes the
+repository root because the project's components read training_data/ relative to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import difflib
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+# The pipelines that can be compared, by name; a new baseline is one more config file here.
+PIPELINES: dict[str, Path] = {
+    "project": ROOT / "config.yml",
+    "rasa_default": ROOT / "bot" / "pipelines" / "rasa_default.yml",
+}
+WARM_UP_PARSES = 3
+
+# An entity as scored: (type, start, end).
+Span = tuple[str, int, int]
+
+
+class EvaluationError(Exception):
+    """The evaluation could not run; the message says why."""
+
+
+class EvaluationInputError(EvaluationError, ValueError):
+    """A command-line argument or input file is unusable; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    intent: str
+    entities: tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class Parse:
+    text: str  # the text as the model returned it (possibly normalized)
+    intent: str
+    entities: tuple[Span, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Scores:
+    accuracy: float
+    macro_f1: float
+    entity_f1: float | None
+    train_s: float
+    parse_p50_ms: float
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {
+            "accuracy": round(self.accuracy, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "entity_f1": None if self.entity_f1 is None else round(self.entity_f1, 4),
+            "train_s": round(self.train_s, 2),
+            "parse_p50_ms": round(self.parse_p50_ms, 2),
+        }
+
+
+# ---------------------------------------------------------------- input
+
+
+def load_examples(path: Path, role: str) -> list[Example]:
+    """The intent examples of a Rasa 3 NLU YAML file; bad input raises EvaluationInputError."""
+    from rasa.shared.exceptions import RasaException
+    from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RESPONSE_KEY, TEXT
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+
+    try:
+        if not RasaYAMLReader.is_yaml_nlu_file(path):
+            raise EvaluationInputError(
+                f"{role} file {path} is not Rasa NLU YAML (a .yml/.yaml file with an 'nlu:' section)"
+            )
+        data = RasaYAMLReader().read(path)
+    except RasaException as err:
+        raise EvaluationInputError(f"{role} file {path} cannot be read as Rasa NLU YAML: {err}") from err
+    examples = [
+        Example(
+            text=message.get(TEXT),
+            intent=message.get(INTENT),
+            entities=tuple(
+                (e["entity"], int(e["start"]), int(e["end"]))
+                for e in message.get(ENTITIES) or []
+                if "start" in e and "end" in e
+            ),
+        )
+        for message in data.intent_examples
+    ]
+    if not examples:
+        raise EvaluationInputError(f"{role} file {path} has no intent examples")
+    if any(message.get(INTENT_RESPONSE_KEY) for message in data.intent_examples):
+        # Rasa reads `a/b` as the retrieval intent `a`: classified and scored as `a` alone.
+        _progress(f"{role} file {path}: intent names with '/' are scored by the part before the '/'")
+    return examples
+
+
+def pipeline_config(name: str, epochs: int | None) -> dict[str, Any]:
+    """An NLU-only training config: the named file's language and pipeline; policies are irrelevant."""
+    path = PIPELINES[name]
+    content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    pipeline = [dict(component) for component in content["pipeline"]]
+    if epochs is not None:
+        for component in pipeline:
+            if component.get("name") == "DIETClassifier":
+                component["epochs"] = epochs
+    return {
+        "recipe": content.get("recipe", "default.v1"),
+        "language": content.get("language", "zh"),
+        # Set, so Rasa does not write a generated id back into the config file.
+        "assistant_id": f"evaluate_{name}",
+        "pipeline": pipeline,
+    }
+
+
+# ---------------------------------------------------------------- training and parsing
+
+
+def train(config: dict[str, Any], train_path: Path, workdir: Path, name: str) -> tuple[Path, float]:
+    """Train an NLU model; returns its archive and the wall-clock seconds it took."""
+    from rasa.model_training import train_nlu
+    from rasa.shared.exceptions import RasaException
+
+    config_path = workdir / f"{name}.config.yml"
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    started = time.perf_counter()
+    try:
+        model = train_nlu(str(config_path), str(train_path), str(workdir), fixed_model_name=name)
+    except RasaException as err:  # Rasa's own verdict on the data or the config, e.g. a bad annotation
+        raise EvaluationError(f"training the {name} pipeline failed: {err}") from err
+    seconds = time.perf_counter() - started
+    if model is None or not Path(model).is_file():
+        raise EvaluationError(f"training the {name} pipeline produced no model (see the messages above)")
+    return Path(model), seconds
+
+
+def parse_all(model: Path, texts: Sequence[str]) -> list[Parse]:
+    """Parse each text on its own, as a server would, timing each call after a short warm-up."""
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+
+    async def run() -> list[Parse]:
+        for text in texts[:WARM_UP_PARSES]:
+            await agent.parse_message(text)
+        parses = []
+        for text in texts:
+            started = time.perf_counter()
+            result = await agent.parse_message(text)
+            parses.append(_parse_result(result, text, time.perf_counter() - started))
+        return parses
+
+    return asyncio.run(run())
+
+
+def _parse_result(result: dict[str, Any], text: str, seconds: float) -> Parse:
+    intent = (result.get("intent") or {}).get("name") or ""
+    entities = tuple(
+        (str(e["entity"]), int(e["start"]), int(e["end"]))
+        for e in result.get("entities") or []
+        if "start" in e and "end" in e
+    )
+    return Parse(text=str(result.get("text") or text), intent=str(intent), entities=entities, seconds=seconds)
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def align_span(source: str, target: str, start: int, end: int) -> tuple[int, int] | None:
+    """Carry ``source[start:end]`` onto ``target``, a rewritten ``source``; None if it vanished.
+
+    Characters are aligned case-insensitively (difflib); in a replaced block of equal length
+    positions map one to one, in other blocks proportionally. Exact for the identity and for
+    one-for-one rewrites (full-width to half-width, 繁→简, lower-casing).
+    """
+    if source == target:
+        return start, end
+    matcher = difflib.SequenceMatcher(None, [c.lower() for c in source], [c.lower() for c in target], autojunk=False)
+    first: int | None = None
+    last: int | None = None
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("insert", "delete") or i2 <= start or i1 >= end:
+            continue
+        lo, hi, ratio_num, ratio_den = max(i1, start), min(i2, end), j2 - j1, i2 - i1
+        if first is None:
+            first = j1 + (lo - i1) * ratio_num // ratio_den
+        last = j1 + -(-(hi - i1) * ratio_num // ratio_den)  # ceiling division
+    if first is None or last is None or first >= last:
+        return None
+    return first, last
+
+
+def entity_counts(examples: Sequence[Example], parses: Sequence[Parse]) -> tuple[int, int, int]:
+    """(true positives, gold entities, predicted entities), gold spans moved onto each parse's text."""
+    true_positives = gold_total = predicted_total = 0
+    for example, parse in zip(examples, parses):
+        gold: Counter[Span] = Counter()
+        for entity_type, start, end in example.entities:
+            span = align_span(example.text, parse.text, start, end)
+            if span is not None:
+                gold[(entity_type, span[0], span[1])] += 1
+        predicted = Counter(parse.entities)
+        true_positives += sum((gold & predicted).values())
+        gold_total += len(example.entities)  # a gold entity that vanished is still a miss
+        predicted_total += len(parse.entities)
+    return true_positives, gold_total, predicted_total
+
+
+def micro_f1(true_positives: int, gold: int, predicted: int) -> float:
+    if not true_positives:
+        return 0.0
+    precision, recall = true_positives / predicted, true_positives / gold
+    return 2 * precision * recall / (precision + recall)
+
+
+def score(examples: Sequence[Example], parses: Sequence[Parse], train_s: float) -> Scores:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    gold = [e.intent for e in examples]
+    predicted = [p.intent for p in parses]
+    has_entities = any(e.entities for e in examples)
+    return Scores(
+        accuracy=float(accuracy_score(gold, predicted)),
+        macro_f1=float(f1_score(gold, predicted, labels=sorted(set(gold)), average="macro", zero_division=0)),
+        entity_f1=micro_f1(*entity_counts(examples, parses)) if has_entities else None,
+        train_s=train_s,
+        parse_p50_ms=statistics.median(p.seconds for p in parses) * 1000,
+    )
+
+
+def evaluate(train_path: Path, examples: list[Example], name: str, epochs: int | None, workdir: Path) -> Scores:
+    model, seconds = train(pipeline_config(name, epochs), train_path, workdir, name)
+    parses = parse_all(model, [e.text for e in examples])
+    return score(examples, parses, seconds)
+
+
+# ---------------------------------------------------------------- output
+
+
+def render_table(n_train: int, n_test: int, results: dict[str, Scores]) -> str:
+    rows = [
+        f"NLU evaluation: {n_train} training examples, {n_test} test examples",
+        f"{'pipeline':<14}{'accuracy':>10}{'macro-F1':>10}{'entity-F1':>11}{'train s':>10}{'parse p50 ms':>14}",
+    ]
+    for name, s in results.items():
+        entity = "-" if s.entity_f1 is None else f"{s.entity_f1:.3f}"
+        rows.append(
+            f"{name:<14}{s.accuracy:>10.3f}{s.macro_f1:>10.3f}{entity:>11}{s.train_s:>10.1f}{s.parse_p50_ms:>14.1f}"
+        )
+    return "\n".join(rows)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout, by Python or by C libraries, to stderr meanwhile.
+
+    Rasa prints progress with print() and TensorFlow writes to file descriptor 1; the report
+    must be the only thing on stdout.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def quiet_environment() -> None:
+    """Settings read when Rasa and TensorFlow are imported (they are imported lazily, after this).
+
+    No telemetry (DESIGN.md), quiet TensorFlow, and no training cache, so that train_s measures
+    real training and nothing is written to .rasa/.
+    """
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["RASA_MAX_CACHE_SIZE"] = "0"
+
+
+def quiet_logging() -> None:
+    """Rasa's warnings and errors to stderr; its debug logs (which print message text) nowhere."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # jieba sets its own logger to DEBUG on import
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _pipeline_names(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PIPELINES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown pipeline(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(PIPELINES)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--train", type=Path, required=True, help="Rasa NLU YAML to train on")
+    parser.add_argument("--test", type=Path, required=True, help="Rasa NLU YAML to score on")
+    parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    parser.add_argument(
+        "--pipelines",
+        type=_pipeline_names,
+        default=list(PIPELINES),
+        help=f"comma-separated, from {','.join(PIPELINES)} (default: all)",
+    )
+    parser.add_argument(
+        "--epochs", type=_positive_int, default=None, help="DIET epochs in every pipeline (for quick runs)"
+    )
+    return parser.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Report:
+    n_train: int
+    n_test: int
+    results: dict[str, Scores]
+
+    def as_json(self) -> str:
+        pipelines = {name: scores.as_dict() for name, scores in self.results.items()}
+        return json.dumps({"n_train": self.n_train, "n_test": self.n_test, "pipelines": pipelines})
+
+    def table(self) -> str:
+        return render_table(self.n_train, self.n_test, self.results)
+
+
+def run(args: argparse.Namespace) -> Report:
+    train_path, test_path = args.train.resolve(), args.test.resolve()
+    for role, path in (("training", train_path), ("test", test_path)):
+        if not path.is_file():  # checked before Rasa's slow import
+            raise EvaluationInputError(f"{role} file {path} does not exist")
+    quiet_environment()
+    os.chdir(ROOT)  # the project's components read training_data/ relative to the repository
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # and are imported as bot.*
+    quiet_logging()
+    train_examples = load_examples(train_path, "training")
+    test_examples = load_examples(test_path, "test")
+    if len({e.intent for e in train_examples}) < 2:
+        raise EvaluationInputError(f"training file {train_path} needs examples of at least two intents")
+    unseen = {e.intent for e in test_examples} - {e.intent for e in train_examples}
+    if unseen:
+        _progress(f"{len(unseen)} test intent(s) absent from the training data count as errors")
+
+    results: dict[str, Scores] = {}
+    with tempfile.TemporaryDirectory(prefix="yinling-evaluate-") as workdir:
+        for name in args.pipelines:
+            _progress(f"training and scoring the {name} pipeline")
+            results[name] = evaluate(train_path, test_examples, name, args.epochs, Path(workdir))
+    return Report(len(train_examples), len(test_examples), results)
+
+
+def _progress(message: str) -> None:
+    print(f"evaluate: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        with stdout_to_stderr():
+            report = run(args)
+    except EvaluationInputError as err:
+        _progress(str(err))
+        return 2
+    except EvaluationError as err:
+        _progress(str(err))
+        return 1
+    print(report.table())
+    if args.json:
+        print(report.as_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

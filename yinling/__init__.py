@@ -1,0 +1,1 @@
+"""Small pieces the action-server packages share (knowledge_base, bookings, actions)."""
