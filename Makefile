@@ -11,7 +11,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export HF_HUB_OFFLINE := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup train run chat test test-rasa test-app lint kb-eval clean
+.PHONY: help setup train run chat test lint kb-eval bench bench-quick clean
 
 help:
 	@echo "make run    set up if needed, train if data/config changed, start both servers (Ctrl-C stops)"
@@ -19,6 +19,8 @@ help:
 	@echo "make test   set up if needed, lint, and run every test of both runtimes"
 	@echo "make lint   ruff and mypy"
 	@echo "make kb-eval  retrieval evaluation on the built-in held-out set"
+	@echo "make bench  NLU, retrieval and end-to-end benchmarks (≤ 60 min) → bench/results/latest.md"
+	@echo "make bench-quick  retrieval and end-to-end parts only (≤ 10 min)"
 
 setup:
 	@bash scripts/setup.sh
@@ -43,6 +45,12 @@ lint: setup
 
 kb-eval: setup
 	@$(APP_PY) -m knowledge_base eval
+
+bench: train
+	@$(APP_PY) -m bench.run
+
+bench-quick: train
+	@$(APP_PY) -m bench.run --quick
 
 clean:
 	rm -rf models var .pytest_cache .mypy_cache .ruff_cache

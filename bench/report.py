@@ -93,7 +93,7 @@ def _meta(results: dict[str, Any]) -> list[str]:
         f"{meta.get('cpu', '?')}, {fmt(meta.get('memory_gb'))} GB RAM",
         f"- load average at start / end: {meta.get('load_start', '?')} / {meta.get('load_end', '?')} "
         "(the machine is shared; figures are medians and percentiles over many samples)",
-        f"- mode: {meta.get('mode', '?')}; total time {fmt(results.get('total_s'))} s",
+        f"- mode: {meta.get('mode', '?')}; total time {fmt(results.get('total_s'))} s{_budget(results)}",
         f"- command: `{meta.get('command', '?')}`",
         "",
     ]
@@ -101,6 +101,13 @@ def _meta(results: dict[str, Any]) -> list[str]:
     if failed:
         lines += ["**Failed parts:** " + ", ".join(PART_TITLES.get(n, n) for n in failed), ""]
     return lines
+
+
+def _budget(results: dict[str, Any]) -> str:
+    budget, total = _get(results, "meta", "budget_s"), results.get("total_s")
+    if not isinstance(budget, (int, float)) or not isinstance(total, (int, float)):
+        return ""
+    return f" (budget {fmt(budget, 0)} s: {'within' if total <= budget else '**EXCEEDED**'})"
 
 
 def _nlu(part: dict[str, Any]) -> list[str]:
@@ -382,8 +389,10 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
                 label=f"{name} p95",
             )
             right.plot(users, [c["throughput_rps"] for _, c in cells], marker="o", label=name)
+        ticks = sorted({int(u) for scenario in load.values() for u in scenario["cells"]})
         for ax, ylabel in ((left, "latency, ms"), (right, "answers per second")):
             ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [str(t) for t in ticks])
             ax.set_xlabel("concurrent users")
             ax.set_ylabel(ylabel)
             ax.grid(True, alpha=0.3)
@@ -398,18 +407,22 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
         x = [row["size"] for row in sizes]
         for kind in ("flat", "hnsw"):
-            left.plot(x, [row["index"][kind]["query_ms"]["p50"] for row in sizes], marker="o", label=f"{kind} p50")
+            (line,) = left.plot(
+                x, [row["index"][kind]["query_ms"]["p50"] for row in sizes], marker="o", label=f"{kind} p50"
+            )
             left.plot(
                 x,
                 [row["index"][kind]["query_ms"]["p95"] for row in sizes],
                 marker="x",
                 linestyle="--",
+                color=line.get_color(),
                 label=f"{kind} p95",
             )
             right.plot(x, [row["index"][kind]["build_s"] for row in sizes], marker="o", label=f"faiss {kind}")
         right.plot(x, [row["bm25_build_s"] for row in sizes], marker="s", label="BM25")
         for ax, ylabel in ((left, "hybrid query latency, ms"), (right, "index build, s")):
             ax.set_xscale("log")
+            ax.set_xticks(x, [f"{n:,}" for n in x])
             ax.set_xlabel("KB entries (padded)")
             ax.set_ylabel(ylabel)
             ax.grid(True, alpha=0.3)

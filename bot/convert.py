@@ -98,15 +98,18 @@ def read_xsid(content: str, source: str = "<xsid>") -> list[Example]:
         if line.strip():
             block.append((number, line))
         elif block:
-            examples.append(_xsid_block(block, source))
+            example = _xsid_block(block, source)
+            if example is not None:
+                examples.append(example)
             block = []
     return examples
 
 
-def _xsid_block(block: list[tuple[int, str]], source: str) -> Example:
+def _xsid_block(block: list[tuple[int, str]], source: str) -> Example | None:
+    """One sentence; None for a block of comments only (a file header, say)."""
     first = block[0][0]
     comments: dict[str, str] = {}
-    tokens: list[tuple[int, str, str, str]] = []
+    tokens: list[tuple[str, str, str]] = []
     for number, line in block:
         if line.startswith("#"):
             match = _COMMENT.match(line)
@@ -116,15 +119,17 @@ def _xsid_block(block: list[tuple[int, str]], source: str) -> Example:
         fields = line.split("\t")
         if len(fields) < 4:
             raise ConversionError(f"{source}:{number}: expected 'idx<TAB>token<TAB>intent<TAB>slot', got {line[:60]!r}")
-        tokens.append((number, fields[1], fields[2].strip(), fields[3].strip()))
+        tokens.append((fields[1], fields[2].strip(), fields[3].strip()))
     text = comments.get("text", "")
+    if not tokens and not text:
+        return None
     if not text or not tokens:
         raise ConversionError(f"{source}:{first}: a sentence block needs a '# text' line and token lines")
-    intent = comments.get("intent") or tokens[0][2]
+    intent = comments.get("intent") or tokens[0][1]
     if not intent:
         raise ConversionError(f"{source}:{first}: no intent ('# intent' line or third column)")
-    spans = _token_spans(text, [t[1] for t in tokens], f"{source}:{first}")
-    entities = _bio_entities([t[3] for t in tokens], spans, f"{source}:{first}")
+    spans = _token_spans(text, [t[0] for t in tokens], f"{source}:{first}")
+    entities = _bio_entities([t[2] for t in tokens], spans, f"{source}:{first}")
     return Example(text, intent, tuple(filter(None, (_trim(text, e) for e in entities))))
 
 

@@ -19,7 +19,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
-INPUTS = ("config.yml", "domain.yml", "training_data", "bot", "textnorm", "requirements/rasa.lock")
+# Everything that shapes the model: Rasa's configuration and data, the custom components the
+# pipeline names, the shared normalization code, and the pinned runtime. (Not the evaluation
+# tools in bot/, which do not change the model.)
+INPUTS = (
+    "config.yml",
+    "domain.yml",
+    "training_data",
+    "bot/normalizer.py",
+    "bot/e5_featurizer.py",
+    "bot/emergency_guard.py",
+    "textnorm",
+    "requirements/rasa.lock",
+)
 KEEP_MODELS = 3
 
 
@@ -29,7 +41,7 @@ def fingerprint(root: Path = ROOT) -> str:
         path = root / name
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
-            if "__pycache__" in file.parts or file.suffix == ".pyc" or file.name == "train.py":
+            if "__pycache__" in file.parts or file.suffix == ".pyc":
                 continue
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())

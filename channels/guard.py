@@ -32,13 +32,14 @@ class CountingOutputChannel(OutputChannel):
     def name(cls) -> str:
         return "counting"
 
+    # Counted only once the reply went out: a failed send still deserves the apology.
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        self.sent += 1
         await self.inner.send_response(recipient_id, message)
+        self.sent += 1
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        self.sent += 1
         await self.inner.send_text_message(recipient_id, text, **kwargs)
+        self.sent += 1
 
 
 async def answer_or_apologize(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> bool:
@@ -56,5 +57,8 @@ async def answer_or_apologize(on_new_message: Callable[[UserMessage], Awaitable[
     if counter.sent:
         return True
     logger.warning("No reply for a message on channel %s; sending an apology.", message.input_channel)
-    await inner.send_text_message(message.sender_id, APOLOGY)
+    try:
+        await inner.send_text_message(message.sender_id, APOLOGY)
+    except Exception:
+        logger.exception("The apology could not be sent on channel %s either.", message.input_channel)
     return False

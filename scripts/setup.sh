@@ -47,4 +47,6 @@ make_venv() {  # $1 = venv dir, $2 = python version, $3 = lock file
 
 make_venv .venv-rasa 3.10 requirements/rasa.lock
 make_venv .venv 3.11 requirements/app.lock
+# Debian's chromium and fonts, for the web page's browser tests (skips what is installed).
+bash scripts/install_chromium.sh
 mkdir -p var models

@@ -52,6 +52,32 @@ def base_env() -> dict[str, str]:
     return env
 
 
+# Channels switched on by their secrets in the environment (the connectors read the rest).
+ENV_CHANNELS = {
+    "channels.wechat.WeChatInput": ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET"),
+    "channels.telegram.TelegramInput": ("TELEGRAM_TOKEN", "TELEGRAM_SECRET_TOKEN"),
+}
+
+
+def compose_credentials(env: dict[str, str], target: Path) -> Path:
+    """credentials.yml plus every channel whose secrets are set in ``env``."""
+    text = (ROOT / "credentials.yml").read_text(encoding="utf-8")
+    active = {line.split(":", 1)[0].strip() for line in text.splitlines() if line and not line.startswith((" ", "#"))}
+    extra = [
+        f"{name}: {{}}\n"
+        for name, needed in ENV_CHANNELS.items()
+        if name not in active and all(env.get(var) for var in needed)
+    ]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text.rstrip("\n") + "\n" + "".join(extra), encoding="utf-8")
+    return target
+
+
+def enabled_channels(credentials: Path) -> list[str]:
+    lines = credentials.read_text(encoding="utf-8").splitlines()
+    return [line.split(":", 1)[0].strip() for line in lines if line and not line.startswith((" ", "#"))]
+
+
 def train_model() -> Path:
     """Train if needed (bot.train) and return the model's path."""
     out = subprocess.run(
@@ -157,7 +183,7 @@ class Stack:
                 "--interface",
                 self.host,
                 "--credentials",
-                str(ROOT / "credentials.yml"),
+                str(compose_credentials(self.env(), self.workdir / "credentials.yml")),
                 "--endpoints",
                 str(ROOT / "endpoints.yml"),
             ],
@@ -225,19 +251,19 @@ def run(args: argparse.Namespace) -> int:
     model = train_model()
     prepare_knowledge_base()
     stack = Stack(model=model, rasa_port=args.port, action_port=args.action_port, host=args.host)
-    stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
         print(f"run: starting the action server on {stack.action_port} and Rasa on {stack.rasa_port} …", flush=True)
         stack.start(timeout=args.timeout)
+        channels = ", ".join(c.rsplit(".", 1)[-1] for c in enabled_channels(stack.workdir / "credentials.yml"))
         print(
             "\n银龄助手 is running.\n"
+            f"  Channels: {channels}\n"
+            f"  Web page: http://{stack.host}:{stack.rasa_port}/webhooks/webchat/\n"
             f'  REST channel: POST {stack.rest_url}  body: {{"sender": "me", "message": "你好"}}\n'
             "  Terminal chat: make chat   (in another terminal)\n"
             "  Stop: Ctrl-C\n",

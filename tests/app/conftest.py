@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
 import os
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import sqlalchemy as sa
@@ -67,8 +71,105 @@ def bookings_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('bookings') / 'bookings.sqlite'}"
 
 
+# Secrets that switch WeChat and Telegram on for the test servers (scripts/stack.py reads them).
+PLATFORM = {
+    "WECHAT_TOKEN": "yinlingtesttoken",
+    "WECHAT_APP_ID": "wx0123456789abcdef",
+    "WECHAT_APP_SECRET": "test-app-secret",
+    "TELEGRAM_TOKEN": "123456:TEST-token_abcdefghijklmnop",
+    "TELEGRAM_SECRET_TOKEN": "test-secret_token-0123",
+}
+
+
+class FakePlatform(ThreadingHTTPServer):
+    """The WeChat and Telegram APIs the channels call, on loopback, recording what was sent."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _FakePlatformHandler)
+        self.received: dict[str, list[dict[str, Any]]] = {"wechat": [], "telegram": []}
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def wait_for(self, platform: str, match: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                found = [m for m in self.received[platform] if match(m)]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        raise AssertionError(f"nothing matching reached the fake {platform} API in {timeout} s")
+
+
+class _FakePlatformHandler(BaseHTTPRequestHandler):
+    server: FakePlatform
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def _reply(self, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _params(self) -> dict[str, Any]:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        if "json" in (self.headers.get("Content-Type") or ""):
+            return dict(json.loads(raw or "{}"))
+        return {k: v[-1] for k, v in parse_qs(raw).items()}
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/cgi-bin/token"):
+            self._reply({"access_token": "fake-access-token", "expires_in": 7200})
+        else:
+            self._dispatch_telegram({})
+
+    def do_POST(self) -> None:
+        params = self._params()
+        if self.path.startswith("/cgi-bin/message/custom/send"):
+            with self.server.lock:
+                self.server.received["wechat"].append(params)
+            self._reply({"errcode": 0, "errmsg": "ok"})
+        else:
+            self._dispatch_telegram(params)
+
+    def _dispatch_telegram(self, params: dict[str, Any]) -> None:
+        method = self.path.rsplit("/", 1)[-1].split("?")[0].lower()
+        if method == "getme":
+            self._reply(
+                {"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "银龄助手", "username": "yl_bot"}}
+            )
+        elif method == "sendmessage":
+            with self.server.lock:
+                self.server.received["telegram"].append(params)
+            chat = {"id": int(params.get("chat_id", 0)), "type": "private"}
+            result = {"message_id": 1, "date": int(time.time()), "chat": chat, "text": params.get("text", "")}
+            self._reply({"ok": True, "result": result})
+        else:
+            self._reply({"ok": True, "result": True})
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, kb_url: str, bookings_url: str) -> Iterator[Stack]:
+def fake_platform() -> Iterator[FakePlatform]:
+    server = FakePlatform()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, kb_url: str, bookings_url: str, fake_platform: FakePlatform
+) -> Iterator[Stack]:
     """Both real servers on free loopback ports, with a model trained once (bot.train)."""
     model = train_model()
     work = tmp_path_factory.mktemp("stack")
@@ -82,6 +183,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, kb_url: str, bookings_url: s
             "KB_DATABASE_URL": kb_url,
             "BOOKINGS_DATABASE_URL": bookings_url,
             "YINLING_TRACKER_DB": str(work / "tracker.sqlite"),
+            **PLATFORM,
+            "WECHAT_API_BASE": fake_platform.url,
+            "TELEGRAM_API_BASE_URL": f"{fake_platform.url}/bot",
         },
     )
     try:

@@ -47,7 +47,15 @@ def test_book_list_and_cancel_as_in_the_issue(stack: Stack) -> None:
     assert "手机" in say(stack, sender, "张秀英")
     readback = say(stack, sender, "13812345678")
     tuesday = next_weekday(1)
-    for expected in ("助浴", f"{tuesday.month}月{tuesday.day}日", "星期二", "顾村镇", "张秀英", "138 1234 5678", "示例"):
+    for expected in (
+        "助浴",
+        f"{tuesday.month}月{tuesday.day}日",
+        "星期二",
+        "顾村镇",
+        "张秀英",
+        "138 1234 5678",
+        "示例",
+    ):
         assert expected in readback, readback
     assert re.search(r"(09|10|11):00–", readback), "上半天 is a morning slot"
     done = say(stack, sender, "对")
@@ -123,9 +131,7 @@ def test_reschedule(stack: Stack) -> None:
     assert code.group(1) in listed and f"{thursday.month}月{thursday.day}日" in listed
 
 
-def test_a_repeated_yes_books_once_and_racing_users_never_share_the_last_seat(
-    stack: Stack, bookings_url: str
-) -> None:
+def test_a_repeated_yes_books_once_and_racing_users_never_share_the_last_seat(stack: Stack, bookings_url: str) -> None:
     store = BookingStore(bookings_url)
     friday = next_weekday(4)
     start = dt.datetime.combine(friday, dt.time(14, 0), SHANGHAI)

@@ -34,6 +34,8 @@ nlu:
 """
 
 XSID_SAMPLE = """\
+# a header block of comments only is skipped
+
 # id = 1
 # text-en = remind me to pick up my medicine tomorrow at 3pm
 # text = 提醒我明天下午3点去取药

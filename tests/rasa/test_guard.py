@@ -37,3 +37,17 @@ def test_a_crash_becomes_an_apology() -> None:
 
     answered, messages = _run(handler)
     assert answered is False and messages[0]["text"] == APOLOGY
+
+
+def test_a_reply_that_fails_to_send_still_gets_an_apology_attempt() -> None:
+    class FlakyOutput(CollectingOutputChannel):
+        async def send_response(self, recipient_id: str, message: dict) -> None:
+            raise ConnectionError("user blocked the bot")
+
+    async def handler(message: UserMessage) -> None:
+        await message.output_channel.send_response(message.sender_id, {"text": "您好"})
+
+    output = FlakyOutput()
+    answered = asyncio.run(answer_or_apologize(handler, UserMessage("你好", output, "u1", input_channel="rest")))
+    assert answered is False
+    assert [m["text"] for m in output.messages] == [APOLOGY]
