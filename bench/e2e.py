@@ -304,19 +304,7 @@ def load_cells(stack: Stack, cfg: E2EConfig) -> dict[str, dict[str, Any]]:
 
 
 def _new_stack(model: Path, work: Path, number: int, kb_url: str, bookings_url: str) -> Stack:
-    run_dir = work / f"stack-{number}"
-    return Stack(
-        model=model,
-        rasa_port=free_port(),
-        action_port=free_port(),
-        workdir=run_dir,
-        log_dir=run_dir / "logs",
-        extra_env={
-            "KB_DATABASE_URL": kb_url,
-            "BOOKINGS_DATABASE_URL": bookings_url,
-            "YINLING_TRACKER_DB": str(run_dir / "tracker.sqlite"),
-        },
-    )
+    return Stack.isolated(model, work / f"stack-{number}", kb_url, bookings_url)
 
 
 def _error_lines(stack: Stack, limit: int = 4) -> list[str]:

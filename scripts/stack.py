@@ -123,6 +123,23 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
+    @classmethod
+    def isolated(cls, model: Path, workdir: Path, kb_url: str, bookings_url: str, **extra_env: str) -> Stack:
+        """Both servers on free loopback ports with databases of their own (tests, benchmarks)."""
+        return cls(
+            model=model,
+            rasa_port=free_port(),
+            action_port=free_port(),
+            workdir=workdir,
+            log_dir=workdir / "logs",
+            extra_env={
+                "KB_DATABASE_URL": kb_url,
+                "BOOKINGS_DATABASE_URL": bookings_url,
+                "YINLING_TRACKER_DB": str(workdir / "tracker.sqlite"),
+                **extra_env,
+            },
+        )
+
     @property
     def rest_url(self) -> str:
         return f"http://{self.host}:{self.rasa_port}/webhooks/rest/webhook"

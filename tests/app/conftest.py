@@ -173,20 +173,14 @@ def stack(
     """Both real servers on free loopback ports, with a model trained once (bot.train)."""
     model = train_model()
     work = tmp_path_factory.mktemp("stack")
-    running = Stack(
-        model=model,
-        rasa_port=free_port(),
-        action_port=free_port(),
-        workdir=work,
-        log_dir=work / "logs",
-        extra_env={
-            "KB_DATABASE_URL": kb_url,
-            "BOOKINGS_DATABASE_URL": bookings_url,
-            "YINLING_TRACKER_DB": str(work / "tracker.sqlite"),
-            **PLATFORM,
-            "WECHAT_API_BASE": fake_platform.url,
-            "TELEGRAM_API_BASE_URL": f"{fake_platform.url}/bot",
-        },
+    running = Stack.isolated(
+        model,
+        work,
+        kb_url,
+        bookings_url,
+        **PLATFORM,
+        WECHAT_API_BASE=fake_platform.url,
+        TELEGRAM_API_BASE_URL=f"{fake_platform.url}/bot",
     )
     try:
         running.start(timeout=600)

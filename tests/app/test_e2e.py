@@ -120,3 +120,10 @@ def test_when_the_action_server_is_down_the_user_gets_an_apology(stack: Stack) -
     assert texts(stack.say(new_sender(), "我跌倒了起不来"))[0].startswith("【紧急】")
     stack.start_actions()  # leave the shared servers as they were
     stack.wait_healthy(timeout=300)
+
+
+def test_eligibility_and_will_questions_get_checklists(stack: Stack) -> None:
+    for question, prefix in (("长护险要啥条件", "ins-ltci"), ("阿拉老头子想立个遗嘱要带点啥", "law-will")):
+        replies = stack.say(new_sender(), question)
+        assert (kb_entry(replies) or "").startswith(prefix), replies
+        assert "要带的材料：\n1. " in texts(replies)[0]

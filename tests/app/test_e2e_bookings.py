@@ -152,3 +152,14 @@ def test_a_repeated_yes_books_once_and_racing_users_never_share_the_last_seat(st
     assert len(store.list_for_user(winner)) == 1
     assert store.slot(slot.id).free == 0
     store.dispose()
+
+
+def test_bookings_survive_a_restart_of_the_action_server(stack: Stack) -> None:
+    sender = new_sender()
+    book_through_readback(stack, sender, "下礼拜二上半天帮我约个助浴，住在顾村", name="周老师")
+    code = CODE.search(say(stack, sender, "对"))
+    assert code
+    stack.stop_process("actions")
+    stack.start_actions()
+    stack.wait_healthy(timeout=300)
+    assert code.group(1) in say(stack, sender, "我约了啥")

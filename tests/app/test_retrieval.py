@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -109,3 +110,24 @@ def test_the_confidence_threshold_separates_answerable_from_unanswerable() -> No
     rejected = sum(retriever.search(q, 1)[0].score < settings.threshold for q in unanswerable) / len(unanswerable)
     assert kept >= 0.95, kept
     assert rejected >= 0.90, rejected
+
+
+def test_every_process_follows_the_kb_version(tmp_path: Path) -> None:
+    """Two action-server processes each hold a LiveIndex over their own connection to one database."""
+    from knowledge_base.retrieval import LiveIndex
+    from knowledge_base.store import KBStore
+
+    url = f"sqlite:///{tmp_path / 'kb.sqlite'}"
+    entries = builtin_entries()[:20]
+    KBStore(url).import_entries(entries, "seed", "test")
+    first, second = LiveIndex(KBStore(url), poll_seconds=0.0), LiveIndex(KBStore(url), poll_seconds=0.0)
+    first.refresh(force=True)
+    second.refresh(force=True)
+    target = entries[3]
+    question = "社区里新开的银龄茶话会在哪里报名"
+    assert first.search(question, 1)[0].id != target.id
+    editor = KBStore(url)
+    editor.edit(dataclasses.replace(target, questions=[question, *target.questions]), "admin", "new question")
+    for index in (first, second):
+        hit = index.search(question, 1)[0]
+        assert hit.id == target.id and index.version == editor.version()
