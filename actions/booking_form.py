@@ -26,6 +26,10 @@ from yinling.places import find_street
 BOOKING_HORIZON_DAYS = 60
 CONTACT_PREFIX = re.compile(r"^(联系人|名字|姓名)?(是|叫|写|就写|写成)?|^(我叫|我是|就写|写)")
 SELF_WORDS = ("我自己", "就是我", "我本人", "本人")
+# Replies that are not a name, though they pass the length check.
+NOT_NAMES = frozenset(
+    {"你好", "您好", "谢谢", "好的", "对的", "不对", "不知道", "没有", "可以", "再见", "你好啊", "是的"}
+)
 # Notes worth passing to the service, recognised in anything the user says during the form.
 NOTE_PATTERNS = {
     "坐轮椅": re.compile(r"轮椅"),
@@ -56,6 +60,8 @@ def clean_contact(text: str) -> str | None:
         return "本人"
     name = CONTACT_PREFIX.sub("", text).strip(" ，。,.:：")
     if not 2 <= len(name) <= 20 or not any(ch.isalpha() for ch in name) or any(ch.isdigit() for ch in name):
+        return None
+    if name in NOT_NAMES:
         return None
     return name
 
@@ -122,6 +128,11 @@ class ValidateBookingForm(FormValidationAction):
     ) -> dict[str, Any]:
         name = clean_contact(str(value or ""))
         if name is None:
+            phone = clean_phone(str(value or ""))
+            if phone is not None:
+                # The number came before the name: keep it, and ask for the name again.
+                dispatcher.utter_message(text="电话记下了。")
+                return {CONTACT: None, PHONE: phone}
             dispatcher.utter_message(text="请告诉我联系人的名字，比如“张秀英”。")
         return {CONTACT: name}
 

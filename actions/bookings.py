@@ -7,6 +7,7 @@ training_data/rules.yml route "对", "不对", a number or "算了" by that stag
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import hashlib
 import logging
@@ -123,6 +124,25 @@ def offer(dispatcher: CollectingDispatcher, slots: list[Any], stage: str, intro:
     return [SlotSet(STAGE, stage), SlotSet(CHOICES, [s.id for s in slots])]
 
 
+class TurnEndingAction(Action, abc.ABC):
+    """A booking action after which the bot listens.
+
+    These actions move ``booking_stage`` to states the rules cannot foresee (a full slot turns a
+    read-back into a choice), so no rule would predict listening afterwards and the fallback
+    would answer instead. The action says it explicitly.
+    """
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        events = await self.act(dispatcher, tracker, domain)
+        if not any(e.get("event") == "followup" for e in events):
+            events.append(FollowupAction("action_listen"))
+        return events
+
+    @abc.abstractmethod
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        """The action's own work; its events are returned with the instruction to listen."""
+
+
 class ActionAskBookingWhen(Action):
     """Asks for the time; when only the day is missing, asks for the day."""
 
@@ -137,13 +157,13 @@ class ActionAskBookingWhen(Action):
         return []
 
 
-class ActionBookingReadback(Action):
+class ActionBookingReadback(TurnEndingAction):
     """After the form: find a free slot for what was asked, then read everything back."""
 
     def name(self) -> str:
         return "action_booking_readback"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         service, date, street = tracker.get_slot(SERVICE), tracker.get_slot(DATE), tracker.get_slot(STREET)
         if not (service and date):
             dispatcher.utter_message(text="预约的信息还不全，我们重新来一次。")
@@ -169,13 +189,13 @@ class ActionBookingReadback(Action):
         return [SlotSet(NOTES, notes), *events]
 
 
-class ActionBookingConfirm(Action):
+class ActionBookingConfirm(TurnEndingAction):
     """The user said yes: make the booking, the cancellation or the change that was read back."""
 
     def name(self) -> str:
         return "action_booking_confirm"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         stage = tracker.get_slot(STAGE)
         if stage == "confirm":
             return self._book(dispatcher, tracker)
@@ -233,13 +253,13 @@ class ActionBookingConfirm(Action):
         return reset_booking()
 
 
-class ActionBookingChoose(Action):
+class ActionBookingChoose(TurnEndingAction):
     """A number: pick one of the offered slots or bookings, or a numbered menu button."""
 
     def name(self) -> str:
         return "action_booking_choose"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         number = chosen_number(raw_text(tracker))
         stage = tracker.get_slot(STAGE)
         options = list(tracker.get_slot(CHOICES) or [])
@@ -270,13 +290,13 @@ def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int 
     return []
 
 
-class ActionBookingCorrect(Action):
+class ActionBookingCorrect(TurnEndingAction):
     """ "不对" at a read-back: apply what the user named and read back again, or ask what to change."""
 
     def name(self) -> str:
         return "action_booking_correct"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         changed = changed_this_turn(tracker)
         stage = tracker.get_slot(STAGE)
         if stage in ("reschedule_confirm", "reschedule_choose"):
@@ -302,20 +322,20 @@ def changed_this_turn(tracker: Tracker) -> list[str]:
     return names
 
 
-class ActionBookingStop(Action):
+class ActionBookingStop(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_stop"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         dispatcher.utter_message(text="好的，这次先不约了。有需要随时再找我。")
         return reset_booking()
 
 
-class ActionBookingList(Action):
+class ActionBookingList(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_list"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         bookings = store().list_for_user(tracker.sender_id or "")
         if not bookings:
             dispatcher.utter_message(text="您现在没有预约。想约的话，直接说“帮我约个助浴”就可以。")
@@ -351,11 +371,11 @@ def ask_cancel(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) ->
     return [SlotSet(STAGE, "cancel_confirm"), SlotSet(TARGET, code), SlotSet(CHOICES, None)]
 
 
-class ActionBookingCancel(Action):
+class ActionBookingCancel(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_cancel"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         booking, bookings = target_booking(tracker)
         if booking is not None:
             return ask_cancel(dispatcher, tracker, booking.code)
@@ -414,11 +434,11 @@ def ask_reschedule(dispatcher: CollectingDispatcher, tracker: Tracker, code: str
     ]
 
 
-class ActionBookingReschedule(Action):
+class ActionBookingReschedule(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_reschedule"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         code = tracker.get_slot(TARGET) if tracker.get_slot(STAGE) == "reschedule_when" else None
         if code is None:
             booking, bookings = target_booking(tracker)

@@ -17,7 +17,9 @@ CODE = re.compile(r"预约号：(\d{3} \d{3})")
 
 
 def say(stack: Stack, sender: str, text: str) -> str:
-    return "\n".join(texts(stack.say(sender, text)))
+    reply = "\n".join(texts(stack.say(sender, text)))
+    assert "没听明白" not in reply, f"the fallback answered {text!r}: {reply}"
+    return reply
 
 
 def next_weekday(weekday: int, weeks_ahead: int = 1) -> dt.date:
