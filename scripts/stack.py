@@ -272,7 +272,10 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    # SIGINT too: a shell that starts this in the background hands it SIGINT ignored, and
+    # Ctrl-C must still stop every process started here.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         print(f"run: starting the action server on {stack.action_port} and Rasa on {stack.rasa_port} …", flush=True)
         stack.start(timeout=args.timeout)
