@@ -15,7 +15,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.menus import MENU_RESPONSES
-from knowledge_base.answers import compose
+from knowledge_base.answers import Reply, compose
 from knowledge_base.files import builtin_entries
 from knowledge_base.retrieval import LiveIndex
 from knowledge_base.store import KBStore
@@ -53,6 +53,34 @@ if os.environ.get("YINLING_WARM_KB", "1") != "0":
     knowledge_index()
 
 
+def kb_reply(message: dict[str, Any]) -> Reply:
+    """Search the KB for the message's text; a street it names points to that street's entries."""
+    index = knowledge_index()
+    text = str(message.get("text") or "")
+    street = next((e.get("value") for e in message.get("entities") or [] if e.get("entity") == "street"), None)
+    hits = index.search(text, top_k=5)
+    if street:
+        local = index.search(text, top_k=3, street=str(street))
+        if local and local[0].score >= index.settings.threshold:
+            hits = local + hits
+    reply = compose(hits, index.entries, index.settings.threshold)
+    logger.info(
+        "KB answer: intent=%s entry=%s score=%.3f confident=%s",
+        (message.get("intent") or {}).get("name"),
+        reply.entry_id,
+        reply.score,
+        reply.confident,
+    )
+    return reply
+
+
+def utter_reply(dispatcher: CollectingDispatcher, reply: Reply) -> None:
+    dispatcher.utter_message(
+        text=reply.text,
+        json_message={"kb_entry": reply.entry_id, "score": round(reply.score, 4), "confident": reply.confident},
+    )
+
+
 class ActionKnowledgeAnswer(Action):
     def name(self) -> str:
         return "action_kb_answer"
@@ -62,29 +90,28 @@ class ActionKnowledgeAnswer(Action):
     ) -> list[dict[str, Any]]:
         message = tracker.latest_message or {}
         text = str(message.get("text") or "")
-        intent = (message.get("intent") or {}).get("name")
         if not text or text.startswith("/"):
             # A button press carries no question; ask for one.
-            dispatcher.utter_message(response=MENU_RESPONSES.get(str(intent), MENU_RESPONSES["ask_care_service"]))
+            intent = str((message.get("intent") or {}).get("name"))
+            dispatcher.utter_message(response=MENU_RESPONSES.get(intent, MENU_RESPONSES["ask_care_service"]))
             return []
-        index = knowledge_index()
-        street = next((e.get("value") for e in message.get("entities") or [] if e.get("entity") == "street"), None)
-        hits = index.search(text, top_k=5)
-        if street:
-            # A street named in the question points to that street's service points.
-            local = index.search(text, top_k=3, street=str(street))
-            if local and local[0].score >= index.settings.threshold:
-                hits = local + hits
-        reply = compose(hits, index.entries, index.settings.threshold)
-        logger.info(
-            "KB answer: intent=%s entry=%s score=%.3f confident=%s",
-            intent,
-            reply.entry_id,
-            reply.score,
-            reply.confident,
-        )
-        dispatcher.utter_message(
-            text=reply.text,
-            json_message={"kb_entry": reply.entry_id, "score": round(reply.score, 4), "confident": reply.confident},
-        )
+        utter_reply(dispatcher, kb_reply(message))
+        return []
+
+
+class ActionFallbackKnowledge(Action):
+    """When the classifier is unsure, a confident knowledge-base answer still beats "I didn't understand"."""
+
+    def name(self) -> str:
+        return "action_fallback_kb"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        message = tracker.latest_message or {}
+        reply = kb_reply(message) if message.get("text") else None
+        if reply is not None and reply.confident:
+            utter_reply(dispatcher, reply)
+        else:
+            dispatcher.utter_message(response="utter_default")
         return []

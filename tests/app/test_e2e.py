@@ -127,3 +127,13 @@ def test_eligibility_and_will_questions_get_checklists(stack: Stack) -> None:
         replies = stack.say(new_sender(), question)
         assert (kb_entry(replies) or "").startswith(prefix), replies
         assert "要带的材料：\n1. " in texts(replies)[0]
+
+
+def test_most_heldout_knowledge_questions_reach_the_knowledge_base(stack: Stack) -> None:
+    """The NLU must route colloquial KB questions to the KB (retrieval quality is tested on its own)."""
+    from knowledge_base.evaluate import HELDOUT
+
+    rows = [line.split("\t") for line in HELDOUT.read_text(encoding="utf-8").splitlines()[1:]]
+    sample = rows[::6]  # every 6th held-out question: about 60, from all collections
+    answered = [q for q, gold in sample if kb_entry(stack.say(new_sender(), q)) == gold]
+    assert len(answered) / len(sample) >= 0.75, f"{len(answered)}/{len(sample)} answered from the right entry"
