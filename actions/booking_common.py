@@ -12,6 +12,7 @@ from rasa_sdk.events import SlotSet
 
 from bookings.catalog import SHANGHAI, Catalog, default_catalog
 from bookings.store import Booking, BookingStore, Slot
+from bookings.timeparse import When
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,13 @@ def service_name(code: str) -> str:
 
 def resource_name(slot: Slot) -> str:
     return catalog().service(slot.service).resource(slot.resource).name
+
+
+def time_spec(when: When) -> str | None:
+    """The time part of a parsed expression as the ``booking_time`` slot keeps it: "HH:MM" or "HH:MM-HH:MM"."""
+    if when.start is None:
+        return None
+    return when.start.strftime("%H:%M") + (f"-{when.end:%H:%M}" if when.end else "")
 
 
 def describe_slot(slot: Slot) -> str:

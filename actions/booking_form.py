@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.booking_common import CONTACT, DATE, PHONE, STREET, TIME, WHEN, catalog, raw_text, service_name
+from actions.booking_common import CONTACT, DATE, PHONE, STREET, TIME, WHEN, catalog, raw_text, service_name, time_spec
 from bookings.catalog import SHANGHAI
 from bookings.timeparse import parse_when
 from yinling.places import find_street
@@ -99,10 +99,7 @@ class ValidateBookingForm(FormValidationAction):
             return {WHEN: None}
         # Merge with what was said before: "不对，是下午" keeps the day, "换到后天" keeps the time.
         date = when.date.isoformat() if when.date else tracker.get_slot(DATE)
-        time = None
-        if when.start is not None:
-            time = when.start.strftime("%H:%M") + (f"-{when.end:%H:%M}" if when.end else "")
-        time = time or tracker.get_slot(TIME)
+        time = time_spec(when) or tracker.get_slot(TIME)
         if date is None:
             # The form asks again; action_ask_booking_when asks for the day only.
             return {WHEN: None, TIME: time}

@@ -43,6 +43,7 @@ from actions.booking_common import (
     resource_name,
     service_name,
     store,
+    time_spec,
 )
 from actions.booking_form import notes_in
 from actions.menus import MENU_RESPONSES
@@ -401,10 +402,7 @@ def ask_reschedule(dispatcher: CollectingDispatcher, tracker: Tracker, code: str
         if when is None or when.date is None:
             dispatcher.utter_message(text=f"要把这个预约改到哪天、什么时间？\n{booking_line(booking)}")
             return [SlotSet(STAGE, "reschedule_when"), SlotSet(TARGET, code)]
-        time = None
-        if when.start is not None:
-            time = when.start.strftime("%H:%M") + (f"-{when.end:%H:%M}" if when.end else "")
-        start, end, exact = window(when.date.isoformat(), time)
+        start, end, exact = window(when.date.isoformat(), time_spec(when))
         slot = booking.slot
         free = [
             s
