@@ -24,12 +24,20 @@ def tail(text: str, chars: int = TAIL_CHARS) -> str:
     return text if len(text) <= chars else "…" + text[-chars:]
 
 
+def describe(command: Sequence[str]) -> str:
+    """A short name for a command in messages: its module and first arguments, without a ``taskset`` prefix."""
+    parts = [str(part) for part in command]
+    if parts and Path(parts[0]).name == "taskset":
+        parts = parts[3:]  # taskset --cpu-list N
+    return " ".join(parts[1:4])
+
+
 def run_tool(command: Sequence[str], *, timeout: float, env: dict[str, str] | None = None, cwd: Path = ROOT) -> str:
     """Run ``command`` in its own process group and return its stdout; raise BenchError if it fails.
 
     On timeout the whole group is stopped, so a tool's own children (Rasa's) do not outlive it.
     """
-    what = " ".join(str(part) for part in command[1:4])
+    what = describe(command)
     process = subprocess.Popen(
         list(command),
         cwd=cwd,
@@ -82,6 +90,6 @@ def last_json_line(stdout: str, what: str) -> dict[str, Any]:
 def run_json_tool(
     command: Sequence[str], *, timeout: float, env: dict[str, str] | None = None, cwd: Path = ROOT
 ) -> dict[str, Any]:
-    what = " ".join(str(part) for part in command[1:4])
+    what = describe(command)
     logger.info("running %s", what)
     return last_json_line(run_tool(command, timeout=timeout, env=env, cwd=cwd), what)

@@ -117,8 +117,26 @@ def _nlu(part: dict[str, Any]) -> list[str]:
         "Difference = project − rasa_default; for times, the ratio project / rasa_default.",
         "",
     ]
+    datasets = _get(part, "data", "datasets") or {}
+    schedule = _get(part, "data", "schedule") or {}
+    jobs = [job for row in datasets.values() for job in (row.get("jobs") or {}).values()]
+    if schedule.get("pinned"):
+        how = (
+            "one dataset at a time, its two pipelines side by side, each pinned to its own core "
+            f"(cores {schedule.get('cpus')}) with one TensorFlow thread: training and parse times are "
+            "one-core figures taken while the other core trains the other pipeline"
+        )
+    else:
+        how = "one after the other, unpinned"
+    if jobs:
+        lines += [
+            f"Each (dataset, pipeline) is one `bot.evaluate` process: {len(jobs)} jobs, largest dataset first, {how}. "
+            f"Sum of job times {fmt(sum(j.get('seconds', 0) for j in jobs), 0)} s; "
+            f"wall-clock of this part {fmt(part.get('seconds'), 0)} s.",
+            "",
+        ]
     rows = []
-    for name, row in (_get(part, "data", "datasets") or {}).items():
+    for name, row in datasets.items():
         label = f"{name}: {row.get('description', '')}"
         result = row.get("result")
         if row.get("status") != "ok" or not isinstance(result, dict):

@@ -156,11 +156,13 @@ def run_part(name: str, body: Callable[[], Any]) -> dict[str, Any]:
 
 
 def _nlu(eval_dir: Path, work: Path, prof: Profile) -> dict[str, Any]:
-    from bench.nlu import run_nlu
+    from bench.nlu import pinned, run_nlu, usable_cpus
 
-    datasets = run_nlu(eval_dir, work / "nlu", timeout=prof.nlu_timeout_s)
+    cpus = usable_cpus()
+    datasets = run_nlu(eval_dir, work / "nlu", timeout=prof.nlu_timeout_s, cpus=cpus)
     problems = [f"{name}: {row['error']}" for name, row in datasets.items() if row["status"] != "ok"]
-    return {"eval_data": str(eval_dir), "datasets": datasets, "problems": problems}
+    schedule = {"cpus": cpus, "pinned": pinned(cpus), "at_once": len(cpus) if pinned(cpus) else 1}
+    return {"eval_data": str(eval_dir), "datasets": datasets, "schedule": schedule, "problems": problems}
 
 
 def _quality() -> dict[str, Any]:

@@ -7,6 +7,7 @@ Fast (no Rasa, no embedding model): the load generator runs against a tiny HTTP 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 import time
@@ -21,7 +22,17 @@ import yaml
 
 from bench.errors import BenchError
 from bench.load import LoadConfigError, run_load
-from bench.nlu import NluTools, merge_nlu_files, project_training_files, run_nlu, validate
+from bench.nlu import (
+    Job,
+    NluTools,
+    merge_nlu_files,
+    merge_results,
+    project_training_files,
+    run_jobs,
+    run_nlu,
+    usable_cpus,
+    validate,
+)
 from bench.report import render_markdown, write_plots
 from bench.retrieval_scale import PaddedEmbedder, pad_kb, sigma_for_cosine
 from bench.stats import NoSamplesError, percentile, summarize
@@ -238,16 +249,21 @@ def test_padded_vectors_sit_at_the_measured_distance_from_their_source() -> None
 # -- NLU plumbing -------------------------------------------------------------------------
 
 FAKE_EVALUATE = """
-import argparse, json, sys
+import argparse, json, os, sys
 p = argparse.ArgumentParser()
 p.add_argument("--train"); p.add_argument("--test"); p.add_argument("--json", action="store_true")
+p.add_argument("--pipelines", default="project,rasa_default")
 a = p.parse_args()
 if "BROKEN" in open(a.train, encoding="utf-8").read():
     print("Traceback: something went wrong", file=sys.stderr); sys.exit(1)
 n = sum(1 for line in open(a.train, encoding="utf-8") if line.strip().startswith("- "))
 scores = {"accuracy": 0.9, "macro_f1": 0.85, "entity_f1": None, "train_s": 12.5, "parse_p50_ms": 20.1}
+names = a.pipelines.split(",")
+cpus = sorted(os.sched_getaffinity(0))
+if os.environ.get("TF_INTRA_OP_PARALLELISM_THREADS") == "1":
+    scores["train_s"] = 100 + cpus[0]  # tells the test which core this process was pinned to
 print("a table for humans")
-print(json.dumps({"n_train": n, "n_test": 3, "pipelines": {"project": scores, "rasa_default": scores}}))
+print(json.dumps({"n_train": n, "n_test": 3, "pipelines": {name: scores for name in names}}))
 """
 FAKE_CONVERT = """
 import sys
@@ -276,8 +292,9 @@ def test_nlu_part_runs_the_tools_and_reports_each_dataset(tmp_path: Path) -> Non
         convert_module="fakebot.convert",
         cwd=tmp_path / "tools",
     )
-    rows = run_nlu(eval_dir, tmp_path / "work", tools, timeout=60)
+    rows = run_nlu(eval_dir, tmp_path / "work", tools, timeout=60, cpus=[0])
     assert rows["smp2017"]["status"] == "ok"
+    assert set(rows["smp2017"]["result"]["pipelines"]) == {"project", "rasa_default"}, "one job per pipeline, merged"
     assert rows["smp2017"]["result"]["pipelines"]["project"]["entity_f1"] is None
     # xSID's stand-in converter writes a file the stand-in evaluation fails on: reported, not zeroed.
     assert rows["xsid_zh"]["status"] == "failed" and "exited with code 1" in rows["xsid_zh"]["error"]
@@ -286,6 +303,63 @@ def test_nlu_part_runs_the_tools_and_reports_each_dataset(tmp_path: Path) -> Non
         assert project["status"] == "ok" and project["result"]["n_train"] > 100
     else:
         assert project["status"] == "failed" and "nlu_test.yml is missing" in project["error"]
+
+
+def _stand_in_tools(tmp_path: Path) -> NluTools:
+    tools_dir = tmp_path / "tools" / "fakebot"
+    tools_dir.mkdir(parents=True)
+    (tools_dir / "__init__.py").write_text("")
+    (tools_dir / "evaluate.py").write_text(FAKE_EVALUATE)
+    return NluTools(python=Path(sys.executable), evaluate_module="fakebot.evaluate", cwd=tmp_path / "tools")
+
+
+def _split(tmp_path: Path, name: str, examples: int) -> tuple[Path, Path]:
+    train, test = tmp_path / f"{name}_train.yml", tmp_path / f"{name}_test.yml"
+    lines = "".join(f"    - x{i}\n" for i in range(examples))
+    train.write_text(f"version: '3.1'\nnlu:\n- intent: a\n  examples: |\n{lines}")
+    test.write_text(train.read_text())
+    return train, test
+
+
+@pytest.mark.skipif(len(usable_cpus()) < 2 or shutil.which("taskset") is None, reason="needs 2 cores and taskset")
+def test_a_datasets_pipelines_run_side_by_side_each_pinned_to_its_own_core(tmp_path: Path) -> None:
+    tools = _stand_in_tools(tmp_path)
+    cpus = usable_cpus()[:2]
+    jobs = [
+        Job(name, pipeline, *_split(tmp_path, name, size))
+        for name, size in (("small", 2), ("big", 40))
+        for pipeline in ("project", "rasa_default")
+    ]
+    outcomes = run_jobs(jobs, tools, timeout=60, cpus=cpus)
+    assert list(outcomes)[:2] == [("big", "rasa_default"), ("big", "project")], "largest training file first"
+    assert outcomes[("big", "rasa_default")]["cpu"] != outcomes[("big", "project")]["cpu"], "side by side"
+    for (_, pipeline), outcome in outcomes.items():
+        assert outcome["cpu"] in cpus
+        # The stand-in reports the core it saw itself pinned to as its training time.
+        assert outcome["result"]["pipelines"][pipeline]["train_s"] == 100 + outcome["cpu"]
+        assert set(outcome["result"]["pipelines"]) == {pipeline}
+
+
+def test_one_core_runs_the_jobs_in_turn_unpinned(tmp_path: Path) -> None:
+    tools = _stand_in_tools(tmp_path)
+    jobs = [Job("d", p, *_split(tmp_path, "d", 3)) for p in ("project", "rasa_default")]
+    outcomes = run_jobs(jobs, tools, timeout=60, cpus=[0])
+    assert all(o["cpu"] is None and o["result"]["pipelines"] for o in outcomes.values())
+    merged = merge_results("d", list(outcomes.values()))
+    assert merged["n_train"] == 4, "the stand-in counts every '- ' line: 3 examples and the intent"
+    assert set(merged["pipelines"]) == {"project", "rasa_default"}
+
+
+def test_merging_refuses_failed_or_inconsistent_pipeline_runs() -> None:
+    scores = {"accuracy": 0.9, "macro_f1": 0.8, "entity_f1": None, "train_s": 1.0, "parse_p50_ms": 2.0}
+    one = {"result": {"n_train": 5, "n_test": 2, "pipelines": {"project": scores}}}
+    other = {"result": {"n_train": 6, "n_test": 2, "pipelines": {"rasa_default": scores}}}
+    with pytest.raises(BenchError, match="different data sizes"):
+        merge_results("d", [one, other])
+    with pytest.raises(BenchError, match="boom"):
+        merge_results("d", [one, {"error": "boom", "cpu": 1, "seconds": 1.0}])
+    with pytest.raises(BenchError, match=r"pipelines\.rasa_default"):
+        merge_results("d", [one])  # a pipeline that never ran is not a zero
 
 
 def test_the_merged_training_file_holds_every_example_synonym_lookup_and_regex(tmp_path: Path) -> None:
@@ -376,6 +450,10 @@ def fake_results(e2e_failed: bool = False) -> dict[str, Any]:
                         "smp2017": {
                             "status": "ok",
                             "description": "SMP2017",
+                            "jobs": {
+                                "project": {"seconds": 250.0, "cpu": 0},
+                                "rasa_default": {"seconds": 330.0, "cpu": 1},
+                            },
                             "result": {
                                 "n_train": 2299,
                                 "n_test": 667,
@@ -383,7 +461,8 @@ def fake_results(e2e_failed: bool = False) -> dict[str, Any]:
                             },
                         },
                         "xsid_zh": {"status": "failed", "description": "xSID", "error": "exited with code 1"},
-                    }
+                    },
+                    "schedule": {"cpus": [0, 1], "pinned": True, "at_once": 2},
                 },
             },
             "retrieval_quality": {
@@ -424,6 +503,8 @@ def test_the_report_shows_every_figure_with_its_provenance() -> None:
     assert "0.912" in text and "+0.062" in text and "2.00×" in text  # accuracy, difference, train-time ratio
     assert "n/a (no entities in the test set)" in text
     assert "failed: exited with code 1" in text
+    assert "2 jobs, largest dataset first, one dataset at a time, its two pipelines side by side" in text
+    assert "Sum of job times 580 s; wall-clock of this part 600 s" in text
     assert "**What is approximate:**" in text
     assert "| 1,000 | 5,500 | 20.0 | 40.0 | 18.0 | 40.0 | 0.90× | 0.990 |" in text
     assert "median **39.1 s**" in text or "median **39.2 s**" in text
