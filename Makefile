@@ -46,8 +46,11 @@ lint: setup
 kb-eval: setup
 	@$(APP_PY) -m knowledge_base eval
 
+# SMP2017 and xSID for the NLU part: the folder holding smp2017/ and xsid_zh/.
+EVAL_DATA ?= ../shared/eval
+
 bench: train
-	@$(APP_PY) -m bench.run
+	@$(APP_PY) -m bench.run --eval-data "$(EVAL_DATA)"
 
 bench-quick: train
 	@$(APP_PY) -m bench.run --quick

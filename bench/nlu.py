@@ -57,7 +57,7 @@ class NluTools:
 
     def convert(self, fmt: str, source: Path, target: Path, timeout: float = 600.0) -> None:
         if not source.is_file():
-            raise BenchError(f"{source} is missing (set --eval-data to the folder holding smp2017/ and xsid_zh/)")
+            raise BenchError(f"{source} is missing ({EVAL_DATA_HINT})")
         run_tool(
             [str(self.python), "-m", self.convert_module, fmt, str(source), str(target)],
             timeout=timeout,
@@ -156,17 +156,31 @@ def _project(tools: NluTools, eval_dir: Path, work: Path) -> tuple[Path, Path]:
     return train, PROJECT_TEST
 
 
+EVAL_DATA_HINT = "make bench EVAL_DATA=DIR, or --eval-data DIR: the folder holding smp2017/ and xsid_zh/"
+EVAL_FILES = (
+    "smp2017/smp2017_task1_train.tsv",
+    "smp2017/smp2017_task1_test.tsv",
+    "xsid_zh/zh.valid.conll",
+    "xsid_zh/zh.test.conll",
+)
+
+
+def missing_eval_files(eval_dir: Path) -> list[Path]:
+    """The external evaluation files the NLU part needs that are not in ``eval_dir``."""
+    return [eval_dir / name for name in EVAL_FILES if not (eval_dir / name).is_file()]
+
+
 def _smp2017(tools: NluTools, eval_dir: Path, work: Path) -> tuple[Path, Path]:
     train, test = work / "smp2017_train.yml", work / "smp2017_test.yml"
-    tools.convert("smp2017", eval_dir / "smp2017" / "smp2017_task1_train.tsv", train)
-    tools.convert("smp2017", eval_dir / "smp2017" / "smp2017_task1_test.tsv", test)
+    tools.convert("smp2017", eval_dir / EVAL_FILES[0], train)
+    tools.convert("smp2017", eval_dir / EVAL_FILES[1], test)
     return train, test
 
 
 def _xsid(tools: NluTools, eval_dir: Path, work: Path) -> tuple[Path, Path]:
     train, test = work / "xsid_zh_train.yml", work / "xsid_zh_test.yml"
-    tools.convert("xsid", eval_dir / "xsid_zh" / "zh.valid.conll", train)
-    tools.convert("xsid", eval_dir / "xsid_zh" / "zh.test.conll", test)
+    tools.convert("xsid", eval_dir / EVAL_FILES[2], train)
+    tools.convert("xsid", eval_dir / EVAL_FILES[3], test)
     return train, test
 
 

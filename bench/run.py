@@ -214,6 +214,15 @@ def _selected(args: argparse.Namespace) -> tuple[str, ...]:
     return chosen
 
 
+def _check_eval_data(eval_dir: Path) -> None:
+    """Refuse at once, not after half an hour of training, when SMP2017 or xSID is not where it is looked for."""
+    from bench.nlu import EVAL_DATA_HINT, missing_eval_files
+
+    missing = missing_eval_files(eval_dir.resolve())
+    if missing:
+        raise BenchConfigError(f"evaluation data not found: {', '.join(map(str, missing))} ({EVAL_DATA_HINT})")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -230,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             prof = replace(prof, scale=replace(prof.scale, sizes=sizes))
         if args.model:
             prof = replace(prof, e2e=replace(prof.e2e, model=args.model.resolve()))
+        if "nlu" in selected:
+            _check_eval_data(args.eval_data)
     except (BenchConfigError, ValueError) as err:
         print(f"bench: {err}", file=sys.stderr)
         return 2

@@ -35,6 +35,7 @@ from bench.nlu import (
 )
 from bench.report import render_markdown, write_plots
 from bench.retrieval_scale import PaddedEmbedder, pad_kb, sigma_for_cosine
+from bench.run import main as bench_main
 from bench.stats import NoSamplesError, percentile, summarize
 from knowledge_base.files import builtin_entries
 
@@ -529,3 +530,16 @@ def test_plots_are_written_as_png(tmp_path: Path) -> None:
     assert {p.name for p in written} == {"e2e_latency.png", "retrieval_latency.png", "nlu_macro_f1.png"}
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_evaluation_data_is_refused_before_any_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "smp2017").mkdir()
+    (tmp_path / "smp2017" / "smp2017_task1_train.tsv").write_text("text\tlabel\n")
+    out = tmp_path / "results"
+    assert bench_main(["--eval-data", str(tmp_path), "--out", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert "smp2017_task1_test.tsv" in message and "zh.valid.conll" in message and "EVAL_DATA=" in message
+    assert "smp2017_task1_train.tsv" not in message, "only what is missing is named"
+    assert not out.exists(), "nothing ran, nothing was written"
