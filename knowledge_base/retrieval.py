@@ -105,6 +105,9 @@ class DenseRetriever:
         self._docs: list[Doc] = []
         self._owner = np.zeros(0, dtype=np.int64)
         self._index: Any = None
+        # The last query and its vector: the KB action searches the same text twice (all
+        # entries, then one street's), and embedding is most of a query's cost.
+        self._last_query: tuple[str, np.ndarray] | None = None
 
     def build(self, docs: Sequence[Doc]) -> None:
         owners: list[int] = []
@@ -132,11 +135,19 @@ class DenseRetriever:
             index.add(vectors)
         self._docs, self._owner, self._index = list(docs), np.array(owners + owners_p, dtype=np.int64), index
 
+    def _query_vector(self, text: str) -> np.ndarray:
+        last = self._last_query  # one read: another thread may replace it meanwhile
+        if last is not None and last[0] == text:
+            return last[1]
+        vector = self._embedder.encode([text], "query")
+        self._last_query = (text, vector)
+        return vector
+
     def scores(self, query: str, mask: np.ndarray | None, depth: int) -> dict[int, float]:
         """Best cosine per document for the ``depth`` nearest texts (all texts if filtered)."""
         if self._index is None or self._index.ntotal == 0:
             return {}
-        vector = self._embedder.encode([normalize(query)], "query")
+        vector = self._query_vector(normalize(query))
         k = self._index.ntotal if mask is not None or self._index.ntotal <= 2000 else min(self._index.ntotal, depth)
         sims, rows = self._index.search(vector, k)
         best: dict[int, float] = {}

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from knowledge_base.embedding import shared_embedder
 from knowledge_base.evaluate import HELDOUT, builtin_set, evaluate
 from knowledge_base.files import builtin_entries
 from knowledge_base.retrieval import Doc, Settings, make_retriever
@@ -50,6 +52,33 @@ def test_filters_restrict_results() -> None:
     assert hits and all(by_id[h.id].street == "顾村镇" for h in hits)
     hits = retriever.search("遗嘱", top_k=5, collection="legal")
     assert hits and all(by_id[h.id].collection == "legal" for h in hits)
+
+
+class CountingEmbedder:
+    """The real embedding model, counting the texts it is asked to embed as queries."""
+
+    def __init__(self) -> None:
+        self.inner = shared_embedder()
+        self.dim, self.name = self.inner.dim, self.inner.name
+        self.queries: list[str] = []
+
+    def encode(self, texts: list[str], kind: str) -> np.ndarray:
+        if kind == "query" and len(texts) == 1:
+            self.queries.append(texts[0])
+        return self.inner.encode(texts, kind)
+
+
+def test_the_same_question_asked_twice_is_embedded_once() -> None:
+    embedder = CountingEmbedder()
+    retriever = make_retriever(Settings.load(), "hybrid", embedder)
+    retriever.build([Doc.from_entry(e) for e in builtin_entries()])
+    embedder.queries.clear()
+    everywhere = retriever.search("有没有老人吃饭的地方", top_k=5)
+    local = retriever.search("有没有老人吃饭的地方", top_k=3, street="顾村镇")
+    assert len(embedder.queries) == 1, "the KB action's second, street-filtered search reuses the vector"
+    assert everywhere and local
+    other = retriever.search("长护险怎么申请", top_k=5)
+    assert len(embedder.queries) == 2 and other[0].id != local[0].id, "a new question is embedded anew"
 
 
 def _run_eval(*args: str) -> subprocess.CompletedProcess[str]:
