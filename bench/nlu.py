@@ -239,6 +239,7 @@ def run_jobs(
         finally:
             free.put(cpu)
         outcome["seconds"] = round(time.perf_counter() - start, 1)
+        logger.info("NLU %s / %s: done in %.0f s", job.dataset, job.pipeline, outcome["seconds"])
         return outcome
 
     by_dataset: dict[str, list[Job]] = {}
