@@ -11,11 +11,12 @@ lines are merged per split into what ``bot.evaluate`` prints for both pipelines 
 - ``xsid_zh``: xSID 0.7 Chinese, valid split as training data against the test split
   (``bot.convert xsid``).
 
-Rasa trains DIET on about one core, so the two pipelines of a dataset train side by side, each
-pinned to its own core with one TensorFlow thread, and the datasets follow one another. Both
-pipelines are measured in the same conditions (one core each, the other core busy with the
-other pipeline), and the part takes about 0.6 of the time it takes one job after the other
-(measured: two pinned jobs at once each ran 1.23x longer than alone).
+Rasa trains DIET on about one core, so the six jobs run two at a time (one per usable core),
+each pinned to its own core with one TensorFlow thread, longest first. Every job is measured
+in the same conditions (one core, the other core busy with another training) except at the
+very end, when the last job runs alone; each job's ``shared_s`` says for how long it had a
+neighbour. Two pinned jobs at once each ran 1.23x longer than alone here, so the part takes
+about 0.6 of the time of one job after the other.
 """
 
 from __future__ import annotations
@@ -214,17 +215,18 @@ def pinned(cpus: list[int]) -> bool:
 def run_jobs(
     jobs: list[Job], tools: NluTools, timeout: float, cpus: list[int]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Run the jobs one dataset at a time, its pipelines side by side, each pinned to its own core.
+    """Run the jobs as many at once as there are ``cpus``, each pinned to its own core, longest first.
 
-    Both pipelines of a dataset train at the same time, so each is measured beside the same
-    kind of neighbour (the other pipeline on the same data) and their times stay comparable.
-    Datasets go largest training file first. With one CPU (or ``taskset`` missing) every job
-    runs in turn, unpinned.
+    Largest training file first, the stock pipeline (more epochs) before the project's, and a
+    free core takes the next job at once. Each outcome records when its job ran, so the report
+    can say how long each job had a neighbour (``shared_s``) and ran alone (only jobs at the
+    very end do). With one CPU (or ``taskset`` missing) the jobs run in turn, unpinned.
     """
     pin = pinned(cpus)
     free: queue.SimpleQueue[int | None] = queue.SimpleQueue()
     for cpu in cpus if pin else [None]:
         free.put(cpu)
+    origin = time.perf_counter()
 
     def one(job: Job) -> dict[str, Any]:
         cpu = free.get()
@@ -237,20 +239,32 @@ def run_jobs(
             logger.error("NLU %s / %s failed: %s", job.dataset, job.pipeline, err)
             outcome["error"] = str(err)
         finally:
+            end = time.perf_counter()
             free.put(cpu)
-        outcome["seconds"] = round(time.perf_counter() - start, 1)
+        outcome.update(start=start - origin, end=end - origin, seconds=round(end - start, 1))
         logger.info("NLU %s / %s: done in %.0f s", job.dataset, job.pipeline, outcome["seconds"])
         return outcome
 
-    by_dataset: dict[str, list[Job]] = {}
-    for job in sorted(jobs, key=lambda j: (j.train.stat().st_size, j.pipeline == "rasa_default"), reverse=True):
-        by_dataset.setdefault(job.dataset, []).append(job)
-    outcomes: dict[tuple[str, str], dict[str, Any]] = {}
+    ordered = sorted(jobs, key=lambda j: (j.train.stat().st_size, j.pipeline == "rasa_default"), reverse=True)
     with ThreadPoolExecutor(max_workers=len(cpus) if pin else 1) as pool:
-        for group in by_dataset.values():  # a barrier between datasets
-            for job, outcome in zip(group, list(pool.map(one, group))):
-                outcomes[(job.dataset, job.pipeline)] = outcome
+        outcomes = {(j.dataset, j.pipeline): o for j, o in zip(ordered, pool.map(one, ordered))}
+    for key, outcome in outcomes.items():
+        others = [(o["start"], o["end"]) for k, o in outcomes.items() if k != key]
+        outcome["shared_s"] = round(covered(outcome["start"], outcome["end"], others), 1)
+    for outcome in outcomes.values():
+        outcome["start"], outcome["end"] = round(outcome["start"], 1), round(outcome["end"], 1)
     return outcomes
+
+
+def covered(start: float, end: float, others: list[tuple[float, float]]) -> float:
+    """Seconds of ``[start, end]`` during which at least one of the ``others`` intervals ran."""
+    clipped = sorted((max(a, start), min(b, end)) for a, b in others if b > start and a < end)
+    total, reach = 0.0, start
+    for a, b in clipped:
+        if b > reach:
+            total += b - max(a, reach)
+            reach = b
+    return total
 
 
 def merge_results(dataset: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -296,7 +310,9 @@ def run_nlu(
         if "status" in row:
             continue
         mine = [outcomes[(name, pipeline)] for pipeline in PIPELINES]
-        row["jobs"] = {p: {"seconds": o["seconds"], "cpu": o["cpu"]} for p, o in zip(PIPELINES, mine)}
+        row["jobs"] = {
+            p: {k: o[k] for k in ("cpu", "seconds", "shared_s", "start", "end")} for p, o in zip(PIPELINES, mine)
+        }
         row["seconds"] = round(sum(o["seconds"] for o in mine), 1)
         try:
             row["result"] = merge_results(name, mine)

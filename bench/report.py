@@ -119,22 +119,39 @@ def _nlu(part: dict[str, Any]) -> list[str]:
     ]
     datasets = _get(part, "data", "datasets") or {}
     schedule = _get(part, "data", "schedule") or {}
-    jobs = [job for row in datasets.values() for job in (row.get("jobs") or {}).values()]
+    jobs = [
+        (name, pipeline, job) for name, row in datasets.items() for pipeline, job in (row.get("jobs") or {}).items()
+    ]
     if schedule.get("pinned"):
         how = (
-            "one dataset at a time, its two pipelines side by side, each pinned to its own core "
+            f"{schedule.get('at_once')} at a time, longest first, each pinned to its own core "
             f"(cores {schedule.get('cpus')}) with one TensorFlow thread: training and parse times are "
-            "one-core figures taken while the other core trains the other pipeline"
+            "one-core figures taken while another job runs on the other core, except where the table "
+            "below shows a job running alone"
         )
     else:
         how = "one after the other, unpinned"
     if jobs:
         lines += [
-            f"Each (dataset, pipeline) is one `bot.evaluate` process: {len(jobs)} jobs, largest dataset first, {how}. "
-            f"Sum of job times {fmt(sum(j.get('seconds', 0) for j in jobs), 0)} s; "
+            f"Each (dataset, pipeline) is one `bot.evaluate` process: {len(jobs)} jobs, {how}. "
+            f"Sum of job times {fmt(sum(j.get('seconds', 0) for _, _, j in jobs), 0)} s; "
             f"wall-clock of this part {fmt(part.get('seconds'), 0)} s.",
             "",
         ]
+        job_rows = [
+            [
+                name,
+                pipeline,
+                fmt(job.get("cpu"), missing="any"),
+                fmt(job.get("start"), 0),
+                fmt(job.get("seconds"), 0),
+                fmt(job.get("shared_s"), 0),
+            ]
+            for name, pipeline, job in sorted(jobs, key=lambda item: item[2].get("start") or 0)
+        ]
+        lines += table(
+            ["dataset", "pipeline", "core", "started at, s", "took, s", "of which beside another job, s"], job_rows
+        )
     rows = []
     for name, row in datasets.items():
         label = f"{name}: {row.get('description', '')}"

@@ -25,6 +25,7 @@ from bench.load import LoadConfigError, run_load
 from bench.nlu import (
     Job,
     NluTools,
+    covered,
     merge_nlu_files,
     merge_results,
     project_training_files,
@@ -334,6 +335,9 @@ def test_a_datasets_pipelines_run_side_by_side_each_pinned_to_its_own_core(tmp_p
     outcomes = run_jobs(jobs, tools, timeout=60, cpus=cpus)
     assert list(outcomes)[:2] == [("big", "rasa_default"), ("big", "project")], "largest training file first"
     assert outcomes[("big", "rasa_default")]["cpu"] != outcomes[("big", "project")]["cpu"], "side by side"
+    for outcome in outcomes.values():
+        assert 0 <= outcome["shared_s"] <= outcome["seconds"] + 0.1
+        assert outcome["start"] <= outcome["end"]
     for (_, pipeline), outcome in outcomes.items():
         assert outcome["cpu"] in cpus
         # The stand-in reports the core it saw itself pinned to as its training time.
@@ -349,6 +353,13 @@ def test_one_core_runs_the_jobs_in_turn_unpinned(tmp_path: Path) -> None:
     merged = merge_results("d", list(outcomes.values()))
     assert merged["n_train"] == 4, "the stand-in counts every '- ' line: 3 examples and the intent"
     assert set(merged["pipelines"]) == {"project", "rasa_default"}
+
+
+def test_time_beside_other_jobs_counts_overlaps_once() -> None:
+    assert covered(0, 10, []) == 0
+    assert covered(0, 10, [(2, 4), (3, 6), (8, 20)]) == 6  # 2..6 and 8..10
+    assert covered(5, 10, [(0, 1), (11, 12)]) == 0
+    assert covered(5, 10, [(0, 100)]) == 5
 
 
 def test_merging_refuses_failed_or_inconsistent_pipeline_runs() -> None:
@@ -452,8 +463,14 @@ def fake_results(e2e_failed: bool = False) -> dict[str, Any]:
                             "status": "ok",
                             "description": "SMP2017",
                             "jobs": {
-                                "project": {"seconds": 250.0, "cpu": 0},
-                                "rasa_default": {"seconds": 330.0, "cpu": 1},
+                                "project": {"seconds": 250.0, "cpu": 0, "start": 0.0, "end": 250.0, "shared_s": 250.0},
+                                "rasa_default": {
+                                    "seconds": 330.0,
+                                    "cpu": 1,
+                                    "start": 0.0,
+                                    "end": 330,
+                                    "shared_s": 250.0,
+                                },
                             },
                             "result": {
                                 "n_train": 2299,
@@ -504,7 +521,8 @@ def test_the_report_shows_every_figure_with_its_provenance() -> None:
     assert "0.912" in text and "+0.062" in text and "2.00×" in text  # accuracy, difference, train-time ratio
     assert "n/a (no entities in the test set)" in text
     assert "failed: exited with code 1" in text
-    assert "2 jobs, largest dataset first, one dataset at a time, its two pipelines side by side" in text
+    assert "2 jobs, 2 at a time, longest first, each pinned to its own core" in text
+    assert "| smp2017 | rasa_default | 1 | 0 | 330 | 250 |" in text
     assert "Sum of job times 580 s; wall-clock of this part 600 s" in text
     assert "**What is approximate:**" in text
     assert "| 1,000 | 5,500 | 20.0 | 40.0 | 18.0 | 40.0 | 0.90× | 0.990 |" in text
