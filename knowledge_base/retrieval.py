@@ -20,7 +20,7 @@ import yaml
 
 from knowledge_base.embedding import Embedder, shared_embedder
 from knowledge_base.schema import Entry, KnowledgeBaseError
-from knowledge_base.text import tokens
+from knowledge_base.text import tokens, tokens_many
 from textnorm import normalize
 
 CONFIG_PATH = Path(__file__).resolve().parent / "retrieval.yml"
@@ -176,7 +176,7 @@ class BM25Retriever:
         self._bm25: bm25s.BM25 | None = None
 
     def build(self, docs: Sequence[Doc]) -> None:
-        corpus = [tokens(d.words) or ["<empty>"] for d in docs]
+        corpus = [words or ["<empty>"] for words in tokens_many([d.words for d in docs])]
         bm25 = bm25s.BM25()
         if corpus:
             bm25.index(corpus, show_progress=False)

@@ -15,6 +15,7 @@ from knowledge_base.embedding import shared_embedder
 from knowledge_base.evaluate import HELDOUT, builtin_set, evaluate
 from knowledge_base.files import builtin_entries
 from knowledge_base.retrieval import Doc, Settings, make_retriever
+from knowledge_base.text import tokens, tokens_many
 from textnorm import normalize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,13 @@ def test_the_same_question_asked_twice_is_embedded_once() -> None:
     assert everywhere and local
     other = retriever.search("长护险怎么申请", top_k=5)
     assert len(embedder.queries) == 2 and other[0].id != local[0].id, "a new question is embedded anew"
+
+
+def test_a_large_batch_is_tokenized_in_worker_processes_with_the_same_result() -> None:
+    texts = [f"{e.document()} 第{i}条" for i, e in enumerate(builtin_entries()[:40])]
+    serial = tokens_many(texts, processes=1)
+    assert tokens_many(texts, processes=2, min_parallel=10) == serial
+    assert serial[0] == tokens(texts[0]) and "长护险" in {w for words in serial for w in words}
 
 
 def _run_eval(*args: str) -> subprocess.CompletedProcess[str]:
