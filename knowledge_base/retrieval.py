@@ -109,6 +109,9 @@ class DenseRetriever:
         # entries, then one street's), and embedding is most of a query's cost.
         self._last_query: tuple[str, np.ndarray] | None = None
 
+    def use_token_memo(self, memo: dict[str, list[str]]) -> None:
+        """Dense retrieval counts no words (embeddings have their own cache)."""
+
     def build(self, docs: Sequence[Doc]) -> None:
         owners: list[int] = []
         texts_q: list[str] = []
@@ -174,9 +177,25 @@ class BM25Retriever:
         self._settings = settings
         self._docs: list[Doc] = []
         self._bm25: bm25s.BM25 | None = None
+        self._memo: dict[str, list[str]] | None = None
+
+    def use_token_memo(self, memo: dict[str, list[str]]) -> None:
+        """Reuse the words of unchanged documents across rebuilds (the live index's); kept to the last build's texts."""
+        self._memo = memo
+
+    def _corpus_words(self, texts: list[str]) -> list[list[str]]:
+        if self._memo is None:
+            return tokens_many(texts)
+        memo = self._memo
+        missing = list(dict.fromkeys(t for t in texts if t not in memo))
+        fresh = dict(zip(missing, tokens_many(missing)))
+        words = [memo[t] if t in memo else fresh[t] for t in texts]
+        memo.clear()
+        memo.update(zip(texts, words))
+        return words
 
     def build(self, docs: Sequence[Doc]) -> None:
-        corpus = [words or ["<empty>"] for words in tokens_many([d.words for d in docs])]
+        corpus = [words or ["<empty>"] for words in self._corpus_words([d.words for d in docs])]
         bm25 = bm25s.BM25()
         if corpus:
             bm25.index(corpus, show_progress=False)
@@ -212,6 +231,9 @@ class HybridRetriever:
         self._sparse = BM25Retriever(settings)
         self._docs: list[Doc] = []
 
+    def use_token_memo(self, memo: dict[str, list[str]]) -> None:
+        self._sparse.use_token_memo(memo)
+
     def build(self, docs: Sequence[Doc]) -> None:
         self._dense.build(docs)
         self._sparse.build(docs)
@@ -240,8 +262,16 @@ RETRIEVERS: dict[str, Callable[[Settings, Embedder | None], Retriever]] = {
 }
 
 
-def make_retriever(settings: Settings, name: str | None = None, embedder: Embedder | None = None) -> Retriever:
-    return RETRIEVERS[name or settings.retriever](settings, embedder)
+def make_retriever(
+    settings: Settings,
+    name: str | None = None,
+    embedder: Embedder | None = None,
+    token_memo: dict[str, list[str]] | None = None,
+) -> Retriever:
+    retriever = RETRIEVERS[name or settings.retriever](settings, embedder)
+    if token_memo is not None:
+        retriever.use_token_memo(token_memo)
+    return retriever
 
 
 class LiveIndex:
@@ -249,8 +279,8 @@ class LiveIndex:
 
     ``search`` first asks the store for its version (one small query, at most every
     ``poll_seconds``); a new version rebuilds the index from the store. Embeddings of
-    unchanged texts come from the embedder's cache, so a rebuild costs one embedding
-    per changed text.
+    unchanged texts come from the embedder's cache and their BM25 words from a memo, so a
+    rebuild costs one embedding and one tokenization per changed text.
     """
 
     def __init__(self, store: Any, settings: Settings | None = None, poll_seconds: float = 0.2) -> None:
@@ -265,6 +295,7 @@ class LiveIndex:
         self.version = -1
         self.entries: dict[str, Entry] = {}
         self._retriever: Retriever | None = None
+        self._token_memo: dict[str, list[str]] = {}  # document text -> BM25 words, for rebuilds
 
     def refresh(self, force: bool = False) -> bool:
         """Rebuild if the store has a new version; True when a rebuild happened."""
@@ -276,7 +307,7 @@ class LiveIndex:
             if not force and self._store.version() == self.version:
                 return False
             version, entries = self._store.snapshot()
-            retriever = make_retriever(self.settings)
+            retriever = make_retriever(self.settings, token_memo=self._token_memo)
             retriever.build([Doc.from_entry(e) for e in entries])
             self._retriever, self.version = retriever, version
             self.entries = {e.id: e for e in entries}

@@ -89,6 +89,25 @@ def test_a_large_batch_is_tokenized_in_worker_processes_with_the_same_result() -
     assert serial[0] == tokens(texts[0]) and "长护险" in {w for words in serial for w in words}
 
 
+def test_a_rebuild_tokenizes_only_changed_documents_and_ranks_as_a_fresh_build() -> None:
+    settings = Settings.load()
+    docs = [Doc.from_entry(e) for e in builtin_entries()]
+    memo: dict[str, list[str]] = {}
+    first = make_retriever(settings, "bm25", token_memo=memo)
+    first.build(docs)
+    assert len(memo) == len({d.words for d in docs})
+    edited = [*docs[1:], dataclasses.replace(docs[0], words=docs[0].words + " 新增说明：周末也能办")]
+    marker = memo[docs[1].words]
+    second = make_retriever(settings, "bm25", token_memo=memo)
+    second.build(edited)
+    assert memo[docs[1].words] is marker, "unchanged documents keep their words"
+    assert docs[0].words not in memo and edited[-1].words in memo, "the memo holds only the current texts"
+    fresh = make_retriever(settings, "bm25")
+    fresh.build(edited)
+    for query in ("周末能办吗", "遗嘱公证要带什么"):
+        assert [(h.id, h.score) for h in second.search(query)] == [(h.id, h.score) for h in fresh.search(query)]
+
+
 def _run_eval(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "knowledge_base", "eval", *args], cwd=ROOT, text=True, capture_output=True, timeout=600
