@@ -11,12 +11,13 @@ export OMP_WAIT_POLICY := PASSIVE
 export HF_HUB_OFFLINE := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup train run chat test lint kb-eval bench bench-quick clean
+.PHONY: help setup train run chat test test-property lint kb-eval bench bench-quick clean
 
 help:
 	@echo "make run    set up if needed, train if data/config changed, start both servers (Ctrl-C stops)"
 	@echo "make chat   chat in the terminal with the running server"
 	@echo "make test   set up if needed, lint, and run every test of both runtimes"
+	@echo "make test-property  only the property tests, SEEDS=50 rounds with new random seeds"
 	@echo "make lint   ruff and mypy"
 	@echo "make kb-eval  retrieval evaluation on the built-in held-out set"
 	@echo "make bench  NLU, retrieval and end-to-end benchmarks (≤ 60 min) → bench/results/latest.md"
@@ -37,6 +38,15 @@ chat:
 test: lint
 	@$(RASA_PY) -m pytest tests/rasa
 	@$(APP_PY) -m pytest tests/app
+
+# Property tests only, each round with a new random seed (make test runs them derandomized).
+SEEDS ?= 50
+test-property: setup
+	@for i in $$(seq 1 $(SEEDS)); do \
+		seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); echo "test-property: round $$i, seed $$seed"; \
+		HYPOTHESIS_PROFILE=random $(RASA_PY) -m pytest -q -p no:cacheprovider -m property --hypothesis-seed=$$seed tests/rasa || exit 1; \
+		HYPOTHESIS_PROFILE=random $(APP_PY) -m pytest -q -p no:cacheprovider -m property --hypothesis-seed=$$seed tests/app || exit 1; \
+	done
 
 lint: setup
 	@$(APP_PY) -m ruff check .

@@ -1,6 +1,6 @@
 """validate_booking_form: check and merge what the user said into the booking slots.
 
-Rasa's form (domain.yml, ``booking_form``) asks for the service, the time, the street or
+Rasa's form (domain/booking.yml, ``booking_form``) asks for the service, the time, the street or
 town, the contact name and a mobile number; this action checks each answer. A correction
 such as "不对，是下午" only replaces what it names: the date already given stays.
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Button payload intent → the response that asks what exactly the user wants (domain.yml).
+# Button payload intent → the response that asks what exactly the user wants (domain/).
 MENU_RESPONSES = {
     "ask_care_service": "utter_topic_care",
     "ask_legal": "utter_topic_legal",

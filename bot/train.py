@@ -24,7 +24,7 @@ MODELS = ROOT / "models"
 # tools in bot/, which do not change the model.)
 INPUTS = (
     "config.yml",
-    "domain.yml",
+    "domain",
     "training_data",
     "bot/normalizer.py",
     "bot/e5_featurizer.py",
@@ -72,7 +72,7 @@ def train(force: bool = False) -> Path:
         "--config",
         "config.yml",
         "--domain",
-        "domain.yml",
+        "domain",
         "--data",
         "training_data",
         "--out",

@@ -58,8 +58,10 @@ def split_text(text: str, limit: int, measure: Measure = len) -> list[str]:
     """Split ``text`` into pieces of at most ``limit`` (by ``measure``), at natural breaks."""
     if limit < 4:
         raise ValueError("limit must be at least 4")
+    if not text.strip():
+        return []  # platforms refuse blank messages
     if measure(text) <= limit:
-        return [text] if text else []
+        return [text]
     units: list[str] = []
     for paragraph in text.split("\n"):
         if measure(paragraph) <= limit:

@@ -301,6 +301,7 @@ def test_no_date_or_time(text: str) -> None:
 _GRAMMAR = "今明后大昨天朝儿下上这个本周星期礼拜一二两三四五六七八九十日号月底初年点钟半刻分时:/-早中午晚傍夜里过后以0123456789１２："
 
 
+@pytest.mark.property
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(), now=st.datetimes(min_value=datetime(1, 1, 8), max_value=datetime(9999, 12, 24)))
 def test_never_raises_on_any_text(text: str, now: datetime) -> None:
@@ -308,6 +309,7 @@ def test_never_raises_on_any_text(text: str, now: datetime) -> None:
     assert result is None or isinstance(result, When)
 
 
+@pytest.mark.property
 @settings(max_examples=500, deadline=None)
 @given(text=st.text(alphabet=_GRAMMAR, max_size=30))
 def test_never_raises_on_grammar_soup(text: str) -> None:

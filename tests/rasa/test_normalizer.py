@@ -32,6 +32,7 @@ def test_normalize_examples(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
 
 
+@pytest.mark.property
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=60))
 def test_normalize_is_idempotent_and_maps_every_char(text: str) -> None:

@@ -37,7 +37,7 @@ TEST_SENTENCES = {"我想问问长护险哪能申请", "我跌倒了起不来", 
 @pytest.fixture(scope="module")
 def importer() -> TrainingDataImporter:
     return TrainingDataImporter.load_from_config(
-        str(ROOT / "config.yml"), str(ROOT / "domain.yml"), [str(ROOT / "training_data")]
+        str(ROOT / "config.yml"), str(ROOT / "domain"), [str(ROOT / "training_data")]
     )
 
 

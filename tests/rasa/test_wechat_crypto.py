@@ -170,6 +170,7 @@ def test_round_trip_across_block_boundaries(size: int) -> None:
     assert _ours().decrypt(_ours().encrypt(xml)) == xml
 
 
+@pytest.mark.property
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=300))
 def test_round_trip_any_text(text: str) -> None:
