@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -50,6 +51,36 @@ def base_env() -> dict[str, str]:
         }
     )
     return env
+
+
+# Secrets the processes share (tokens between them, signing keys). Taken from the environment when
+# set there; otherwise made once per working directory and kept in <workdir>/secrets.json (mode 0600),
+# so a restart keeps web chat sessions valid. Never committed, never logged.
+SECRET_NAMES = (
+    "YINLING_REST_TOKEN",  # callers of the REST channel (terminal chat, tests, integrations)
+    "YINLING_WEBCHAT_SECRET",  # signs the web chat's conversation ids
+    "YINLING_ACTION_TOKEN",  # the Rasa server → action server webhook
+    "YINLING_RASA_JWT_SECRET",  # staff app → Rasa's HTTP API
+    "YINLING_STAFF_SECRET",  # staff app sessions and CSRF tokens
+)
+
+
+def ensure_secrets(workdir: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Every shared secret: from ``env`` (default os.environ) if set, else from/into ``workdir``/secrets.json."""
+    env = dict(os.environ) if env is None else env
+    path = workdir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+        stored = {k: str(v) for k, v in loaded.items() if isinstance(v, str)}
+    missing = [name for name in SECRET_NAMES if not env.get(name) and not stored.get(name)]
+    if missing:
+        stored.update({name: secrets.token_urlsafe(32) for name in missing})
+        workdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(stored, out, indent=1)
+    return {name: env.get(name) or stored[name] for name in SECRET_NAMES}
 
 
 # Channels switched on by their secrets in the environment (the connectors read the rest).
@@ -150,6 +181,7 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         env = base_env()
+        env.update(ensure_secrets(self.workdir, {**env, **self.extra_env}))
         env.setdefault("YINLING_TRACKER_DB", str(self.workdir / "rasa_tracker.sqlite"))
         env["YINLING_ACTION_URL"] = self.action_url
         env.update(self.extra_env)
