@@ -77,10 +77,35 @@ def time_spec(when: When) -> str | None:
     return when.start.strftime("%H:%M") + (f"-{when.end:%H:%M}" if when.end else "")
 
 
+def describe_day(day: dt.date) -> str:
+    """12月2日（星期三）: the date and the weekday, so a misunderstanding shows at once."""
+    return f"{day.month}月{day.day}日（星期{WEEKDAYS[day.weekday()]}）"
+
+
+_PART_LABELS = {(8, 12): "上午", (6, 9): "早上", (11, 13): "中午", (13, 17): "下午", (17, 19): "傍晚", (18, 21): "晚上"}
+
+
+def describe_wanted(date: str, time: str | None) -> str:
+    """What the senior asked for, read back: "12月2日（星期三）上午", "12月2日（星期三）下午3点"."""
+    text = describe_day(dt.date.fromisoformat(date))
+    if not time:
+        return text
+    first, _, last = time.partition("-")
+    start = dt.time.fromisoformat(first)
+    if last:
+        end = dt.time.fromisoformat(last)
+        label = _PART_LABELS.get((start.hour, end.hour))
+        return text + (label or f"{start:%H:%M}–{end:%H:%M}")
+    label = "上午" if start.hour < 12 else "中午" if start.hour == 12 else "下午" if start.hour < 18 else "晚上"
+    hour = start.hour - 12 if start.hour > 12 else start.hour
+    minutes = "" if start.minute == 0 else "半" if start.minute == 30 else f"{start.minute}分"
+    return f"{text}{label}{hour}点{minutes}"
+
+
 def describe_slot(slot: Slot) -> str:
     day = slot.start.astimezone(SHANGHAI)
     end = slot.end.astimezone(SHANGHAI)
-    return f"{day.month}月{day.day}日（星期{WEEKDAYS[day.weekday()]}）{day:%H:%M}–{end:%H:%M}"
+    return f"{describe_day(day.date())}{day:%H:%M}–{end:%H:%M}"
 
 
 def format_phone(phone: str) -> str:

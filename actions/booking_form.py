@@ -1,35 +1,54 @@
 """validate_booking_form: check and merge what the user said into the booking slots.
 
-Rasa's form (domain/booking.yml, ``booking_form``) asks for the service, the time, the street or
-town, the contact name and a mobile number; this action checks each answer. A correction
-such as "不对，是下午" only replaces what it names: the date already given stays.
+Rasa's form (domain/booking.yml, ``booking_form``) asks for the service, the time, the street
+or town, the contact name and a mobile number; this action checks each answer for what it is,
+on the text the user typed (not only on what the classifier extracted):
+
+- a value counts for the slot that was asked for; a value for another slot, picked up from an
+  answer to a different question (a 5号 inside the address 盘古路100弄5号, a surname-looking word),
+  is kept only if the typed text really states it, else the earlier value stays;
+- a question typed at any prompt ("要带啥材料啊") is answered, and the prompt is asked again;
+- "算了" always stops the booking;
+- a correction such as "不对，是下午" only replaces what it names: the date already given stays.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from typing import Any
 
-import phonenumbers
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.booking_common import CONTACT, DATE, PHONE, STREET, TIME, WHEN, catalog, raw_text, service_name, time_spec
+from actions.booking_common import (
+    CONTACT,
+    DATE,
+    PHONE,
+    SERVICE,
+    STAGE,
+    STREET,
+    TIME,
+    WHEN,
+    catalog,
+    raw_text,
+    service_name,
+    time_spec,
+)
+from actions.knowledge import answer, utter_reply
+from actions.understand import clean_contact, clean_phone, is_stop, looks_like_question
 from bookings.catalog import SHANGHAI
 from bookings.timeparse import parse_when
 from yinling.places import find_street
 
 BOOKING_HORIZON_DAYS = 60
-CONTACT_PREFIX = re.compile(r"^(联系人|名字|姓名)?(是|叫|写|就写|写成)?|^(我叫|我是|就写|写)")
-SELF_WORDS = ("我自己", "就是我", "我本人", "本人")
-# Replies that are not a name, though they pass the length check.
-NOT_NAMES = frozenset(
-    {"你好", "您好", "谢谢", "好的", "对的", "不对", "不知道", "没有", "可以", "再见", "你好啊", "是的"}
-)
+REQUESTED = "requested_slot"
+STOPPED = "stopped"
+# Said with a value for another slot: "联系人是…", "我叫…", "电话…" state the field outright.
+_STATES_CONTACT = re.compile(r"联系人|联络人|名字|姓名|我叫|叫我")
 # Notes worth passing to the service, recognised in anything the user says during the form.
 NOTE_PATTERNS = {
     "坐轮椅": re.compile(r"轮椅"),
@@ -41,31 +60,6 @@ NOTE_PATTERNS = {
 }
 
 
-def clean_phone(text: str) -> str | None:
-    """A valid mainland mobile number in ``text`` (spaces, dashes, full-width, +86 allowed)."""
-    digits = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", text))
-    for candidate in re.findall(r"(?:\+?86)?1\d{10}", digits):
-        number = phonenumbers.parse(candidate, "CN")
-        if phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in (
-            phonenumbers.PhoneNumberType.MOBILE,
-            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-        ):
-            return str(number.national_number)
-    return None
-
-
-def clean_contact(text: str) -> str | None:
-    text = unicodedata.normalize("NFKC", text).strip(" ，。,.!！?？")
-    if any(word in text for word in SELF_WORDS):
-        return "本人"
-    name = CONTACT_PREFIX.sub("", text).strip(" ，。,.:：")
-    if not 2 <= len(name) <= 20 or not any(ch.isalpha() for ch in name) or any(ch.isdigit() for ch in name):
-        return None
-    if name in NOT_NAMES:
-        return None
-    return name
-
-
 def notes_in(text: str, current: str | None) -> str | None:
     found = [label for label, pattern in NOTE_PATTERNS.items() if pattern.search(text)]
     existing = [n for n in (current or "").split("；") if n]
@@ -73,29 +67,72 @@ def notes_in(text: str, current: str | None) -> str | None:
     return "；".join(merged) or None
 
 
+def previous_value(tracker: Tracker, slot: str) -> Any:
+    """The slot's value before the latest user message (the form may have just overwritten it)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    return None
+
+
 class ValidateBookingForm(FormValidationAction):
     def name(self) -> str:
         return "validate_booking_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        # Rasa also runs this action when the form resumes after another action answered
+        # (a knowledge question mid-form); only a fresh message is read for stopping and questions.
+        text = raw_text(tracker) if tracker.latest_action_name == "action_listen" else ""
+        if text and is_stop(text):
+            # The form ends here; action_booking_readback sees the stage and says goodbye.
+            return [SlotSet(REQUESTED, None), SlotSet(STAGE, STOPPED)]
+        events: list[dict[str, Any]] = await super().run(dispatcher, tracker, domain)
+        requested = tracker.get_slot(REQUESTED)
+        asked_filled = any(e.get("name") == requested and e.get("value") is not None for e in events)
+        if text and requested and not asked_filled and looks_like_question(text) and not _says_value(text):
+            # A question at a prompt: answer it; the form then asks its question again.
+            resolved = answer(tracker, text)
+            utter_reply(dispatcher, resolved.reply)
+            events = [*events, *resolved.events]
+        return events
+
+    @staticmethod
+    def _asked(tracker: Tracker, slot: str) -> bool:
+        return bool(tracker.get_slot(REQUESTED) == slot)
 
     def validate_booking_service(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value in catalog().services:
-            return {"booking_service": value}  # already checked (the form re-validates on re-activation)
-        code = catalog().find_service(str(value or "")) or catalog().find_service(raw_text(tracker))
+            return {SERVICE: value}  # already checked (the form re-validates on re-activation)
+        code = catalog().find_service(raw_text(tracker)) or catalog().find_service(str(value or ""))
         if code is None:
-            names = "、".join(service_name(c) for c in catalog().services)
-            dispatcher.utter_message(text=f"这个服务我这里约不了。可以约的有：{names}。")
-            return {"booking_service": None}
-        return {"booking_service": code}
+            if not self._asked(tracker, SERVICE):
+                return {SERVICE: previous_value(tracker, SERVICE)}
+            if not looks_like_question(raw_text(tracker)):
+                names = "、".join(service_name(c) for c in catalog().services)
+                dispatcher.utter_message(text=f"这个服务我这里约不了。可以约的有：{names}。")
+            return {SERVICE: None}
+        return {SERVICE: code}
 
     def validate_booking_when(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         now = dt.datetime.now(SHANGHAI)
-        when = parse_when(str(value or ""), now) or parse_when(raw_text(tracker), now)
+        text = raw_text(tracker)
+        # The whole message, not the extracted piece: "下礼拜五" must keep its 下, and a 5号 in an
+        # address is not a date (the parser knows addresses).
+        when = parse_when(text, now)
+        if when is None and self._asked(tracker, WHEN):
+            when = parse_when(str(value or ""), now)
         if when is None:
-            dispatcher.utter_message(text="这个时间我没听明白。")
+            if not self._asked(tracker, WHEN):
+                return {WHEN: previous_value(tracker, WHEN)}
+            if not looks_like_question(text):
+                dispatcher.utter_message(text="这个时间我没听明白。")
             return {WHEN: None}
         # Merge with what was said before: "不对，是下午" keeps the day, "换到后天" keeps the time.
         date = when.date.isoformat() if when.date else tracker.get_slot(DATE)
@@ -110,33 +147,60 @@ class ValidateBookingForm(FormValidationAction):
         if day > now.date() + dt.timedelta(days=BOOKING_HORIZON_DAYS):
             dispatcher.utter_message(text=f"只能约{BOOKING_HORIZON_DAYS}天以内的，请换一天。")
             return {WHEN: None, DATE: None, TIME: time}
-        return {WHEN: str(value or when.matched), DATE: date, TIME: time}
+        return {WHEN: when.matched or str(value or ""), DATE: date, TIME: time}
 
     def validate_booking_street(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        street = find_street(str(value or "")) or find_street(raw_text(tracker))
+        street = find_street(raw_text(tracker)) or find_street(str(value or ""))
         if street is None:
-            dispatcher.utter_message(text="这个地方我没听明白，请说宝山区的街道或者镇，比如“顾村镇”“友谊路街道”。")
+            if not self._asked(tracker, STREET):
+                return {STREET: previous_value(tracker, STREET)}
+            if not looks_like_question(raw_text(tracker)):
+                dispatcher.utter_message(text="这个地方我没听明白，请说宝山区的街道或者镇，比如“顾村镇”“友谊路街道”。")
         return {STREET: street}
 
     def validate_booking_contact(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        name = clean_contact(str(value or ""))
-        if name is None:
-            phone = clean_phone(str(value or ""))
-            if phone is not None:
-                # The number came before the name: keep it, and ask for the name again.
-                dispatcher.utter_message(text="电话记下了。")
-                return {CONTACT: None, PHONE: phone}
+        text = raw_text(tracker)
+        asked = self._asked(tracker, CONTACT)
+        if not asked and not _STATES_CONTACT.search(text):
+            # A person entity in an answer to another question ("周老师叫我约的") is no contact.
+            return {CONTACT: previous_value(tracker, CONTACT)}
+        name = clean_contact(_after(text, _STATES_CONTACT)) if not asked else clean_contact(text)
+        if name is None and value and str(value) != text:
+            name = clean_contact(str(value))
+        if name is not None:
+            return {CONTACT: name}
+        if not asked:
+            return {CONTACT: previous_value(tracker, CONTACT)}
+        phone = clean_phone(text)
+        if phone is not None:
+            # The number came before the name: keep it, and ask for the name again.
+            dispatcher.utter_message(text="电话记下了。")
+            return {CONTACT: None, PHONE: phone}
+        if not looks_like_question(text):
             dispatcher.utter_message(text="请告诉我联系人的名字，比如“张秀英”。")
-        return {CONTACT: name}
+        return {CONTACT: None}
 
     def validate_booking_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        phone = clean_phone(str(value or "")) or clean_phone(raw_text(tracker))
+        phone = clean_phone(raw_text(tracker)) or clean_phone(str(value or ""))
         if phone is None:
-            dispatcher.utter_message(text="这个号码好像不对。请说11位的手机号，比如 138 1234 5678。")
+            if not self._asked(tracker, PHONE):
+                return {PHONE: previous_value(tracker, PHONE)}
+            if not looks_like_question(raw_text(tracker)):
+                dispatcher.utter_message(text="这个号码好像不对。请说11位的手机号，比如 138 1234 5678。")
         return {PHONE: phone}
+
+
+def _says_value(text: str) -> bool:
+    """A message that also gives a value ("明天上午可以吗?") is an answer, not only a question."""
+    return bool(parse_when(text) or clean_phone(text) or find_street(text))
+
+
+def _after(text: str, marker: re.Pattern[str]) -> str:
+    match = marker.search(text)
+    return text[match.start() :] if match else text

@@ -35,6 +35,7 @@ from actions.booking_common import (
     WHEN,
     booking_line,
     describe_slot,
+    describe_wanted,
     format_phone,
     message_id,
     numbered,
@@ -45,17 +46,36 @@ from actions.booking_common import (
     store,
     time_spec,
 )
-from actions.booking_form import notes_in
+from actions.booking_form import STOPPED, notes_in
+from actions.knowledge import answer, answer_entry, utter_reply
 from actions.menus import MENU_RESPONSES
+from actions.understand import parse_correction
 from bookings.catalog import SHANGHAI
 from bookings.store import Booking, BookingError, BookingNotFound, SlotClosed, SlotFull, parse_code
 from bookings.timeparse import parse_when
+from textnorm import normalize
 
 logger = logging.getLogger(__name__)
 
 Events = list[dict[str, Any]]
 CHOICE_WORDS = {"一": 1, "头": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 BOOKING_SLOTS_ASKED = (SERVICE, WHEN, STREET, CONTACT, PHONE)
+STOP_TEXT = "好的，这次先不约了。有需要随时再找我。"
+# A message routed to a booking list/cancel/reschedule action without any booking word in it
+# ("我老伴不在了，遗产哪能弄" can look like "cancel" to the classifier) is answered as a question.
+BOOKING_WORDS = re.compile(
+    r"约|订|报名|登记|号|取消|退掉|不要了|改|换|挪|推迟|提前|排队|名额|安排|行程|去不了|不去了|来不了"
+)
+
+
+def misrouted(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events | None:
+    """Answer as a question a message that says nothing about bookings; None when it does."""
+    text = raw_text(tracker)
+    if not text or BOOKING_WORDS.search(normalize(text)):
+        return None
+    resolved = answer(tracker, text)
+    utter_reply(dispatcher, resolved.reply)
+    return resolved.events
 
 
 def chosen_number(text: str) -> int | None:
@@ -165,6 +185,10 @@ class ActionBookingReadback(TurnEndingAction):
         return "action_booking_readback"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        if tracker.get_slot(STAGE) == STOPPED:
+            # "算了" during the form: the form ended itself.
+            dispatcher.utter_message(text=STOP_TEXT)
+            return reset_booking()
         service, date, street = tracker.get_slot(SERVICE), tracker.get_slot(DATE), tracker.get_slot(STREET)
         if not (service and date):
             dispatcher.utter_message(text="预约的信息还不全，我们重新来一次。")
@@ -186,7 +210,8 @@ class ActionBookingReadback(TurnEndingAction):
             ]
         around = exact or start
         alternatives = store().alternatives(service, around, street=street, n=3)
-        events = offer(dispatcher, alternatives, "choose", f"{service_name(service)}在您要的时间已经约满了。")
+        wanted = describe_wanted(date, tracker.get_slot(TIME))
+        events = offer(dispatcher, alternatives, "choose", f"{service_name(service)}在{wanted}已经约满了。")
         return [SlotSet(NOTES, notes), *events]
 
 
@@ -278,49 +303,128 @@ class ActionBookingChoose(TurnEndingAction):
         return menu_choice(dispatcher, tracker, number)
 
 
+NUMBERED_LINE = re.compile(r"^\s*(\d+)[.、．]\s*(.+?)\s*$", re.MULTILINE)
+# A numbered list is a menu when the reply invites a choice (not a checklist of documents).
+MENU_HINT = re.compile(r"比如|是不是想问|请回复数字|请选|可以选|想问哪|回复数字")
+
+
+def last_bot_messages(tracker: Tracker) -> list[dict[str, Any]]:
+    """The bot's messages of the previous turn (before the latest user message), in order."""
+    found: list[dict[str, Any]] = []
+    seen_user = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                break
+            seen_user = True
+        elif kind == "bot" and seen_user:
+            found.append(event)
+    return list(reversed(found))
+
+
 def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int | None) -> Events:
-    """ "2" after a reply with buttons means the second button (channels without buttons show numbers)."""
-    last_bot: dict[str, Any] = next((e for e in reversed(tracker.events) if e.get("event") == "bot"), {})
-    buttons = (last_bot.get("data") or {}).get("buttons") or []
-    if number is not None and 1 <= number <= len(buttons):
-        intent = str(buttons[number - 1].get("payload", "")).lstrip("/")
-        if intent in MENU_RESPONSES:
-            dispatcher.utter_message(response=MENU_RESPONSES[intent])
-            return []
+    """ "2" after any reply that offered numbered choices picks the second one.
+
+    Buttons (channels without buttons show them as numbers), the entries offered by an unsure
+    knowledge answer ("您是不是想问：1. …"), and the numbered examples of a topic menu
+    ("您想问哪种保险？比如：1. 长护险怎么申请") all work the same way.
+    """
+    for event in reversed(last_bot_messages(tracker)):
+        data = event.get("data") or {}
+        buttons = data.get("buttons") or []
+        custom = data.get("custom") or {}
+        if buttons:
+            if number is None or not 1 <= number <= len(buttons):
+                break
+            intent = str(buttons[number - 1].get("payload", "")).lstrip("/")
+            if intent in MENU_RESPONSES:
+                dispatcher.utter_message(response=MENU_RESPONSES[intent])
+                return []
+            break
+        choices = custom.get("kb_choices") if isinstance(custom, dict) else None
+        if choices:
+            if number is not None and 1 <= number <= len(choices):
+                return answer_entry(tracker, dispatcher, str(choices[number - 1]))
+            break
+        text = str(event.get("text") or "")
+        lines = dict(NUMBERED_LINE.findall(text)) if MENU_HINT.search(text) else {}
+        if lines:
+            line = lines.get(str(number)) if number is not None else None
+            if line is None:
+                dispatcher.utter_message(text=f"请回复 1 到 {len(lines)} 之间的数字，或者直接说您想问什么。")
+                return []
+            question = re.sub(r"（.*?）", "", line)
+            resolved = answer(tracker, question)
+            utter_reply(dispatcher, resolved.reply)
+            return resolved.events
     dispatcher.utter_message(response="utter_default")
     return []
 
 
 class ActionBookingCorrect(TurnEndingAction):
-    """ "不对" at a read-back: apply what the user named and read back again, or ask what to change."""
+    """ "不对，…" at a read-back or a list of alternatives: apply every field it names, then read back again."""
 
     def name(self) -> str:
         return "action_booking_correct"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        changed = changed_this_turn(tracker)
         stage = tracker.get_slot(STAGE)
         if stage in ("reschedule_confirm", "reschedule_choose"):
             return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)))
         if stage in ("cancel_confirm", "cancel_choose"):
             dispatcher.utter_message(text="好的，预约给您留着，不取消。")
             return reset_booking()
-        if not changed:
-            dispatcher.utter_message(text="哪一项要改？直接说新的就行，比如“时间改成下午”“地点是大场镇”“电话是138…”。")
+        text = raw_text(tracker)
+        now = dt.datetime.now(SHANGHAI)
+        when = parse_when(text, now)
+        correction = parse_correction(text, when_found=when is not None)
+        if not correction:
+            dispatcher.utter_message(
+                text="哪一项要改？直接说新的就行，比如“时间改成下午”“联系人是王桂芳”“电话是138…”。"
+            )
             return []
-        # Let the form check the new values (and the merged date/time), then read back again.
-        return [SlotSet(STAGE, None), SlotSet(SLOT_ID, None), SlotSet(CHOICES, None), FollowupAction("booking_form")]
-
-
-def changed_this_turn(tracker: Tracker) -> list[str]:
-    """Booking slots the latest user message set (through its entities)."""
-    names: list[str] = []
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            break
-        if event.get("event") == "slot" and event.get("name") in BOOKING_SLOTS_ASKED and event.get("value"):
-            names.append(str(event["name"]))
-    return names
+        events: Events = []
+        said: list[str] = []
+        if correction.contact:
+            events.append(SlotSet(CONTACT, correction.contact))
+            said.append(f"联系人改成{correction.contact}")
+        if correction.phone:
+            events.append(SlotSet(PHONE, correction.phone))
+            said.append(f"电话改成{format_phone(correction.phone)}")
+        moves_slot = bool(correction.service or correction.street or correction.when_text)
+        if correction.service:
+            events.append(SlotSet(SERVICE, correction.service))
+        if correction.street:
+            events.append(SlotSet(STREET, correction.street))
+        if correction.when_text and when is not None:
+            # "不对，是下午" keeps the day, "改到后天" keeps the time.
+            if when.date is not None:
+                events.append(SlotSet(DATE, when.date.isoformat()))
+            if time_spec(when):
+                events.append(SlotSet(TIME, time_spec(when)))
+            events.append(SlotSet(WHEN, when.matched))
+        if moves_slot:
+            # Another service, place or time means another slot: search again and read back.
+            return [
+                *events,
+                SlotSet(STAGE, None),
+                SlotSet(SLOT_ID, None),
+                SlotSet(CHOICES, None),
+                FollowupAction("action_booking_readback"),
+            ]
+        for event in events:
+            tracker.slots[event["name"]] = event["value"]
+        if stage == "choose" and tracker.get_slot(CHOICES):
+            slots = [store().slot(int(i)) for i in tracker.get_slot(CHOICES)]
+            dispatcher.utter_message(text=f"好的，{'，'.join(said)}。\n请选一个时间：\n{numbered(slots)}\n请回复数字。")
+            return events
+        if tracker.get_slot(SLOT_ID) is not None:
+            dispatcher.utter_message(
+                text=f"好的，{'，'.join(said)}。\n" + readback(tracker, int(tracker.get_slot(SLOT_ID)))
+            )
+            return events
+        return [*events, FollowupAction("action_booking_readback")]
 
 
 class ActionBookingStop(TurnEndingAction):
@@ -328,7 +432,7 @@ class ActionBookingStop(TurnEndingAction):
         return "action_booking_stop"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        dispatcher.utter_message(text="好的，这次先不约了。有需要随时再找我。")
+        dispatcher.utter_message(text=STOP_TEXT)
         return reset_booking()
 
 
@@ -337,6 +441,9 @@ class ActionBookingList(TurnEndingAction):
         return "action_booking_list"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        elsewhere = misrouted(dispatcher, tracker)
+        if elsewhere is not None:
+            return elsewhere
         bookings = store().list_for_user(tracker.sender_id or "")
         if not bookings:
             dispatcher.utter_message(text="您现在没有预约。想约的话，直接说“帮我约个助浴”就可以。")
@@ -377,6 +484,9 @@ class ActionBookingCancel(TurnEndingAction):
         return "action_booking_cancel"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        elsewhere = misrouted(dispatcher, tracker)
+        if elsewhere is not None:
+            return elsewhere
         booking, bookings = target_booking(tracker)
         if booking is not None:
             return ask_cancel(dispatcher, tracker, booking.code)
@@ -439,6 +549,9 @@ class ActionBookingReschedule(TurnEndingAction):
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         code = tracker.get_slot(TARGET) if tracker.get_slot(STAGE) == "reschedule_when" else None
         if code is None:
+            elsewhere = misrouted(dispatcher, tracker)
+            if elsewhere is not None:
+                return elsewhere
             booking, bookings = target_booking(tracker)
             if booking is None:
                 text = "您现在没有可以改的预约。" if not bookings else "您要改哪一个？请说预约号，比如“改385 217”。"

@@ -1,27 +1,45 @@
-"""action_kb_answer: answer a question from the knowledge base, naming the entry.
+"""Knowledge answers that keep the topic: action_kb_answer, action_fallback_kb, action_out_of_scope.
 
 The index is built once per process at import (the action server loads this module at
 start) and follows the knowledge base's version, so an administrator's edit is answered
 by the next message without a retrain or restart.
+
+A conversation has a topic: the entry last answered with confidence (slot ``kb_topic``) and
+the aspect last asked (slot ``kb_aspect``: documents, place, fees …). A message is resolved
+in this order (:func:`resolve`):
+
+1. a bare follow-up ("那要带啥材料?", "去哪里办?", "要钱伐?") is answered from the topic entry's
+   field; if that entry lacks it, from a closely related entry that has it, else the reply says
+   the entry does not say and where to ask;
+2. "那X呢?" asks the previous aspect about a new topic X;
+3. a question that names its own topic is searched in the whole knowledge base;
+4. a question that is not clear on its own is searched again together with the topic's title.
+A new confident answer replaces the topic.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.care import comfort_line
 from actions.menus import MENU_RESPONSES
-from knowledge_base.answers import Reply, compose
+from knowledge_base.answers import Reply, compose, format_aspect, format_entry, missing_aspect
 from knowledge_base.files import builtin_entries
-from knowledge_base.retrieval import LiveIndex
+from knowledge_base.followup import Aspect, aspect_named, read
+from knowledge_base.retrieval import Hit, LiveIndex
+from knowledge_base.schema import Entry
 from knowledge_base.store import KBStore
 
 logger = logging.getLogger(__name__)
 
+TOPIC, ASPECT, DISCLAIMER = "kb_topic", "kb_aspect", "kb_disclaimer"
 # Which collection to try first for each question intent; the whole KB is the fallback.
 INTENT_COLLECTION = {
     "ask_care_service": "services",
@@ -29,6 +47,9 @@ INTENT_COLLECTION = {
     "ask_insurance": "insurance",
     "scam_worry": "legal",
 }
+# A related entry may answer an aspect the topic entry lacks only if it is nearly as close as a
+# confident answer (same subject, other facet: 长护险 what-is → 长护险 eligibility has the documents).
+RELATED_MARGIN = 0.02
 
 _index: LiveIndex | None = None
 
@@ -53,32 +74,160 @@ if os.environ.get("YINLING_WARM_KB", "1") != "0":
     knowledge_index()
 
 
-def kb_reply(message: dict[str, Any]) -> Reply:
-    """Search the KB for the message's text; a street it names points to that street's entries."""
-    index = knowledge_index()
-    text = str(message.get("text") or "")
-    street = next((e.get("value") for e in message.get("entities") or [] if e.get("entity") == "street"), None)
+@dataclass(frozen=True)
+class Context:
+    """What the conversation is about, from its slots."""
+
+    topic: Entry | None = None
+    aspect: Aspect | None = None
+    disclaimer_shown: bool = False
+    street: str | None = None
+    extra_topic: str | None = None  # e.g. the service being booked, when no entry was answered yet
+
+    @classmethod
+    def of(cls, tracker: Tracker, message: dict[str, Any], entries: dict[str, Entry]) -> Context:
+        topic_id = tracker.get_slot(TOPIC)
+        street = next((e.get("value") for e in message.get("entities") or [] if e.get("entity") == "street"), None)
+        return cls(
+            topic=entries.get(str(topic_id)) if topic_id else None,
+            aspect=aspect_named(tracker.get_slot(ASPECT)),
+            disclaimer_shown=bool(tracker.get_slot(DISCLAIMER)),
+            street=str(street) if street else None,
+            extra_topic=str(tracker.get_slot("booking_service") or "") or None,
+        )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    reply: Reply
+    aspect: Aspect | None = None
+    how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _search(index: LiveIndex, text: str, street: str | None) -> list[Hit]:
+    """The KB's best hits; a street the message names points to that street's entries."""
     hits = index.search(text, top_k=5)
     if street:
-        local = index.search(text, top_k=3, street=str(street))
+        local = index.search(text, top_k=3, street=street)
         if local and local[0].score >= index.settings.threshold:
             hits = local + hits
-    reply = compose(hits, index.entries, index.settings.threshold)
+    return hits
+
+
+def _aspect_reply(entry: Entry, aspect: Aspect, score: float, context: Context) -> Reply | None:
+    formatted = format_aspect(entry, aspect, disclaimer_shown=context.disclaimer_shown)
+    if formatted is None:
+        return None
+    return Reply(formatted[0], entry.id, True, score, disclaimed=formatted[1])
+
+
+def _entry_reply(entry: Entry, score: float, context: Context) -> Reply:
+    text, disclaimed = format_entry(entry, disclaimer_shown=context.disclaimer_shown)
+    return Reply(text, entry.id, True, score, disclaimed=disclaimed)
+
+
+def _followup(index: LiveIndex, text: str, topic: Entry, aspect: Aspect | None, context: Context) -> Resolved:
+    if aspect is None:
+        return Resolved(_entry_reply(topic, 1.0, context), None, "followup")
+    direct = _aspect_reply(topic, aspect, 1.0, context)
+    if direct is not None:
+        return Resolved(direct, aspect, "followup")
+    # The topic entry does not say; a sibling entry about the same subject may.
+    threshold = index.settings.threshold - RELATED_MARGIN
+    for hit in index.search(f"{topic.title} {aspect.question}", top_k=5):
+        entry = index.entries.get(hit.id)
+        if entry is None or hit.score < threshold:
+            continue
+        related = _aspect_reply(entry, aspect, hit.score, context)
+        if related is not None:
+            return Resolved(related, aspect, "related")
+    reply = Reply(missing_aspect(topic, aspect), topic.id, True, 1.0)
+    return Resolved(reply, aspect, "missing")
+
+
+def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
+    """Answer ``text`` in the light of what the conversation is about (see the module docstring)."""
+    entries, threshold = index.entries, index.settings.threshold
+    reading = read(text)
+    topic = context.topic
+    if topic is None and context.extra_topic and reading.bare:
+        # Booking 助浴 and asking "要带啥?": the service's own entry is the topic.
+        hits = index.search(context.extra_topic, top_k=1)
+        if hits and hits[0].score >= threshold:
+            topic = entries.get(hits[0].id)
+    if topic is not None and reading.bare:
+        return _followup(index, text, topic, reading.aspect or context.aspect, context)
+    if reading.other_topic and context.aspect is not None:
+        hits = _search(index, f"{reading.other_topic}{context.aspect.question}", context.street)
+        live = [h for h in hits if h.id in entries]
+        if live and live[0].score >= threshold:
+            entry = entries[live[0].id]
+            focused = _aspect_reply(entry, context.aspect, live[0].score, context)
+            reply = focused or _entry_reply(entry, live[0].score, context)
+            return Resolved(reply, context.aspect, "other_topic")
+    hits = _search(index, text, context.street)
+    reply = compose(hits, entries, threshold, disclaimer_shown=context.disclaimer_shown)
+    if reply.confident:
+        return Resolved(reply, reading.aspect, "search")
+    if topic is not None:
+        contextual = _search(index, f"{topic.title} {text}", context.street)
+        again = compose(contextual, entries, threshold, disclaimer_shown=context.disclaimer_shown)
+        if again.confident and again.entry_id is not None:
+            if reading.aspect is not None:
+                focused = _aspect_reply(entries[again.entry_id], reading.aspect, again.score, context)
+                again = focused or again
+            return Resolved(again, reading.aspect, "contextual")
+    return Resolved(reply, reading.aspect, "unsure")
+
+
+def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -> Resolved:
+    """Resolve ``text`` for this conversation; the reply gets a comfort line first where one is due."""
+    index = knowledge_index()
+    message = message if message is not None else (tracker.latest_message or {})
+    resolved = resolve(index, text, Context.of(tracker, message, index.entries))
+    comfort = comfort_line(text)
+    if comfort:
+        resolved = replace(resolved, reply=replace(resolved.reply, text=f"{comfort}\n{resolved.reply.text}"))
+    events: list[dict[str, Any]] = []
+    if resolved.reply.confident and resolved.reply.entry_id:
+        events += [
+            SlotSet(TOPIC, resolved.reply.entry_id),
+            SlotSet(ASPECT, resolved.aspect.name if resolved.aspect else None),
+        ]
+    if resolved.reply.disclaimed:
+        events.append(SlotSet(DISCLAIMER, True))
     logger.info(
-        "KB answer: intent=%s entry=%s score=%.3f confident=%s",
-        (message.get("intent") or {}).get("name"),
-        reply.entry_id,
-        reply.score,
-        reply.confident,
+        "KB answer: intent=%s how=%s entry=%s score=%.3f confident=%s",
+        ((message.get("intent") or {}).get("name")),
+        resolved.how,
+        resolved.reply.entry_id,
+        resolved.reply.score,
+        resolved.reply.confident,
     )
-    return reply
+    return replace(resolved, events=events)
 
 
 def utter_reply(dispatcher: CollectingDispatcher, reply: Reply) -> None:
-    dispatcher.utter_message(
-        text=reply.text,
-        json_message={"kb_entry": reply.entry_id, "score": round(reply.score, 4), "confident": reply.confident},
-    )
+    custom: dict[str, Any] = {"kb_entry": reply.entry_id, "score": round(reply.score, 4), "confident": reply.confident}
+    if reply.choices:
+        custom["kb_choices"] = list(reply.choices)
+    dispatcher.utter_message(text=reply.text, json_message=custom)
+
+
+def answer_entry(tracker: Tracker, dispatcher: CollectingDispatcher, entry_id: str) -> list[dict[str, Any]]:
+    """Answer with one entry (a numbered choice picked it)."""
+    index = knowledge_index()
+    entry = index.entries.get(entry_id)
+    if entry is None:
+        dispatcher.utter_message(response="utter_default")
+        return []
+    reply = _entry_reply(entry, 1.0, Context(disclaimer_shown=bool(tracker.get_slot(DISCLAIMER))))
+    utter_reply(dispatcher, reply)
+    events: list[dict[str, Any]] = [SlotSet(TOPIC, entry.id), SlotSet(ASPECT, None)]
+    if reply.disclaimed:
+        events.append(SlotSet(DISCLAIMER, True))
+    return events
 
 
 class ActionKnowledgeAnswer(Action):
@@ -95,8 +244,9 @@ class ActionKnowledgeAnswer(Action):
             intent = str((message.get("intent") or {}).get("name"))
             dispatcher.utter_message(response=MENU_RESPONSES.get(intent, MENU_RESPONSES["ask_care_service"]))
             return []
-        utter_reply(dispatcher, kb_reply(message))
-        return []
+        resolved = answer(tracker, text, message)
+        utter_reply(dispatcher, resolved.reply)
+        return resolved.events
 
 
 class ActionFallbackKnowledge(Action):
@@ -105,13 +255,28 @@ class ActionFallbackKnowledge(Action):
     def name(self) -> str:
         return "action_fallback_kb"
 
+    fallback_response = "utter_default"
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         message = tracker.latest_message or {}
-        reply = kb_reply(message) if message.get("text") else None
-        if reply is not None and reply.confident:
-            utter_reply(dispatcher, reply)
-        else:
-            dispatcher.utter_message(response="utter_default")
+        text = str(message.get("text") or "")
+        resolved = answer(tracker, text, message) if text and not text.startswith("/") else None
+        if resolved is not None and resolved.reply.confident:
+            utter_reply(dispatcher, resolved.reply)
+            return resolved.events
+        comfort = comfort_line(text) if text else None
+        if comfort:
+            dispatcher.utter_message(text=comfort)
+        dispatcher.utter_message(response=self.fallback_response)
         return []
+
+
+class ActionOutOfScope(ActionFallbackKnowledge):
+    """ "去哪里办?" can look out of scope on its own; in a conversation about 长护险 it is a follow-up."""
+
+    fallback_response = "utter_out_of_scope"
+
+    def name(self) -> str:
+        return "action_out_of_scope"

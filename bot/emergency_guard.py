@@ -1,13 +1,22 @@
-"""EmergencyGuard: a message that describes danger now is an emergency, whatever DIET says.
+"""EmergencyGuard: a message that describes danger now is an emergency, whatever the classifier says.
 
-Placed after DIETClassifier and before FallbackClassifier. When the normalized text (or
-the raw text) matches a phrase in ``training_data/safety.yml``, the message's intent
-becomes ``emergency`` with confidence 1.0, so the emergency rule answers first.
+Placed after the intent classifier and before FallbackClassifier. The table
+``training_data/safety.yml`` lists danger phrases by kind (fire, gas, stroke, chest pain, a fall …),
+in priority order. When the normalized text (or the raw text) matches one, the message's intent
+becomes ``emergency`` with confidence 1.0 and an entity ``emergency_kind`` names the kind, so the
+first reply fits the case (fire → 119 and get out; stroke → note the time, no food or water).
+
+Danger *mentioned* is not danger now: a clause that talks about learning first aid, what an idiom
+means, fearing or preventing a fall, the past, the news or insurance does not count, unless it
+also says it is happening now. Idioms (救命稻草) are removed before matching. When the classifier
+alone said ``emergency`` for a message that only mentions danger, the guard hands the message to
+the next intent in the ranking instead.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +28,12 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    EXTRACTOR,
     INTENT,
     INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
@@ -32,27 +47,115 @@ from bot.normalizer import RAW_TEXT
 logger = logging.getLogger(__name__)
 
 DEFAULT_TABLE = Path(__file__).resolve().parent.parent / "training_data" / "safety.yml"
+KIND_ENTITY = "emergency_kind"
+GENERAL = "general"
+_TABLE_KEYS = {"version", "kinds", "idioms", "mentions", "now"}
+_CLAUSE_BREAK = regex.compile(r"[，,。.!！?？;；、\s]+")
 
 
-def load_patterns(path: Path | str) -> list[regex.Pattern[str]]:
-    """Compile the emergency phrases; a bad file is a configuration error."""
+@dataclass(frozen=True)
+class SafetyTable:
+    kinds: tuple[tuple[str, tuple[regex.Pattern[str], ...]], ...]  # in priority order
+    idioms: regex.Pattern[str] | None
+    mentions: regex.Pattern[str] | None
+    now: regex.Pattern[str] | None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    kind: str | None  # the kind of danger now, by priority; None if none
+    mentioned: bool  # danger was only mentioned somewhere (an idiom, a learning/fear/past clause)
+
+
+def _union(patterns: Any, where: str) -> regex.Pattern[str] | None:
+    if patterns is None:
+        return None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise InvalidConfigException(f"EmergencyGuard: '{where}' must be a list of regular expressions")
+    return regex.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+
+
+def load_table(path: Path | str) -> SafetyTable:
+    """Compile the safety table; a bad file is a configuration error that says what to fix."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        return [regex.compile(p) for p in data["emergency"]]
-    except (OSError, yaml.YAMLError, KeyError, TypeError, regex.error) as err:
-        raise InvalidConfigException(f"EmergencyGuard: cannot load emergency phrases from {path}: {err}") from err
+        if not isinstance(data, dict):
+            raise InvalidConfigException(f"EmergencyGuard: {path} must be a mapping with 'kinds'")
+        unknown = set(data) - _TABLE_KEYS
+        if unknown:
+            raise InvalidConfigException(
+                f"EmergencyGuard: {path}: unknown key(s) {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(sorted(_TABLE_KEYS))}"
+            )
+        raw_kinds = data.get("kinds")
+        if not isinstance(raw_kinds, dict) or not raw_kinds:
+            raise InvalidConfigException(f"EmergencyGuard: {path}: 'kinds' must map each kind to its phrases")
+        kinds = []
+        for kind, patterns in raw_kinds.items():
+            if not isinstance(patterns, list) or not patterns:
+                raise InvalidConfigException(f"EmergencyGuard: {path}: kinds.{kind} must list regular expressions")
+            kinds.append((str(kind), tuple(regex.compile(p) for p in patterns)))
+        return SafetyTable(
+            kinds=tuple(kinds),
+            idioms=_union(data.get("idioms"), "idioms"),
+            mentions=_union(data.get("mentions"), "mentions"),
+            now=_union(data.get("now"), "now"),
+        )
+    except (OSError, yaml.YAMLError, TypeError, regex.error) as err:
+        raise InvalidConfigException(f"EmergencyGuard: cannot load the safety table {path}: {err}") from err
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for brk in [*_CLAUSE_BREAK.finditer(text), None]:
+        end = brk.start() if brk else len(text)
+        if end > start:
+            spans.append((start, end))
+        start = brk.end() if brk else len(text)
+    return spans
+
+
+# How far before (and after) a danger phrase a word such as 现在/刚刚 may stand and still mean "this, now".
+NOW_BEFORE, NOW_AFTER = 4, 2
+
+
+def _counts(table: SafetyTable, text: str, start: int, end: int) -> bool:
+    """A danger phrase at ``[start, end)`` counts unless its clause only mentions danger."""
+    clause = next(((s, e) for s, e in _clauses(text) if s <= start < e), (0, len(text)))
+    if not (table.mentions and table.mentions.search(text, clause[0], clause[1])):
+        return True
+    if table.now is None:
+        return False
+    near = text[max(clause[0], start - NOW_BEFORE) : min(clause[1], end + NOW_AFTER)]
+    return bool(table.now.search(near))
+
+
+def assess(table: SafetyTable, text: str) -> Assessment:
+    """What kind of danger now ``text`` describes, if any."""
+    mentioned = False
+    if table.idioms is not None:
+        cleaned = table.idioms.sub(lambda m: " " * len(m[0]), text)
+        mentioned = cleaned != text
+        text = cleaned
+    for kind, patterns in table.kinds:
+        for pattern in patterns:
+            for match in pattern.finditer(text):
+                if _counts(table, text, match.start(), match.end()):
+                    return Assessment(kind, mentioned)
+                mentioned = True
+    return Assessment(None, mentioned)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class EmergencyGuard(GraphComponent):
-    """Overrides the intent with ``emergency`` when a danger phrase is present."""
+    """Overrides the intent with ``emergency`` when danger now is described, and names its kind."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"table": str(DEFAULT_TABLE), "intent": "emergency"}
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self._patterns = load_patterns(config["table"])
+        self._table = load_table(config["table"])
         self._intent = str(config["intent"])
 
     @classmethod
@@ -67,26 +170,60 @@ class EmergencyGuard(GraphComponent):
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        load_patterns(config.get("table", DEFAULT_TABLE))
+        load_table(config.get("table", DEFAULT_TABLE))
+
+    def assess(self, message: Message) -> Assessment:
+        texts = [t for t in (message.get(TEXT), message.get(RAW_TEXT)) if isinstance(t, str) and t]
+        results = [assess(self._table, t) for t in texts]
+        kinds = {r.kind for r in results if r.kind}
+        kind = next((k for k, _ in self._table.kinds if k in kinds), None)
+        return Assessment(kind, any(r.mentioned for r in results))
 
     def is_emergency(self, text: str) -> bool:
-        return any(p.search(text) for p in self._patterns)
+        return assess(self._table, text).kind is not None
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            texts = [t for t in (message.get(TEXT), message.get(RAW_TEXT)) if isinstance(t, str)]
-            if not any(self.is_emergency(t) for t in texts):
-                continue
+            found = self.assess(message)
             current = message.get(INTENT) or {}
-            if current.get(INTENT_NAME_KEY) == self._intent and current.get(PREDICTED_CONFIDENCE_KEY, 0) >= 1.0:
-                continue
-            logger.info(
-                "EmergencyGuard routed a message to '%s' (classifier said %s).",
-                self._intent,
-                current.get(INTENT_NAME_KEY),
-            )
-            top = {INTENT_NAME_KEY: self._intent, PREDICTED_CONFIDENCE_KEY: 1.0}
-            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self._intent]
-            message.set(INTENT, top, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
+            said_emergency = current.get(INTENT_NAME_KEY) == self._intent
+            if found.kind is not None:
+                if not (said_emergency and current.get(PREDICTED_CONFIDENCE_KEY, 0) >= 1.0):
+                    logger.info(
+                        "EmergencyGuard routed a message to '%s' (kind %s; classifier said %s).",
+                        self._intent,
+                        found.kind,
+                        current.get(INTENT_NAME_KEY),
+                    )
+                self._set_emergency(message, found.kind)
+            elif said_emergency and found.mentioned:
+                self._hand_on(message)
+            elif said_emergency:
+                self._set_emergency(message, GENERAL)
         return messages
+
+    def _set_emergency(self, message: Message, kind: str) -> None:
+        top = {INTENT_NAME_KEY: self._intent, PREDICTED_CONFIDENCE_KEY: 1.0}
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self._intent]
+        message.set(INTENT, top, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
+        text = message.get(TEXT) or ""
+        entities = [e for e in message.get(ENTITIES) or [] if e.get(ENTITY_ATTRIBUTE_TYPE) != KIND_ENTITY]
+        entities.append(
+            {
+                ENTITY_ATTRIBUTE_TYPE: KIND_ENTITY,
+                ENTITY_ATTRIBUTE_VALUE: kind,
+                ENTITY_ATTRIBUTE_START: 0,
+                ENTITY_ATTRIBUTE_END: len(text),
+                EXTRACTOR: self.__class__.__name__,
+            }
+        )
+        message.set(ENTITIES, entities, add_to_output=True)
+
+    def _hand_on(self, message: Message) -> None:
+        """The classifier said emergency, but danger was only mentioned: take its next guess."""
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self._intent]
+        top = ranking[0] if ranking else {INTENT_NAME_KEY: "out_of_scope", PREDICTED_CONFIDENCE_KEY: 1.0}
+        logger.info("EmergencyGuard: danger only mentioned; intent '%s' instead.", top.get(INTENT_NAME_KEY))
+        message.set(INTENT, top, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking or [top], add_to_output=True)

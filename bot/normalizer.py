@@ -33,6 +33,15 @@ logger = logging.getLogger(__name__)
 # The raw text is kept on the message under this key, for components that must see
 # what the user typed (the emergency guard also scans it).
 RAW_TEXT = "text_raw"
+# Rasa reads a message starting with "/" as an intent command ("/emergency", "/book_service{...}").
+# Only a channel may send one, for a button it offered and verified, by setting this metadata key;
+# from anyone else "/" is just a character, stripped here before Rasa's command parser sees the text.
+TRUSTED_PAYLOAD = "trusted_payload"
+
+
+def is_trusted_payload(message: Message) -> bool:
+    metadata = message.get("metadata")
+    return isinstance(metadata, dict) and metadata.get(TRUSTED_PAYLOAD) is True
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -77,7 +86,14 @@ class TextNormalizer(GraphComponent):
         raw = message.get(TEXT)
         if not isinstance(raw, str) or not raw:
             return
+        if raw.lstrip().startswith("/") and is_trusted_payload(message):
+            return  # a verified button payload: Rasa parses it as the intent it names
         result = self._normalizer.normalize(raw)
+        if result.text.lstrip().startswith("/"):
+            # Typed, not pressed (also "／" full-width, which normalizing makes "/").
+            message.set(RAW_TEXT, raw)
+            message.set(TEXT, result.text.lstrip(" /") or "？")
+            return
         if not result.text:
             # Nothing but emoji or punctuation: keep the raw text so the classifier
             # still sees something (and falls back politely) instead of an empty message.

@@ -29,6 +29,8 @@ INPUTS = (
     "bot/normalizer.py",
     "bot/e5_featurizer.py",
     "bot/emergency_guard.py",
+    "bot/intent_rules.py",
+    "bookings/services.yml",  # its service names feed bot.intent_rules
     "textnorm",
     "requirements/rasa.lock",
 )

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.emergency_guard import EmergencyGuard
+from bot.emergency_guard import EmergencyGuard, load_table
 from bot.normalizer import TextNormalizer
 
 EMERGENCIES = [
@@ -36,13 +37,14 @@ def pipeline() -> tuple[TextNormalizer, EmergencyGuard]:
     return TextNormalizer(TextNormalizer.get_default_config()), EmergencyGuard(EmergencyGuard.get_default_config())
 
 
-def _classify(pipeline: tuple[TextNormalizer, EmergencyGuard], text: str) -> Message:
+def _classify(pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, said: str = "ask_care_service") -> Message:
     normalizer, guard = pipeline
+    other = "emergency" if said != "emergency" else "ask_care_service"
     message = Message(data={TEXT: text})
-    message.set(INTENT, {"name": "ask_care_service", "confidence": 0.8}, add_to_output=True)
+    message.set(INTENT, {"name": said, "confidence": 0.8}, add_to_output=True)
     message.set(
         INTENT_RANKING_KEY,
-        [{"name": "ask_care_service", "confidence": 0.8}, {"name": "emergency", "confidence": 0.1}],
+        [{"name": said, "confidence": 0.8}, {"name": other, "confidence": 0.1}],
         add_to_output=True,
     )
     normalizer.process([message])
@@ -61,3 +63,88 @@ def test_danger_phrases_become_emergencies(pipeline: tuple[TextNormalizer, Emerg
 @pytest.mark.parametrize("text", ORDINARY)
 def test_ordinary_messages_are_left_alone(pipeline: tuple[TextNormalizer, EmergencyGuard], text: str) -> None:
     assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+
+
+def _kind(message: Message) -> str | None:
+    return next((e["value"] for e in message.get(ENTITIES) or [] if e["entity"] == "emergency_kind"), None)
+
+
+# Symptom descriptions, as people in their seventies and eighties type them, by the kind of first reply
+# they need. None of these is in the training data.
+BY_KIND = {
+    "stroke": [
+        "手脚一边发麻 说话说不清楚",
+        "老头子左边手抬不起来，嘴角歪了",
+        "阿拉姆妈突然讲闲话含糊不清",
+        "伊脑梗又犯了",
+    ],
+    "chest": ["心口像石头压着一样痛", "老伴讲胸闷得不得了"],
+    "fall": ["我在浴室滑了一跤爬不起来", "老太婆从床上摔下来了", "伊跌在地上动不了"],
+    "choking": ["老头子吃汤团噎住了", "鱼刺卡在喉咙里下不去"],
+    "bleeding": ["手割破了一直在流血", "老头子吐血了"],
+    "hypoglycemia": ["伊低血糖又犯了", "手抖得厉害还出冷汗"],
+    "burn": ["开水泼到脚上烫伤了", "被热油烫到了"],
+    "gas": ["灶间里有股煤气味", "闻到燃气味道老重"],
+    "fire": ["楼下起火了", "屋里冒烟了，好大的烟"],
+    "unconscious": ["老伴昏过去了", "伊叫不醒了"],
+    "breathing": ["老头子透不过气来", "喘不上气了"],
+    "poisoning": ["我妈吃错药了", "伊喝了农药"],
+}
+NOT_EMERGENCIES = [
+    "我想学点急救知识",
+    "救命稻草是啥意思",
+    "社区有急救培训课伐",
+    "我怕跌倒，有啥防跌的办法",
+    "老头子去年中风过，现在想申请长护险",
+    "急救电话是多少",
+    "电视里讲有人煤气中毒",
+    "火车站怎么走",
+    "我最近有点上火",
+    "跌倒了意外险能赔吗",
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), [(k, t) for k, texts in BY_KIND.items() for t in texts])
+def test_symptom_descriptions_are_emergencies_of_their_kind(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], kind: str, text: str
+) -> None:
+    message = _classify(pipeline, text)
+    assert message.get(INTENT)["name"] == "emergency"
+    assert _kind(message) == kind
+
+
+@pytest.mark.parametrize("text", NOT_EMERGENCIES)
+def test_mentions_of_danger_are_not_emergencies(pipeline: tuple[TextNormalizer, EmergencyGuard], text: str) -> None:
+    assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+
+
+@pytest.mark.parametrize("text", ["我想学点急救知识", "救命稻草是啥意思"])
+def test_a_classifier_alarm_on_a_mention_goes_to_its_next_guess(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    message = _classify(pipeline, text, said="emergency")
+    assert message.get(INTENT)["name"] == "ask_care_service"
+    assert _kind(message) is None
+
+
+def test_a_classifier_alarm_without_any_mention_stays_an_emergency(
+    pipeline: tuple[TextNormalizer, EmergencyGuard],
+) -> None:
+    message = _classify(pipeline, "头晕站不住", said="emergency")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == "general"
+
+
+def test_danger_now_beside_a_mention_still_counts(pipeline: tuple[TextNormalizer, EmergencyGuard]) -> None:
+    message = _classify(pipeline, "我在学急救，现在老伴胸口痛")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == "chest"
+
+
+def test_fire_comes_before_an_injury(pipeline: tuple[TextNormalizer, EmergencyGuard]) -> None:
+    assert _kind(_classify(pipeline, "着火了，老头子摔倒了起不来")) == "fire"
+
+
+def test_a_table_with_an_unknown_key_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "safety.yml"
+    bad.write_text("version: 2\nkinds:\n  fire: ['着火']\nkindz: {}\n", encoding="utf-8")
+    with pytest.raises(InvalidConfigException, match="kindz"):
+        load_table(bad)

@@ -74,3 +74,18 @@ def test_raw_text_is_kept_and_emoji_only_messages_survive() -> None:
     _component().process([message, emoji_only])
     assert message.get(TEXT) == "长护险" and message.get(RAW_TEXT) == "長護險"
     assert emoji_only.get(TEXT) == "👍👍"
+
+
+@pytest.mark.parametrize(
+    "typed", ["/emergency", '/book_service{"booking_service": "bath"}', "／ｅｍｅｒｇｅｎｃｙ", "  //greet"]
+)
+def test_typed_slash_commands_are_just_words(typed: str) -> None:
+    message = Message(data={"text": typed, "metadata": {"trusted_payload": "yes"}})
+    TextNormalizer(TextNormalizer.get_default_config()).process([message])
+    assert not message.get("text").startswith("/"), "Rasa would parse it as an intent command"
+
+
+def test_a_verified_button_payload_stays_a_command() -> None:
+    message = Message(data={"text": "/ask_care_service", "metadata": {"trusted_payload": True}})
+    TextNormalizer(TextNormalizer.get_default_config()).process([message])
+    assert message.get("text") == "/ask_care_service"

@@ -1,0 +1,41 @@
+"""Grief and fear first: a short line of comfort before the help.
+
+"我老伴不在了，遗产哪能弄" is a question about inheritance asked by someone who has just lost
+their partner. The answer starts with one warm sentence, then the help. The patterns read
+the normalized text (Shanghainese → Mandarin). Danger is not handled here: emergencies are
+answered by the Rasa server before any action runs.
+"""
+
+from __future__ import annotations
+
+import regex
+
+from textnorm import normalize
+
+_PERSON = (
+    r"老伴儿?|老头子?|老太婆|老太太|老公|老婆|爱人|丈夫|妻子|先生|太太|"
+    r"妈妈|爸爸|母亲|父亲|老娘|老爸|老妈|爹|娘|儿子|女儿|孩子|哥哥|姐姐|弟弟|妹妹|"
+    r"阿姐|阿哥|兄弟|亲人|家里人|老朋友|爷爷|奶奶|外公|外婆|公公|婆婆|妈|爸"
+)
+_GRIEF = regex.compile(
+    rf"(?:{_PERSON}).{{0,6}}?(?:走了|不在了|去世|过世|没了|过身|往生|离开了|离开我们|刚走|故世|归西)"
+    r"|去世|过世|故世|过身|办(?:丧事|后事)|丧偶|守寡|追悼会|骨灰"
+)
+_FEAR = regex.compile(r"害怕|好怕|怕得|吓死|吓煞|心慌慌|慌得很|急死了|急煞|睡不着觉|六神无主|不知道怎么办才好")
+_LONELY = regex.compile(r"(?:一个人|没人).{0,6}(?:孤单|孤独|寂寞|冷清|没人管|没人说话)|好孤单|孤零零")
+
+CONDOLENCE = "听到这个消息很难过，请您节哀，多保重身体。"
+REASSURE = "您先别着急，我们一起慢慢想办法。"
+COMPANY = "您一个人也要照顾好自己，有事随时来跟我说说。"
+
+
+def comfort_line(text: str) -> str | None:
+    """One warm sentence for grief, fear or loneliness in ``text``, else None."""
+    normalized = normalize(text)
+    if _GRIEF.search(normalized):
+        return CONDOLENCE
+    if _FEAR.search(normalized):
+        return REASSURE
+    if _LONELY.search(normalized):
+        return COMPANY
+    return None
