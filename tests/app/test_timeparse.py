@@ -58,15 +58,18 @@ TABLE: list[tuple[str, date | None, tuple[time | None, time | None]]] = [
     ("周五", d(12, 4), NO_TIME),
     ("下下周三", d(12, 9), NO_TIME),
     ("下下个礼拜一", d(12, 7), NO_TIME),
+    ("下一个礼拜五", d(12, 4), NO_TIME),
+    ("礼拜七", d(11, 29), NO_TIME),
+    ("下礼拜五10点", d(12, 4), at(10)),
+    ("下礼拜的礼拜三", d(12, 2), NO_TIME),
     ("上个星期五", d(11, 20), NO_TIME),
     # offsets
-    ("过两天", d(11, 30), NO_TIME),
-    ("過兩天", d(11, 30), NO_TIME),
     ("三天后", d(12, 1), NO_TIME),
     ("3天以后", d(12, 1), NO_TIME),
     ("一个礼拜后", d(12, 5), NO_TIME),
     ("两个星期以后", d(12, 12), NO_TIME),
     ("过三天再说", d(12, 1), NO_TIME),
+    ("过2天", d(11, 30), NO_TIME),
     # absolute days
     ("十一号", d(12, 11), NO_TIME),
     ("11号", d(12, 11), NO_TIME),
@@ -91,6 +94,16 @@ TABLE: list[tuple[str, date | None, tuple[time | None, time | None]]] = [
     ("下个月3号", d(12, 3), NO_TIME),
     ("下个月十五号", d(12, 15), NO_TIME),
     ("元旦", d(1, 1, 2027), NO_TIME),
+    # lunar dates (checked against lunar-python in test_timeparse_lunar.py)
+    ("腊月二十", d(1, 27, 2027), NO_TIME),
+    ("初八", d(12, 16), NO_TIME),
+    ("冬月初八", d(12, 16), NO_TIME),
+    ("十一月初三", d(12, 11), NO_TIME),
+    ("农历十二月二十", d(1, 27, 2027), NO_TIME),
+    ("春节", d(2, 6, 2027), NO_TIME),
+    ("大年初一上午", d(2, 6, 2027), window(AM)),
+    ("除夕", d(2, 5, 2027), NO_TIME),
+    ("元宵节下午", d(2, 20, 2027), window(PM)),
     ("国庆节", d(10, 1, 2027), NO_TIME),
     # parts of day
     ("早上", None, window(EARLY)),
@@ -175,7 +188,8 @@ def test_table_is_large_enough() -> None:
 SUNDAY = datetime(2026, 11, 29, 9, 0, tzinfo=SHANGHAI)
 OTHER_NOWS: list[tuple[datetime, str, date]] = [
     # end of month: 月底 on its last day means next month's end
-    (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "月底", d(12, 31)),
+    (datetime(2026, 11, 29, 9, 0, tzinfo=SHANGHAI), "月底", d(11, 30)),
+    (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "下个月底", d(12, 31)),
     (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "三十号", d(11, 30)),
     (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "二十九号", d(12, 29)),
     (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "明天", d(12, 1)),
@@ -186,7 +200,7 @@ OTHER_NOWS: list[tuple[datetime, str, date]] = [
     (datetime(2026, 12, 31, 9, 0, tzinfo=SHANGHAI), "十二月三十一号", d(12, 31)),
     (datetime(2026, 12, 31, 9, 0, tzinfo=SHANGHAI), "下个月5号", d(1, 5, 2027)),
     (datetime(2026, 12, 31, 9, 0, tzinfo=SHANGHAI), "下周一", d(1, 4, 2027)),
-    (datetime(2026, 12, 31, 9, 0, tzinfo=SHANGHAI), "月底", d(1, 31, 2027)),
+    (datetime(2026, 12, 30, 9, 0, tzinfo=SHANGHAI), "月底", d(12, 31)),
     # Sunday: 这周X stays in the week now ending, even when past; 下周X is the coming week
     (SUNDAY, "这周六", d(11, 28)),
     (SUNDAY, "这个礼拜一", d(11, 23)),
@@ -198,10 +212,10 @@ OTHER_NOWS: list[tuple[datetime, str, date]] = [
     (datetime(2028, 2, 28, 9, 0, tzinfo=SHANGHAI), "明天", d(2, 29, 2028)),
     (datetime(2028, 2, 28, 9, 0, tzinfo=SHANGHAI), "后天", d(3, 1, 2028)),
     (datetime(2028, 2, 28, 9, 0, tzinfo=SHANGHAI), "月底", d(2, 29, 2028)),
-    # early in a month, 月初 is today
-    (datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI), "月初", d(12, 3)),
-    # an aware now in UTC is converted: 17:00 UTC is already 01:00 on the 29th in Shanghai
-    (datetime(2026, 11, 28, 17, 0, tzinfo=timezone.utc), "明天", d(11, 30)),
+    # past the 5th, 月初 is next month's start
+    (datetime(2026, 12, 6, 9, 0, tzinfo=SHANGHAI), "月初", d(1, 1, 2027)),
+    # an aware now in UTC is converted: 22:00 UTC is already 06:00 on the 29th in Shanghai
+    (datetime(2026, 11, 28, 22, 0, tzinfo=timezone.utc), "明天", d(11, 30)),
     # a naive now is Shanghai wall-clock time
     (datetime(2026, 11, 28, 23, 0), "明天", d(11, 29)),
 ]
