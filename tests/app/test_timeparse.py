@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bookings.timeparse import SHANGHAI, When, parse_when
+from bookings.timeparse import SHANGHAI, When, choose_option, parse_when
 from textnorm import normalize
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)  # a Saturday; this week is Mon 11-23 … Sun 11-29
@@ -312,7 +312,10 @@ def test_no_date_or_time(text: str) -> None:
     assert parse_when(text, NOW) is None
 
 
-_GRAMMAR = "今明后大昨天朝儿下上这个本周星期礼拜一二两三四五六七八九十日号月底初年点钟半刻分时:/-早中午晚傍夜里过后以0123456789１２："
+_GRAMMAR = (
+    "今明后大昨天朝儿下上这个本周星期礼拜一二两三四五六七八九十日号月底初年点钟半刻分时:/-早中午晚傍夜里过后以"
+    "0123456789１２：廿正冬腊闰农历阴春节除夕元宵中秋小末或者还是不行没空改回头第选吧，"
+)
 
 
 @pytest.mark.property
@@ -325,12 +328,49 @@ def test_never_raises_on_any_text(text: str, now: datetime) -> None:
 
 @pytest.mark.property
 @settings(max_examples=500, deadline=None)
-@given(text=st.text(alphabet=_GRAMMAR, max_size=30))
-def test_never_raises_on_grammar_soup(text: str) -> None:
-    result = parse_when(text, NOW)
+@given(text=st.text(alphabet=_GRAMMAR, max_size=30), hour=st.integers(0, 23))
+@example(text="闰六月初一", hour=10)
+@example(text="明天不行", hour=1)
+@example(text="腊月三十", hour=10)
+def test_never_raises_on_grammar_soup(text: str, hour: int) -> None:
+    result = parse_when(text, NOW.replace(hour=hour))
     if result is not None:
         assert result.matched
         result.describe()
+        # ask instead of guessing: an ambiguous result never carries a date, a definite one never a question
+        assert result.ambiguous == (result.question is not None)
+        if result.ambiguous:
+            assert result.date is None
+        assert not (result.options and result.date is not None)
+        assert len(set(result.options)) == len(result.options)
+
+
+@pytest.mark.property
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=_GRAMMAR, max_size=20),
+    context=st.one_of(st.none(), st.text(alphabet=_GRAMMAR, max_size=30), st.text(max_size=30)),
+    week_of=st.one_of(st.none(), st.dates()),
+    now=st.datetimes(min_value=datetime(1, 1, 8), max_value=datetime(9999, 12, 24)),
+)
+def test_never_raises_with_week_of_and_context(
+    text: str, context: str | None, week_of: date | None, now: datetime
+) -> None:
+    result = parse_when(text, now, week_of=week_of, context=context)
+    assert result is None or isinstance(result, When)
+
+
+@pytest.mark.property
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(st.text(alphabet=_GRAMMAR, max_size=12), st.text(max_size=12)),
+    options=st.lists(st.dates(), max_size=4, unique=True),
+    now=st.datetimes(min_value=datetime(1, 1, 8), max_value=datetime(9999, 12, 24)),
+)
+@example(text="第二个", options=[date(2026, 11, 29)], now=datetime(2026, 11, 28))
+def test_choose_option_never_raises_and_picks_an_option(text: str, options: list[date], now: datetime) -> None:
+    chosen = choose_option(text, options, now)
+    assert chosen is None or chosen in options
 
 
 @pytest.mark.parametrize(
