@@ -19,7 +19,7 @@ said                                   means
 上(一)(个)礼拜X, 上上(个)礼拜X          day X of last week, of the week before
 礼拜X (no 这/下/上)                     the next such day, today included; inside ``week_of``
                                        when the caller passes the week it asked about
-这/下/下下/上 礼拜 with no day          no date: ``week_of`` is that week's Monday, and the
+这/下/下下/上(上) 礼拜 with no day      no date: ``week_of`` is that week's Monday, and the
                                        ``question`` asks which day
 (这/下)周末                             two options: Saturday, Sunday of that week; a bare 周末
                                        is the next two weekend days, today included
@@ -30,7 +30,7 @@ Sunday is 天/日/七 (礼拜天, 礼拜日, 星期天, 周日, 周天, 礼拜�
 
 Ask instead of guessing. When an expression names more than one day, ``When.date`` is None,
 ``When.options`` lists the candidates (most likely first) and ``When.question`` asks, with the
-options numbered, each with its date and weekday:
+options numbered, each with its date and weekday (``choose_option`` reads the answer):
 
 - 过两天/过个两三天 → 后天, 大后天; 这两天 → 今天, 明天; 过几天/过些天/改天/回头 … → no options,
   the question asks for a day.
@@ -43,15 +43,24 @@ options numbered, each with its date and weekday:
 - two days joined by 或者/还是 (后天或者下礼拜五) → both.
 - a day refused (明天不行, 不是明天) loses to any other expression; if every expression is refused,
   nothing is guessed and the question asks when it suits.
+- an entity cut out of its message (礼拜五 out of 下礼拜五) is read inside the message passed as
+  ``context``.
 
-Lunar dates (农历): 初一…三十 alone is the next such lunar day on or after today; 正月…十月/冬月/
-腊月 (or 十一月/十二月 with 农历/阴历, or a 初/廿 day) + day is the next occurrence of that lunar
-date; 闰 asks for the leap month (only found within the next three lunar years); 年初X is 正月初X.
-Festivals: 春节/大年初一 正月初一, 元宵 正月十五, 端午 五月初五, 七夕 七月初七, 中秋/八月半 八月十五,
-重阳 九月初九, 腊八 腊月初八, 小年 腊月廿四 (Shanghai and the south keep 廿四, the north 廿三),
-除夕/大年夜/年三十 the day before 正月初一 (腊月廿九 or 三十); 小年夜 is asked (Shanghai uses it for
-the night before 大年夜, elsewhere for the eve of 小年). Supported for lunar years 1900–2100.
-A month of 29 days has no 三十: that date is taken from the next year that has it.
+Lunar dates (农历), converted by lunar-python and read back with their Gregorian date:
+- 初一…初十 and 廿一…廿九 alone are the next such lunar day on or after today (十五 alone is a number).
+- X月Y is lunar when it says so: 农历/阴历/老历/旧历, 闰, 正月/冬月/腊月, or a 初/廿 day (十一月初三 is
+  冬月初三); it is Gregorian when it says so: 号/日, a year, typed digits (十一月三号, 12月20); with
+  neither (十二月二十) both are offered. A lunar X月Y is its next occurrence on or after today (a
+  4-digit year picks the lunar year). 月初 (no day after it) stays the start of the Gregorian month;
+  这个月初八/下个月初八 are in this/next lunar month; 年初X is 正月初X.
+- 闰六月 is the leap month only (六月 the ordinary one), looked for in the next three lunar years;
+  if there is none, the question says so. A 三十 in a month of 29 days is taken from the next year
+  that has one, except 腊月三十, which everyone means as 除夕.
+- Festivals: 春节/大年初一 正月初一, 元宵 正月十五, 端午 五月初五, 七夕 七月初七, 中秋/八月半 八月十五,
+  重阳 九月初九, 腊八 腊月初八, 小年 腊月廿四 (Shanghai and the rest of the south keep 廿四, "官三民四";
+  the north 廿三), 除夕/大年夜/年三十 the day before 正月初一 (腊月廿九 or 三十). 小年夜 is asked: in
+  Shanghai it is the night before 大年夜, elsewhere the eve of the northern 小年 (腊月廿三).
+- Lunar years 1900–2100 only; outside them lunar words are not resolved.
 
 Other rules worth knowing:
 - A bare hour is read for daytime services: 1–6 → afternoon, 7–11 → morning, 12 → noon.
@@ -180,7 +189,7 @@ _HOLIDAYS = {"元旦": (1, 1), "劳动节": (5, 1), "国庆节": (10, 1)}
 
 # Vague words: the options they may offer, as day offsets from today (none: ask for a day).
 _VAGUE: dict[str, tuple[int, ...]] = {
-    **dict.fromkeys(["过两天", "过个两天", "过两三天", "过个两三天", "過兩天"], (2, 3)),
+    **dict.fromkeys(["过两天", "过个两天", "过两三天", "过个两三天"], (2, 3)),
     **dict.fromkeys(["这两天", "这一两天"], (0, 1)),
     **dict.fromkeys(
         [
@@ -525,7 +534,10 @@ def _weekend(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
     saturday = _shift(ctx.today, 7 * weeks + 5 - ctx.today.weekday())
     sunday = None if saturday is None else _shift(saturday, 1)
-    return _options_piece(m, [_Option(d) for d in (saturday, sunday) if d is not None])
+    days = [d for d in (saturday, sunday) if d is not None]
+    coming = [d for d in days if d >= ctx.today]
+    # 这周末 said on a Sunday is today: Saturday has passed (a weekend wholly past stays for the caller to refuse)
+    return _options_piece(m, [_Option(d) for d in coming or days])
 
 
 @_spec(_words(_VAGUE))
@@ -569,12 +581,13 @@ def _month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
         if gregorian_said:
             return _day_piece(m, gregorian)
     lunar = None
-    if month == 12 and day == 30 and not m["leap"] and year is None:
+    if month == 12 and day == 30 and not m["leap"] and not m["y"]:
         # 腊月三十 is 除夕 to everyone, also in the years whose 腊月 ends on 廿九
         eve = _next_new_years_eve(ctx.today)
         lunar = None if eve is None else _Option(eve, _lunar_words(eve))
     elif 1 <= month <= 12 and 1 <= day <= 30:
-        lunar = _next_lunar(ctx.today, month, day, leap=bool(m["leap"]), year=year)
+        # a 4-digit year names the lunar year; 今年/明年 would be off by one in January, so they are not used
+        lunar = _next_lunar(ctx.today, month, day, leap=bool(m["leap"]), year=int(m["y"]) if m["y"] else None)
     piece = _options_piece(m, [None if gregorian is None else _Option(gregorian), lunar])
     if piece is None and lunar_said:  # 闰六月 in a year without one: say so rather than read 初一 alone
         return _Piece(m.start(), m.end(), vague=True, ask=f"最近几年的农历里没有这一天。{_ASK_DAY}")
@@ -677,10 +690,11 @@ def _lunar_month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), day=found, lunar=months[index].name + _LUNAR_DAY_NAMES[day - 1])
 
 
-@_spec(rf"(?<![0-9])(?P<d>{_LUNAR_DAY})(?![号日0-9一二三四五六七八九十点时分个岁多])")
+# 初八 and 廿三 alone are lunar days; 十五 alone is just a number.
+@_spec(
+    r"(?P<d>初(?:十|[一二三四五六七八九]|[1-9](?![0-9]))|廿[一二三四五六七八九])(?![号日0-9一二三四五六七八九十点时分个岁多])"
+)
 def _lunar_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
-    if not m["d"].startswith(("初", "廿")):  # 十五 alone is just a number; 初八, 廿三 are lunar days
-        return None
     day = _lunar_day_number(m["d"])
     return None if day is None else _lunar_piece(m, _next_lunar(ctx.today, None, day))
 
@@ -797,7 +811,7 @@ def _options_question(said: str, options: Sequence[_Option]) -> str:
 
 
 def _week_question(words: str, monday: datetime.date) -> str:
-    example = monday + datetime.timedelta(days=1) if monday < datetime.date.max else monday
+    example = _shift(monday, 1) or monday
     return f"{words}哪一天？比如“{words}二”（{example.month}月{example.day}日）。"
 
 

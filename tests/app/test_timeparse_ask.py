@@ -142,6 +142,11 @@ def test_a_weekend_offers_its_two_days(now: datetime, text: str, options: tuple[
     assert_asks(parsed(text, now), options)
 
 
+def test_this_weekend_said_on_a_sunday_is_today() -> None:
+    assert parsed("这个周末", at(date(2026, 11, 29), 10)).date == date(2026, 11, 29)
+    assert parsed("上周末", at(date(2026, 11, 29), 10)).options == (date(2026, 11, 21), date(2026, 11, 22))
+
+
 # --- vague days ----------------------------------------------------------------------------------------------------
 
 
