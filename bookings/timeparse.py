@@ -460,14 +460,29 @@ def _next_new_years_eve(today: datetime.date) -> datetime.date | None:
 # --- the grammar: a registry of patterns and resolvers ---------------------------------------------------------------
 
 Resolver = Callable[["regex.Match[str]", _Context], "_Piece | None"]
-_SPECS: list[tuple[regex.Pattern[str], Resolver]] = []
 
 
-def _spec(pattern: str) -> Callable[[Resolver], Resolver]:
-    """Register a pattern and the resolver that turns its match into a piece."""
+class _Spec(NamedTuple):
+    pattern: regex.Pattern[str]
+    needs: frozenset[str]  # every match holds one of these characters: a text without any is not searched
+    resolve: Resolver
+
+
+_SPECS: list[_Spec] = []
+
+
+def _spec(pattern: str, needs: Iterable[str] | None = None) -> Callable[[Resolver], Resolver]:
+    """Register a pattern, the characters one of which any match holds, and the resolver of its matches.
+
+    ``needs`` may be left out only for a plain list of words (their first characters are used).
+    Skipping the patterns a text cannot match keeps parse_when fast as the grammar grows.
+    """
+    if needs is None and regex.search(r"[()\[\]?*+{}\\]", pattern):
+        raise ValueError(f"pattern {pattern!r} is not a plain word list: give the characters it needs")
 
     def register(resolver: Resolver) -> Resolver:
-        _SPECS.append((regex.compile(pattern), resolver))
+        chars = needs if needs is not None else {word[0] for word in pattern.split("|")}
+        _SPECS.append(_Spec(regex.compile(pattern), frozenset(chars), resolver))
         return resolver
 
     return register
@@ -506,7 +521,10 @@ def _day_part(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _relative(m, ctx, offset, part)
 
 
-@_spec(rf"{_WEEK_REL}?{_WEEK_WORD}(?:(?P<wd>[一二三四五六日天七])|(?P<wd>[1-7])(?![0-9]))(?![次回趟遍])")
+@_spec(
+    needs="星礼周",
+    pattern=rf"{_WEEK_REL}?{_WEEK_WORD}(?:(?P<wd>[一二三四五六日天七])|(?P<wd>[1-7])(?![0-9]))(?![次回趟遍])",
+)
 def _week_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     weekday = _WEEKDAYS[m["wd"]]
     if m["rel"] is None:  # bare 星期X: the next such day, today included; in the week asked about if any
@@ -519,18 +537,18 @@ def _week_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _day_piece(m, _shift(ctx.today, 7 * weeks + weekday - ctx.today.weekday()))
 
 
-@_spec(rf"{_WEEK_REL}{_WEEK_WORD}(?![一二三四五六日天七末1-7])")
+@_spec(needs="星礼周", pattern=rf"{_WEEK_REL}{_WEEK_WORD}(?![一二三四五六日天七末1-7])")
 def _week_only(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
     monday = _shift(ctx.today, 7 * weeks - ctx.today.weekday())
     return None if monday is None else _Piece(m.start(), m.end(), week=monday)
 
 
-@_spec(rf"{_WEEK_REL}?(?:星期|礼拜|周)末")
+@_spec(needs="末", pattern=rf"{_WEEK_REL}?(?:星期|礼拜|周)末")
 def _weekend(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     if m["rel"] is None:  # the next two weekend days, today included
-        days = [_shift(ctx.today, n) for n in range(8)]
-        return _options_piece(m, [_Option(d) for d in days if d is not None and d.weekday() >= 5][:2])
+        ahead = [_shift(ctx.today, n) for n in range(8)]
+        return _options_piece(m, [_Option(d) for d in ahead if d is not None and d.weekday() >= 5][:2])
     weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
     saturday = _shift(ctx.today, 7 * weeks + 5 - ctx.today.weekday())
     sunday = None if saturday is None else _shift(saturday, 1)
@@ -550,7 +568,8 @@ def _vague(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 
 @_spec(
-    rf"过(?P<n>{_NUM})(?P<unit>天|个?星期|个?礼拜|周)|(?P<n>{_NUM})(?P<unit>天|日|个?星期|个?礼拜|周)(?:以后|之后|后)"
+    needs="过后",
+    pattern=rf"过(?P<n>{_NUM})(?P<unit>天|个?星期|个?礼拜|周)|(?P<n>{_NUM})(?P<unit>天|日|个?星期|个?礼拜|周)(?:以后|之后|后)",
 )
 def _offset(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     n = _number(m["n"])
@@ -560,9 +579,10 @@ def _offset(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 # X月Y: Gregorian when it says so (号/日, a year, digits), lunar when it says so (农历, 闰, 正/冬/腊月, 初/廿 days),
 # and both options when it says neither (十二月二十).
 @_spec(
-    rf"(?:(?P<y>(?<![0-9])[0-9]{{4}})年|(?P<yrel>今年|明年))?(?P<lp>{_words(_LUNAR_PREFIXES)})?(?P<leap>闰)?"
+    needs="月",
+    pattern=rf"(?:(?P<y>(?<![0-9])[0-9]{{4}})年|(?P<yrel>今年|明年))?(?P<lp>{_words(_LUNAR_PREFIXES)})?(?P<leap>闰)?"
     rf"(?P<m>[正冬腊]|{_NUM})月份?(?P<d>{_LUNAR_DAY}|{_NUM})"
-    r"(?:(?P<suffix>号|日)|(?![0-9一二三四五六七八九十点时分个岁多]))"
+    r"(?:(?P<suffix>号|日)|(?![0-9一二三四五六七八九十点时分个岁多]))",
 )
 def _month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     month = _LUNAR_MONTH_WORDS.get(m["m"]) or _number(m["m"])
@@ -594,7 +614,9 @@ def _month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return piece
 
 
-@_spec(r"(?<![0-9/.:-])(?:(?P<y>[0-9]{4})[-/.])?(?P<m>[0-9]{1,2})[/-](?P<d>[0-9]{1,2})(?![0-9/.:-])")
+@_spec(
+    needs="/-", pattern=r"(?<![0-9/.:-])(?:(?P<y>[0-9]{4})[-/.])?(?P<m>[0-9]{1,2})[/-](?P<d>[0-9]{1,2})(?![0-9/.:-])"
+)
 def _numeric_date(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     if m["y"] is None and "-" in m[0]:  # 3-5 is a range of numbers, not March 5th
         return None
@@ -606,8 +628,9 @@ def _numeric_date(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 # 号 after an address word (宝山路5号, 12弄3号) or before a place (3号楼, 2号线) is not a date.
 @_spec(
-    rf"(?P<rel>下一?个?月|这一?个?月|本月)?(?<![路弄街巷村楼栋幢室])(?:(?P<d>{_NUM})号|(?P<d>(?<![0-9])[0-9]{{1,2}})日)"
-    r"(?![楼线门床房室窗院路弄栋幢座机位车层])"
+    needs="号日",
+    pattern=rf"(?P<rel>下一?个?月|这一?个?月|本月)?(?<![路弄街巷村楼栋幢室])(?:(?P<d>{_NUM})号|(?P<d>(?<![0-9])[0-9]{{1,2}})日)"
+    r"(?![楼线门床房室窗院路弄栋幢座机位车层])",
 )
 def _day_of_month(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     day = _number(m["d"])
@@ -619,7 +642,8 @@ def _day_of_month(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 
 @_spec(
-    rf"(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))?月(?:(?P<edge>底|末)|(?P<edge>初)(?![一二三四五六七八九十1-9]))"
+    needs="月",
+    pattern=rf"(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))?月(?:(?P<edge>底|末)|(?P<edge>初)(?![一二三四五六七八九十1-9]))",
 )
 def _month_edge(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     today = ctx.today
@@ -649,18 +673,18 @@ def _lunar_piece(m: regex.Match[str], found: _Option | None) -> _Piece | None:
     return None if found is None else _Piece(m.start(), m.end(), day=found.day, lunar=found.lunar)
 
 
-@_spec(rf"(?:{_words(_FESTIVALS)})(?![轻纪夜])")
+@_spec(needs={w[0] for w in _FESTIVALS}, pattern=rf"(?:{_words(_FESTIVALS)})(?![轻纪夜])")
 def _festival(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _lunar_piece(m, _next_lunar(ctx.today, *_FESTIVALS[m[0]]))
 
 
-@_spec(rf"(?<![0-9零〇一二三四五六七八九十])(?:{_words(_NEW_YEARS_EVE)})(?![岁号日个多])")
+@_spec(needs="除年", pattern=rf"(?<![0-9零〇一二三四五六七八九十])(?:{_words(_NEW_YEARS_EVE)})(?![岁号日个多])")
 def _new_years_eve(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     eve = _next_new_years_eve(ctx.today)
     return None if eve is None else _Piece(m.start(), m.end(), day=eve, lunar=_lunar_words(eve))
 
 
-@_spec("小年夜")
+@_spec("小年夜", needs="小")
 def _small_new_years_eve(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     # Shanghai: the night before 大年夜; elsewhere: the eve of 小年 (腊月廿三). Ask.
     eve = _next_new_years_eve(ctx.today)
@@ -671,12 +695,12 @@ def _small_new_years_eve(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _options_piece(m, [before_option, _next_lunar(ctx.today, 12, 23)])
 
 
-@_spec(r"大?年初(?P<d>十|[一二三四五六七八九])(?![号日])")
+@_spec(needs="年", pattern=r"大?年初(?P<d>十|[一二三四五六七八九])(?![号日])")
 def _new_year_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _lunar_piece(m, _next_lunar(ctx.today, 1, _number(m["d"]) or 0))
 
 
-@_spec(r"(?P<rel>下一?个?|这一?个?|本)月(?P<d>初(?:十|[一二三四五六七八九]))(?![号日])")
+@_spec(needs="月", pattern=r"(?P<rel>下一?个?|这一?个?|本)月(?P<d>初(?:十|[一二三四五六七八九]))(?![号日])")
 def _lunar_month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     # 下个月初八: 初八 is a lunar day, so the month is the lunar one (this one, or the next).
     months = list(itertools.islice(_lunar_months_from(ctx.today), 2))
@@ -692,7 +716,8 @@ def _lunar_month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 # 初八 and 廿三 alone are lunar days; 十五 alone is just a number.
 @_spec(
-    r"(?P<d>初(?:十|[一二三四五六七八九]|[1-9](?![0-9]))|廿[一二三四五六七八九])(?![号日0-9一二三四五六七八九十点时分个岁多])"
+    needs="初廿",
+    pattern=r"(?P<d>初(?:十|[一二三四五六七八九]|[1-9](?![0-9]))|廿[一二三四五六七八九])(?![号日0-9一二三四五六七八九十点时分个岁多])",
 )
 def _lunar_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     day = _lunar_day_number(m["d"])
@@ -704,14 +729,15 @@ def _part_of_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), part=_PARTS[m[0]])
 
 
-@_spec(r"(?<![0-9.:])(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?![0-9:])")
+@_spec(needs=":", pattern=r"(?<![0-9.:])(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?![0-9:])")
 def _colon_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _clock_piece(m, int(m["h"]), int(m["mi"]), weak=False)
 
 
 @_spec(
-    rf"(?:(?P<h>{_NUM})点|(?P<h>(?<![0-9])[0-9]{{1,2}})时)(?![点儿])(?P<zhong>钟)?"
-    rf"(?:(?P<half>半)|(?P<q>[一三])刻|(?P<mi>{_NUM})分|(?P<mi>{_BARE_MINUTE})(?![0-9]))?"
+    needs="点时",
+    pattern=rf"(?:(?P<h>{_NUM})点|(?P<h>(?<![0-9])[0-9]{{1,2}})时)(?![点儿])(?P<zhong>钟)?"
+    rf"(?:(?P<half>半)|(?P<q>[一三])刻|(?P<mi>{_NUM})分|(?P<mi>{_BARE_MINUTE})(?![0-9]))?",
 )
 def _spoken_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     hour = _number(m["h"])
@@ -733,7 +759,14 @@ def _clock_piece(m: regex.Match[str], hour: int, minute: int, *, weak: bool) -> 
 
 def _pieces(text: str, ctx: _Context) -> list[_Piece]:
     """All pieces in text order; where two overlap, the one starting first (then the longer) wins."""
-    found = [p for pattern, resolve in _SPECS for m in pattern.finditer(text) if (p := resolve(m, ctx))]
+    chars = set(text)
+    found = [
+        piece
+        for spec in _SPECS
+        if not spec.needs.isdisjoint(chars)
+        for m in spec.pattern.finditer(text)
+        if (piece := spec.resolve(m, ctx))
+    ]
     found.sort(key=lambda p: (p.start, p.start - p.end))
     kept: list[_Piece] = []
     for piece in found:
@@ -840,16 +873,16 @@ def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> Wh
     day = day or _group_day(group)
     part = next((p.part for p in group if p.part), None)
     clock = next((p.clock for p in group if p.clock), None)
+    start: datetime.time | None = None
+    end: datetime.time | None = None
+    key: str | None = None
     if clock is not None:
         hour = _resolve_hour(clock.hour, part)
-        key = part.key if part else _part_for_hour(hour)
-        when = When(None, datetime.time(hour, clock.minute), None, key, True, "")
+        start, key = datetime.time(hour, clock.minute), part.key if part else _part_for_hour(hour)
     elif part is not None:
-        when = When(None, datetime.time(part.start), datetime.time(part.end), part.key, False, "")
-    else:
-        when = When(None, None, None, None, False, "")
-    start, end = min(p.start for p in group), max(p.end for p in group)
-    when = replace(when, matched=src.original(start, end))
+        start, end, key = datetime.time(part.start), datetime.time(part.end), part.key
+    matched = src.original(min(p.start for p in group), max(p.end for p in group))
+    when = When(None, start, end, key, clock is not None, matched)
     if day is None:
         return when
     if day.definite:

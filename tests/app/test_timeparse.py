@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bookings.timeparse import SHANGHAI, When, choose_option, parse_when
+from bookings.timeparse import _SPECS, SHANGHAI, When, choose_option, parse_when
 from textnorm import normalize
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)  # a Saturday; this week is Mon 11-23 … Sun 11-29
@@ -390,3 +390,29 @@ def test_extreme_nows_do_not_raise() -> None:
     for text in ("大后天", "下个月底", "月底", "一月三号", "上个星期一", "前天", "元旦", "下下周日"):
         parse_when(text, datetime(9999, 12, 31, 23, 0))
         parse_when(text, datetime(1, 1, 1, 0, 0))
+
+
+def _assert_specs_need_what_they_match(text: str) -> None:
+    # parse_when skips a pattern when the text holds none of the characters the pattern needs: that
+    # shortcut must never skip a pattern that would have matched.
+    for spec in _SPECS:
+        if spec.pattern.search(text):
+            assert not spec.needs.isdisjoint(text), (spec.resolve.__name__, text)
+
+
+_EVERY_PATTERN = ["下周末", "过几天", "小年夜", "年初二", "下个月初八", "廿三", "腊八", "除夕", "周五", "下礼拜"]
+
+
+def test_every_pattern_needs_what_it_matches_in_the_table() -> None:
+    texts = [normalize(text) for text in [row[0] for row in TABLE] + [row[1] for row in OTHER_NOWS] + _EVERY_PATTERN]
+    for text in texts:
+        _assert_specs_need_what_they_match(text)
+    # every pattern is exercised by some phrase here
+    assert {s.resolve.__name__ for s in _SPECS if not any(s.pattern.search(t) for t in texts)} == set()
+
+
+@pytest.mark.property
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=_GRAMMAR + "/-:号末节夕宵端重腊小除廿春元劳国清黄傍哪回改", max_size=20))
+def test_every_pattern_needs_what_it_matches(text: str) -> None:
+    _assert_specs_need_what_they_match(text)
