@@ -47,7 +47,8 @@ options numbered, each with its date and weekday (``choose_option`` reads the an
   ``context``.
 
 Lunar dates (农历), converted by lunar-python and read back with their Gregorian date:
-- 初一…初十 and 廿一…廿九 alone are the next such lunar day on or after today (十五 alone is a number).
+- 初一…初十 and 廿一…廿九 alone, or any day after 农历/阴历 (农历十五), are the next such lunar day on
+  or after today (十五 alone is just a number).
 - X月Y is lunar when it says so: 农历/阴历/老历/旧历, 闰, 正月/冬月/腊月, or a 初/廿 day (十一月初三 is
   冬月初三); it is Gregorian when it says so: 号/日, a year, typed digits (十一月三号, 12月20); with
   neither (十二月二十) both are offered. A lunar X月Y is its next occurrence on or after today (a
@@ -714,14 +715,18 @@ def _lunar_month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), day=found, lunar=months[index].name + _LUNAR_DAY_NAMES[day - 1])
 
 
-# 初八 and 廿三 alone are lunar days; 十五 alone is just a number.
+# 初八 and 廿三 alone are lunar days; 十五 alone is just a number, 农历十五 a lunar day.
 @_spec(
-    needs="初廿",
-    pattern=r"(?P<d>初(?:十|[一二三四五六七八九]|[1-9](?![0-9]))|廿[一二三四五六七八九])(?![号日0-9一二三四五六七八九十点时分个岁多])",
+    needs="初廿农阴老旧",
+    pattern=rf"(?:(?:{_words(_LUNAR_PREFIXES)})(?P<d>{_LUNAR_DAY}|(?<![0-9])[0-9]{{1,2}})|"
+    r"(?P<d>初(?:十|[一二三四五六七八九]|[1-9](?![0-9]))|廿[一二三四五六七八九]))"
+    r"(?![号日0-9一二三四五六七八九十点时分个岁多月])",
 )
 def _lunar_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     day = _lunar_day_number(m["d"])
-    return None if day is None else _lunar_piece(m, _next_lunar(ctx.today, None, day))
+    if day is None or not 1 <= day <= 30:
+        return None
+    return _lunar_piece(m, _next_lunar(ctx.today, None, day))
 
 
 @_spec(_words(_PARTS))

@@ -67,6 +67,8 @@ KNOWN = [
     (at(date(2026, 11, 28)), "农历十二月二十号", date(2027, 1, 27), "腊月二十"),
     (at(date(2026, 11, 28)), "初八", date(2026, 12, 16), "冬月初八"),
     (at(date(2026, 11, 28)), "廿三", date(2026, 12, 1), "十月廿三"),
+    (at(date(2026, 11, 28)), "农历十五", date(2026, 12, 23), "冬月十五"),
+    (at(date(2026, 11, 28)), "阴历三十", date(2026, 12, 8), "十月三十"),
     (at(date(2026, 11, 28)), "这个月初八", date(2026, 11, 16), "十月初八"),  # past: the caller refuses it
     (at(date(2026, 11, 28)), "下个月初八", date(2026, 12, 16), "冬月初八"),
 ]
@@ -155,7 +157,7 @@ def test_small_new_years_eve_asks() -> None:
     assert when.options == (date(2027, 2, 4), date(2027, 1, 30))
 
 
-@pytest.mark.parametrize("text", ["小年轻", "三十岁", "今年三十岁了", "十五个人"])
+@pytest.mark.parametrize("text", ["小年轻", "三十岁", "今年三十岁了", "十五个人", "十五", "等十五分钟", "初中同学"])
 def test_lunar_looking_words_that_are_not_dates(text: str) -> None:
     when = parse_when(text, NOW)
     assert when is None or when.date is None
