@@ -984,10 +984,11 @@ def parse_when(
     """
     ctx = _context(now, week_of)
     src = _source(text)
-    if ctx.week_of is not None:
-        answer = _WEEKDAY_ANSWER.fullmatch(src.normalized)
+    if ctx.week_of is not None:  # the whole answer is a weekday ("三", "礼拜三吧"); 下下礼拜三 is not
+        said = src if context is None else _source(context)
+        answer = _WEEKDAY_ANSWER.fullmatch(said.normalized)
         if answer is not None and (day := _shift(ctx.week_of, _WEEKDAYS[answer["wd"]])) is not None:
-            return When(day, None, None, None, False, text.strip())
+            return When(day, None, None, None, False, said.raw.strip())
     if context is not None and context != text:
         whole = _source(context)
         at = whole.normalized.find(src.normalized) if src.normalized else -1

@@ -112,6 +112,12 @@ def test_without_week_of_a_bare_weekday_is_the_next_one_and_a_bare_number_is_not
     assert parsed("礼拜三", now, week_of=date(2026, 11, 30)).date == date(2026, 12, 2)
 
 
+def test_a_weekday_cut_from_an_explicit_week_keeps_that_week() -> None:
+    week_of = date(2026, 11, 30)
+    assert parsed("礼拜三", week_of=week_of, context="下下礼拜三吧").date == date(2026, 12, 9)
+    assert parsed("礼拜三", week_of=week_of, context="礼拜三吧").date == date(2026, 12, 2)
+
+
 def test_explicit_words_win_over_week_of() -> None:
     week_of = date(2026, 12, 7)
     assert parsed("下礼拜三", week_of=week_of).date == date(2026, 12, 2)
