@@ -5,37 +5,111 @@ size did not fit this project, and bookings need only a bounded grammar (a day, 
 day, a clock time). The grammar is a registry of small patterns, each with a resolver; the
 text goes through ``textnorm`` first (traditional → simplified, full-width → half-width,
 Shanghainese 明朝/礼拜/上半天 → 明天/星期/上午), and the tables also accept the raw words.
+Lunar dates are converted with lunar-python (MIT, pure Python), never by hand.
 
-Rules worth knowing:
-- Weeks run Monday–Sunday. 这周X is day X of the current week even if it has passed (the
-  caller decides what to do with a past date); 下周X is day X of the next week; a bare
-  星期X/周X is the next such day, today included.
+Week convention (weeks run Monday–Sunday; X is any weekday; today is in "the current week"):
+
+=====================================  ==========================================================
+said                                   means
+=====================================  ==========================================================
+这/本(一)(个)礼拜X                      day X of the current week, even if already past (the
+                                       caller refuses past days)
+下(一)(个)礼拜X                         day X of the next Monday–Sunday week
+下下(个)礼拜X                           day X of the week after next
+上(一)(个)礼拜X, 上上(个)礼拜X          day X of last week, of the week before
+礼拜X (no 这/下/上)                     the next such day, today included; inside ``week_of``
+                                       when the caller passes the week it asked about
+这/下/下下/上(上) 礼拜 with no day      no date: ``week_of`` is that week's Monday, and the
+                                       ``question`` asks which day
+(这/下)周末                             two options: Saturday, Sunday of that week; a bare 周末
+                                       is the next two weekend days, today included
+=====================================  ==========================================================
+
+礼拜, 星期 and 周 are the same word (also 禮拜/週); X is 一…六, 1–7 (also full-width), and
+Sunday is 天/日/七 (礼拜天, 礼拜日, 星期天, 周日, 周天, 礼拜七).
+
+Ask instead of guessing. When an expression names more than one day, ``When.date`` is None,
+``When.options`` lists the candidates (most likely first) and ``When.question`` asks, with the
+options numbered, each with its date and weekday (``choose_option`` reads the answer):
+
+- 过两天/过个两三天 → 后天, 大后天; 这两天 → 今天, 明天; 过几天/过些天/改天/回头 … → no options,
+  the question asks for a day.
+- 月底 said on the last day of a month → today, the end of next month; 月初 said on the 1st–5th →
+  today, the 1st of next month (这个月底/下个月初 … are never ambiguous).
+- 明天/明早/明晚/后天/大后天 said between 00:00 and 04:59 Shanghai time → the coming daytime
+  (today's calendar date, one day earlier than the calendar reading) first, the calendar date
+  second: at 1 a.m. "明天" often means "after I have slept".
+- X月Y with Chinese numerals and no 号/日 (十二月二十) → the Gregorian date, the lunar date.
+- two days joined by 或者/还是 (后天或者下礼拜五) → both.
+- a day refused (明天不行, 不是明天) loses to any other expression; if every expression is refused,
+  nothing is guessed and the question asks when it suits.
+- an entity cut out of its message (礼拜五 out of 下礼拜五) is read inside the message passed as
+  ``context``.
+
+Lunar dates (农历), converted by lunar-python and read back with their Gregorian date:
+- 初一…初十 and 廿一…廿九 alone, or any day after 农历/阴历 (农历十五), are the next such lunar day on
+  or after today (十五 alone is just a number).
+- X月Y is lunar when it says so: 农历/阴历/老历/旧历, 闰, 正月/冬月/腊月, or a 初/廿 day (十一月初三 is
+  冬月初三); it is Gregorian when it says so: 号/日, a year, typed digits (十一月三号, 12月20); with
+  neither (十二月二十) both are offered. A lunar X月Y is its next occurrence on or after today (a
+  4-digit year picks the lunar year). 月初 (no day after it) stays the start of the Gregorian month;
+  这个月初八/下个月初八 are in this/next lunar month; 年初X is 正月初X.
+- 闰六月 is the leap month only (六月 the ordinary one), looked for in the next three lunar years;
+  if there is none, the question says so. A 三十 in a month of 29 days is taken from the next year
+  that has one, except 腊月三十, which everyone means as 除夕.
+- Festivals: 春节/大年初一 正月初一, 元宵 正月十五, 端午 五月初五, 七夕 七月初七, 中秋/八月半 八月十五,
+  重阳 九月初九, 腊八 腊月初八, 小年 腊月廿四 (Shanghai and the rest of the south keep 廿四, "官三民四";
+  the north 廿三), 除夕/大年夜/年三十 the day before 正月初一 (腊月廿九 or 三十). 小年夜 is asked: in
+  Shanghai it is the night before 大年夜, elsewhere the eve of the northern 小年 (腊月廿三).
+- Lunar years 1900–2100 only; outside them lunar words are not resolved.
+
+Other rules worth knowing:
 - A bare hour is read for daytime services: 1–6 → afternoon, 7–11 → morning, 12 → noon.
 - When a text holds several expressions, the one with the most parts (day, part of day,
-  clock) wins; ties go to the first.
+  clock) wins, a definite day beats an ambiguous one; ties go to the first.
 - Only the first characters the normalizer keeps (its length cap) are read.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import functools
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import cn2an
 import regex
+from lunar_python import LunarYear
 
 from textnorm import default_normalizer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 _WEEKDAY_NAMES = "一二三四五六日"
+_LATE_NIGHT_END = 5  # 00:00–04:59: "明天" may mean the coming daytime
+
+
+def describe_date(day: datetime.date, *, lunar: bool = False) -> str:
+    """A date read back with its weekday: ``12月2日（星期三）``; with ``lunar``, ``1月27日（星期三，农历腊月二十）``."""
+    words = f"星期{_WEEKDAY_NAMES[day.weekday()]}"
+    lunar_words = _lunar_words(day) if lunar else None
+    if lunar_words is not None:
+        words += f"，农历{lunar_words}"
+    return f"{day.month}月{day.day}日（{words}）"
 
 
 @dataclass(frozen=True)
 class When:
-    """A resolved date/time expression."""
+    """A resolved date/time expression.
+
+    ``date`` is None when no day was said or when the day is ambiguous; then ``question`` (if set)
+    is one short question to put to the user, ``options`` the candidate days (most likely first,
+    possibly none) and ``week_of`` the Monday of the week meant by 下礼拜/这礼拜 without a day.
+    ``lunar`` holds the lunar words of ``date`` when the day was said as a lunar date or festival.
+    """
 
     date: datetime.date | None
     start: datetime.time | None
@@ -43,12 +117,19 @@ class When:
     part_of_day: str | None
     exact_time: bool
     matched: str
+    options: tuple[datetime.date, ...] = ()
+    question: str | None = None
+    week_of: datetime.date | None = None
+    lunar: str | None = None
+
+    @property
+    def ambiguous(self) -> bool:
+        """True when the user must be asked (``date`` is then None)."""
+        return self.question is not None
 
     def describe(self) -> str:
-        """Plain Chinese read-back, e.g. ``12月1日（星期二）上午`` or ``11月30日（星期一）下午3点``."""
-        day = ""
-        if self.date is not None:
-            day = f"{self.date.month}月{self.date.day}日（星期{_WEEKDAY_NAMES[self.date.weekday()]}）"
+        """Plain Chinese read-back, e.g. ``12月1日（星期二）上午`` or ``1月27日（星期三，农历腊月二十）``."""
+        day = "" if self.date is None else describe_date(self.date, lunar=self.lunar is not None)
         if self.start is None:
             return day
         if self.exact_time:
@@ -102,10 +183,44 @@ _DAY_PARTS = {
     **dict.fromkeys(["今晚", "今夜"], (0, _EVENING)),
     **dict.fromkeys(["明晚", "明夜"], (1, _EVENING)),
 }
-_WEEKDAYS = {**{ch: i for i, ch in enumerate(_WEEKDAY_NAMES)}, "天": 6, **{str(i + 1): i for i in range(7)}}
-_WEEK_OFFSETS = {"这": 0, "本": 0, "下": 1, "下下": 2, "上": -1}  # after dropping 个/一
+_WEEKDAYS = {**{ch: i for i, ch in enumerate(_WEEKDAY_NAMES)}, "天": 6, "七": 6, **{str(i + 1): i for i in range(7)}}
+_WEEK_OFFSETS = {"这": 0, "本": 0, "下": 1, "下下": 2, "上": -1, "上上": -2}  # after dropping 个/一
 _OFFSET_UNITS = {"天": 1, "日": 1, "星期": 7, "礼拜": 7, "周": 7}
 _HOLIDAYS = {"元旦": (1, 1), "劳动节": (5, 1), "国庆节": (10, 1)}
+
+# Vague words: the options they may offer, as day offsets from today (none: ask for a day).
+_VAGUE: dict[str, tuple[int, ...]] = {
+    **dict.fromkeys(["过两天", "过个两天", "过两三天", "过个两三天"], (2, 3)),
+    **dict.fromkeys(["这两天", "这一两天"], (0, 1)),
+    **dict.fromkeys(
+        [
+            "过几天",
+            "过个几天",
+            "过些天",
+            "过些日子",
+            "过阵子",
+            "过一阵",
+            "过段时间",
+            "这几天",
+            "改天",
+            "改日",
+            "回头",
+            "哪天",
+        ],
+        (),
+    ),
+}
+# A day followed or preceded by these words is refused, not asked for.
+_REFUSED_AFTER = regex.compile(
+    r"[\s,，、的]{0,2}(?:不行|不可以|不成|不方便|不合适|去不了|来不了|没空|没时间|有事|不来|不去)"
+)
+_REFUSED_BEFORE = regex.compile(r"(?:不是|除了|除开)[\s,，、]{0,2}$")
+_EITHER = regex.compile(r"[\s,，、]{0,2}(?:或者|还是|或是|要么|或)[\s,，、]{0,2}")
+
+
+class _Option(NamedTuple):
+    day: datetime.date
+    lunar: str | None = None  # lunar words when the option is a lunar reading
 
 
 @dataclass(frozen=True)
@@ -122,10 +237,32 @@ class _Piece:
     day: datetime.date | None = None
     part: _Part | None = None
     clock: _Clock | None = None
+    options: tuple[_Option, ...] = ()  # several candidate days: ask
+    vague: bool = False  # a day was meant but not said (改天): ask
+    ask: str | None = None  # what to ask instead of the usual question for a vague piece
+    week: datetime.date | None = None  # Monday of 下礼拜 said without a day: ask which day
+    weekday: int | None = None  # a bare 礼拜X, which 下礼拜 just before it (下礼拜的礼拜三) places
+    lunar: str | None = None  # lunar words of ``day``
 
     @property
     def kinds(self) -> set[str]:
-        return {k for k in ("day", "part", "clock") if getattr(self, k) is not None}
+        kinds = {k for k in ("part", "clock") if getattr(self, k) is not None}
+        if self.week is not None:
+            kinds.add("week")
+        elif self.day is not None or self.options or self.vague:
+            kinds.add("day")
+        return kinds
+
+    @property
+    def definite(self) -> bool:
+        return not (self.options or self.vague or self.week)
+
+
+@dataclass(frozen=True)
+class _Context:
+    today: datetime.date
+    late_night: bool  # 00:00–04:59 in Shanghai
+    week_of: datetime.date | None  # the Monday a bare weekday falls in, when the caller asked about a week
 
 
 def _kinds(group: list[_Piece]) -> set[str]:
@@ -137,6 +274,36 @@ _CN = r"(?:[一二两三四五六七八九]?十[一二三四五六七八九]?|�
 _NUM = rf"(?:(?<![0-9])[0-9]{{1,2}}(?![0-9])|{_CN})"
 # Minutes without 分 must look like minutes (三点二十, 三点零五, 3点05), not a lone digit (三点五).
 _BARE_MINUTE = r"(?:[0-9]{2}|[一二三四五]?十[一二三四五六七八九]?|[零〇][一二三四五六七八九])"
+# A lunar day: 初一…初十, 十一…十九, 二十/廿, 廿一…廿九, 三十 (and digits after 初).
+_LUNAR_DAY = r"(?:初(?:十|[一二三四五六七八九]|[1-9](?![0-9]))|廿[一二三四五六七八九]|二十[一二三四五六七八九]?|三十|十[一二三四五六七八九]?)"
+_WEEK_REL = r"(?P<rel>下下一?个?|下一?个?|这一?个?|本个?|上上一?个?|上一?个?)"
+_WEEK_WORD = r"(?:星期|礼拜|周(?![围边到全年岁]))"
+
+_LUNAR_MONTH_NAMES = ("正月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "冬月", "腊月")
+_LUNAR_DAY_NAMES = tuple(
+    [f"初{n}" for n in "一二三四五六七八九十"]
+    + [f"十{n}" for n in "一二三四五六七八九"]
+    + ["二十"]
+    + [f"廿{n}" for n in "一二三四五六七八九"]
+    + ["三十"]
+)
+_LUNAR_YEARS = (1900, 2100)  # the years the lunar tables are trusted for here
+_LUNAR_LOOKAHEAD_YEARS = 3  # how far ahead a lunar date (闰月, a 三十) is looked for
+_LUNAR_MONTH_WORDS = {"正": 1, "冬": 11, "腊": 12}
+_LUNAR_PREFIXES = ("农历", "阴历", "老历", "旧历")
+
+# Festivals by lunar (month, day); 除夕 is handled as the day before 正月初一.
+_FESTIVALS: dict[str, tuple[int, int]] = {
+    **dict.fromkeys(["春节", "大年初一"], (1, 1)),
+    **dict.fromkeys(["元宵节", "元宵"], (1, 15)),
+    **dict.fromkeys(["端午节", "端午", "端阳"], (5, 5)),
+    **dict.fromkeys(["七夕节", "七夕"], (7, 7)),
+    **dict.fromkeys(["中秋节", "中秋", "八月半"], (8, 15)),
+    **dict.fromkeys(["重阳节", "重阳", "重九"], (9, 9)),
+    **dict.fromkeys(["腊八节", "腊八"], (12, 8)),
+    "小年": (12, 24),  # Shanghai (江南, 民四): 腊月廿四; northern China keeps 廿三
+}
+_NEW_YEARS_EVE = ["除夕夜", "除夕", "大年夜", "大年三十", "年三十"]
 
 
 def _words(words: Iterable[str]) -> str:
@@ -152,6 +319,12 @@ def _number(text: str | None) -> int | None:
         return int(cn2an.cn2an(text, "smart"))
     except ValueError:
         return None
+
+
+def _lunar_day_number(text: str) -> int | None:
+    if text.startswith("初"):
+        return _number(text[1:])
+    return _number(text)
 
 
 def _safe_date(year: int, month: int, day: int) -> datetime.date | None:
@@ -204,15 +377,113 @@ def _month_prefix(text: str | None) -> int:
     return 1 if text and text.startswith("下") else 0
 
 
-Resolver = Callable[["regex.Match[str]", datetime.date], "_Piece | None"]
-_SPECS: list[tuple[regex.Pattern[str], Resolver]] = []
+def _monday(day: datetime.date) -> datetime.date | None:
+    return _shift(day, -day.weekday())
 
 
-def _spec(pattern: str) -> Callable[[Resolver], Resolver]:
-    """Register a pattern and the resolver that turns its match into a piece."""
+# --- the lunar calendar (lunar-python computes; this keeps its months as Python dates) ---------------------------
+
+
+class _LunarMonth(NamedTuple):
+    year: int  # lunar year
+    month: int  # 1–12, negative for a leap month (lunar-python's convention)
+    first: datetime.date  # its 初一
+    days: int  # 29 or 30
+
+    @property
+    def name(self) -> str:
+        return ("闰" if self.month < 0 else "") + _LUNAR_MONTH_NAMES[abs(self.month) - 1]
+
+
+# lunar-python's Julian day numbers are whole days at noon: JD 2451545 is 2000-01-01.
+_JD_TO_ORDINAL = 2451545 - datetime.date(2000, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=32)
+def _lunar_months(year: int) -> tuple[_LunarMonth, ...]:
+    """The months of lunar year ``year`` in order, the leap month in its place (about 5 ms the first time)."""
+    if not _LUNAR_YEARS[0] <= year <= _LUNAR_YEARS[1]:
+        return ()
+    return tuple(
+        _LunarMonth(
+            year, m.getMonth(), datetime.date.fromordinal(m.getFirstJulianDay() - _JD_TO_ORDINAL), m.getDayCount()
+        )
+        for m in LunarYear(year).getMonthsInYear()
+    )
+
+
+def _lunar_of(day: datetime.date) -> tuple[_LunarMonth, int] | None:
+    """The lunar month holding ``day`` and the day's number in it."""
+    for year in (day.year - 1, day.year):
+        for month in _lunar_months(year):
+            if month.first <= day < month.first + datetime.timedelta(days=month.days):
+                return month, (day - month.first).days + 1
+    return None
+
+
+def _lunar_words(day: datetime.date) -> str | None:
+    found = _lunar_of(day)
+    return None if found is None else found[0].name + _LUNAR_DAY_NAMES[found[1] - 1]
+
+
+def _lunar_months_from(today: datetime.date) -> Iterable[_LunarMonth]:
+    """Lunar months in order, from the one holding ``today`` on, for a few years."""
+    for year in range(today.year - 1, today.year + _LUNAR_LOOKAHEAD_YEARS):
+        for month in _lunar_months(year):
+            if month.first + datetime.timedelta(days=month.days) > today:
+                yield month
+
+
+def _in_lunar_month(month: _LunarMonth, day: int) -> datetime.date | None:
+    return month.first + datetime.timedelta(days=day - 1) if 1 <= day <= month.days else None
+
+
+def _next_lunar(
+    today: datetime.date, month: int | None, day: int, *, leap: bool = False, year: int | None = None
+) -> _Option | None:
+    """The next lunar (month, day) on or after today; any month when ``month`` is None; in ``year`` if given."""
+    months = _lunar_months(year) if year is not None else _lunar_months_from(today)
+    for candidate in months:
+        if month is not None and (abs(candidate.month) != month or (candidate.month < 0) != leap):
+            continue
+        found = _in_lunar_month(candidate, day)
+        if found is not None and (year is not None or found >= today):
+            return _Option(found, candidate.name + _LUNAR_DAY_NAMES[day - 1])
+    return None
+
+
+def _next_new_years_eve(today: datetime.date) -> datetime.date | None:
+    after = _shift(today, 1)
+    spring = None if after is None else _next_lunar(after, 1, 1)
+    return None if spring is None else _shift(spring.day, -1)
+
+
+# --- the grammar: a registry of patterns and resolvers ---------------------------------------------------------------
+
+Resolver = Callable[["regex.Match[str]", _Context], "_Piece | None"]
+
+
+class _Spec(NamedTuple):
+    pattern: regex.Pattern[str]
+    needs: frozenset[str]  # every match holds one of these characters: a text without any is not searched
+    resolve: Resolver
+
+
+_SPECS: list[_Spec] = []
+
+
+def _spec(pattern: str, needs: Iterable[str] | None = None) -> Callable[[Resolver], Resolver]:
+    """Register a pattern, the characters one of which any match holds, and the resolver of its matches.
+
+    ``needs`` may be left out only for a plain list of words (their first characters are used).
+    Skipping the patterns a text cannot match keeps parse_when fast as the grammar grows.
+    """
+    if needs is None and regex.search(r"[()\[\]?*+{}\\]", pattern):
+        raise ValueError(f"pattern {pattern!r} is not a plain word list: give the characters it needs")
 
     def register(resolver: Resolver) -> Resolver:
-        _SPECS.append((regex.compile(pattern), resolver))
+        chars = needs if needs is not None else {word[0] for word in pattern.split("|")}
+        _SPECS.append(_Spec(regex.compile(pattern), frozenset(chars), resolver))
         return resolver
 
     return register
@@ -222,106 +493,258 @@ def _day_piece(m: regex.Match[str], day: datetime.date | None, part: _Part | Non
     return None if day is None else _Piece(m.start(), m.end(), day=day, part=part)
 
 
+def _options_piece(m: regex.Match[str], options: Iterable[_Option | None], part: _Part | None = None) -> _Piece | None:
+    """A piece with several candidate days; one candidate is a plain day, none is no piece."""
+    unique: list[_Option] = []
+    for option in options:
+        if option is not None and option.day not in [o.day for o in unique]:
+            unique.append(option)
+    if len(unique) == 1:
+        return _Piece(m.start(), m.end(), day=unique[0].day, part=part, lunar=unique[0].lunar)
+    return _Piece(m.start(), m.end(), part=part, options=tuple(unique)) if unique else None
+
+
+def _relative(m: regex.Match[str], ctx: _Context, offset: int, part: _Part | None = None) -> _Piece | None:
+    if ctx.late_night and offset >= 1:  # at 1 a.m. "明天" may mean the coming daytime, today's date
+        options = [_shift(ctx.today, offset - 1), _shift(ctx.today, offset)]
+        return _options_piece(m, [_Option(d) for d in options if d is not None], part)
+    return _day_piece(m, _shift(ctx.today, offset), part)
+
+
 @_spec(_words(_RELATIVE_DAYS))
-def _relative_day(m: regex.Match[str], today: datetime.date) -> _Piece | None:
-    return _day_piece(m, _shift(today, _RELATIVE_DAYS[m[0]]))
+def _relative_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _relative(m, ctx, _RELATIVE_DAYS[m[0]])
 
 
 @_spec(_words(_DAY_PARTS))
-def _day_part(m: regex.Match[str], today: datetime.date) -> _Piece | None:
+def _day_part(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     offset, part = _DAY_PARTS[m[0]]
-    return _day_piece(m, _shift(today, offset), part)
-
-
-@_spec(r"(?P<rel>下下个?|下个?|这一?个?|本|上个?)?(?:星期|礼拜|周)(?P<wd>[一二三四五六日天1-7])(?![0-9])")
-def _week_day(m: regex.Match[str], today: datetime.date) -> _Piece | None:
-    weekday = _WEEKDAYS[m["wd"]]
-    if m["rel"] is None:  # bare 星期X: the next such day, today included
-        return _day_piece(m, _shift(today, (weekday - today.weekday()) % 7))
-    weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
-    return _day_piece(m, _shift(today, 7 * weeks + weekday - today.weekday()))
+    return _relative(m, ctx, offset, part)
 
 
 @_spec(
-    rf"过(?P<n>{_NUM})(?P<unit>天|个?星期|个?礼拜|周)|(?P<n>{_NUM})(?P<unit>天|日|个?星期|个?礼拜|周)(?:以后|之后|后)"
+    needs="星礼周",
+    pattern=rf"{_WEEK_REL}?{_WEEK_WORD}(?:(?P<wd>[一二三四五六日天七])|(?P<wd>[1-7])(?![0-9]))(?![次回趟遍])",
 )
-def _offset(m: regex.Match[str], today: datetime.date) -> _Piece | None:
+def _week_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    weekday = _WEEKDAYS[m["wd"]]
+    if m["rel"] is None:  # bare 星期X: the next such day, today included; in the week asked about if any
+        if ctx.week_of is not None:
+            day = _shift(ctx.week_of, weekday)
+        else:
+            day = _shift(ctx.today, (weekday - ctx.today.weekday()) % 7)
+        return None if day is None else _Piece(m.start(), m.end(), day=day, weekday=weekday)
+    weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
+    return _day_piece(m, _shift(ctx.today, 7 * weeks + weekday - ctx.today.weekday()))
+
+
+@_spec(needs="星礼周", pattern=rf"{_WEEK_REL}{_WEEK_WORD}(?![一二三四五六日天七末1-7])")
+def _week_only(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
+    monday = _shift(ctx.today, 7 * weeks - ctx.today.weekday())
+    return None if monday is None else _Piece(m.start(), m.end(), week=monday)
+
+
+@_spec(needs="末", pattern=rf"{_WEEK_REL}?(?:星期|礼拜|周)末")
+def _weekend(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    if m["rel"] is None:  # the next two weekend days, today included
+        ahead = [_shift(ctx.today, n) for n in range(8)]
+        return _options_piece(m, [_Option(d) for d in ahead if d is not None and d.weekday() >= 5][:2])
+    weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
+    saturday = _shift(ctx.today, 7 * weeks + 5 - ctx.today.weekday())
+    sunday = None if saturday is None else _shift(saturday, 1)
+    days = [d for d in (saturday, sunday) if d is not None]
+    coming = [d for d in days if d >= ctx.today]
+    # 这周末 said on a Sunday is today: Saturday has passed (a weekend wholly past stays for the caller to refuse)
+    return _options_piece(m, [_Option(d) for d in coming or days])
+
+
+@_spec(_words(_VAGUE))
+def _vague(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    offsets = _VAGUE[m[0]]
+    if not offsets:
+        return _Piece(m.start(), m.end(), vague=True)
+    days = [_shift(ctx.today, n) for n in offsets]
+    return _options_piece(m, [_Option(d) for d in days if d is not None]) or _Piece(m.start(), m.end(), vague=True)
+
+
+@_spec(
+    needs="过后",
+    pattern=rf"过(?P<n>{_NUM})(?P<unit>天|个?星期|个?礼拜|周)|(?P<n>{_NUM})(?P<unit>天|日|个?星期|个?礼拜|周)(?:以后|之后|后)",
+)
+def _offset(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     n = _number(m["n"])
-    return _day_piece(m, None if n is None else _shift(today, n * _OFFSET_UNITS[m["unit"].lstrip("个")]))
+    return _day_piece(m, None if n is None else _shift(ctx.today, n * _OFFSET_UNITS[m["unit"].lstrip("个")]))
 
 
-@_spec(rf"(?:(?P<y>(?<![0-9])[0-9]{{4}})年|(?P<yrel>今年|明年))?(?P<m>{_NUM})月(?P<d>{_NUM})(?:号|日)")
-def _month_day(m: regex.Match[str], today: datetime.date) -> _Piece | None:
-    month, day = _number(m["m"]), _number(m["d"])
+# X月Y: Gregorian when it says so (号/日, a year, digits), lunar when it says so (农历, 闰, 正/冬/腊月, 初/廿 days),
+# and both options when it says neither (十二月二十).
+@_spec(
+    needs="月",
+    pattern=rf"(?:(?P<y>(?<![0-9])[0-9]{{4}})年|(?P<yrel>今年|明年))?(?P<lp>{_words(_LUNAR_PREFIXES)})?(?P<leap>闰)?"
+    rf"(?P<m>[正冬腊]|{_NUM})月份?(?P<d>{_LUNAR_DAY}|{_NUM})"
+    r"(?:(?P<suffix>号|日)|(?![0-9一二三四五六七八九十点时分个岁多]))",
+)
+def _month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    month = _LUNAR_MONTH_WORDS.get(m["m"]) or _number(m["m"])
+    day = _lunar_day_number(m["d"])
     if month is None or day is None:
         return None
-    if m["y"] or m["yrel"]:
-        year = int(m["y"]) if m["y"] else today.year + (m["yrel"] == "明年")
-        return _day_piece(m, _safe_date(year, month, day))
-    return _day_piece(m, _next_month_date(today, month, day))
+    year = int(m["y"]) if m["y"] else ctx.today.year + (m["yrel"] == "明年") if m["yrel"] else None
+    lunar_said = bool(m["lp"] or m["leap"] or m["m"] in _LUNAR_MONTH_WORDS or m["d"][0] in "初廿")
+    gregorian_said = bool(m["suffix"] or year is not None or m["m"].isascii() or m["d"].isascii())
+    gregorian = None
+    if not lunar_said:
+        if year is not None:
+            gregorian = _safe_date(year, month, day)
+        else:
+            gregorian = _next_month_date(ctx.today, month, day)
+        if gregorian_said:
+            return _day_piece(m, gregorian)
+    lunar = None
+    if month == 12 and day == 30 and not m["leap"] and not m["y"]:
+        # 腊月三十 is 除夕 to everyone, also in the years whose 腊月 ends on 廿九
+        eve = _next_new_years_eve(ctx.today)
+        lunar = None if eve is None else _Option(eve, _lunar_words(eve))
+    elif 1 <= month <= 12 and 1 <= day <= 30:
+        # a 4-digit year names the lunar year; 今年/明年 would be off by one in January, so they are not used
+        lunar = _next_lunar(ctx.today, month, day, leap=bool(m["leap"]), year=int(m["y"]) if m["y"] else None)
+    piece = _options_piece(m, [None if gregorian is None else _Option(gregorian), lunar])
+    if piece is None and lunar_said:  # 闰六月 in a year without one: say so rather than read 初一 alone
+        return _Piece(m.start(), m.end(), vague=True, ask=f"最近几年的农历里没有这一天。{_ASK_DAY}")
+    return piece
 
 
-@_spec(r"(?<![0-9/.:-])(?:(?P<y>[0-9]{4})[-/.])?(?P<m>[0-9]{1,2})[/-](?P<d>[0-9]{1,2})(?![0-9/.:-])")
-def _numeric_date(m: regex.Match[str], today: datetime.date) -> _Piece | None:
+@_spec(
+    needs="/-", pattern=r"(?<![0-9/.:-])(?:(?P<y>[0-9]{4})[-/.])?(?P<m>[0-9]{1,2})[/-](?P<d>[0-9]{1,2})(?![0-9/.:-])"
+)
+def _numeric_date(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     if m["y"] is None and "-" in m[0]:  # 3-5 is a range of numbers, not March 5th
         return None
     month, day = int(m["m"]), int(m["d"])
     if m["y"]:
         return _day_piece(m, _safe_date(int(m["y"]), month, day))
-    return _day_piece(m, _next_month_date(today, month, day))
+    return _day_piece(m, _next_month_date(ctx.today, month, day))
 
 
 # 号 after an address word (宝山路5号, 12弄3号) or before a place (3号楼, 2号线) is not a date.
 @_spec(
-    rf"(?P<rel>下个?月|这个?月|本月)?(?<![路弄街巷村楼栋幢室])(?:(?P<d>{_NUM})号|(?P<d>(?<![0-9])[0-9]{{1,2}})日)"
-    r"(?![楼线门床房室窗院路弄栋幢座机位车层])"
+    needs="号日",
+    pattern=rf"(?P<rel>下一?个?月|这一?个?月|本月)?(?<![路弄街巷村楼栋幢室])(?:(?P<d>{_NUM})号|(?P<d>(?<![0-9])[0-9]{{1,2}})日)"
+    r"(?![楼线门床房室窗院路弄栋幢座机位车层])",
 )
-def _day_of_month(m: regex.Match[str], today: datetime.date) -> _Piece | None:
+def _day_of_month(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     day = _number(m["d"])
     if day is None:
         return None
     if m["rel"]:
-        return _day_piece(m, _safe_date(*_this_month(today, _month_prefix(m["rel"])), day))
-    return _day_piece(m, _next_month_day(today, day))
+        return _day_piece(m, _safe_date(*_this_month(ctx.today, _month_prefix(m["rel"])), day))
+    return _day_piece(m, _next_month_day(ctx.today, day))
 
 
-@_spec(rf"(?:(?P<rel>下个?|这个?|本)|(?P<mon>{_NUM}))?月(?:(?P<edge>底|末)|(?P<edge>初)(?![一二三四五六七八九十]))")
-def _month_edge(m: regex.Match[str], today: datetime.date) -> _Piece | None:
+@_spec(
+    needs="月",
+    pattern=rf"(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))?月(?:(?P<edge>底|末)|(?P<edge>初)(?![一二三四五六七八九十1-9]))",
+)
+def _month_edge(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    today = ctx.today
     if m["mon"]:  # 十二月底: that month of this year, or of next year once it has passed
         month = _number(m["mon"]) or 0
         start = _next_month_date(today.replace(day=1), month, 1)
         return _day_piece(m, start if start is None or m["edge"] == "初" else _last_day(start.year, month))
     months = _month_prefix(m["rel"])
-    if m["edge"] == "初":  # a bare 月初: today while still in the 1st–5th, else the 1st of next month
-        if not m["rel"] and today.day <= 5:
-            return _day_piece(m, today)
-        return _day_piece(m, _safe_date(*_this_month(today, months if m["rel"] else 1), 1))
+    if m["edge"] == "初":
+        first_next = _safe_date(*_this_month(today, 1), 1)
+        if not m["rel"] and today.day <= 5:  # already early in the month: this month's start, or the next one's?
+            return _options_piece(m, [_Option(today), None if first_next is None else _Option(first_next)])
+        return _day_piece(m, _safe_date(*_this_month(today, months), 1) if m["rel"] else first_next)
     last = _last_day(*_this_month(today, months))
-    if not m["rel"] and last == today:  # already the last day: the caller means next month's end
-        last = _last_day(*_this_month(today, 1))
+    if not m["rel"] and last == today:  # the last day already: today, or the end of next month?
+        following = _last_day(*_this_month(today, 1))
+        return _options_piece(m, [_Option(today), None if following is None else _Option(following)])
     return _day_piece(m, last)
 
 
 @_spec(_words(_HOLIDAYS))
-def _holiday(m: regex.Match[str], today: datetime.date) -> _Piece | None:
-    return _day_piece(m, _next_month_date(today, *_HOLIDAYS[m[0]]))
+def _holiday(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _day_piece(m, _next_month_date(ctx.today, *_HOLIDAYS[m[0]]))
+
+
+def _lunar_piece(m: regex.Match[str], found: _Option | None) -> _Piece | None:
+    return None if found is None else _Piece(m.start(), m.end(), day=found.day, lunar=found.lunar)
+
+
+@_spec(needs={w[0] for w in _FESTIVALS}, pattern=rf"(?:{_words(_FESTIVALS)})(?![轻纪夜])")
+def _festival(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _lunar_piece(m, _next_lunar(ctx.today, *_FESTIVALS[m[0]]))
+
+
+@_spec(needs="除年", pattern=rf"(?<![0-9零〇一二三四五六七八九十])(?:{_words(_NEW_YEARS_EVE)})(?![岁号日个多])")
+def _new_years_eve(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    eve = _next_new_years_eve(ctx.today)
+    return None if eve is None else _Piece(m.start(), m.end(), day=eve, lunar=_lunar_words(eve))
+
+
+@_spec("小年夜", needs="小")
+def _small_new_years_eve(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    # Shanghai: the night before 大年夜; elsewhere: the eve of 小年 (腊月廿三). Ask.
+    eve = _next_new_years_eve(ctx.today)
+    before = None if eve is None else _shift(eve, -1)
+    before_option = None
+    if before is not None and before >= ctx.today:
+        before_option = _Option(before, _lunar_words(before))
+    return _options_piece(m, [before_option, _next_lunar(ctx.today, 12, 23)])
+
+
+@_spec(needs="年", pattern=r"大?年初(?P<d>十|[一二三四五六七八九])(?![号日])")
+def _new_year_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _lunar_piece(m, _next_lunar(ctx.today, 1, _number(m["d"]) or 0))
+
+
+@_spec(needs="月", pattern=r"(?P<rel>下一?个?|这一?个?|本)月(?P<d>初(?:十|[一二三四五六七八九]))(?![号日])")
+def _lunar_month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    # 下个月初八: 初八 is a lunar day, so the month is the lunar one (this one, or the next).
+    months = list(itertools.islice(_lunar_months_from(ctx.today), 2))
+    index = 1 if m["rel"].startswith("下") else 0
+    if len(months) <= index:
+        return None
+    day = _lunar_day_number(m["d"]) or 0
+    found = _in_lunar_month(months[index], day)
+    if found is None:
+        return None
+    return _Piece(m.start(), m.end(), day=found, lunar=months[index].name + _LUNAR_DAY_NAMES[day - 1])
+
+
+# 初八 and 廿三 alone are lunar days; 十五 alone is just a number, 农历十五 a lunar day.
+@_spec(
+    needs="初廿农阴老旧",
+    pattern=rf"(?:(?:{_words(_LUNAR_PREFIXES)})(?P<d>{_LUNAR_DAY}|(?<![0-9])[0-9]{{1,2}})|"
+    r"(?P<d>初(?:十|[一二三四五六七八九]|[1-9](?![0-9]))|廿[一二三四五六七八九]))"
+    r"(?![号日0-9一二三四五六七八九十点时分个岁多月])",
+)
+def _lunar_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    day = _lunar_day_number(m["d"])
+    if day is None or not 1 <= day <= 30:
+        return None
+    return _lunar_piece(m, _next_lunar(ctx.today, None, day))
 
 
 @_spec(_words(_PARTS))
-def _part_of_day(m: regex.Match[str], today: datetime.date) -> _Piece | None:
+def _part_of_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), part=_PARTS[m[0]])
 
 
-@_spec(r"(?<![0-9.:])(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?![0-9:])")
-def _colon_clock(m: regex.Match[str], today: datetime.date) -> _Piece | None:
+@_spec(needs=":", pattern=r"(?<![0-9.:])(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?![0-9:])")
+def _colon_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _clock_piece(m, int(m["h"]), int(m["mi"]), weak=False)
 
 
 @_spec(
-    rf"(?:(?P<h>{_NUM})点|(?P<h>(?<![0-9])[0-9]{{1,2}})时)(?![点儿])(?P<zhong>钟)?"
-    rf"(?:(?P<half>半)|(?P<q>[一三])刻|(?P<mi>{_NUM})分|(?P<mi>{_BARE_MINUTE})(?![0-9]))?"
+    needs="点时",
+    pattern=rf"(?:(?P<h>{_NUM})点|(?P<h>(?<![0-9])[0-9]{{1,2}})时)(?![点儿])(?P<zhong>钟)?"
+    rf"(?:(?P<half>半)|(?P<q>[一三])刻|(?P<mi>{_NUM})分|(?P<mi>{_BARE_MINUTE})(?![0-9]))?",
 )
-def _spoken_clock(m: regex.Match[str], today: datetime.date) -> _Piece | None:
+def _spoken_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     hour = _number(m["h"])
     minute = 30 if m["half"] else {"一": 15, "三": 45}.get(m["q"] or "", _number(m["mi"]) or 0)
     bare = not (m["zhong"] or m["half"] or m["q"] or m["mi"])
@@ -336,9 +759,19 @@ def _clock_piece(m: regex.Match[str], hour: int, minute: int, *, weak: bool) -> 
     return _Piece(m.start(), m.end(), clock=_Clock(hour, minute, weak))
 
 
-def _pieces(text: str, today: datetime.date) -> list[_Piece]:
+# --- from pieces to one expression -------------------------------------------------------------------------------
+
+
+def _pieces(text: str, ctx: _Context) -> list[_Piece]:
     """All pieces in text order; where two overlap, the one starting first (then the longer) wins."""
-    found = [p for pattern, resolve in _SPECS for m in pattern.finditer(text) if (p := resolve(m, today))]
+    chars = set(text)
+    found = [
+        piece
+        for spec in _SPECS
+        if not spec.needs.isdisjoint(chars)
+        for m in spec.pattern.finditer(text)
+        if (piece := spec.resolve(m, ctx))
+    ]
     found.sort(key=lambda p: (p.start, p.start - p.end))
     kept: list[_Piece] = []
     for piece in found:
@@ -351,7 +784,7 @@ _JOINER = regex.compile(r"[\s,，、的在]{0,3}")
 
 
 def _groups(text: str, pieces: list[_Piece]) -> list[list[_Piece]]:
-    """Adjacent pieces of different kinds form one expression (明天 + 下午 + 三点)."""
+    """Adjacent pieces of different kinds form one expression (明天 + 下午 + 三点, 下礼拜 + 的 + 礼拜三)."""
     groups: list[list[_Piece]] = []
     for piece in pieces:
         last = groups[-1] if groups else None
@@ -360,6 +793,31 @@ def _groups(text: str, pieces: list[_Piece]) -> list[list[_Piece]]:
         else:
             groups.append([piece])
     return [g for g in groups if not (len(g) == 1 and g[0].clock and g[0].clock.weak)]
+
+
+def _group_day(group: list[_Piece]) -> _Piece | None:
+    """The piece that names the group's day; 下礼拜 + 礼拜三 become one day."""
+    week = next((p for p in group if p.week is not None), None)
+    day = next((p for p in group if "day" in p.kinds), None)
+    if week is not None and week.week is not None and day is not None and day.weekday is not None:
+        merged = _shift(week.week, day.weekday)
+        if merged is not None:
+            return replace(day, start=min(week.start, day.start), end=max(week.end, day.end), day=merged, weekday=None)
+    return day or week
+
+
+def _refused(text: str, group: list[_Piece]) -> bool:
+    return bool(
+        _REFUSED_AFTER.match(text, group[-1].end)
+        or _REFUSED_BEFORE.search(text[max(0, group[0].start - 6) : group[0].start])
+    )
+
+
+def _rank(text: str, group: list[_Piece]) -> tuple[bool, int, bool, bool]:
+    """Higher is better: not refused, more parts, a day, a definite day."""
+    day = _group_day(group)
+    kinds = {"day" if kind == "week" else kind for kind in _kinds(group)}
+    return (not _refused(text, group), len(kinds), day is not None, day is None or day.definite)
 
 
 def _resolve_hour(hour: int, part: _Part | None) -> int:
@@ -379,45 +837,217 @@ def _describe_clock(t: datetime.time) -> str:
     return f"{label}{hour}点{minutes}"
 
 
-def _to_when(group: list[_Piece], matched: str) -> When:
-    day = next((p.day for p in group if p.day), None)
+_ASK_DAY = "您想约哪一天？比如“明天”“下礼拜二”。"
+_ASK_AFTER_REFUSAL = "那您哪天方便？比如“后天”“下礼拜二”。"
+_SAID_MAX = 20  # characters of the user's own words quoted back in a question
+
+
+def _options_question(said: str, options: Sequence[_Option]) -> str:
+    lines = [f"您说的“{said[:_SAID_MAX]}”是哪一天？"]
+    lines += [f"{i}. {describe_date(o.day, lunar=o.lunar is not None)}" for i, o in enumerate(options, start=1)]
+    return "\n".join([*lines, "请回复数字。"])
+
+
+def _week_question(words: str, monday: datetime.date) -> str:
+    example = _shift(monday, 1) or monday
+    return f"{words}哪一天？比如“{words}二”（{example.month}月{example.day}日）。"
+
+
+class _Source(NamedTuple):
+    raw: str
+    normalized: str
+    source_index: tuple[int, ...]
+
+    def original(self, start: int, end: int) -> str:
+        """Map a span of the normalized text back onto the raw text (best effort)."""
+        first, stop = self.source_index[start], self.source_index[end - 1] + 1
+        limit = min(self.source_index[end] if end < len(self.source_index) else len(self.raw), stop + 2)
+        # A replacement (上半天 → 上午) maps its last character to an inner source one: take the rest of the
+        # word, which is at most two characters longer than its target in the normalization table.
+        while stop < limit and self.raw[stop].isalnum():
+            stop += 1
+        return self.raw[first:stop]
+
+
+def _source(text: str) -> _Source:
+    normalized = default_normalizer().normalize(text)
+    return _Source(text, normalized.text, normalized.source_index)
+
+
+def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> When:
+    day = day or _group_day(group)
     part = next((p.part for p in group if p.part), None)
     clock = next((p.clock for p in group if p.clock), None)
+    start: datetime.time | None = None
+    end: datetime.time | None = None
+    key: str | None = None
     if clock is not None:
         hour = _resolve_hour(clock.hour, part)
-        key = part.key if part else _part_for_hour(hour)
-        return When(day, datetime.time(hour, clock.minute), None, key, True, matched)
-    if part is not None:
-        return When(day, datetime.time(part.start), datetime.time(part.end), part.key, False, matched)
-    return When(day, None, None, None, False, matched)
+        start, key = datetime.time(hour, clock.minute), part.key if part else _part_for_hour(hour)
+    elif part is not None:
+        start, end, key = datetime.time(part.start), datetime.time(part.end), part.key
+    matched = src.original(min(p.start for p in group), max(p.end for p in group))
+    when = When(None, start, end, key, clock is not None, matched)
+    if day is None:
+        return when
+    if day.definite:
+        return replace(when, date=day.day, lunar=day.lunar)
+    said = src.original(day.start, day.end)
+    if day.options:
+        return replace(when, options=tuple(o.day for o in day.options), question=_options_question(said, day.options))
+    if day.week is not None:
+        words = src.normalized[day.start : day.end]
+        if "礼拜" in said or "禮拜" in said:
+            words = words.replace("星期", "礼拜")
+        return replace(when, week_of=day.week, question=_week_question(words, day.week))
+    return replace(when, question=day.ask or _ASK_DAY)
 
 
-def _shanghai_today(now: datetime.datetime | None) -> datetime.date:
-    if now is None:
-        return datetime.datetime.now(SHANGHAI).date()
-    if now.tzinfo is None:
-        return now.date()  # a naive now is already Shanghai wall-clock time
-    return now.astimezone(SHANGHAI).date()
+def _either(src: _Source, groups: list[list[_Piece]], best: int) -> When | None:
+    """后天或者下礼拜五: two definite days joined by 或者/还是 become two options."""
+    for first in (best - 1, best):
+        if first < 0 or first + 1 >= len(groups):
+            continue
+        a, b = groups[first], groups[first + 1]
+        day_a, day_b = _group_day(a), _group_day(b)
+        if (
+            day_a is None
+            or day_b is None
+            or not (day_a.definite and day_b.definite)
+            or day_a.day == day_b.day
+            or not _EITHER.fullmatch(src.normalized, a[-1].end, b[0].start)
+        ):
+            continue
+        options = (_Option(day_a.day, day_a.lunar), _Option(day_b.day, day_b.lunar)) if day_a.day and day_b.day else ()
+        merged = replace(day_a, start=a[0].start, end=b[-1].end, day=None, lunar=None, options=options)
+        when = _to_when(groups[best], src, merged)
+        return replace(when, matched=src.original(a[0].start, b[-1].end))
+    return None
 
 
-def _original_span(text: str, source: tuple[int, ...], start: int, end: int) -> str:
-    """Map a span of the normalized text back onto the raw text (best effort)."""
-    first, stop = source[start], source[end - 1] + 1
-    limit = min(source[end] if end < len(source) else len(text), stop + 2)
-    # A replacement (上半天 → 上午) maps its last character to an inner source one: take the rest of the
-    # word, which is at most two characters longer than its target in the normalization table.
-    while stop < limit and text[stop].isalnum():
-        stop += 1
-    return text[first:stop]
-
-
-def parse_when(text: str, now: datetime.datetime | None = None) -> When | None:
-    """The date/time expression in ``text`` resolved against ``now`` (Shanghai time), or ``None``."""
-    today = _shanghai_today(now)
-    normalized = default_normalizer().normalize(text)
-    groups = _groups(normalized.text, _pieces(normalized.text, today))
+def _parse(src: _Source, ctx: _Context, within: tuple[int, int] | None = None) -> When | None:
+    groups = _groups(src.normalized, _pieces(src.normalized, ctx))
+    if within is not None:  # only the expressions that overlap the span an upstream extractor cut out
+        groups = [g for g in groups if g[0].start < within[1] and g[-1].end > within[0]]
     if not groups:
         return None
-    best = max(groups, key=lambda g: len(_kinds(g)))
-    matched = _original_span(text, normalized.source_index, best[0].start, best[-1].end)
-    return _to_when(best, matched)
+    ranks = [_rank(src.normalized, g) for g in groups]
+    best = max(range(len(groups)), key=ranks.__getitem__)
+    if not ranks[best][0] and within is not None:  # the extractor cut out a refused day: read the whole message
+        return None
+    if not ranks[best][0]:  # every day said was refused ("明天不行"): ask, never book the refused day
+        start, end = groups[best][0].start, groups[best][-1].end
+        return When(None, None, None, None, False, src.original(start, end), question=_ASK_AFTER_REFUSAL)
+    if within is None:
+        either = _either(src, groups, best)
+        if either is not None:
+            return either
+    return _to_when(groups[best], src)
+
+
+_WEEKDAY_ANSWER = regex.compile(
+    r"(?:那就|就|那|是|要|选|还是)?(?:(?:星期|礼拜|周)(?P<wd>[日天])|(?:星期|礼拜|周)?(?P<wd>[一二三四五六七1-7]))"
+    r"(?:吧|呢|啊|呀|好了|那天|这天|可以|行)?[\s.!。！~]*"
+)
+
+
+def _local_now(now: datetime.datetime | None) -> datetime.datetime:
+    if now is None:
+        return datetime.datetime.now(SHANGHAI)
+    if now.tzinfo is None:
+        return now  # a naive now is already Shanghai wall-clock time
+    try:
+        return now.astimezone(SHANGHAI)
+    except OverflowError:  # within hours of datetime's limits
+        return now
+
+
+def _context(now: datetime.datetime | None, week_of: datetime.date | None) -> _Context:
+    local = _local_now(now)
+    monday = None if week_of is None else _monday(week_of)
+    return _Context(local.date(), local.hour < _LATE_NIGHT_END, monday)
+
+
+def parse_when(
+    text: str,
+    now: datetime.datetime | None = None,
+    *,
+    week_of: datetime.date | None = None,
+    context: str | None = None,
+) -> When | None:
+    """The date/time expression in ``text`` resolved against ``now`` (Shanghai time), or ``None``.
+
+    ``week_of``: the week the caller asked about (any day of it); a bare weekday (礼拜三, 周三, or just 三)
+    then falls in that week. ``context``: the whole message ``text`` was cut from (an entity value); the
+    expression around ``text`` is read there, so 礼拜五 cut from 下礼拜五 is still next week's Friday.
+    A result with ``question`` set is ambiguous: ``date`` is None and the caller asks.
+    """
+    ctx = _context(now, week_of)
+    src = _source(text)
+    if ctx.week_of is not None:  # the whole answer is a weekday ("三", "礼拜三吧"); 下下礼拜三 is not
+        said = src if context is None else _source(context)
+        answer = _WEEKDAY_ANSWER.fullmatch(said.normalized)
+        if answer is not None and (day := _shift(ctx.week_of, _WEEKDAYS[answer["wd"]])) is not None:
+            return When(day, None, None, None, False, said.raw.strip())
+    if context is not None and context != text:
+        whole = _source(context)
+        at = whole.normalized.find(src.normalized) if src.normalized else -1
+        if at >= 0:
+            return _parse(whole, ctx, (at, at + len(src.normalized))) or _parse(whole, ctx)
+        return _parse(src, ctx) or _parse(whole, ctx)
+    return _parse(src, ctx)
+
+
+# --- answers to a numbered question ------------------------------------------------------------------------------
+
+_FILLER = "吧呀啊了的呢嘛哦喔哈。.!！,，~ "
+_NOT_THESE = regex.compile(r"不是|都不|不要|不对|没有|不行")
+_ANY_OF_THESE = regex.compile(r"(?:哪个|哪天)?(?:都行|都可以|都好|随便)")
+_LEAD = r"(?:我|那)?(?:就|还是)?(?:选|要|是|挑|定)?"
+_ORDINAL = regex.compile(rf"{_LEAD}第?(?P<n>[0-9]{{1,2}}|[一二两三四五六七八九十])(?:个|种|项|条)?(?:那天|那个)?")
+_FIRST = regex.compile(rf"{_LEAD}(?:(?:头|前)一个|(?:前面|上面|前头)(?:那|这)?一?个?|第一)")
+_LAST = regex.compile(rf"{_LEAD}(?:(?:后|末)一个|(?:后面|下面|后头)(?:那|这)?一?个?|最后(?:那|一)?个?)")
+_BARE_DAY_OF_MONTH = regex.compile(rf"{_LEAD}(?P<d>{_NUM})(?:号|日)(?:那天|那个)?")
+
+
+def choose_option(
+    text: str, options: Sequence[datetime.date], now: datetime.datetime | None = None
+) -> datetime.date | None:
+    """The option a reply to a numbered question means, or None when it is unclear.
+
+    Understood: a number (1, １, 一, 第二个, 选2, 第一个吧), a position (头一个, 前面那个, 后面那个, 最后一个),
+    都行/随便 (the first, most likely option), or a day equal to exactly one option (12月3号, 礼拜三, 29号, 明天).
+    """
+    if not options:
+        return None
+    core = default_normalizer().normalize(text).text.strip(_FILLER)
+    if not core or _NOT_THESE.search(core):
+        return None
+    if (m := _ORDINAL.fullmatch(core)) is not None:
+        n = _number(m["n"])
+        return options[n - 1] if n is not None and 1 <= n <= len(options) else None
+    if _FIRST.fullmatch(core):
+        return options[0]
+    if _LAST.fullmatch(core):
+        return options[-1]
+    if _ANY_OF_THESE.fullmatch(core):
+        return options[0]
+    return _option_by_day(core, options, _context(now, None))
+
+
+def _option_by_day(core: str, options: Sequence[datetime.date], ctx: _Context) -> datetime.date | None:
+    def only(found: Iterable[datetime.date]) -> datetime.date | None:
+        unique = set(found)
+        return unique.pop() if len(unique) == 1 else None
+
+    if (m := _BARE_DAY_OF_MONTH.fullmatch(core)) is not None:  # 29号: the option on that day of a month
+        return only(o for o in options if o.day == _number(m["d"]))
+    groups = _groups(core, _pieces(core, ctx))
+    days = [day for g in groups if (day := _group_day(g)) is not None]
+    if len(days) != 1:
+        return None
+    day = days[0]
+    if day.weekday is not None:  # 礼拜三: the option on that weekday
+        return only(o for o in options if o.weekday() == day.weekday)
+    said = {o.day for o in day.options} | ({day.day} if day.day is not None else set())
+    return only(o for o in options if o in said)

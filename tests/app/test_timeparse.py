@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bookings.timeparse import SHANGHAI, When, parse_when
+from bookings.timeparse import _SPECS, SHANGHAI, When, choose_option, parse_when
 from textnorm import normalize
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)  # a Saturday; this week is Mon 11-23 … Sun 11-29
@@ -58,15 +58,18 @@ TABLE: list[tuple[str, date | None, tuple[time | None, time | None]]] = [
     ("周五", d(12, 4), NO_TIME),
     ("下下周三", d(12, 9), NO_TIME),
     ("下下个礼拜一", d(12, 7), NO_TIME),
+    ("下一个礼拜五", d(12, 4), NO_TIME),
+    ("礼拜七", d(11, 29), NO_TIME),
+    ("下礼拜五10点", d(12, 4), at(10)),
+    ("下礼拜的礼拜三", d(12, 2), NO_TIME),
     ("上个星期五", d(11, 20), NO_TIME),
     # offsets
-    ("过两天", d(11, 30), NO_TIME),
-    ("過兩天", d(11, 30), NO_TIME),
     ("三天后", d(12, 1), NO_TIME),
     ("3天以后", d(12, 1), NO_TIME),
     ("一个礼拜后", d(12, 5), NO_TIME),
     ("两个星期以后", d(12, 12), NO_TIME),
     ("过三天再说", d(12, 1), NO_TIME),
+    ("过2天", d(11, 30), NO_TIME),
     # absolute days
     ("十一号", d(12, 11), NO_TIME),
     ("11号", d(12, 11), NO_TIME),
@@ -91,6 +94,16 @@ TABLE: list[tuple[str, date | None, tuple[time | None, time | None]]] = [
     ("下个月3号", d(12, 3), NO_TIME),
     ("下个月十五号", d(12, 15), NO_TIME),
     ("元旦", d(1, 1, 2027), NO_TIME),
+    # lunar dates (checked against lunar-python in test_timeparse_lunar.py)
+    ("腊月二十", d(1, 27, 2027), NO_TIME),
+    ("初八", d(12, 16), NO_TIME),
+    ("冬月初八", d(12, 16), NO_TIME),
+    ("十一月初三", d(12, 11), NO_TIME),
+    ("农历十二月二十", d(1, 27, 2027), NO_TIME),
+    ("春节", d(2, 6, 2027), NO_TIME),
+    ("大年初一上午", d(2, 6, 2027), window(AM)),
+    ("除夕", d(2, 5, 2027), NO_TIME),
+    ("元宵节下午", d(2, 20, 2027), window(PM)),
     ("国庆节", d(10, 1, 2027), NO_TIME),
     # parts of day
     ("早上", None, window(EARLY)),
@@ -175,7 +188,8 @@ def test_table_is_large_enough() -> None:
 SUNDAY = datetime(2026, 11, 29, 9, 0, tzinfo=SHANGHAI)
 OTHER_NOWS: list[tuple[datetime, str, date]] = [
     # end of month: 月底 on its last day means next month's end
-    (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "月底", d(12, 31)),
+    (datetime(2026, 11, 29, 9, 0, tzinfo=SHANGHAI), "月底", d(11, 30)),
+    (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "下个月底", d(12, 31)),
     (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "三十号", d(11, 30)),
     (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "二十九号", d(12, 29)),
     (datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI), "明天", d(12, 1)),
@@ -186,7 +200,7 @@ OTHER_NOWS: list[tuple[datetime, str, date]] = [
     (datetime(2026, 12, 31, 9, 0, tzinfo=SHANGHAI), "十二月三十一号", d(12, 31)),
     (datetime(2026, 12, 31, 9, 0, tzinfo=SHANGHAI), "下个月5号", d(1, 5, 2027)),
     (datetime(2026, 12, 31, 9, 0, tzinfo=SHANGHAI), "下周一", d(1, 4, 2027)),
-    (datetime(2026, 12, 31, 9, 0, tzinfo=SHANGHAI), "月底", d(1, 31, 2027)),
+    (datetime(2026, 12, 30, 9, 0, tzinfo=SHANGHAI), "月底", d(12, 31)),
     # Sunday: 这周X stays in the week now ending, even when past; 下周X is the coming week
     (SUNDAY, "这周六", d(11, 28)),
     (SUNDAY, "这个礼拜一", d(11, 23)),
@@ -198,10 +212,10 @@ OTHER_NOWS: list[tuple[datetime, str, date]] = [
     (datetime(2028, 2, 28, 9, 0, tzinfo=SHANGHAI), "明天", d(2, 29, 2028)),
     (datetime(2028, 2, 28, 9, 0, tzinfo=SHANGHAI), "后天", d(3, 1, 2028)),
     (datetime(2028, 2, 28, 9, 0, tzinfo=SHANGHAI), "月底", d(2, 29, 2028)),
-    # early in a month, 月初 is today
-    (datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI), "月初", d(12, 3)),
-    # an aware now in UTC is converted: 17:00 UTC is already 01:00 on the 29th in Shanghai
-    (datetime(2026, 11, 28, 17, 0, tzinfo=timezone.utc), "明天", d(11, 30)),
+    # past the 5th, 月初 is next month's start
+    (datetime(2026, 12, 6, 9, 0, tzinfo=SHANGHAI), "月初", d(1, 1, 2027)),
+    # an aware now in UTC is converted: 22:00 UTC is already 06:00 on the 29th in Shanghai
+    (datetime(2026, 11, 28, 22, 0, tzinfo=timezone.utc), "明天", d(11, 30)),
     # a naive now is Shanghai wall-clock time
     (datetime(2026, 11, 28, 23, 0), "明天", d(11, 29)),
 ]
@@ -298,7 +312,10 @@ def test_no_date_or_time(text: str) -> None:
     assert parse_when(text, NOW) is None
 
 
-_GRAMMAR = "今明后大昨天朝儿下上这个本周星期礼拜一二两三四五六七八九十日号月底初年点钟半刻分时:/-早中午晚傍夜里过后以0123456789１２："
+_GRAMMAR = (
+    "今明后大昨天朝儿下上这个本周星期礼拜一二两三四五六七八九十日号月底初年点钟半刻分时:/-早中午晚傍夜里过后以"
+    "0123456789１２：廿正冬腊闰农历阴春节除夕元宵中秋小末或者还是不行没空改回头第选吧，"
+)
 
 
 @pytest.mark.property
@@ -311,12 +328,49 @@ def test_never_raises_on_any_text(text: str, now: datetime) -> None:
 
 @pytest.mark.property
 @settings(max_examples=500, deadline=None)
-@given(text=st.text(alphabet=_GRAMMAR, max_size=30))
-def test_never_raises_on_grammar_soup(text: str) -> None:
-    result = parse_when(text, NOW)
+@given(text=st.text(alphabet=_GRAMMAR, max_size=30), hour=st.integers(0, 23))
+@example(text="闰六月初一", hour=10)
+@example(text="明天不行", hour=1)
+@example(text="腊月三十", hour=10)
+def test_never_raises_on_grammar_soup(text: str, hour: int) -> None:
+    result = parse_when(text, NOW.replace(hour=hour))
     if result is not None:
         assert result.matched
         result.describe()
+        # ask instead of guessing: an ambiguous result never carries a date, a definite one never a question
+        assert result.ambiguous == (result.question is not None)
+        if result.ambiguous:
+            assert result.date is None
+        assert not (result.options and result.date is not None)
+        assert len(set(result.options)) == len(result.options)
+
+
+@pytest.mark.property
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=_GRAMMAR, max_size=20),
+    context=st.one_of(st.none(), st.text(alphabet=_GRAMMAR, max_size=30), st.text(max_size=30)),
+    week_of=st.one_of(st.none(), st.dates()),
+    now=st.datetimes(min_value=datetime(1, 1, 8), max_value=datetime(9999, 12, 24)),
+)
+def test_never_raises_with_week_of_and_context(
+    text: str, context: str | None, week_of: date | None, now: datetime
+) -> None:
+    result = parse_when(text, now, week_of=week_of, context=context)
+    assert result is None or isinstance(result, When)
+
+
+@pytest.mark.property
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(st.text(alphabet=_GRAMMAR, max_size=12), st.text(max_size=12)),
+    options=st.lists(st.dates(), max_size=4, unique=True),
+    now=st.datetimes(min_value=datetime(1, 1, 8), max_value=datetime(9999, 12, 24)),
+)
+@example(text="第二个", options=[date(2026, 11, 29)], now=datetime(2026, 11, 28))
+def test_choose_option_never_raises_and_picks_an_option(text: str, options: list[date], now: datetime) -> None:
+    chosen = choose_option(text, options, now)
+    assert chosen is None or chosen in options
 
 
 @pytest.mark.parametrize(
@@ -336,3 +390,29 @@ def test_extreme_nows_do_not_raise() -> None:
     for text in ("大后天", "下个月底", "月底", "一月三号", "上个星期一", "前天", "元旦", "下下周日"):
         parse_when(text, datetime(9999, 12, 31, 23, 0))
         parse_when(text, datetime(1, 1, 1, 0, 0))
+
+
+def _assert_specs_need_what_they_match(text: str) -> None:
+    # parse_when skips a pattern when the text holds none of the characters the pattern needs: that
+    # shortcut must never skip a pattern that would have matched.
+    for spec in _SPECS:
+        if spec.pattern.search(text):
+            assert not spec.needs.isdisjoint(text), (spec.resolve.__name__, text)
+
+
+_EVERY_PATTERN = ["下周末", "过几天", "小年夜", "年初二", "下个月初八", "廿三", "腊八", "除夕", "周五", "下礼拜"]
+
+
+def test_every_pattern_needs_what_it_matches_in_the_table() -> None:
+    texts = [normalize(text) for text in [row[0] for row in TABLE] + [row[1] for row in OTHER_NOWS] + _EVERY_PATTERN]
+    for text in texts:
+        _assert_specs_need_what_they_match(text)
+    # every pattern is exercised by some phrase here
+    assert {s.resolve.__name__ for s in _SPECS if not any(s.pattern.search(t) for t in texts)} == set()
+
+
+@pytest.mark.property
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=_GRAMMAR + "/-:号末节夕宵端重腊小除廿春元劳国清黄傍哪回改", max_size=20))
+def test_every_pattern_needs_what_it_matches(text: str) -> None:
+    _assert_specs_need_what_they_match(text)

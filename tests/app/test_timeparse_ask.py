@@ -1,0 +1,377 @@
+"""Ask instead of guessing: ambiguous expressions, the questions they raise, and reading the answers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+
+from bookings.timeparse import SHANGHAI, When, choose_option, describe_date, parse_when
+
+NOW = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)  # a Saturday; next week is Mon 11-30 … Sun 12-06
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=SHANGHAI)
+
+
+def parsed(text: str, now: datetime = NOW, **kwargs: object) -> When:
+    when = parse_when(text, now, **kwargs)  # type: ignore[arg-type]
+    assert when is not None
+    return when
+
+
+def assert_asks(when: When, options: tuple[date, ...]) -> None:
+    assert when.ambiguous
+    assert when.date is None
+    assert when.options == options
+    assert when.question is not None
+    for i, option in enumerate(options, start=1):
+        assert f"{i}. {describe_date(option, lunar='农历' in when.question.splitlines()[i])}" in when.question
+    if options:
+        assert when.question.endswith("请回复数字。")
+
+
+# --- describe_date -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "text"),
+    [
+        (date(2026, 12, 2), "12月2日（星期三）"),
+        (date(2026, 11, 29), "11月29日（星期日）"),
+        (date(2027, 1, 1), "1月1日（星期五）"),
+        (date(2028, 2, 29), "2月29日（星期二）"),
+    ],
+)
+def test_describe_date_says_the_weekday(day: date, text: str) -> None:
+    assert describe_date(day) == text
+
+
+def test_describe_date_weekdays_follow_the_calendar() -> None:
+    names = "一二三四五六日"
+    for n in range(400):
+        day = date(2026, 1, 1) + timedelta(days=n)
+        assert describe_date(day) == f"{day.month}月{day.day}日（星期{names[day.weekday()]}）"
+
+
+# --- a week without a day ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "monday", "words"),
+    [
+        ("下礼拜", date(2026, 11, 30), "下礼拜"),
+        ("下个星期", date(2026, 11, 30), "下个星期"),
+        ("下禮拜", date(2026, 11, 30), "下礼拜"),
+        ("下周吧", date(2026, 11, 30), "下周"),
+        ("这礼拜", date(2026, 11, 23), "这礼拜"),
+        ("这个星期", date(2026, 11, 23), "这个星期"),
+        ("下下礼拜", date(2026, 12, 7), "下下礼拜"),
+        ("上礼拜", date(2026, 11, 16), "上礼拜"),
+    ],
+)
+def test_a_week_without_a_day_asks_which_day(text: str, monday: date, words: str) -> None:
+    when = parsed(text)
+    assert_asks(when, ())
+    assert when.week_of == monday
+    tuesday = monday + timedelta(days=1)
+    assert when.question == f"{words}哪一天？比如“{words}二”（{tuesday.month}月{tuesday.day}日）。"
+
+
+def test_a_week_without_a_day_keeps_the_part_of_day() -> None:
+    when = parsed("下礼拜上午")
+    assert when.week_of == date(2026, 11, 30)
+    assert (when.date, when.start, when.end) == (None, time(8), time(12))
+
+
+@pytest.mark.parametrize("answer", ["礼拜三", "星期三", "周三", "三", "3", "３", "就礼拜三吧", "星期三。", "禮拜三"])
+@pytest.mark.parametrize("week_of", [date(2026, 11, 30), date(2026, 12, 3), date(2026, 12, 6)])
+def test_a_weekday_answer_falls_in_the_week_asked_about(answer: str, week_of: date) -> None:
+    # week_of may be any day of the week; the week is Monday 11-30 … Sunday 12-06
+    assert parsed(answer, week_of=week_of).date == date(2026, 12, 2)
+
+
+@pytest.mark.parametrize(
+    ("answer", "day"),
+    [("礼拜天", date(2026, 12, 6)), ("周日", date(2026, 12, 6)), ("七", date(2026, 12, 6)), ("一", date(2026, 11, 30))],
+)
+def test_weekday_answers_at_the_edges_of_the_week(answer: str, day: date) -> None:
+    assert parsed(answer, week_of=date(2026, 11, 30)).date == day
+
+
+def test_a_weekday_answer_with_a_part_of_day_falls_in_the_week_asked_about() -> None:
+    when = parsed("礼拜三下午三点", week_of=date(2026, 11, 30))
+    assert (when.date, when.start) == (date(2026, 12, 2), time(15))
+
+
+def test_without_week_of_a_bare_weekday_is_the_next_one_and_a_bare_number_is_nothing() -> None:
+    now = at(date(2026, 12, 3), 10)  # a Thursday
+    assert parsed("礼拜三", now).date == date(2026, 12, 9)
+    assert parse_when("三", now) is None
+    assert parsed("礼拜三", now, week_of=date(2026, 11, 30)).date == date(2026, 12, 2)
+
+
+def test_a_weekday_cut_from_an_explicit_week_keeps_that_week() -> None:
+    week_of = date(2026, 11, 30)
+    assert parsed("礼拜三", week_of=week_of, context="下下礼拜三吧").date == date(2026, 12, 9)
+    assert parsed("礼拜三", week_of=week_of, context="礼拜三吧").date == date(2026, 12, 2)
+
+
+def test_explicit_words_win_over_week_of() -> None:
+    week_of = date(2026, 12, 7)
+    assert parsed("下礼拜三", week_of=week_of).date == date(2026, 12, 2)
+    assert parsed("明天", week_of=week_of).date == date(2026, 11, 29)
+    assert parsed("三号", week_of=week_of).date == date(2026, 12, 3)
+
+
+def test_the_week_and_its_day_in_one_message() -> None:
+    assert parsed("下礼拜，礼拜三下午").date == date(2026, 12, 2)
+    assert parsed("下个星期的星期五").date == date(2026, 12, 4)
+
+
+# --- weekends --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "text", "options"),
+    [
+        (at(date(2026, 11, 25), 10), "周末", (date(2026, 11, 28), date(2026, 11, 29))),
+        (at(date(2026, 11, 28), 10), "周末", (date(2026, 11, 28), date(2026, 11, 29))),
+        (at(date(2026, 11, 29), 10), "周末", (date(2026, 11, 29), date(2026, 12, 5))),
+        (at(date(2026, 11, 25), 10), "这个周末", (date(2026, 11, 28), date(2026, 11, 29))),
+        (at(date(2026, 11, 25), 10), "下礼拜末", (date(2026, 12, 5), date(2026, 12, 6))),
+        (at(date(2026, 11, 29), 10), "下周末", (date(2026, 12, 5), date(2026, 12, 6))),
+    ],
+)
+def test_a_weekend_offers_its_two_days(now: datetime, text: str, options: tuple[date, ...]) -> None:
+    assert_asks(parsed(text, now), options)
+
+
+def test_this_weekend_said_on_a_sunday_is_today() -> None:
+    assert parsed("这个周末", at(date(2026, 11, 29), 10)).date == date(2026, 11, 29)
+    assert parsed("上周末", at(date(2026, 11, 29), 10)).options == (date(2026, 11, 21), date(2026, 11, 22))
+
+
+# --- vague days ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ("过两天", (date(2026, 11, 30), date(2026, 12, 1))),
+        ("過兩天", (date(2026, 11, 30), date(2026, 12, 1))),
+        ("过个两三天再来", (date(2026, 11, 30), date(2026, 12, 1))),
+        ("这两天", (date(2026, 11, 28), date(2026, 11, 29))),
+        ("过几天", ()),
+        ("过些日子", ()),
+        ("改天吧", ()),
+        ("回头再约", ()),
+        ("过阵子", ()),
+    ],
+)
+def test_vague_days_ask(text: str, options: tuple[date, ...]) -> None:
+    when = parsed(text)
+    assert_asks(when, options)
+    if not options:
+        assert when.question == "您想约哪一天？比如“明天”“下礼拜二”。"
+
+
+def test_vague_day_with_a_time_keeps_the_time() -> None:
+    when = parsed("过两天下午")
+    assert when.options == (date(2026, 11, 30), date(2026, 12, 1))
+    assert (when.start, when.end) == (time(13), time(17))
+
+
+def test_a_definite_day_beats_a_vague_one() -> None:
+    assert parsed("改天，下礼拜二上午").date == date(2026, 12, 1)
+    assert parsed("回头后天来").date == date(2026, 11, 30)
+
+
+def test_counted_days_are_not_vague() -> None:
+    assert parsed("过三天").date == date(2026, 12, 1)
+    assert parsed("过2天").date == date(2026, 11, 30)
+
+
+# --- month edges ---------------------------------------------------------------------------------------------------
+
+LAST_DAYS = [date(2026, 11, 30), date(2026, 12, 31), date(2028, 2, 29), date(2027, 2, 28), date(2026, 1, 31)]
+
+
+@pytest.mark.parametrize("today", LAST_DAYS, ids=str)
+def test_month_end_on_the_last_day_asks(today: date) -> None:
+    next_first = (today + timedelta(days=1)).replace(day=1)
+    next_last = (next_first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    assert_asks(parsed("月底", at(today, 9)), (today, next_last))
+    assert parsed("这个月底", at(today, 9)).date == today
+    assert parsed("下个月底", at(today, 9)).date == next_last
+
+
+@pytest.mark.parametrize("today", [day - timedelta(days=1) for day in LAST_DAYS], ids=str)
+def test_month_end_the_day_before_is_the_last_day(today: date) -> None:
+    assert parsed("月底", at(today, 9)).date == today + timedelta(days=1)
+
+
+@pytest.mark.parametrize("day", [1, 2, 5])
+def test_month_start_early_in_a_month_asks(day: int) -> None:
+    today = date(2026, 12, day)
+    assert_asks(parsed("月初", at(today, 9)), (today, date(2027, 1, 1)))
+    assert parsed("下个月初", at(today, 9)).date == date(2027, 1, 1)
+
+
+def test_month_start_later_in_a_month_is_the_next_first() -> None:
+    assert parsed("月初", at(date(2026, 12, 6), 9)).date == date(2027, 1, 1)
+
+
+# --- late at night -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hour", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize(
+    ("text", "offset"), [("明天", 1), ("明早", 1), ("明天上午", 1), ("明晚", 1), ("后天", 2), ("大后天", 3)]
+)
+def test_tomorrow_said_late_at_night_asks(hour: int, text: str, offset: int) -> None:
+    today = date(2026, 11, 29)
+    when = parsed(text, at(today, hour, 30))
+    coming, calendar = today + timedelta(days=offset - 1), today + timedelta(days=offset)
+    assert_asks(when, (coming, calendar))  # the coming daytime first
+    assert when.question is not None
+    assert when.question.startswith(f"您说的“{text[:2] if text != '大后天' else text}”是哪一天？")
+
+
+@pytest.mark.parametrize(("hour", "minute"), [(5, 0), (7, 0), (12, 0), (23, 59)])
+def test_tomorrow_said_in_the_day_is_tomorrow(hour: int, minute: int) -> None:
+    assert parsed("明天", at(date(2026, 11, 29), hour, minute)).date == date(2026, 11, 30)
+
+
+def test_late_night_is_shanghai_time() -> None:
+    # 18:30 UTC is 02:30 on the 29th in Shanghai
+    when = parsed("明天", datetime(2026, 11, 28, 18, 30, tzinfo=timezone.utc))
+    assert when.options == (date(2026, 11, 29), date(2026, 11, 30))
+    # 02:30 UTC is 10:30 in Shanghai
+    assert parsed("明天", datetime(2026, 11, 29, 2, 30, tzinfo=timezone.utc)).date == date(2026, 11, 30)
+
+
+def test_today_said_late_at_night_is_today() -> None:
+    assert parsed("今天下午", at(date(2026, 11, 29), 1)).date == date(2026, 11, 29)
+
+
+def test_the_question_format() -> None:
+    when = parsed("明天", at(date(2026, 12, 2), 1))
+    assert when.question == "您说的“明天”是哪一天？\n1. 12月2日（星期三）\n2. 12月3日（星期四）\n请回复数字。"
+    assert when.describe() == ""
+
+
+def test_a_late_night_question_keeps_the_time() -> None:
+    when = parsed("明天下午三点", at(date(2026, 11, 29), 1))
+    assert (when.date, when.start, when.exact_time) == (None, time(15), True)
+    assert when.matched == "明天下午三点"
+
+
+# --- several days in one message -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("明天不行，下礼拜五", date(2026, 12, 4)),
+        ("不是明天，是后天", date(2026, 11, 30)),
+        ("后天没空，大后天上午", date(2026, 12, 1)),
+        ("明天去不了，改到下礼拜一", date(2026, 11, 30)),
+    ],
+)
+def test_a_refused_day_gives_way(text: str, day: date) -> None:
+    assert parsed(text).date == day
+
+
+@pytest.mark.parametrize("text", ["明天不行", "下礼拜二没空", "不是明天"])
+def test_only_refused_days_ask(text: str) -> None:
+    when = parsed(text)
+    assert when.date is None
+    assert when.question == "那您哪天方便？比如“后天”“下礼拜二”。"
+
+
+def test_two_days_joined_by_or_are_options() -> None:
+    when = parsed("后天或者下礼拜五都行")
+    assert_asks(when, (date(2026, 11, 30), date(2026, 12, 4)))
+    when = parsed("明天还是后天下午")
+    assert_asks(when, (date(2026, 11, 29), date(2026, 11, 30)))
+    assert when.start == time(13)
+
+
+def test_definite_expressions_are_not_ambiguous() -> None:
+    for text in ("明天下午三点", "下礼拜二", "12月3号", "腊月二十", "十一号上午"):
+        when = parsed(text)
+        assert not when.ambiguous
+        assert when.question is None
+        assert when.options == ()
+        assert when.date is not None
+
+
+def test_when_stays_a_frozen_dataclass_with_the_old_positional_fields() -> None:
+    when = When(date(2026, 12, 1), None, None, None, False, "下礼拜二")
+    assert (when.options, when.question, when.week_of, when.lunar, when.ambiguous) == ((), None, None, None, False)
+    with pytest.raises(AttributeError):
+        when.date = None  # type: ignore[misc]
+
+
+# --- choose_option -------------------------------------------------------------------------------------------------
+
+TWO = (date(2026, 11, 29), date(2026, 11, 30))  # Sunday, Monday
+THREE = (date(2026, 11, 29), date(2026, 11, 30), date(2026, 12, 2))
+
+
+@pytest.mark.parametrize(
+    ("reply", "options", "chosen"),
+    [
+        ("1", TWO, TWO[0]),
+        ("１", TWO, TWO[0]),
+        ("2", TWO, TWO[1]),
+        ("2。", TWO, TWO[1]),
+        ("一", TWO, TWO[0]),
+        ("第二个", TWO, TWO[1]),
+        ("第一个吧", TWO, TWO[0]),
+        ("选2", TWO, TWO[1]),
+        ("我选第三个", THREE, THREE[2]),
+        ("头一个", TWO, TWO[0]),
+        ("前面那个", TWO, TWO[0]),
+        ("后面那个", TWO, TWO[1]),
+        ("后面那个吧", THREE, THREE[2]),
+        ("最后一个", THREE, THREE[2]),
+        ("都行", TWO, TWO[0]),
+        ("29号", TWO, TWO[0]),
+        ("30号那天", TWO, TWO[1]),
+        ("11月30日", TWO, TWO[1]),
+        ("礼拜天", TWO, TWO[0]),
+        ("星期一", TWO, TWO[1]),
+        ("礼拜三", THREE, THREE[2]),
+        ("明天", TWO, TWO[0]),
+        ("后天吧", TWO, TWO[1]),
+        # unclear: ask again rather than guess
+        ("3", TWO, None),
+        ("第五个", THREE, None),
+        ("0", TWO, None),
+        ("1和2", TWO, None),
+        ("都不是", TWO, None),
+        ("不是", TWO, None),
+        ("1号", TWO, None),
+        ("礼拜二", TWO, None),
+        ("嗯", TWO, None),
+        ("", TWO, None),
+        ("😀", TWO, None),
+    ],
+)
+def test_choose_option(reply: str, options: tuple[date, ...], chosen: date | None) -> None:
+    assert choose_option(reply, options, NOW) == chosen
+
+
+def test_choose_option_without_options_is_none() -> None:
+    assert choose_option("1", (), NOW) is None
+
+
+def test_choose_option_answers_every_question_parse_when_asks() -> None:
+    for text, now in [("明天", at(date(2026, 11, 29), 1)), ("月底", at(date(2026, 11, 30), 9)), ("过两天", NOW)]:
+        when = parsed(text, now)
+        for i, option in enumerate(when.options, start=1):
+            assert choose_option(str(i), when.options, now) == option
+            assert choose_option(f"{option.month}月{option.day}号", when.options, now) == option
