@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
+from actions import clock
 from bookings.catalog import SHANGHAI, Catalog, default_catalog
 from bookings.store import Booking, BookingStore, Slot
-from bookings.timeparse import When
+from bookings.timeparse import When, describe_date
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ SERVICE, WHEN, STREET, CONTACT, PHONE, NOTES = (
     "booking_notes",
 )
 # … and slots only the actions set.
+OPTIONS, WEEK_OF, QUESTION = "booking_when_options", "booking_week_of", "booking_when_question"
 DATE, TIME, STAGE, SLOT_ID, CHOICES, TARGET = (
     "booking_date",
     "booking_time",
@@ -34,7 +37,7 @@ DATE, TIME, STAGE, SLOT_ID, CHOICES, TARGET = (
     "booking_choices",
     "booking_target",
 )
-FORM_SLOTS = (SERVICE, WHEN, STREET, CONTACT, PHONE, NOTES, DATE, TIME)
+FORM_SLOTS = (SERVICE, WHEN, STREET, CONTACT, PHONE, NOTES, DATE, TIME, OPTIONS, WEEK_OF, QUESTION)
 STATE_SLOTS = (STAGE, SLOT_ID, CHOICES, TARGET)
 WEEKDAYS = "一二三四五六日"
 SAMPLE_NOTE = "（地点、时间是示例数据，仅供演示；正式使用前请以服务机构为准。）"
@@ -50,7 +53,7 @@ def store() -> BookingStore:
     with _store_lock:
         if _store is None:
             _store = BookingStore()
-        today = dt.datetime.now(SHANGHAI).date()
+        today = clock.now().date()
         if _schedule_day != today:
             added = _store.ensure_schedule(today)
             logger.info("Booking schedule ready for %s (%d new slots).", today, added)
@@ -78,16 +81,16 @@ def time_spec(when: When) -> str | None:
 
 
 def describe_day(day: dt.date) -> str:
-    """12月2日（星期三）: the date and the weekday, so a misunderstanding shows at once."""
-    return f"{day.month}月{day.day}日（星期{WEEKDAYS[day.weekday()]}）"
+    """12月2日（星期三）: the date and the weekday, so a misunderstanding shows at once (and 农历 when it was said)."""
+    return describe_date(day)
 
 
 _PART_LABELS = {(8, 12): "上午", (6, 9): "早上", (11, 13): "中午", (13, 17): "下午", (17, 19): "傍晚", (18, 21): "晚上"}
 
 
-def describe_wanted(date: str, time: str | None) -> str:
+def describe_wanted(date: str, time: str | None, *, lunar: bool = False) -> str:
     """What the senior asked for, read back: "12月2日（星期三）上午", "12月2日（星期三）下午3点"."""
-    text = describe_day(dt.date.fromisoformat(date))
+    text = describe_date(dt.date.fromisoformat(date), lunar=lunar)
     if not time:
         return text
     first, _, last = time.partition("-")
@@ -102,10 +105,20 @@ def describe_wanted(date: str, time: str | None) -> str:
     return f"{text}{label}{hour}点{minutes}"
 
 
-def describe_slot(slot: Slot) -> str:
+# A day said by the lunar calendar is read back with its lunar name too.
+LUNAR_SAID = re.compile(
+    r"农历|阴历|初[一二三四五六七八九十]|廿|腊月|正月|冬月|春节|元宵|端午|七夕|中秋|八月半|重阳|腊八|小年|除夕|年三十|大年"
+)
+
+
+def said_lunar(when_text: object) -> bool:
+    return bool(LUNAR_SAID.search(str(when_text or "")))
+
+
+def describe_slot(slot: Slot, *, lunar: bool = False) -> str:
     day = slot.start.astimezone(SHANGHAI)
     end = slot.end.astimezone(SHANGHAI)
-    return f"{describe_day(day.date())}{day:%H:%M}–{end:%H:%M}"
+    return f"{describe_date(day.date(), lunar=lunar)}{day:%H:%M}–{end:%H:%M}"
 
 
 def format_phone(phone: str) -> str:

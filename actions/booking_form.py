@@ -24,31 +24,35 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
+from actions import clock
 from actions.booking_common import (
     CONTACT,
     DATE,
+    OPTIONS,
     PHONE,
+    QUESTION,
     SERVICE,
     STAGE,
     STREET,
     TIME,
+    WEEK_OF,
     WHEN,
     catalog,
+    describe_day,
     raw_text,
     service_name,
     time_spec,
 )
 from actions.knowledge import answer, utter_reply
 from actions.understand import clean_contact, clean_phone, is_stop, looks_like_question
-from bookings.catalog import SHANGHAI
-from bookings.timeparse import parse_when
+from bookings.timeparse import choose_option, parse_when
 from yinling.places import find_street
 
 BOOKING_HORIZON_DAYS = 60
 REQUESTED = "requested_slot"
 STOPPED = "stopped"
 # Said with a value for another slot: "联系人是…", "我叫…", "电话…" state the field outright.
-_STATES_CONTACT = re.compile(r"联系人|联络人|名字|姓名|我叫|叫我")
+_STATES_CONTACT = re.compile(r"联系人|联络人|名字|姓名|我叫")
 # Notes worth passing to the service, recognised in anything the user says during the form.
 NOTE_PATTERNS = {
     "坐轮椅": re.compile(r"轮椅"),
@@ -121,33 +125,60 @@ class ValidateBookingForm(FormValidationAction):
     def validate_booking_when(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        now = dt.datetime.now(SHANGHAI)
+        now = clock.now()
         text = raw_text(tracker)
+        asked = self._asked(tracker, WHEN)
+        pending = [dt.date.fromisoformat(d) for d in tracker.get_slot(OPTIONS) or []]
+        week_of = tracker.get_slot(WEEK_OF)
+        chosen = choose_option(text, pending, now) if asked and pending else None
         # The whole message, not the extracted piece: "下礼拜五" must keep its 下, and a 5号 in an
         # address is not a date (the parser knows addresses).
-        when = parse_when(text, now)
-        if when is None and self._asked(tracker, WHEN):
-            when = parse_when(str(value or ""), now)
+        when = parse_when(text, now, week_of=dt.date.fromisoformat(week_of) if week_of and asked else None)
+        if chosen is not None:
+            time = (time_spec(when) if when else None) or tracker.get_slot(TIME)
+            return self._checked(dispatcher, chosen.isoformat(), time, text, now)
+        if when is None and asked and value and str(value) != text:
+            when = parse_when(str(value), now, context=text)
         if when is None:
-            if not self._asked(tracker, WHEN):
+            if not asked:
                 return {WHEN: previous_value(tracker, WHEN)}
-            if not looks_like_question(text):
+            if not looks_like_question(text) and not tracker.get_slot(QUESTION):
                 dispatcher.utter_message(text="这个时间我没听明白。")
             return {WHEN: None}
+        time = time_spec(when) or tracker.get_slot(TIME)
+        if when.ambiguous:
+            # Ask instead of guessing (下礼拜 with no day, 过两天, "明天" at 2 a.m.): action_ask_booking_when asks it.
+            return {
+                WHEN: None,
+                DATE: None,
+                TIME: time,
+                OPTIONS: [d.isoformat() for d in when.options] or None,
+                WEEK_OF: when.week_of.isoformat() if when.week_of else None,
+                QUESTION: when.question,
+            }
         # Merge with what was said before: "不对，是下午" keeps the day, "换到后天" keeps the time.
         date = when.date.isoformat() if when.date else tracker.get_slot(DATE)
-        time = time_spec(when) or tracker.get_slot(TIME)
         if date is None:
             # The form asks again; action_ask_booking_when asks for the day only.
             return {WHEN: None, TIME: time}
+        return self._checked(dispatcher, date, time, when.matched or text, now)
+
+    @staticmethod
+    def _checked(
+        dispatcher: CollectingDispatcher, date: str, time: str | None, said: str, now: dt.datetime
+    ) -> dict[str, Any]:
+        """A day within the booking horizon, or the reason it is not, said with its date and weekday."""
         day = dt.date.fromisoformat(date)
+        cleared = {OPTIONS: None, WEEK_OF: None, QUESTION: None}
         if day < now.date():
-            dispatcher.utter_message(text=f"{day.month}月{day.day}日已经过去了，请换一天。")
-            return {WHEN: None, DATE: None, TIME: time}
+            dispatcher.utter_message(text=f"{describe_day(day)}已经过去了，请换一天。")
+            return {WHEN: None, DATE: None, TIME: time, **cleared}
         if day > now.date() + dt.timedelta(days=BOOKING_HORIZON_DAYS):
-            dispatcher.utter_message(text=f"只能约{BOOKING_HORIZON_DAYS}天以内的，请换一天。")
-            return {WHEN: None, DATE: None, TIME: time}
-        return {WHEN: when.matched or str(value or ""), DATE: date, TIME: time}
+            dispatcher.utter_message(
+                text=f"{describe_day(day)}太远了，只能约{BOOKING_HORIZON_DAYS}天以内的，请换一天。"
+            )
+            return {WHEN: None, DATE: None, TIME: time, **cleared}
+        return {WHEN: said, DATE: date, TIME: time, **cleared}
 
     def validate_booking_street(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

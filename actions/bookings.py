@@ -19,12 +19,15 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import clock
 from actions.booking_common import (
     CHOICES,
     CONTACT,
     DATE,
     NOTES,
+    OPTIONS,
     PHONE,
+    QUESTION,
     SAMPLE_NOTE,
     SERVICE,
     SLOT_ID,
@@ -32,6 +35,7 @@ from actions.booking_common import (
     STREET,
     TARGET,
     TIME,
+    WEEK_OF,
     WHEN,
     booking_line,
     describe_slot,
@@ -42,6 +46,7 @@ from actions.booking_common import (
     raw_text,
     reset_booking,
     resource_name,
+    said_lunar,
     service_name,
     store,
     time_spec,
@@ -52,7 +57,7 @@ from actions.menus import MENU_RESPONSES
 from actions.understand import parse_correction
 from bookings.catalog import SHANGHAI
 from bookings.store import Booking, BookingError, BookingNotFound, SlotClosed, SlotFull, parse_code
-from bookings.timeparse import parse_when
+from bookings.timeparse import choose_option, parse_when
 from textnorm import normalize
 
 logger = logging.getLogger(__name__)
@@ -124,7 +129,7 @@ def readback(tracker: Tracker, slot_id: int) -> str:
     lines = [
         "请您核对一下：",
         f"1. 服务：{service_name(slot.service)}",
-        f"2. 时间：{describe_slot(slot)}",
+        f"2. 时间：{describe_slot(slot, lunar=said_lunar(tracker.get_slot(WHEN)))}",
         f"3. 地点：{resource_name(slot)}",
         f"4. 联系人：{tracker.get_slot(CONTACT)}",
         f"5. 电话：{format_phone(str(tracker.get_slot(PHONE)))}",
@@ -171,7 +176,11 @@ class ActionAskBookingWhen(Action):
         return "action_ask_booking_when"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        if tracker.get_slot(TIME) and not tracker.get_slot(DATE):
+        question = tracker.get_slot(QUESTION)
+        if question:
+            # The day said was unclear ("下礼拜", "过两天", "明天" at 2 a.m.): ask, with numbered days.
+            dispatcher.utter_message(text=str(question))
+        elif tracker.get_slot(TIME) and not tracker.get_slot(DATE):
             dispatcher.utter_message(text="好的。是哪一天呢？比如“明天”“下礼拜二”“十一号”。")
         else:
             dispatcher.utter_message(response="utter_ask_booking_when")
@@ -210,7 +219,7 @@ class ActionBookingReadback(TurnEndingAction):
             ]
         around = exact or start
         alternatives = store().alternatives(service, around, street=street, n=3)
-        wanted = describe_wanted(date, tracker.get_slot(TIME))
+        wanted = describe_wanted(date, tracker.get_slot(TIME), lunar=said_lunar(tracker.get_slot(WHEN)))
         events = offer(dispatcher, alternatives, "choose", f"{service_name(service)}在{wanted}已经约满了。")
         return [SlotSet(NOTES, notes), *events]
 
@@ -246,7 +255,7 @@ class ActionBookingConfirm(TurnEndingAction):
             )
         except (SlotFull, SlotClosed) as err:
             alternatives = store().alternatives(err.slot.service, err.slot.start, street=err.slot.street, n=3)
-            return offer(dispatcher, alternatives, "choose", "不好意思，刚刚这个时间被别人约走了。")
+            return offer(dispatcher, alternatives, "choose", f"不好意思，{describe_slot(err.slot)}刚刚被别人约走了。")
         dispatcher.utter_message(
             text=f"约好了！预约号：{booking.display_code}（请记下来，打电话问的时候报这个号）。\n"
             f"{booking_line(booking)}。\n"
@@ -271,7 +280,9 @@ class ActionBookingConfirm(TurnEndingAction):
             booking = store().reschedule(code, tracker.sender_id or "", slot_id)
         except (SlotFull, SlotClosed) as err:
             alternatives = store().alternatives(err.slot.service, err.slot.start, street=err.slot.street, n=3)
-            return offer(dispatcher, alternatives, "reschedule_choose", "不好意思，这个时间刚被约走了。")
+            return offer(
+                dispatcher, alternatives, "reschedule_choose", f"不好意思，{describe_slot(err.slot)}刚被别人约走了。"
+            )
         except BookingError:
             dispatcher.utter_message(text="这个预约改不了（可能已经取消或者已经开始了）。")
             return reset_booking()
@@ -288,6 +299,15 @@ class ActionBookingChoose(TurnEndingAction):
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         number = chosen_number(raw_text(tracker))
         stage = tracker.get_slot(STAGE)
+        pending = [dt.date.fromisoformat(d) for d in tracker.get_slot(OPTIONS) or []]
+        if stage == "reschedule_when" and pending:
+            day = choose_option(raw_text(tracker), pending, clock.now())
+            if day is None:
+                dispatcher.utter_message(
+                    text=str(tracker.get_slot(QUESTION) or f"请回复 1 到 {len(pending)} 之间的数字。")
+                )
+                return []
+            return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)), day=day)
         options = list(tracker.get_slot(CHOICES) or [])
         if stage in ("choose", "reschedule_choose", "cancel_choose") and options:
             if number is None or not (number == -1 or 1 <= number <= len(options)):
@@ -376,7 +396,7 @@ class ActionBookingCorrect(TurnEndingAction):
             dispatcher.utter_message(text="好的，预约给您留着，不取消。")
             return reset_booking()
         text = raw_text(tracker)
-        now = dt.datetime.now(SHANGHAI)
+        now = clock.now()
         when = parse_when(text, now)
         correction = parse_correction(text, when_found=when is not None)
         if not correction:
@@ -397,6 +417,20 @@ class ActionBookingCorrect(TurnEndingAction):
             events.append(SlotSet(SERVICE, correction.service))
         if correction.street:
             events.append(SlotSet(STREET, correction.street))
+        if correction.when_text and when is not None and when.ambiguous:
+            # "改到下礼拜" or "明天" at night: ask which day, inside the form, then read back again.
+            return [
+                *events,
+                SlotSet(WHEN, None),
+                SlotSet(DATE, None),
+                SlotSet(OPTIONS, [d.isoformat() for d in when.options] or None),
+                SlotSet(WEEK_OF, when.week_of.isoformat() if when.week_of else None),
+                SlotSet(QUESTION, when.question),
+                SlotSet(STAGE, None),
+                SlotSet(SLOT_ID, None),
+                SlotSet(CHOICES, None),
+                FollowupAction("booking_form"),
+            ]
         if correction.when_text and when is not None:
             # "不对，是下午" keeps the day, "改到后天" keeps the time.
             if when.date is not None:
@@ -501,18 +535,38 @@ class ActionBookingCancel(TurnEndingAction):
         return [SlotSet(STAGE, "cancel_choose"), SlotSet(CHOICES, [b.code for b in bookings])]
 
 
-def ask_reschedule(dispatcher: CollectingDispatcher, tracker: Tracker, code: str, slot_id: int | None = None) -> Events:
+def ask_reschedule(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    code: str,
+    slot_id: int | None = None,
+    day: dt.date | None = None,
+) -> Events:
     booking = store().get(code, tracker.sender_id or "")
     if slot_id is None:
         text = raw_text(tracker)
-        # "明天去不了，改到下礼拜一": the new time follows 改到/换到 ….
-        target_part = re.search(r"(?:改到|改成|改在|换到|换成|挪到|推到)(.+)", text)
-        now = dt.datetime.now(SHANGHAI)
-        when = (parse_when(target_part.group(1), now) if target_part else None) or parse_when(text, now)
-        if when is None or when.date is None:
-            dispatcher.utter_message(text=f"要把这个预约改到哪天、什么时间？\n{booking_line(booking)}")
-            return [SlotSet(STAGE, "reschedule_when"), SlotSet(TARGET, code)]
-        start, end, exact = window(when.date.isoformat(), time_spec(when))
+        now = clock.now()
+        time: str | None = None
+        if day is None:
+            # "明天去不了，改到下礼拜一": the new time follows 改到/换到 ….
+            target_part = re.search(r"(?:改到|改成|改在|换到|换成|挪到|推到)(.+)", text)
+            when = (parse_when(target_part.group(1), now) if target_part else None) or parse_when(text, now)
+            if when is not None and when.ambiguous:
+                dispatcher.utter_message(text=str(when.question))
+                return [
+                    SlotSet(STAGE, "reschedule_when"),
+                    SlotSet(TARGET, code),
+                    SlotSet(OPTIONS, [d.isoformat() for d in when.options] or None),
+                    SlotSet(QUESTION, when.question),
+                ]
+            if when is None or when.date is None:
+                dispatcher.utter_message(text=f"要把这个预约改到哪天、什么时间？\n{booking_line(booking)}")
+                return [SlotSet(STAGE, "reschedule_when"), SlotSet(TARGET, code)]
+            day, time = when.date, time_spec(when)
+        else:
+            when = parse_when(text, now)
+            time = time_spec(when) if when else None
+        start, end, exact = window(day.isoformat(), time)
         slot = booking.slot
         free = [
             s
@@ -523,9 +577,12 @@ def ask_reschedule(dispatcher: CollectingDispatcher, tracker: Tracker, code: str
             free.sort(key=lambda s: abs(s.start - exact))
         if not free:
             alternatives = store().alternatives(slot.service, exact or start, street=slot.street, n=3)
+            wanted = describe_wanted(day.isoformat(), time)
             return [
                 SlotSet(TARGET, code),
-                *offer(dispatcher, alternatives, "reschedule_choose", "那个时间已经约满了。"),
+                SlotSet(OPTIONS, None),
+                SlotSet(QUESTION, None),
+                *offer(dispatcher, alternatives, "reschedule_choose", f"{wanted}已经约满了。"),
             ]
         slot_id = free[0].id
     new = store().slot(slot_id)
@@ -539,6 +596,8 @@ def ask_reschedule(dispatcher: CollectingDispatcher, tracker: Tracker, code: str
         SlotSet(TARGET, code),
         SlotSet(SLOT_ID, float(slot_id)),
         SlotSet(CHOICES, None),
+        SlotSet(OPTIONS, None),
+        SlotSet(QUESTION, None),
     ]
 
 
@@ -548,6 +607,11 @@ class ActionBookingReschedule(TurnEndingAction):
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         code = tracker.get_slot(TARGET) if tracker.get_slot(STAGE) == "reschedule_when" else None
+        pending = [dt.date.fromisoformat(d) for d in tracker.get_slot(OPTIONS) or []]
+        if code is not None and pending:
+            chosen = choose_option(raw_text(tracker), pending, clock.now())
+            if chosen is not None:
+                return ask_reschedule(dispatcher, tracker, str(code), day=chosen)
         if code is None:
             elsewhere = misrouted(dispatcher, tracker)
             if elsewhere is not None:

@@ -15,6 +15,7 @@ PART_TITLES = {
     "retrieval_quality": "Retrieval quality",
     "retrieval_scale": "Retrieval at scale",
     "e2e": "End to end",
+    "conversation": "Conversations (senior test set)",
 }
 NLU_ROWS = (
     ("accuracy", "intent accuracy", 3),
@@ -375,7 +376,40 @@ def _e2e(part: dict[str, Any]) -> list[str]:
     return lines
 
 
-SECTIONS = {"nlu": _nlu, "retrieval_quality": _quality, "retrieval_scale": _scale, "e2e": _e2e}
+def _conversation(part: dict[str, Any]) -> list[str]:
+    data = part["data"]
+    lines = [
+        f"The project's own conversation test set (`{data.get('cases')}`), played through the REST channel "
+        f"against the real servers on {data.get('today')}; phrasings are not in the training data.",
+        "",
+    ]
+    emergencies = data.get("emergencies") or {}
+    rows = [
+        ["follow-ups answered from the right entry", data.get("followups")],
+        ["bookings saved exactly as meant", data.get("bookings")],
+        ["dates read as meant (or asked when unclear)", data.get("dates")],
+        ["emergency recall (first reply is the emergency reply)", emergencies.get("recall")],
+        ["emergency first reply fits the case", emergencies.get("fit")],
+        ["false alarms on mentions of danger", emergencies.get("false_alarms")],
+    ]
+    lines += table(
+        ["class", "passed", "of", "rate"],
+        [[name, fmt(s.get("passed")), fmt(s.get("total")), fmt(s.get("rate"))] for name, s in rows if s],
+    )
+    misses = [(name, f) for name, s in rows if s for f in s.get("failures") or []]
+    if misses:
+        lines += ["", "Failures (up to 12 per class):", ""]
+        lines += [f"- {name}: {what}" for name, what in misses]
+    return [*lines, ""]
+
+
+SECTIONS = {
+    "nlu": _nlu,
+    "retrieval_quality": _quality,
+    "retrieval_scale": _scale,
+    "e2e": _e2e,
+    "conversation": _conversation,
+}
 
 
 def render_markdown(results: dict[str, Any]) -> str:

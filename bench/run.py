@@ -40,8 +40,8 @@ from bench.proc import ROOT
 
 logger = logging.getLogger("bench")
 
-PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e")
-QUICK_PARTS = ("retrieval_quality", "retrieval_scale", "e2e")
+PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e", "conversation")
+QUICK_PARTS = ("retrieval_quality", "retrieval_scale", "e2e", "conversation")
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,13 @@ def _e2e(prof: Profile, work: Path) -> dict[str, Any]:
     return run_e2e(prof.e2e, work / "e2e")
 
 
+def _conversation(prof: Profile, work: Path) -> dict[str, Any]:
+    from bench.conversation import run_conversations
+
+    (work / "conversation").mkdir(parents=True, exist_ok=True)
+    return run_conversations(work / "conversation", prof.e2e.model)
+
+
 # -- main ---------------------------------------------------------------------------------
 
 
@@ -253,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         "retrieval_quality": _quality,
         "retrieval_scale": lambda: _scale(prof),
         "e2e": lambda: _e2e(prof, work),
+        "conversation": lambda: _conversation(prof, work),
     }
     try:
         for name in PARTS:

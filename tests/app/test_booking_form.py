@@ -1,0 +1,183 @@
+"""The booking form's validation (actions/booking_form.py) on trackers as Rasa sends them, with a set clock.
+
+These are conversation tests one level below the end-to-end suite: the same action the running server
+calls, given the tracker Rasa would give it, for every (today, phrase) pair of a week.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import booking_form, clock
+from actions.booking_form import ValidateBookingForm
+from bookings.catalog import SHANGHAI
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOTS = ("booking_service", "booking_when", "booking_street", "booking_contact", "booking_phone")
+WEEKDAY_WORDS = {0: "一", 1: "二", 2: "三", 3: "四", 4: "五", 5: "六", 6: "天"}
+MONDAY = dt.date(2026, 11, 30)  # a Monday; the week table runs from here to Sunday 12-06
+
+
+def domain() -> dict[str, Any]:
+    merged: dict[str, Any] = {"slots": {}, "forms": {}}
+    for path in sorted((ROOT / "domain").glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        merged["slots"].update(data.get("slots") or {})
+        merged["forms"].update(data.get("forms") or {})
+    return merged
+
+
+DOMAIN = domain()
+
+
+def tracker(text: str, requested: str | None, before: dict[str, Any], extracted: dict[str, Any]) -> Tracker:
+    """The tracker Rasa hands the validation action: earlier slots, the user message, then the extracted values."""
+    events: list[dict[str, Any]] = [{"event": "slot", "name": k, "value": v} for k, v in before.items()]
+    events.append({"event": "user", "text": text, "parse_data": {"intent": {"name": "inform"}, "entities": []}})
+    events += [{"event": "slot", "name": k, "value": v} for k, v in extracted.items()]
+    slots = {name: None for name in DOMAIN["slots"]}
+    slots.update(before)
+    slots.update(extracted)
+    slots["requested_slot"] = requested
+    return Tracker(
+        "form-test",
+        slots,
+        {"text": text, "intent": {"name": "inform"}, "entities": []},
+        events,
+        False,
+        None,
+        {"name": "booking_form"},
+        "action_listen",
+    )
+
+
+def validate(text: str, requested: str | None, before: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ValidateBookingForm().run(dispatcher, tracker(text, requested, before, extracted), DOMAIN))
+    result = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    result["_said"] = [m.get("text") for m in dispatcher.messages]
+    return result
+
+
+@pytest.fixture
+def at(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    def set_today(day: dt.date, hour: int = 10) -> None:
+        moment = dt.datetime.combine(day, dt.time(hour), SHANGHAI)
+        monkeypatch.setattr(clock, "now", lambda: moment)
+
+    return set_today
+
+
+def expected(today: dt.date, prefix: str, weekday: int) -> dt.date:
+    """The documented convention: weeks run Monday–Sunday; 这 = this week, 下 = next, 下下 = the one after."""
+    monday = today - dt.timedelta(days=today.weekday())
+    weeks = {"这个": 0, "下": 1, "下个": 1, "下下个": 2}[prefix]
+    return monday + dt.timedelta(weeks=weeks, days=weekday)
+
+
+@pytest.mark.parametrize("today", [MONDAY + dt.timedelta(days=i) for i in range(7)], ids=lambda d: f"today-{d:%a}")
+@pytest.mark.parametrize("prefix", ["这个", "下", "下个", "下下个"])
+@pytest.mark.parametrize("weekday", range(7), ids=lambda w: f"wd{w}")
+@pytest.mark.parametrize("unit", ["礼拜", "星期"])
+def test_a_week_of_weekday_phrases_when_asked_for_the_day(
+    at, today: dt.date, prefix: str, weekday: int, unit: str
+) -> None:  # type: ignore[no-untyped-def]
+    at(today)
+    phrase = f"{prefix}{unit}{WEEKDAY_WORDS[weekday]}上午"
+    want = expected(today, prefix, weekday)
+    # The classifier may have extracted only a piece ("礼拜五"): the form reads the whole message.
+    result = validate(phrase, "booking_when", {"booking_service": "bath"}, {"booking_when": phrase[len(prefix) :]})
+    if want < today:
+        assert result["booking_when"] is None and "已经过去" in " ".join(result["_said"]), (phrase, result)
+    else:
+        assert result["booking_date"] == want.isoformat(), (phrase, today, result)
+
+
+def test_a_house_number_given_for_the_street_keeps_the_date(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    before = {"booking_service": "bath", "booking_when": "礼拜三", "booking_date": "2026-12-02", "booking_time": None}
+    result = validate(
+        "盘古路100弄5号", "booking_street", before, {"booking_when": "5号", "booking_street": "盘古路100弄5号"}
+    )
+    assert result["booking_when"] == "礼拜三"
+    assert result.get("booking_date", "2026-12-02") == "2026-12-02"
+    assert result["booking_street"] is None
+
+
+@pytest.mark.parametrize("text", ["要带啥材料啊", "算了", "那就算了吧", "你好", "不知道"])
+def test_nothing_but_a_name_is_saved_as_the_name(at, text: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(text, "booking_contact", {"booking_service": "bath"}, {"booking_contact": text})
+    assert result.get("booking_contact") is None, result
+
+
+@pytest.mark.parametrize("text", ["算了", "算了不约了", "以后再说吧"])
+def test_stopping_ends_the_form(at, text: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(text, "booking_phone", {"booking_service": "bath", "booking_contact": "张秀英"}, {})
+    assert result["requested_slot"] is None and result["booking_stage"] == booking_form.STOPPED
+
+
+def test_a_person_named_while_answering_something_else_is_not_the_contact(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(
+        "周老师叫我来约的，住在顾村",
+        "booking_street",
+        {"booking_service": "bath"},
+        {"booking_street": "顾村镇", "booking_contact": "周老师"},
+    )
+    assert result["booking_street"] == "顾村镇" and result["booking_contact"] is None
+
+
+def test_a_contact_stated_outright_is_taken_at_any_prompt(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(
+        "住在顾村，联系人王桂芳",
+        "booking_street",
+        {"booking_service": "bath"},
+        {"booking_street": "顾村镇", "booking_contact": "王桂芳"},
+    )
+    assert result["booking_contact"] == "王桂芳"
+
+
+def test_tomorrow_said_late_at_night_is_asked_then_a_number_picks_the_day(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY + dt.timedelta(days=1), hour=1)  # Tuesday, 1 a.m.: is "明天" Tuesday or Wednesday?
+    asked = validate("明天上午", "booking_when", {"booking_service": "bath"}, {"booking_when": "明天上午"})
+    assert asked["booking_when"] is None and asked["booking_date"] is None
+    assert asked["booking_when_options"] == ["2026-12-01", "2026-12-02"]
+    assert "1." in asked["booking_when_question"] and "12月1日（星期二）" in asked["booking_when_question"]
+    before = {
+        "booking_service": "bath",
+        "booking_time": asked["booking_time"],
+        "booking_when_options": asked["booking_when_options"],
+        "booking_when_question": asked["booking_when_question"],
+    }
+    picked = validate("第二个", "booking_when", before, {"booking_when": "第二个"})
+    assert picked["booking_date"] == "2026-12-02" and picked["booking_time"] == "08:00-12:00"
+    assert picked["booking_when_options"] is None and picked["booking_when_question"] is None
+
+
+def test_next_week_without_a_day_asks_and_the_weekday_lands_in_that_week(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY + dt.timedelta(days=6))  # a Sunday
+    asked = validate("下礼拜吧", "booking_when", {"booking_service": "bath"}, {"booking_when": "下礼拜"})
+    assert asked["booking_date"] is None and asked["booking_week_of"] == "2026-12-07"
+    assert "哪一天" in asked["booking_when_question"]
+    before = {"booking_service": "bath", "booking_week_of": "2026-12-07", "booking_when_question": asked["booking_when_question"]}
+    answered = validate("礼拜三", "booking_when", before, {"booking_when": "礼拜三"})
+    assert answered["booking_date"] == "2026-12-09"
+
+
+def test_a_lunar_day_is_resolved_and_a_past_day_is_named(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    lunar = validate("腊月二十上午", "booking_when", {"booking_service": "bath"}, {"booking_when": "腊月二十上午"})
+    assert lunar["booking_date"] is not None and lunar["booking_date"] > "2026-12-31"
+    past = validate("上礼拜三", "booking_when", {"booking_service": "bath"}, {"booking_when": "上礼拜三"})
+    assert past["booking_date"] is None and "11月25日（星期三）已经过去了" in past["_said"][0]
