@@ -20,20 +20,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 # Everything that shapes the model: Rasa's configuration and data, the custom components the
-# pipeline names, the shared normalization code, and the pinned runtime. (Not the evaluation
-# tools in bot/, which do not change the model.)
+# pipeline trains with, the shared normalization code, and the pinned runtime. Not the evaluation
+# tools in bot/, and not what the rule components after the classifier read when the server loads
+# the model (their code and tables): changing a danger phrase must not cost a retraining.
 INPUTS = (
     "config.yml",
     "domain",
     "training_data",
     "bot/normalizer.py",
     "bot/e5_featurizer.py",
-    "bot/emergency_guard.py",
-    "bot/intent_rules.py",
-    "bookings/services.yml",  # its service names feed bot.intent_rules
     "textnorm",
     "requirements/rasa.lock",
 )
+RUNTIME_ONLY = frozenset({"training_data/safety.yml", "training_data/intent_rules.yml"})
 KEEP_MODELS = 3
 
 
@@ -44,6 +43,8 @@ def fingerprint(root: Path = ROOT) -> str:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             if "__pycache__" in file.parts or file.suffix == ".pyc":
+                continue
+            if str(file.relative_to(root)) in RUNTIME_ONLY:
                 continue
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())

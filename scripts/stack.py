@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -223,7 +224,7 @@ class Stack:
             [
                 str(RASA_VENV / "bin" / "python"),
                 "-m",
-                "rasa",
+                "bot.server",  # rasa run, with redacted logs and an action timeout of seconds
                 "run",
                 "--model",
                 str(self.model),
@@ -275,6 +276,10 @@ class Stack:
         except ProcessLookupError:
             pass
 
+    def starter(self, name: str) -> None:
+        """Start the named server again (``actions`` or ``rasa``)."""
+        {"actions": self.start_actions, "rasa": self.start_rasa}[name]()
+
     def stop(self) -> None:
         for name in list(self.processes):
             self.stop_process(name)
@@ -289,6 +294,51 @@ class Stack:
         return answer
 
 
+@dataclass
+class Supervisor:
+    """Restarts a server that died, with growing pauses, while the others go on answering.
+
+    Rasa answers emergencies, greetings and the polite apology by itself, so the action server
+    crashing or being killed must not stop the service: it is started again after 1, 2, 4 … up
+    to ``max_backoff`` seconds; a server that then stays up for ``stable_after`` seconds is
+    forgiven its crashes.
+    """
+
+    stack: Stack
+    max_backoff: float = 30.0
+    stable_after: float = 120.0
+    clock: Callable[[], float] = time.monotonic
+    restarts: dict[str, int] = field(default_factory=dict)
+    _due: dict[str, float] = field(default_factory=dict)
+    _started: dict[str, float] = field(default_factory=dict)
+
+    def check(self) -> list[str]:
+        """One round: schedule or do restarts; returns what happened, for the console."""
+        now = self.clock()
+        said: list[str] = []
+        for name in ("actions", "rasa"):
+            process = self.stack.processes.get(name)
+            if process is None:
+                if name in self._due and now >= self._due[name]:
+                    del self._due[name]
+                    self.stack.starter(name)
+                    self._started[name] = now
+                    said.append(f"run: restarted the {name} server (restart {self.restarts[name]}).")
+                continue
+            if process.poll() is None:
+                if now - self._started.get(name, now) > self.stable_after:
+                    self.restarts.pop(name, None)
+                continue
+            code = process.returncode
+            self.stack.processes.pop(name, None)
+            count = self.restarts.get(name, 0) + 1
+            self.restarts[name] = count
+            delay = min(self.max_backoff, 2.0 ** (count - 1))
+            self._due[name] = now + delay
+            said.append(f"run: the {name} server stopped (exit code {code}); restarting it in {delay:.0f} s.")
+        return said
+
+
 def prepare_knowledge_base() -> None:
     """Seed the KB database from knowledge_base/data if it is empty, and warm the embedding cache."""
     subprocess.run(
@@ -299,7 +349,7 @@ def prepare_knowledge_base() -> None:
 def run(args: argparse.Namespace) -> int:
     model = train_model()
     prepare_knowledge_base()
-    stack = Stack(model=model, rasa_port=args.port, action_port=args.action_port, host=args.host)
+    stack = Stack(model=model, rasa_port=args.port, action_port=args.action_port, host=args.host, workdir=args.workdir)
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -321,15 +371,11 @@ def run(args: argparse.Namespace) -> int:
             "  Stop: Ctrl-C\n",
             flush=True,
         )
+        supervisor = Supervisor(stack)
         while True:
-            for name, process in stack.processes.items():
-                if process.poll() is not None:
-                    print(
-                        f"run: the {name} server stopped (exit code {process.returncode}); stopping all.",
-                        file=sys.stderr,
-                    )
-                    return 1
-            time.sleep(1)
+            for line in supervisor.check():
+                print(line, file=sys.stderr, flush=True)
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nrun: stopping …", flush=True)
         return 0
@@ -348,6 +394,9 @@ def main() -> int:
     run_parser.add_argument("--port", type=int, default=int(os.environ.get("YINLING_RASA_PORT", "5005")))
     run_parser.add_argument("--action-port", type=int, default=int(os.environ.get("YINLING_ACTION_PORT", "5055")))
     run_parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for both servers")
+    run_parser.add_argument(
+        "--workdir", type=Path, default=Path(os.environ.get("YINLING_VAR", ROOT / "var")), help="runtime state"
+    )
     args = parser.parse_args()
     return run(args)
 

@@ -170,7 +170,11 @@ def test_next_week_without_a_day_asks_and_the_weekday_lands_in_that_week(at) -> 
     asked = validate("下礼拜吧", "booking_when", {"booking_service": "bath"}, {"booking_when": "下礼拜"})
     assert asked["booking_date"] is None and asked["booking_week_of"] == "2026-12-07"
     assert "哪一天" in asked["booking_when_question"]
-    before = {"booking_service": "bath", "booking_week_of": "2026-12-07", "booking_when_question": asked["booking_when_question"]}
+    before = {
+        "booking_service": "bath",
+        "booking_week_of": "2026-12-07",
+        "booking_when_question": asked["booking_when_question"],
+    }
     answered = validate("礼拜三", "booking_when", before, {"booking_when": "礼拜三"})
     assert answered["booking_date"] == "2026-12-09"
 

@@ -31,7 +31,39 @@ REQUIRED_INTENTS = {
     "chitchat",
     "out_of_scope",
 }
-TEST_SENTENCES = {"我想问问长护险哪能申请", "我跌倒了起不来", "明天上午帮我约个助浴", "asdfgh"}
+TEST_SENTENCES = {
+    "我想问问长护险哪能申请",
+    "我跌倒了起不来",
+    "明天上午帮我约个助浴",
+    "asdfgh",
+    # tests/app/test_e2e_conversation.py: phrasings the assistant must handle without having seen them
+    "长护险到底哪能申请啊",
+    "那要带点啥过去",
+    "到啥地方去办",
+    "要自己出钞票伐",
+    "立遗嘱公证要带点啥东西",
+    "那意定监护呢？",
+    "洗澡要自己带啥东西伐",
+    "算了不弄了",
+    "那就算了吧",
+    "盘古路100弄5号",
+    "不对，联系人是黄阿宝",
+    "给阿拉约个公证",
+    "我想订一份助餐",
+    "帮我报个日间照料试托",
+    "约银护宝护工上门",
+    "手脚一边发麻 说话也说不清楚了",
+    "阿拉老头子嘴巴歪了半边没力气",
+    "灶间里一股煤气味道",
+    "楼道里起火了好大的烟",
+    "老伴吃饭噎牢了讲不出话",
+    "我在卫生间滑倒了爬不起来",
+    "手被开水烫了起泡了",
+    "我想学一点急救的知识",
+    "救命稻草是啥意思啊",
+    "怕老头子跌倒，家里要装点啥",
+    "阿拉老头子上礼拜走了，伊的存款哪能取出来",
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +80,8 @@ def test_every_intent_has_enough_varied_examples(importer: TrainingDataImporter)
     assert {i: n for i, n in counts.items() if n < 25} == {}
     texts = [m.get("text") for m in nlu.intent_examples]
     assert len(texts) == len(set(texts)), "duplicate examples"
-    assert not TEST_SENTENCES & set(texts), "the acceptance sentences must stay out of the training data"
+    plain = {m.get("text") for m in nlu.intent_examples}
+    assert not TEST_SENTENCES & plain, "the acceptance sentences must stay out of the training data"
 
 
 def test_entities_are_annotated(importer: TrainingDataImporter) -> None:
@@ -84,3 +117,9 @@ def test_fingerprint_changes_only_with_inputs(tmp_path: Path) -> None:
     with (tmp_path / "training_data" / "nlu" / "greet.yml").open("a", encoding="utf-8") as handle:
         handle.write("    - 侬好呀老朋友\n")
     assert train.fingerprint(tmp_path) != before
+    with (tmp_path / "training_data" / "safety.yml").open("a", encoding="utf-8") as handle:
+        handle.write("# a danger phrase is read when the server loads the model, not trained\n")
+    changed = train.fingerprint(tmp_path)
+    with (tmp_path / "training_data" / "safety.yml").open("a", encoding="utf-8") as handle:
+        handle.write("# another\n")
+    assert train.fingerprint(tmp_path) == changed, "tables read at load time do not force a retraining"

@@ -1,0 +1,98 @@
+"""The action server refuses strangers, never echoes a conversation in an error, and logs nothing personal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.stack import APP_VENV, ROOT, base_env, free_port
+
+TOKEN = "action-token-for-tests-0123456789"
+SECRET_TEXT = "我老伴张秀英的电话是13812345678"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    work = tmp_path_factory.mktemp("actions")
+    port = free_port()
+    log = work / "actions.log"
+    env = {
+        **base_env(),
+        "YINLING_ACTION_TOKEN": TOKEN,
+        "YINLING_WARM_KB": "0",
+        # A knowledge base that cannot be opened: the first knowledge action fails inside the server.
+        "KB_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/nothing",
+        "BOOKINGS_DATABASE_URL": f"sqlite:///{work / 'bookings.sqlite'}",
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(APP_VENV / "bin" / "python"), "-m", "actions.server", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            process.kill()
+            raise AssertionError(log.read_text(errors="replace")[-3000:])
+        yield url, log
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _call(action: str) -> dict[str, object]:
+    return {
+        "next_action": action,
+        "sender_id": "wechat:oTESTopenid0123456789abcdefg",
+        "version": "3.6.21",
+        "domain": {"slots": {}, "responses": {}, "forms": {}, "actions": [action]},
+        "tracker": {
+            "sender_id": "wechat:oTESTopenid0123456789abcdefg",
+            "slots": {},
+            "latest_message": {"text": SECRET_TEXT, "intent": {"name": "ask_care_service"}, "entities": []},
+            "events": [{"event": "user", "text": SECRET_TEXT}],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        },
+    }
+
+
+def test_calls_without_the_shared_secret_are_refused(server: tuple[str, Path]) -> None:
+    url, _ = server
+    for headers in ({}, {"X-Yinling-Action-Token": "wrong"}, {"X-Yinling-Action-Token": TOKEN[:-1]}):
+        answer = httpx.post(f"{url}/webhook", json=_call("action_kb_answer"), headers=headers, timeout=30)
+        assert answer.status_code == 401, answer.text
+        assert SECRET_TEXT not in answer.text
+
+
+def test_a_failing_action_answers_without_echoing_the_conversation_and_logs_nothing_personal(
+    server: tuple[str, Path],
+) -> None:
+    url, log = server
+    answer = httpx.post(
+        f"{url}/webhook", json=_call("action_kb_answer"), headers={"X-Yinling-Action-Token": TOKEN}, timeout=60
+    )
+    assert answer.status_code == 500
+    body = json.dumps(answer.json(), ensure_ascii=False)
+    assert SECRET_TEXT not in body and "oTESTopenid" not in body and "tracker" not in body
+    time.sleep(0.5)
+    logged = log.read_text(errors="replace")
+    assert "An action failed" in logged
+    for secret in ("张秀英", "13812345678", "我老伴", "oTESTopenid0123456789abcdefg"):
+        assert secret not in logged
