@@ -89,3 +89,13 @@ def test_a_verified_button_payload_stays_a_command() -> None:
     message = Message(data={"text": "/ask_care_service", "metadata": {"trusted_payload": True}})
     TextNormalizer(TextNormalizer.get_default_config()).process([message])
     assert message.get("text") == "/ask_care_service"
+
+
+def test_a_long_message_keeps_its_start_and_its_question_at_the_end() -> None:
+    story = "我跟侬讲，阿拉老头子身体一直不大好，" * 200 + "请问长护险哪能申请？"
+    kept = normalize(story)
+    assert len(kept) == 1000 and kept.startswith("我跟你讲") and kept.endswith("长护险怎么申请?") and "…" in kept
+
+
+def test_combining_marks_are_dropped() -> None:
+    assert normalize("长" + "\u0301" * 2000 + "护险") == "长护险"
