@@ -56,8 +56,9 @@ from actions.knowledge import answer, answer_entry, utter_reply
 from actions.menus import MENU_RESPONSES
 from actions.understand import parse_correction
 from bookings.catalog import SHANGHAI
-from bookings.store import Booking, BookingError, BookingNotFound, SlotClosed, SlotFull, parse_code
+from bookings.store import Booking, BookingClosed, BookingNotFound, SlotClosed, SlotFull, SlotNotFound, parse_code
 from bookings.timeparse import choose_option, parse_when
+from common.errors import Unavailable
 from textnorm import normalize
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,13 @@ class TurnEndingAction(Action, abc.ABC):
     """
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        events = await self.act(dispatcher, tracker, domain)
+        try:
+            events = await self.act(dispatcher, tracker, domain)
+        except Unavailable as err:
+            # The database is locked or down: say so (never "not found"), keep the conversation as it is.
+            logger.warning("%s could not finish: %s", self.name(), type(err).__name__)
+            dispatcher.utter_message(response="utter_busy")
+            events = []
         if not any(e.get("event") == "followup" for e in events):
             events.append(FollowupAction("action_listen"))
         return events
@@ -267,7 +274,7 @@ class ActionBookingConfirm(TurnEndingAction):
     def _cancel(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
         try:
             booking = store().cancel(str(tracker.get_slot(TARGET)), tracker.sender_id or "")
-        except BookingError:
+        except (BookingNotFound, BookingClosed):
             dispatcher.utter_message(text="没找到这个预约，可能已经取消了。说“我约了啥”可以查一查。")
             return reset_booking()
         dispatcher.utter_message(text=f"已经帮您取消了：{booking_line(booking)}。")
@@ -283,7 +290,7 @@ class ActionBookingConfirm(TurnEndingAction):
             return offer(
                 dispatcher, alternatives, "reschedule_choose", f"不好意思，{describe_slot(err.slot)}刚被别人约走了。"
             )
-        except BookingError:
+        except (BookingNotFound, BookingClosed, SlotNotFound):
             dispatcher.utter_message(text="这个预约改不了（可能已经取消或者已经开始了）。")
             return reset_booking()
         dispatcher.utter_message(text=f"改好了：{booking_line(booking)}。预约号不变。")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from common.errors import ConfigError, Refusal, YinlingError
 from textnorm import normalize
 from yinling.places import STREETS
 
@@ -41,15 +42,15 @@ def _shanghai() -> dt.tzinfo:
 SHANGHAI = _shanghai()
 
 
-class BookingError(Exception):
-    """Root of every error raised by the bookings package."""
+class BookingError(YinlingError):
+    """Root of every error raised by the bookings package (see common.errors for the families)."""
 
 
-class ServiceConfigError(BookingError, ValueError):
+class ServiceConfigError(BookingError, ConfigError):
     """services.yml is malformed; the message names the entry and what to change."""
 
 
-class UnknownService(BookingError, LookupError):
+class UnknownService(BookingError, Refusal, LookupError):
     """No bookable service has this code."""
 
 

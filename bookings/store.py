@@ -38,6 +38,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Dialect, Engine
 
 from bookings.catalog import SHANGHAI, BookingError, Catalog, UnknownService, default_catalog
+from common.errors import ConfigError, Refusal, Unavailable
 from yinling.db import driver_url, sqlite_engine, sqlite_file
 
 __all__ = [
@@ -80,23 +81,23 @@ T = TypeVar("T")
 # -- errors ------------------------------------------------------------------------------------
 
 
-class StoreConfigError(BookingError, ValueError):
+class StoreConfigError(BookingError, ConfigError):
     """The database URL cannot be used; the message says what to set."""
 
 
-class StoreUnavailable(BookingError):
+class StoreUnavailable(BookingError, Unavailable):
     """The database did not answer or stayed locked; the caller may try again later."""
 
 
-class BookingInputError(BookingError, ValueError):
+class BookingInputError(BookingError, Refusal, ValueError):
     """An argument is invalid (too long, empty, a naive datetime, a slot of another service)."""
 
 
-class SlotNotFound(BookingError, LookupError):
+class SlotNotFound(BookingError, Refusal, LookupError):
     """No slot has this id."""
 
 
-class SlotFull(BookingError):
+class SlotFull(BookingError, Refusal):
     """Every seat of the slot is taken; ``slot`` says which, so alternatives can be offered."""
 
     def __init__(self, slot: Slot) -> None:
@@ -104,7 +105,7 @@ class SlotFull(BookingError):
         self.slot = slot
 
 
-class SlotClosed(BookingError):
+class SlotClosed(BookingError, Refusal):
     """The slot has already started, so it can no longer be booked."""
 
     def __init__(self, slot: Slot) -> None:
@@ -112,7 +113,7 @@ class SlotClosed(BookingError):
         self.slot = slot
 
 
-class BookingNotFound(BookingError, LookupError):
+class BookingNotFound(BookingError, Refusal, LookupError):
     """No booking with this code belongs to the caller.
 
     Someone else's code gets the same answer as a code that does not exist, so codes
@@ -124,7 +125,7 @@ class BookingNotFound(BookingError, LookupError):
         self.code = code
 
 
-class BookingClosed(BookingError):
+class BookingClosed(BookingError, Refusal):
     """The booking is cancelled or its slot has started, so it cannot be changed."""
 
     def __init__(self, booking: Booking) -> None:
@@ -132,7 +133,7 @@ class BookingClosed(BookingError):
         self.booking = booking
 
 
-class BookingConflict(BookingError):
+class BookingConflict(BookingError, Unavailable):
     """Concurrent writers kept colliding past the retry limit; trying again later is safe."""
 
 

@@ -7,6 +7,7 @@ of waiting its turn), read transactions with a plain ``BEGIN``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +29,33 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+def busy_timeout_ms() -> int:
+    """How long a SQLite writer waits for a lock: ``YINLING_SQLITE_BUSY_MS`` (default 5000)."""
+    raw = os.environ.get("YINLING_SQLITE_BUSY_MS", "")
+    try:
+        value = int(raw) if raw else DEFAULT_BUSY_TIMEOUT_MS
+    except ValueError as err:
+        raise ValueError(f"YINLING_SQLITE_BUSY_MS={raw!r}: expected milliseconds, e.g. 5000") from err
+    return max(100, value)
+
+
 def sqlite_engine(url: str, immediate: bool, foreign_keys: bool = False) -> Engine:
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    # Short: a locked database must give the senior a clear "系统忙" within seconds, not hold them for 30.
+    busy_ms = busy_timeout_ms()
+    engine = sa.create_engine(url, connect_args={"timeout": busy_ms / 1000})
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         if foreign_keys:
             cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
