@@ -153,6 +153,7 @@ class Stack:
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    sent: list[str] = field(default_factory=list)  # every text said through say(): the privacy test looks for them
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     @classmethod
@@ -288,6 +289,7 @@ class Stack:
         self._logs.clear()
 
     def say(self, sender: str, text: str) -> list[dict[str, object]]:
+        self.sent.append(text)
         answer = post_json(self.rest_url, {"sender": sender, "message": text})
         if not isinstance(answer, list):
             raise StackError(f"unexpected answer from the REST channel: {answer!r}")

@@ -23,7 +23,9 @@ SENDER = "booking-actions-test"
 
 def tracker(slots: dict[str, Any], text: str = "对") -> Tracker:
     events = [{"event": "user", "text": text, "parse_data": {"intent": {"name": "affirm"}}, "message_id": "m1"}]
-    return Tracker(SENDER, slots, {"text": text, "intent": {"name": "affirm"}}, events, False, None, {}, "action_listen")
+    return Tracker(
+        SENDER, slots, {"text": text, "intent": {"name": "affirm"}}, events, False, None, {}, "action_listen"
+    )
 
 
 @pytest.fixture
@@ -61,7 +63,10 @@ def test_cancelling_while_the_database_is_locked_says_busy_not_not_found(booked:
     assert said == ["utter_busy"], said
     assert not any("没找到" in s for s in said)
     # Nothing was lost: once the lock is gone, the same answer cancels.
-    assert any("已经帮您取消" in s for s in run(ActionBookingConfirm(), {"booking_stage": "cancel_confirm", "booking_target": code}))
+    assert any(
+        "已经帮您取消" in s
+        for s in run(ActionBookingConfirm(), {"booking_stage": "cancel_confirm", "booking_target": code})
+    )
 
 
 def test_a_booking_that_is_not_there_is_said_to_be_not_found(booked: tuple[Path, str]) -> None:
