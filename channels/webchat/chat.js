@@ -9,7 +9,7 @@
     { px: 32, name: "较大" },
     { px: 36, name: "特大" },
   ];
-  const KEYS = { sender: "yinling.webchat.sender", size: "yinling.webchat.size" };
+  const KEYS = { session: "yinling.webchat.session", size: "yinling.webchat.size" };
   const GREETING = "您好！我是银龄助手。\n有什么想问的，请在下面打字，再点“发送”。";
   const APOLOGY =
     "抱歉，网络好像出了点问题，刚才的话没有送到。请过一会儿再发一次；" +
@@ -38,33 +38,24 @@
     },
   };
 
-  // One random id per browser, kept so that a reload continues the same conversation.
-  function loadSenderId() {
-    let id = store.get(KEYS.sender);
-    if (!id) {
-      const bytes = crypto.getRandomValues(new Uint8Array(16));
-      id = "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-      store.set(KEYS.sender, id);
-    }
-    return id;
+  // The conversation is the server's: a signed id and its token, kept so a reload continues it.
+  let session = null;
+  try { session = JSON.parse(store.get(KEYS.session) || "null"); } catch { session = null; }
+
+  async function api(path, { method = "GET", body, auth = true } = {}) {
+    const headers = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (auth && session?.token) headers.Authorization = "Bearer " + session.token;
+    const timeout = typeof AbortSignal.timeout === "function" ? AbortSignal.timeout(REPLY_TIMEOUT_MS) : undefined;
+    return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: timeout });
   }
 
-  // ?rest= is honoured only for this server or loopback (tests), so a crafted link
-  // cannot send someone's conversation to a stranger's server.
-  function loadRestUrl() {
-    const fallback = new URL(document.body.dataset.restUrl || "/webhooks/rest/webhook", location.href);
-    const asked = new URLSearchParams(location.search).get("rest");
-    if (!asked) return fallback.href;
-    try {
-      const url = new URL(asked, location.href);
-      const loopback = ["127.0.0.1", "localhost"].includes(url.hostname);
-      if (url.origin === location.origin || (loopback && /^https?:$/.test(url.protocol))) return url.href;
-    } catch { /* not a URL: keep the default */ }
-    return fallback.href;
+  async function newSession() {
+    const response = await api("session", { method: "POST", auth: false });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    session = await response.json();
+    store.set(KEYS.session, JSON.stringify(session));
   }
-
-  const SENDER = loadSenderId();
-  const REST_URL = loadRestUrl();
 
   // ---- text size -------------------------------------------------------------------
   let sizeStep = 0;
@@ -180,7 +171,7 @@
       button.type = "button";
       button.className = "btn quick-reply";
       button.textContent = title;
-      button.addEventListener("click", () => send(payload, title));
+      button.addEventListener("click", () => send(title, title, payload));
       group.append(button);
     }
     // Keep the speak button last, under the choices it does not read.
@@ -213,32 +204,32 @@
   input.addEventListener("input", fitInput);
 
   // ---- talking to the server -------------------------------------------------------
-  async function post(message) {
-    const timeout = typeof AbortSignal.timeout === "function" ? AbortSignal.timeout(REPLY_TIMEOUT_MS) : undefined;
-    const response = await fetch(REST_URL, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sender: SENDER, message }),
-      signal: timeout,
-    });
+  async function post(message, payload) {
+    if (!session) await newSession();
+    const body = payload ? { payload, title: message } : { message };
+    let response = await api("message", { method: "POST", body });
+    if (response.status === 401) {
+      await newSession();
+      response = await api("message", { method: "POST", body });
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const replies = await response.json();
-    if (!Array.isArray(replies)) throw new Error("the reply is not a list");
-    return replies;
+    const answer = await response.json();
+    if (!Array.isArray(answer?.replies)) throw new Error("the answer has no replies");
+    return answer.replies;
   }
 
   // Messages go one after another, so answers come back in the order they were asked.
   let queue = Promise.resolve();
   let waiting = 0;
 
-  function send(message, shown = message) {
+  function send(message, shown = message, payload = null) {
     hint.textContent = "";
     addMessage("user", shown).scrollIntoView({ block: "nearest" });
     waiting += 1;
     typing.hidden = false;
     typing.scrollIntoView({ block: "nearest" });
     queue = queue
-      .then(() => post(message))
+      .then(() => post(payload ? shown : message, payload))
       .then(showReplies, showApology)
       .finally(() => {
         waiting -= 1;
