@@ -68,11 +68,14 @@ class Shown:
     sender: str  # "user" or "bot"
     text: str
     buttons: list[dict[str, str]] = field(default_factory=list)
+    message_id: str | None = None  # of a user message: the page finds its own unsent messages by it
 
     def as_json(self) -> dict[str, Any]:
         shown: dict[str, Any] = {"cursor": str(self.cursor), "from": self.sender, "text": self.text}
         if self.buttons:
             shown["buttons"] = self.buttons
+        if self.message_id:
+            shown["message_id"] = self.message_id
         return shown
 
 
@@ -118,7 +121,7 @@ def _shown(event: Event, cursor: Cursor) -> Shown | None:
         metadata = event.metadata or {}
         if metadata.get(TRUSTED_PAYLOAD) is True and isinstance(metadata.get(BUTTON_TITLE), str):
             text = metadata[BUTTON_TITLE]  # the button's words, not its "/intent" payload
-        return Shown(cursor, "user", text) if text.strip() else None
+        return Shown(cursor, "user", text, message_id=event.message_id) if text.strip() else None
     if isinstance(event, BotUttered):
         text, buttons = event.text or "", bot_buttons(event.data)
         return Shown(cursor, "bot", text, buttons) if text.strip() or buttons else None

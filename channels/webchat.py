@@ -35,7 +35,6 @@ so no request path ever reaches the file system (no directory traversal by const
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -242,8 +241,8 @@ class WebChatInput(InputChannel):
         self.throttle = throttle or Throttle()
         self.reads = RateLimiter(history_limit, clock=clock)
         self.page_dir = page_dir
-        # Messages being answered now, by Rasa message id: a resend waits for the first one.
-        self._in_flight: dict[str, asyncio.Event] = {}
+        # Messages being answered now, by conversation and message id: a resend waits for the first one.
+        self._in_flight: dict[tuple[str, str], asyncio.Event] = {}
 
     @classmethod
     def name(cls) -> str:
@@ -282,16 +281,15 @@ class WebChatInput(InputChannel):
         conversation_id: str,
         parsed: _Parsed,
     ) -> dict[str, Any]:
-        message_id = (
-            hashlib.sha256(f"{conversation_id}\n{parsed.client_id}".encode()).hexdigest()[:32]
-            if parsed.client_id
-            else uuid.uuid4().hex
-        )
+        # The page's own id, kept across its retries, is the Rasa message id: a resend is then found
+        # in the tracker, and the booking store's idempotency key (sender + message id) books once.
+        message_id = parsed.client_id or uuid.uuid4().hex
         # One answer per message id at a time, registered before the first await so that two
         # copies arriving together cannot both run: the second waits, then finds the first's record.
-        while (running := self._in_flight.get(message_id)) is not None:
+        key = (conversation_id, message_id)
+        while (running := self._in_flight.get(key)) is not None:
             await running.wait()
-        done = self._in_flight[message_id] = asyncio.Event()
+        done = self._in_flight[key] = asyncio.Event()
         output = PageOutput()
         try:
             tracker = await agent.tracker_store.retrieve(conversation_id)
@@ -320,7 +318,7 @@ class WebChatInput(InputChannel):
                 ),
             )
         finally:
-            del self._in_flight[message_id]
+            del self._in_flight[key]
             done.set()
 
         turn = turn_of(await agent.tracker_store.retrieve(conversation_id), message_id)

@@ -79,9 +79,7 @@ def test_messages_need_the_token_and_the_health_check_does_not() -> None:
                 assert answer.status_code == 401, token
                 assert answer.headers["www-authenticate"].startswith("Bearer")
                 assert TOKEN not in answer.text
-            lowercase = await api.post(
-                {"sender": "me", "message": "你好"}, token=None, Authorization=f"bearer {TOKEN}"
-            )
+            lowercase = await api.post({"sender": "me", "message": "你好"}, token=None, Authorization=f"bearer {TOKEN}")
             assert lowercase.status_code == 200
             assert api.rasa.texts == ["你好"]
             health = await api.client.get(f"{api.url}/webhooks/rest/")

@@ -407,6 +407,9 @@ def test_a_resent_message_is_answered_from_the_record_not_run_twice() -> None:
             ]
             await page.say(token, "你好", message_id="m-0002-abcdef")  # another message with the same words
             assert page.rasa.texts == ["你好", "你好"]
+            # The history names the page's ids, so a page finds which of its unsent messages did arrive.
+            users = [m for m in (await page.history(token)).json()["messages"] if m["from"] == "user"]
+            assert [m["message_id"] for m in users] == ["m-0001-abcdef", "m-0002-abcdef"]
 
     run(scenario)
 
