@@ -86,12 +86,16 @@ class RecordingRasa:
                     metadata=message.metadata,
                 )
             )
-            replies = self.script.get(message.text or "", [{"text": f"收到：{message.text}"}])
-            for reply in replies:
-                event = BotUttered(reply.get("text"), data={"buttons": reply.get("buttons")})
+            for reply in await self.replies(message):
+                data = {"buttons": reply.get("buttons"), "custom": reply.get("custom")}
+                event = BotUttered(reply.get("text"), data=data)
                 tracker.update(event)
                 await message.output_channel.send_response(message.sender_id, event.message())
             await self.tracker_store.save(tracker)
+
+    async def replies(self, message: UserMessage) -> Sequence[dict[str, Any]]:
+        """What to answer ``message`` (subclasses answer differently)."""
+        return self.script.get(message.text or "", [{"text": f"收到：{message.text}"}])
 
     async def push(self, sender_id: str, text: str) -> None:
         """What the staff app does for a human agent's reply: a ``bot`` event appended from outside."""
