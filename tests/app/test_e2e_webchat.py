@@ -1,19 +1,24 @@
 """Who may speak as whom, against the real servers: the REST channel's token and other channels'
-sender ids, and the web chat's signed conversations, end to end through Rasa."""
+sender ids, the web chat's signed conversations end to end through Rasa, and ``make chat`` with the token."""
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scripts.chat import rest_token
 from tests.app.conftest import Stack, new_sender, texts
 
-pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _post(url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -55,6 +60,7 @@ def _user_metadata(stack: Stack, conversation_id: str) -> list[dict[str, Any]]:
     return [json.loads(data).get("metadata") or {} for (data,) in rows]
 
 
+@pytest.mark.e2e
 def test_rest_without_the_token_is_401_and_with_it_answers(stack: Stack) -> None:
     body = {"sender": new_sender(), "message": "我想问问长护险哪能申请"}
     for headers in ({}, _bearer("not-the-token"), {"Authorization": stack.rest_token}):
@@ -67,6 +73,7 @@ def test_rest_without_the_token_is_401_and_with_it_answers(stack: Stack) -> None
         assert health.status == 200, "the health check needs no token"
 
 
+@pytest.mark.e2e
 def test_rest_cannot_speak_as_a_web_wechat_or_telegram_user(stack: Stack) -> None:
     web = _web_session(stack)
     status, _ = _post(stack.webchat_url + "message", {"message": "我想问问长护险哪能申请"}, _bearer(web["token"]))
@@ -81,6 +88,7 @@ def test_rest_cannot_speak_as_a_web_wechat_or_telegram_user(stack: Stack) -> Non
     assert [m["text"] for m in history["messages"] if m["from"] == "user"] == ["我想问问长护险哪能申请"]
 
 
+@pytest.mark.e2e
 def test_the_web_chat_speaks_only_as_its_signed_conversation_through_rasa(stack: Stack) -> None:
     web = _web_session(stack)
     status, answer = _post(
@@ -111,6 +119,7 @@ def test_the_web_chat_speaks_only_as_its_signed_conversation_through_rasa(stack:
     assert _user_metadata(stack, "wechat:oSomeoneElse") == []
 
 
+@pytest.mark.e2e
 def test_a_forged_web_token_is_refused(stack: Stack) -> None:
     web = _web_session(stack)
     conversation_id, expires, signature = web["token"].split(".")
@@ -119,3 +128,38 @@ def test_a_forged_web_token_is_refused(stack: Stack) -> None:
     assert status == 401 and answer["reason"] == "forged"
     status, _ = _get(stack.webchat_url + "history", _bearer(forged))
     assert status == 401
+
+
+@pytest.mark.e2e
+def test_make_chat_talks_to_the_rest_channel_with_the_token(stack: Stack) -> None:
+    env = {**os.environ, "YINLING_REST_URL": stack.rest_url, "YINLING_REST_TOKEN": stack.rest_token}
+    chat = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "chat.py")],
+        input="我想问问长护险哪能申请\n/quit\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "助手：" in chat.stdout and "长护险" in chat.stdout, chat.stdout + chat.stderr
+    wrong = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "chat.py")],
+        input="你好\n/quit\n",
+        env={**env, "YINLING_REST_TOKEN": "not-the-token"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "助手：" not in wrong.stdout and "令牌" in wrong.stderr
+
+
+def test_make_chat_finds_the_token_in_the_environment_or_the_secrets_file(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.json"
+    assert rest_token(secrets, {}) is None
+    secrets.write_text(json.dumps({"YINLING_REST_TOKEN": "from-the-file"}), encoding="utf-8")
+    assert rest_token(secrets, {}) == "from-the-file"
+    assert rest_token(secrets, {"YINLING_REST_TOKEN": "from-the-environment"}) == "from-the-environment"
+    secrets.write_text("{broken", encoding="utf-8")
+    assert rest_token(secrets, {}) is None
