@@ -287,7 +287,6 @@
   }
 
   async function newSession() {
-    generation += 1;
     session = null;
     store.remove(KEYS.session);
     keepSession(await api("session", { method: "POST", auth: false }));
@@ -295,6 +294,7 @@
 
   // The old conversation is gone (expired, or another key signs now): a new one, said plainly.
   async function replaceExpiredSession() {
+    generation += 1;
     await newSession();
     lastWho = null;
     closeQuickReplies();
@@ -511,6 +511,7 @@
       } catch (err) {
         // An expired conversation is as good as ended: just start a new one.
         if (!(err instanceof ApiError && err.status === 401)) throw err;
+        generation += 1;
         await newSession();
       }
     } catch {

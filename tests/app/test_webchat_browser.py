@@ -71,7 +71,17 @@ def _unavailable(reason: str, *, module_level: bool = False) -> None:
 
 
 try:
-    from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, Request, Route, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Dialog,
+        Page,
+        Playwright,
+        Request,
+        Route,
+        sync_playwright,
+    )
 except ImportError:  # pragma: no cover - depends on the environment
     _unavailable(
         "Playwright is not installed: .venv/bin/pip install playwright (never `playwright install`)", module_level=True
@@ -342,25 +352,26 @@ def _pages(browser: Browser, origin: str) -> Iterator[OpenPage]:
         height: int = 900,
         init: tuple[str, ...] = (),
         url: str | None = None,
-        context: Any = None,
+        prepare: Callable[[BrowserContext], None] | None = None,
     ) -> Page:
         watch = Watch()
-        if context is None:
-            context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
-            context.set_default_timeout(15_000)
+        context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+        context.set_default_timeout(15_000)
 
-            def only_local(route: Route, request: Request) -> None:
-                if not request.url.startswith(origin + "/"):
-                    watch.foreign.append(request.url)
-                    route.abort()
-                elif request.url.endswith(MESSAGE_PATH) and "出错" in (request.post_data or ""):
-                    _server_error(route)  # "出错" in a message: the server answers 500
-                else:
-                    route.continue_()
+        def only_local(route: Route, request: Request) -> None:
+            if not request.url.startswith(origin + "/"):
+                watch.foreign.append(request.url)
+                route.abort()
+            elif request.url.endswith(MESSAGE_PATH) and "出错" in (request.post_data or ""):
+                _server_error(route)  # "出错" in a message: the server answers 500
+            else:
+                route.continue_()
 
-            context.route("**/*", only_local)
-            for script in (NO_POPUPS, *init):
-                context.add_init_script(script)
+        context.route("**/*", only_local)
+        for script in (NO_POPUPS, *init):
+            context.add_init_script(script)
+        if prepare is not None:
+            prepare(context)  # e.g. more routes; the last one added is asked first
         page = context.new_page()
 
         def on_console(message: ConsoleMessage) -> None:
@@ -382,21 +393,19 @@ def _pages(browser: Browser, origin: str) -> Iterator[OpenPage]:
 
     try:
         yield open_
-    finally:
-        contexts = []
+    except BaseException:
         for page, _ in opened:
-            if page.context not in contexts:
-                contexts.append(page.context)
-        problems = []
-        for page, watch in opened:
-            popups = page.evaluate("window.__popups") if not page.is_closed() else []
-            problems += [f"alert/confirm/prompt: {popups}"] if popups else []
-            problems += [f"dialogs: {watch.dialogs}"] if watch.dialogs else []
-            problems += [f"script or policy errors: {watch.errors}"] if watch.errors else []
-            problems += [f"requests elsewhere: {watch.foreign}"] if watch.foreign else []
-        for context in contexts:
-            context.close()
-        assert problems == [], f"the page misbehaved: {problems}"
+            page.context.close()
+        raise
+    problems = []
+    for page, watch in opened:
+        popups = page.evaluate("window.__popups") if not page.is_closed() else []
+        problems += [f"alert/confirm/prompt: {popups}"] if popups else []
+        problems += [f"dialogs: {watch.dialogs}"] if watch.dialogs else []
+        problems += [f"script or policy errors: {watch.errors}"] if watch.errors else []
+        problems += [f"requests elsewhere: {watch.foreign}"] if watch.foreign else []
+        page.context.close()
+    assert problems == [], f"the page misbehaved: {problems}"
 
 
 @pytest.fixture
@@ -780,6 +789,17 @@ def test_an_expired_or_forged_conversation_is_replaced_and_said_so(open_page: Op
     _wait_bot_count(page, 3)
     assert site.received()[0]["sender"] != forged["conversation_id"]
     assert WEB_ID.fullmatch(site.received()[0]["sender"])
+
+
+def test_a_page_opened_offline_gets_its_conversation_when_it_first_sends(open_page: OpenPage, site: Site) -> None:
+    offline = "**" + PAGE_PATH + "session"
+    page = open_page(prepare=lambda context: context.route(offline, lambda route: route.abort("internetdisconnected")))
+    assert page.evaluate(f"localStorage.getItem('{SESSION_KEY}')") is None, "the greeting, no conversation yet"
+    page.context.unroute(offline)
+    _say(page, "你好")
+    _wait_bot_count(page, 2)
+    assert page.locator(".msg-bot .bubble").last.inner_text() == QUESTION
+    assert site.received()[0]["sender"] == _conversation_id(page)
 
 
 def test_an_earlier_quick_reply_is_disabled_once_answered_or_overtaken(open_page: OpenPage, site: Site) -> None:
