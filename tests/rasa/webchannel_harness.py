@@ -71,7 +71,7 @@ class RecordingRasa:
             if message.text in self.failing:
                 raise RuntimeError("the scripted agent fails on purpose")
             tracker = await self.tracker_store.get_or_create_tracker(message.sender_id)
-            if not tracker.events:
+            if not any(isinstance(event, SessionStarted) for event in tracker.events):
                 for event in (
                     ActionExecuted("action_session_start"),
                     SessionStarted(),
