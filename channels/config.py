@@ -12,9 +12,8 @@ import sys
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from common.ratelimit import Limit, RateLimitConfigError, limit_from_env
-
 from channels.errors import ChannelConfigError
+from common.ratelimit import Limit, RateLimitConfigError, limit_from_env
 
 DEFAULT_CREDENTIALS_FILE = "credentials.yml"
 _TRUE = frozenset({"1", "true", "yes", "on"})

@@ -24,8 +24,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from common.ratelimit import Limit, RateLimiter, hashed
 from sanic.request import Request
+
+from common.ratelimit import Limit, RateLimiter, hashed
 
 # Defaults no senior ever meets: a burst of 10 messages, then one every 3 s on average.
 DEFAULT_SENDER_LIMIT = Limit(per_minute=20, burst=10)

@@ -50,7 +50,9 @@ def describe_unexpected(err: BaseException) -> str:
     if isinstance(err, ChannelError):
         return f"{type(err).__name__}: {err}"  # our own messages never carry personal data
     frames = traceback.extract_tb(err.__traceback__)[-3:]
-    where = " <- ".join(f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}" for frame in reversed(frames))
+    where = " <- ".join(
+        f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}" for frame in reversed(frames)
+    )
     return f"{type(err).__name__} at {where}" if where else type(err).__name__
 
 

@@ -28,7 +28,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from common.ratelimit import SLOW_DOWN
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -61,6 +60,7 @@ from channels.wechat.errors import (
 from channels.wechat.handlers import Ignore, Say, ToBot, plan_for
 from channels.wechat.messages import Inbound, digest, parse_xml, passive_text_xml
 from channels.wechat.output import CHANNEL, SENDER_PREFIX, WeChatOutputChannel
+from common.ratelimit import SLOW_DOWN
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,9 @@ class WeChatInput(InputChannel):
 
     def _refuse_blocked(self, address: str) -> HTTPResponse:
         if self.address_guard.worth_logging(address):
-            logger.warning("Refusing WeChat requests from address %s for a while: too many failed checks.", mask(address))
+            logger.warning(
+                "Refusing WeChat requests from address %s for a while: too many failed checks.", mask(address)
+            )
         return _refused(403, "too many failed checks")
 
     def _refuse(self, err: RequestRefused, address: str) -> HTTPResponse:
@@ -213,12 +215,16 @@ class WeChatInput(InputChannel):
 
     # -------------------------------------------------------- answering
 
-    async def _reply_once(self, message: Inbound, plan: ToBot | Say, on_new_message: OnNewMessage, budget: float) -> str | None:
+    async def _reply_once(
+        self, message: Inbound, plan: ToBot | Say, on_new_message: OnNewMessage, budget: float
+    ) -> str | None:
         """The reply XML for ``message`` (None: ``success``), computed once however often WeChat asks."""
         key = message.dedupe_key
         pending = self._replies.get(key)
         if pending is not None:
-            logger.info("WeChat redelivered a message from %s; answering like the first delivery.", mask(message.openid))
+            logger.info(
+                "WeChat redelivered a message from %s; answering like the first delivery.", mask(message.openid)
+            )
             try:
                 return await asyncio.wait_for(asyncio.shield(pending), timeout=budget)
             except asyncio.TimeoutError:
@@ -233,8 +239,12 @@ class WeChatInput(InputChannel):
             else:
                 # Handled before: by this process longer ago, or by another replica.
                 logger.info("WeChat message from %s was already handled; answering success.", mask(message.openid))
-        except Exception as err:
-            logger.error("Answering a WeChat message from %s failed (%s); apologizing.", mask(message.openid), describe_unexpected(err))
+        except Exception as err:  # noqa: BLE001 - the senior gets an apology, the log says where it failed
+            logger.error(
+                "Answering a WeChat message from %s failed (%s); apologizing.",
+                mask(message.openid),
+                describe_unexpected(err),
+            )
             result = passive_text_xml(message.openid, message.account, APOLOGY)
         finally:
             if not future.done():
@@ -253,7 +263,9 @@ class WeChatInput(InputChannel):
         logger.debug("WeChat sender %s is still over the rate limit; message dropped.", mask(message.openid))
         return None
 
-    async def _answer(self, message: Inbound, plan: ToBot | Say, on_new_message: OnNewMessage, budget: float) -> str | None:
+    async def _answer(
+        self, message: Inbound, plan: ToBot | Say, on_new_message: OnNewMessage, budget: float
+    ) -> str | None:
         if isinstance(plan, Say):
             return passive_text_xml(message.openid, message.account, plan.text)
         output = WeChatOutputChannel(self.client, self.tasks.spawn)
@@ -352,8 +364,7 @@ class WeChatInput(InputChannel):
         async def receive(request: Request) -> HTTPResponse:
             try:
                 return await self._receive(request, on_new_message)
-            except Exception as err:
-                # Sanic's own handler would log the URL, i.e. the signed query and the OpenID.
+            except Exception as err:  # noqa: BLE001 - Sanic's own handler would log the URL: signed query, OpenID
                 logger.error("A WeChat request failed unexpectedly: %s", describe_unexpected(err))
                 return _refused(500, "internal error")
 

@@ -29,13 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.ratelimit import Limit
-
 from channels.config import channel_limit, check_keys, flag
 from channels.limits import DEFAULT_ADDRESS_LIMIT, DEFAULT_SENDER_LIMIT
 from channels.wechat.api import DEFAULT_API_BASE
 from channels.wechat.crypto import DEFAULT_TIMESTAMP_WINDOW_SECONDS, decode_aes_key
 from channels.wechat.errors import WeChatConfigError
+from common.ratelimit import Limit
 
 SECTION = "channels.wechat.WeChatInput"
 DEFAULT_REPLY_TIMEOUT = 4.5
@@ -113,7 +112,9 @@ class WeChatConfig:
         )
         api_base = setting("api_base") or DEFAULT_API_BASE
         if not api_base.startswith(("https://", "http://")):
-            raise WeChatConfigError(f"WeChat api_base (WECHAT_API_BASE) must be an http(s) URL such as {DEFAULT_API_BASE}")
+            raise WeChatConfigError(
+                f"WeChat api_base (WECHAT_API_BASE) must be an http(s) URL such as {DEFAULT_API_BASE}"
+            )
         return cls(
             token=setting("token"),
             app_id=setting("app_id"),
