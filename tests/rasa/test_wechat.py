@@ -21,7 +21,7 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from channels.dedupe import MemoryDeduplicator
+from channels.dedupe import Bindings, MemoryBindings, MemoryDeduplicator
 from channels.guard import APOLOGY
 from channels.wechat import (
     EMPTY_TEXT,
@@ -101,11 +101,21 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def running(bot: FakeBot | None = None, access_log: bool = False, **config: Any) -> AsyncIterator[Harness]:
+async def running(
+    bot: FakeBot | None = None,
+    access_log: bool = False,
+    environ: dict[str, str] | None = None,
+    bindings: Bindings | None = None,
+    **config: Any,
+) -> AsyncIterator[Harness]:
     async with fake_wechat_api() as api:
         settings: dict[str, Any] = {"token": TOKEN, "app_id": APP_ID, "app_secret": APP_SECRET, "api_base": api.base}
         settings.update(config)
-        channel = WeChatInput(WeChatConfig.from_credentials(settings, environ={}), deduplicator=MemoryDeduplicator())
+        channel = WeChatInput(
+            WeChatConfig.from_credentials(settings, environ=environ or {}),
+            deduplicator=MemoryDeduplicator(),
+            bindings=bindings or MemoryBindings(),
+        )
         channel.followup_delay = 0.05
         fake_bot = bot or FakeBot()
         # Sanic rewrites its own methods when an app starts; test mode lets several apps start in one process.
