@@ -19,6 +19,7 @@ Keys are hashed (:func:`common.ratelimit.hashed`); nothing here keeps an OpenID 
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -26,7 +27,10 @@ from collections.abc import Callable
 
 from sanic.request import Request
 
+from channels.plumbing import mask
 from common.ratelimit import Limit, RateLimiter, hashed
+
+logger = logging.getLogger(__name__)
 
 # Defaults no senior ever meets: a burst of 10 messages, then one every 3 s on average.
 DEFAULT_SENDER_LIMIT = Limit(per_minute=20, burst=10)
@@ -87,21 +91,35 @@ class AddressGuard:
     """Counts failed signature/secret checks per source address and refuses an address that used them up."""
 
     def __init__(
-        self, limit: Limit, *, window: float = SLOW_DOWN_WINDOW_SECONDS, clock: Clock = time.monotonic
+        self,
+        limit: Limit,
+        channel: str,
+        *,
+        window: float = SLOW_DOWN_WINDOW_SECONDS,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.limit = limit
+        self._channel = channel
         self._buckets = RateLimiter(limit, clock=clock, max_keys=MAX_KEYS)
         self._logged = _Reminder(window, clock)
 
     def blocked(self, address: str) -> bool:
         return self._buckets.retry_after(hashed("ip", address)) > 0
 
+    def refuses(self, address: str) -> bool:
+        """True when ``address`` is blocked; says so in the log once per window, not once per request."""
+        if not self.blocked(address):
+            return False
+        if self._logged.first_in_window(hashed("ip", address)):
+            logger.warning(
+                "Refusing %s requests from address %s for a while: too many failed checks.",
+                self._channel,
+                mask(address),
+            )
+        return True
+
     def failed(self, address: str) -> None:
         self._buckets.allow(hashed("ip", address))
-
-    def worth_logging(self, address: str) -> bool:
-        """True once per window for a blocked address, so a flood does not flood the log too."""
-        return self._logged.first_in_window(hashed("ip", address))
 
 
 def client_address(request: Request) -> str:

@@ -23,9 +23,10 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint, response
 from sanic.exceptions import InvalidUsage, PayloadTooLarge
 from sanic.request import Request
@@ -34,6 +35,9 @@ from sanic.response import HTTPResponse
 from channels.errors import BadContentLength, BadPayload, BodyTooLarge, ChannelError
 
 logger = logging.getLogger(__name__)
+
+# What Rasa hands a channel's blueprint: call it with each message for the bot.
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 # 18 digits is an exabyte: more is no body anyone sends, and Python's int() refuses over 4300 digits.
 MAX_CONTENT_LENGTH_DIGITS = 18

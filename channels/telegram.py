@@ -41,7 +41,7 @@ import re
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -68,11 +68,11 @@ from channels.limits import (
 )
 from channels.plumbing import (
     BackgroundTasks,
+    OnNewMessage,
     add_health_route,
     describe_unexpected,
     guard_content_length,
     loads_json,
-    mask,
     read_body,
     status_json,
 )
@@ -81,7 +81,6 @@ from common.ratelimit import SLOW_DOWN, Limit
 
 logger = logging.getLogger(__name__)
 
-OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 ReplyMarkup = ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 CHANNEL: Final = "telegram"
@@ -548,7 +547,7 @@ class TelegramInput(InputChannel):
             keyboards or OfferedButtons(),
             SenderThrottle(settings.sender_limit, clock=clock),
         )
-        self.address_guard = AddressGuard(settings.address_limit, clock=clock)
+        self.address_guard = AddressGuard(settings.address_limit, CHANNEL, clock=clock)
         self._secret = settings.secret_token.encode("ascii")
         self.tasks = BackgroundTasks(CHANNEL)
 
@@ -625,11 +624,7 @@ class TelegramInput(InputChannel):
 
     async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
         address = client_address(request)
-        if self.address_guard.blocked(address):
-            if self.address_guard.worth_logging(address):
-                logger.warning(
-                    "Refusing Telegram webhook calls from %s for a while: too many bad secrets.", mask(address)
-                )
+        if self.address_guard.refuses(address):
             return status_json(403, "forbidden")
         if not self.secret_matches(request.headers.get(SECRET_HEADER)):
             self.address_guard.failed(address)

@@ -25,7 +25,6 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -39,6 +38,7 @@ from channels.guard import APOLOGY, answer_or_apologize
 from channels.limits import AddressGuard, Clock, SenderThrottle, Verdict, client_address
 from channels.plumbing import (
     BackgroundTasks,
+    OnNewMessage,
     add_health_route,
     describe_unexpected,
     guard_content_length,
@@ -64,7 +64,6 @@ from common.ratelimit import SLOW_DOWN
 
 logger = logging.getLogger(__name__)
 
-OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 SUCCESS = "success"  # WeChat's "received, do not retry, nothing to show"
 XML_CONTENT_TYPES = frozenset({"text/xml", "application/xml"})
@@ -131,7 +130,7 @@ class WeChatInput(InputChannel):
         self._replies = _ReplyMemory()
         self.tasks = BackgroundTasks(CHANNEL)
         self.throttle = SenderThrottle(config.sender_limit, clock=clock)
-        self.address_guard = AddressGuard(config.address_limit, clock=clock)
+        self.address_guard = AddressGuard(config.address_limit, CHANNEL, clock=clock)
         self.followup_delay = FOLLOWUP_DELAY_SECONDS
 
     def get_output_channel(self) -> OutputChannel:
@@ -199,13 +198,6 @@ class WeChatInput(InputChannel):
         )
         inner = parse_xml(self._crypto.decrypt(encrypted).encode("utf-8"))
         return Inbound.from_fields(inner), True
-
-    def _refuse_blocked(self, address: str) -> HTTPResponse:
-        if self.address_guard.worth_logging(address):
-            logger.warning(
-                "Refusing WeChat requests from address %s for a while: too many failed checks.", mask(address)
-            )
-        return _refused(403, "too many failed checks")
 
     def _refuse(self, err: RequestRefused, address: str) -> HTTPResponse:
         if isinstance(err, SignatureError):
@@ -314,8 +306,8 @@ class WeChatInput(InputChannel):
     async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
         started = time.monotonic()
         address = client_address(request)
-        if self.address_guard.blocked(address):
-            return self._refuse_blocked(address)
+        if self.address_guard.refuses(address):
+            return _refused(403, "too many failed checks")
         try:
             signed = self._verify_url(request)
             self._check_content_type(request)
@@ -349,8 +341,8 @@ class WeChatInput(InputChannel):
         async def verify(request: Request) -> HTTPResponse:
             # WeChat checks the URL once, when the admin saves the server configuration.
             address = client_address(request)
-            if self.address_guard.blocked(address):
-                return self._refuse_blocked(address)
+            if self.address_guard.refuses(address):
+                return _refused(403, "too many failed checks")
             try:
                 self._verify_url(request)
             except SignatureError as err:

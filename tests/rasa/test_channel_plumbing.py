@@ -263,23 +263,22 @@ def test_a_sender_over_the_limit_is_told_once_per_window() -> None:
 
 def test_an_address_is_blocked_after_its_failed_checks_and_comes_back() -> None:
     clock = Clock()
-    guard = AddressGuard(Limit(per_minute=6, burst=3), clock=clock)
+    guard = AddressGuard(Limit(per_minute=6, burst=3), "test", clock=clock)
     for _ in range(3):
-        assert not guard.blocked("203.0.113.9")
+        assert not guard.refuses("203.0.113.9")
         guard.failed("203.0.113.9")
-    assert guard.blocked("203.0.113.9") and not guard.blocked("203.0.113.10")
-    assert guard.worth_logging("203.0.113.9") and not guard.worth_logging("203.0.113.9")
+    assert guard.refuses("203.0.113.9") and not guard.refuses("203.0.113.10")
     clock.now += 10
-    assert not guard.blocked("203.0.113.9")
+    assert not guard.refuses("203.0.113.9")
 
 
 def test_switched_off_limits_allow_everything() -> None:
     throttle = SenderThrottle(Limit(per_minute=0, burst=1))
-    guard = AddressGuard(Limit(per_minute=0, burst=1))
+    guard = AddressGuard(Limit(per_minute=0, burst=1), "test")
     for _ in range(100):
         guard.failed("a")
         assert throttle.check("c", "s") is Verdict.ALLOW
-    assert not guard.blocked("a")
+    assert not guard.refuses("a")
 
 
 # ------------------------------------------------------------------ configuration

@@ -197,7 +197,7 @@ def test_wrong_secrets_block_their_address_for_a_while(
             assert stack.rasa.received == []
 
     run_logged(scenario, caplog)
-    assert sum("Refusing Telegram webhook calls" in r.getMessage() for r in caplog.records) == 1
+    assert sum("Refusing telegram requests from address" in r.getMessage() for r in caplog.records) == 1
 
 
 # ------------------------------------------------------------------ configuration typos

@@ -305,7 +305,7 @@ def test_failed_signatures_block_their_address_for_a_while(caplog: pytest.LogCap
 
     caplog.set_level(logging.INFO, logger="channels")
     run(scenario)
-    blocked = [r for r in caplog.records if "Refusing WeChat requests from address" in r.getMessage()]
+    blocked = [r for r in caplog.records if "Refusing wechat requests from address" in r.getMessage()]
     assert len(blocked) == 1 and "127.0.0.1" not in blocked[0].getMessage()
 
 
