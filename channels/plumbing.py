@@ -2,9 +2,9 @@
 
 - :func:`guard_content_length`: Sanic 21.12 (Rasa 3.6's) parses ``Content-Length`` with a bare
   ``int()`` before any route runs: ``abc`` or ``1e3`` became a 500 with the URL in the error log,
-  and ``-5`` left the connection reading a negative length, which froze the whole server. A
-  request-lifecycle signal refuses such headers first (400; 413 for absurd lengths), for every
-  route on the server.
+  ``-5`` left the connection reading a negative length, which froze the whole server, and a
+  ``Transfer-Encoding`` other than ``chunked`` was a 500 too. A request-lifecycle signal refuses
+  such headers first (400; 413 for absurd lengths), for every route on the server.
 - :func:`read_body`: the body up to a cap, read in chunks so an oversized body is never held.
 - :func:`loads_json`: JSON with a nesting limit, so deep nesting is a 400 and never a
   RecursionError.
@@ -92,9 +92,15 @@ def guard_content_length(blueprint: Blueprint) -> None:
             raise PayloadTooLarge(str(err)) from None
         except BadContentLength as err:
             raise InvalidUsage(str(err)) from None
-        if declared is not None and request.headers.get("transfer-encoding") is not None:
+        codings = request.headers.getall("transfer-encoding", [])
+        if not codings:
+            return
+        if declared is not None:
             # Both at once is how requests are smuggled past proxies that read the other one.
             raise InvalidUsage("both Content-Length and Transfer-Encoding")
+        if codings != ["chunked"]:
+            # Sanic reads exactly "chunked"; with anything else it looked for a Content-Length and answered 500.
+            raise InvalidUsage("only Transfer-Encoding: chunked is accepted")
 
 
 async def read_body(request: Request, limit: int) -> bytes:

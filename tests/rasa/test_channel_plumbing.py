@@ -97,6 +97,9 @@ BAD_LENGTHS = {
     "a list": (["Content-Length: 5, 5"], 400),
     "two that differ": (["Content-Length: 10", "Content-Length: 4"], 400),
     "with chunked": (["Content-Length: 10", "Transfer-Encoding: chunked"], 400),
+    "gzip coding": (["Transfer-Encoding: gzip"], 400),
+    "capitalised chunked": (["Transfer-Encoding: Chunked"], 400),
+    "two codings": (["Transfer-Encoding: chunked, gzip"], 400),
     "5000 digits": (["Content-Length: " + "9" * 5000], 413),
 }
 
