@@ -8,7 +8,9 @@ own server addresses:
   :data:`common.ratelimit.SLOW_DOWN` once per window and then nothing until it ends, so a flood
   does not turn into a flood of replies.
 - **Per source address, for failed checks** (:class:`AddressGuard`): a wrong signature or secret
-  takes a token of its address; an address whose bucket is empty is refused before any work.
+  takes a token of its address; an address whose bucket is empty is refused (403, like a wrong
+  signature: the caller failed authentication, and a 429 would only invite the retries both
+  platforms make on any non-2xx) before any work.
   A limit on *all* requests per address would be a limit on everybody at once, because the
   platform's few addresses carry every senior's messages; verified traffic is bounded per sender
   and by each channel's in-flight cap instead.
@@ -122,7 +124,20 @@ class AddressGuard:
         self._buckets.allow(hashed("ip", address))
 
 
+_FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+_proxy_warning_given = threading.Event()
+
+
 def client_address(request: Request) -> str:
     """The caller's address. Forwarded headers count only where Sanic is told to trust them
     (``SANIC_PROXIES_COUNT`` / ``SANIC_REAL_IP_HEADER`` behind a proxy), so a client cannot choose its own."""
-    return str(request.remote_addr or request.ip or "unknown")
+    forwarded = str(request.remote_addr or "")
+    if not forwarded and not _proxy_warning_given.is_set() and any(h in request.headers for h in _FORWARDING_HEADERS):
+        # Behind an untrusted proxy every caller shares the proxy's address, so one attacker's failed
+        # checks would block everybody's messages: say so once.
+        _proxy_warning_given.set()
+        logger.warning(
+            "Requests arrive through a proxy Sanic is not told to trust: the per-address limits see the proxy, "
+            "not the sender. Set SANIC_PROXIES_COUNT=1 (or SANIC_REAL_IP_HEADER) for the Rasa server."
+        )
+    return forwarded or str(request.ip or "unknown")

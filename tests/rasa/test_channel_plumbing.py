@@ -374,3 +374,24 @@ def test_redis_bindings_are_shared_between_instances() -> None:
         ]
 
     assert asyncio.run(scenario()) == [True, True, False, True]
+
+
+def test_a_proxy_sanic_does_not_trust_is_pointed_out_once(caplog: pytest.LogCaptureFixture) -> None:
+    from sanic import Sanic
+    from sanic.compat import Header
+    from sanic.request import Request
+
+    from channels import limits
+
+    limits._proxy_warning_given.clear()
+    app = Sanic(f"proxy_test_{uuid.uuid4().hex[:8]}")
+
+    def request(headers: dict[str, str]) -> Request:
+        return Request(b"/webhooks/wechat/webhook", Header(headers), "1.1", "POST", None, app)
+
+    caplog.set_level(logging.WARNING, logger="channels")
+    assert limits.client_address(request({"host": "x"})) == "unknown"
+    assert "proxy" not in caplog.text
+    for _ in range(3):
+        limits.client_address(request({"host": "x", "x-forwarded-for": "198.51.100.7"}))
+    assert caplog.text.count("SANIC_PROXIES_COUNT=1") == 1
