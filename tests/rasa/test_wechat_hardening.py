@@ -320,6 +320,35 @@ def test_refusals_after_the_signature_check_do_not_block_the_address() -> None:
     run(scenario)
 
 
+# ------------------------------------------------------------------ plumbing: drain on shutdown
+
+
+def test_stopping_the_server_lets_a_slow_reply_go_out_first() -> None:
+    import aiohttp
+
+    from channels.dedupe import MemoryDeduplicator
+    from tests.rasa.test_telegram_fake_api import ScriptedRasa, serve_channels
+    from tests.rasa.test_wechat_api import fake_wechat_api
+
+    async def scenario() -> None:
+        async with fake_wechat_api() as api:
+            settings = {"token": TOKEN, "app_id": APP_ID, "app_secret": APP_SECRET, "api_base": api.base}
+            config = WeChatConfig.from_credentials({**settings, "reply_timeout": 0.2}, environ={})
+            channel = WeChatInput(config, deduplicator=MemoryDeduplicator(), bindings=MemoryBindings())
+            async with serve_channels([channel], ScriptedRasa(delay=0.6)) as url, aiohttp.ClientSession() as http:
+                params = signed_query()
+                async with http.post(
+                    f"{url}/webhooks/wechat/webhook", data=fixture("text").encode(), params=params, headers=XML
+                ) as r:
+                    assert (r.status, await r.text()) == (200, "success")
+                assert api.sent == []  # still thinking when the server is told to stop
+            # The stop listener waited for the bot and the customer-service send, then closed the client.
+            assert [m["text"]["content"] for m in api.sent] == ["收到：长护险哪能申请？"]
+            assert channel.tasks.pending == 0
+
+    run(scenario)
+
+
 # ------------------------------------------------------------------ configuration typos
 
 
