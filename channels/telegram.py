@@ -1,26 +1,33 @@
 """Telegram channel on python-telegram-bot 22: webhook at ``/webhooks/telegram/webhook``.
 
-Verify → parse → deduplicate → answer 200 at once → do the slow work (Rasa, sending) in a
-background task, so Telegram never re-sends an update because we were slow.
+Each webhook call goes (python-telegram-bot's own webhook handler is the model):
 
-- The sender is checked first: Telegram puts the secret given to ``setWebhook`` into the
-  ``X-Telegram-Bot-Api-Secret-Token`` header; it is compared in constant time (403 otherwise).
-- Bodies are capped (413) and must be a JSON update object (400 otherwise).
-- A repeated ``update_id`` is answered 200 and does nothing (:mod:`channels.dedupe`).
-- ``/start`` greets (``/greet`` to Rasa), ``/help`` answers with a short help text, any other
-  command goes to Rasa as text without its slash (so users cannot inject Rasa intents);
-  photos, stickers, voice… get a gentle "text only for now"; edited messages and other
-  update kinds are ignored; only private chats are answered (personal questions do not
-  belong in a family group).
-- Buttons become a big one-per-row reply keyboard. Tapping a button sends its *title* as
-  text, so the last offered buttons are kept per chat (in memory, bounded) and a tapped
-  title goes to Rasa as the button's payload.
+1. source address not blocked for failed secret checks (403, :mod:`channels.limits`)
+2. the ``X-Telegram-Bot-Api-Secret-Token`` header, constant time (403; counts against the address)
+3. body cap (413), then JSON nested at most :data:`MAX_JSON_DEPTH` deep (400, never a 500)
+4. an update the channel can act on: a message needs a chat, a sender and string text; anything
+   else is answered 200 and dropped (Telegram re-sends every non-2xx answer), with only the
+   reason and the ``update_id`` logged
+5. too much in progress: 503, Telegram re-sends later
+6. a repeated ``update_id``: 200, nothing happens (:mod:`channels.dedupe`)
+7. 200 at once; Rasa and the replies run in a background task. There the sender's rate limit
+   applies: over it, one polite slow-down message per window and nothing else.
+
+What reaches Rasa: text as typed (a ``/command`` loses its slash and bot name), so users cannot
+speak in intents. Only payloads the channel itself verified are marked
+``metadata["trusted_payload"] = True``: ``/start`` (the greeting) and the payload of a keyboard
+button this chat was offered (tapping sends the button's *title*; the last offered buttons are
+kept per chat, in memory, bounded). ``/help`` answers with a short help text; photos, stickers,
+voice… get a gentle "text only for now"; edited messages and other update kinds are ignored;
+only private chats are answered (personal questions do not belong in a family group).
 
 Credentials (``credentials.yml`` key ``channels.telegram.TelegramInput``; each may instead
-come from the environment): ``token`` (TELEGRAM_TOKEN), ``secret_token``
-(TELEGRAM_SECRET_TOKEN), ``webhook_url`` (TELEGRAM_WEBHOOK_URL; optional: when set, the
-webhook is registered at startup), ``base_url`` (TELEGRAM_API_BASE_URL, default
-``https://api.telegram.org/bot``). Without a public URL, see :mod:`channels.telegram_polling`.
+come from the environment; any other key is an error): ``token`` (TELEGRAM_TOKEN),
+``secret_token`` (TELEGRAM_SECRET_TOKEN), ``webhook_url`` (TELEGRAM_WEBHOOK_URL; optional: when
+set, the webhook is registered at startup), ``base_url`` (TELEGRAM_API_BASE_URL, default
+``https://api.telegram.org/bot``). Rate limits: ``YINLING_RATE_TELEGRAM_SENDER`` /
+``YINLING_RATE_SENDER`` and ``YINLING_RATE_TELEGRAM_IP`` / ``YINLING_RATE_IP``. Without a public
+URL, see :mod:`channels.telegram_polling`.
 """
 
 from __future__ import annotations
@@ -28,34 +35,56 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import hmac
-import json
 import logging
 import os
 import re
+import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from telegram import Bot, KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from channels.config import channel_limit, check_keys
 from channels.dedupe import Deduplicator, make_deduplicator
+from channels.errors import BadPayload, ChannelConfigError, ChannelError, RequestRefused
 from channels.guard import answer_or_apologize
+from channels.limits import (
+    DEFAULT_ADDRESS_LIMIT,
+    DEFAULT_SENDER_LIMIT,
+    AddressGuard,
+    Clock,
+    SenderThrottle,
+    Verdict,
+    client_address,
+)
+from channels.plumbing import (
+    BackgroundTasks,
+    OnNewMessage,
+    add_health_route,
+    describe_unexpected,
+    guard_content_length,
+    loads_json,
+    read_body,
+    status_json,
+)
 from channels.render import render
+from common.ratelimit import SLOW_DOWN, Limit
 
 logger = logging.getLogger(__name__)
 
-OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 ReplyMarkup = ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 CHANNEL: Final = "telegram"
+SECTION: Final = "channels.telegram.TelegramInput"
 SENDER_PREFIX: Final = "telegram:"
 SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
 DEFAULT_BASE_URL: Final = "https://api.telegram.org/bot"
@@ -63,8 +92,11 @@ TEXT_LIMIT: Final = 4096  # Bot API limit for sendMessage text
 # An update carries at most a 4096-character message (plus a quoted one); 256 KiB is far above
 # any real update and far below what would hurt the server.
 MAX_BODY_BYTES: Final = 256 * 1024
+# Real updates nest about ten levels (a reply to a message with a keyboard); anything deeper is not Telegram.
+MAX_JSON_DEPTH: Final = 32
 # Updates being processed at once; beyond this we answer 503 and Telegram re-sends later.
 MAX_PENDING: Final = 1000
+STOP_DRAIN_SECONDS: Final = 10.0
 # Only messages are acted on; asking for nothing else saves Telegram and us the traffic.
 ALLOWED_UPDATES: Final = ("message",)
 # Telegram retries a flood-limited call after this many seconds at most once; longer waits are errors.
@@ -94,11 +126,11 @@ TEXT_ONLY_TEXT: Final = (
 )
 
 
-class TelegramChannelError(Exception):
+class TelegramChannelError(ChannelError):
     """Anything that goes wrong in the Telegram channel."""
 
 
-class TelegramConfigError(TelegramChannelError, ValueError):
+class TelegramConfigError(TelegramChannelError, ChannelConfigError):
     """The Telegram credentials are missing or malformed; the message says what to change."""
 
 
@@ -124,6 +156,9 @@ def _setting(credentials: Mapping[str, Any], key: str, env: str, environ: Mappin
     return value.strip() or None
 
 
+KEYS: Final = frozenset({"token", "secret_token", "webhook_url", "base_url"})
+
+
 @dataclass(frozen=True)
 class TelegramSettings:
     """Validated Telegram configuration. Secrets are kept out of ``repr``."""
@@ -132,6 +167,8 @@ class TelegramSettings:
     secret_token: str | None = field(default=None, repr=False)
     webhook_url: str | None = None
     base_url: str = DEFAULT_BASE_URL
+    sender_limit: Limit = DEFAULT_SENDER_LIMIT
+    address_limit: Limit = DEFAULT_ADDRESS_LIMIT
 
     @classmethod
     def load(
@@ -140,9 +177,14 @@ class TelegramSettings:
         environ: Mapping[str, str] | None = None,
         *,
         require_secret: bool = True,
+        source: str | None = None,
     ) -> TelegramSettings:
-        """Read credentials, falling back to TELEGRAM_* environment variables; raise on bad values."""
+        """Read credentials, falling back to TELEGRAM_* environment variables; raise on bad values.
+
+        ``source`` names the credentials file in errors (default: the one ``rasa run`` was given).
+        """
         creds = credentials or {}
+        check_keys(creds, KEYS, SECTION, source, TelegramConfigError)
         env = os.environ if environ is None else environ
         token = _setting(creds, "token", "TELEGRAM_TOKEN", env)
         if not token:
@@ -178,7 +220,14 @@ class TelegramSettings:
                 "Telegram 'base_url' (TELEGRAM_API_BASE_URL) must be an http(s) URL such as "
                 f"{DEFAULT_BASE_URL} (the token is appended to it)."
             )
-        return cls(token=token, secret_token=secret, webhook_url=webhook_url, base_url=base_url)
+        return cls(
+            token=token,
+            secret_token=secret,
+            webhook_url=webhook_url,
+            base_url=base_url,
+            sender_limit=channel_limit("telegram", "sender", DEFAULT_SENDER_LIMIT, env, TelegramConfigError),
+            address_limit=channel_limit("telegram", "ip", DEFAULT_ADDRESS_LIMIT, env, TelegramConfigError),
+        )
 
     @property
     def bot_id(self) -> str:
@@ -351,13 +400,21 @@ def _parse_command(text: str) -> _Command | None:
 
 
 class UpdateHandler:
-    """What the bot does with one Telegram update; shared by the webhook and polling modes."""
+    """What the bot does with one Telegram update, after the webhook accepted it."""
 
-    def __init__(self, bot: Bot, bot_id: str, deduplicator: Deduplicator, keyboards: OfferedButtons) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        bot_id: str,
+        deduplicator: Deduplicator,
+        keyboards: OfferedButtons,
+        throttle: SenderThrottle | None = None,
+    ) -> None:
         self.bot = bot
         self.bot_id = bot_id
         self.deduplicator = deduplicator
         self.keyboards = keyboards
+        self.throttle = throttle or SenderThrottle(DEFAULT_SENDER_LIMIT)
 
     async def is_new(self, update: Update) -> bool:
         """True the first time an update id is seen (update ids are per bot, hence the bot id)."""
@@ -378,6 +435,12 @@ class UpdateHandler:
         chat_id = message.chat.id
         recipient = sender_id(chat_id)
         output = self.output(update.update_id)
+        verdict = self.throttle.check(CHANNEL, str(chat_id))
+        if verdict is not Verdict.ALLOW:
+            logger.info("Telegram update %s: the chat is over the rate limit (%s).", update.update_id, verdict.value)
+            if verdict is Verdict.SLOW_DOWN:
+                await output.send_notice(recipient, SLOW_DOWN)
+            return
         if message.text is None:
             attachment = message.effective_attachment
             logger.info(
@@ -387,11 +450,16 @@ class UpdateHandler:
             )
             await output.send_notice(recipient, TEXT_ONLY_TEXT)
             return
-        text = self._text_for_rasa(chat_id, message.text)
-        if text is None:
+        to_rasa = self._text_for_rasa(chat_id, message.text)
+        if to_rasa is None:
             logger.info("Telegram update %s asked for help.", update.update_id)
             await output.send_notice(recipient, HELP_TEXT)
             return
+        text, trusted = to_rasa
+        # Built here, never from the update: nothing a client sends can mark a payload as trusted.
+        metadata: dict[str, Any] = {"channel": CHANNEL}
+        if trusted:
+            metadata["trusted_payload"] = True
         await answer_or_apologize(
             on_new_message,
             UserMessage(
@@ -400,61 +468,62 @@ class UpdateHandler:
                 recipient,
                 input_channel=CHANNEL,
                 message_id=str(update.update_id),
-                metadata={"channel": CHANNEL},
+                metadata=metadata,
             ),
         )
 
-    def _text_for_rasa(self, chat_id: int, text: str) -> str | None:
-        """What to send Rasa for this text, or None when the help text is the answer."""
+    def _text_for_rasa(self, chat_id: int, text: str) -> tuple[str, bool] | None:
+        """What to send Rasa for this text and whether the channel vouches for it; None: the help text."""
         payload = self.keyboards.payload_for(chat_id, text)
         if payload is not None:
-            return payload
+            return payload, True  # a button this chat was offered
         command = _parse_command(text)
         if command is None:
-            return text
+            return text, False
         if command.name == "start":
-            return GREET_PAYLOAD
+            return GREET_PAYLOAD, True
         without_slash = f"{command.name}{command.rest}".strip()
         if command.name == "help" or not without_slash:
             return None
-        return without_slash
+        return without_slash, False
 
 
-def _parse_update(body: bytes, bot: Bot) -> Update | str:
-    """The update, or why the body is not one."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return "body is not valid JSON"
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def unusable_reason(data: Mapping[str, Any]) -> str | None:
+    """Why a well-formed update cannot be acted on (None: it can). Only ``message`` is acted on."""
+    message = data.get("message")
+    if not isinstance(message, Mapping):
+        return None  # another kind of update: ignored later (an unparseable one was refused before)
+    chat = message.get("chat")
+    if not isinstance(chat, Mapping) or not _is_id(chat.get("id")) or not isinstance(chat.get("type"), str):
+        return "message without a chat"
+    sender = message.get("from")
+    if not isinstance(sender, Mapping) or not _is_id(sender.get("id")):
+        return "message without a sender"
+    if "text" in message and not isinstance(message["text"], str):
+        return "message text is not a string"
+    return None
+
+
+def parse_update(body: bytes, bot: Bot) -> tuple[Update, str | None]:
+    """The update and why it cannot be acted on (None: it can); :class:`BadPayload` when it is no update."""
+    data = loads_json(body, MAX_JSON_DEPTH)
     if not isinstance(data, dict):
-        return "expected a JSON object (a Telegram Update)"
+        raise BadPayload("expected a JSON object (a Telegram Update)")
     update_id = data.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
-        return "'update_id' must be a non-negative integer"
+        raise BadPayload("'update_id' must be a non-negative integer")
+    reason = unusable_reason(data)
     try:
-        return Update.de_json(data, bot)
+        update = Update.de_json(data, bot)
     except Exception:  # noqa: BLE001 - PTB raises whatever the malformed field provokes
-        return "not a valid Telegram Update"
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it is larger than ``limit`` (read no further than that)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    stream = request.stream
-    if stream is None:  # a non-streaming route: Sanic has read the body already
-        return request.body if len(request.body) <= limit else None
-    body = bytearray()
-    while (chunk := await stream.read()) is not None:
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
-
-
-def _status(status: int, reason: str) -> HTTPResponse:
-    return response.json({"status": reason}, status=status)
+        if reason is not None:  # PTB choked on what the check already found: still a well-formed update
+            return Update(update_id), reason
+        raise BadPayload("not a valid Telegram Update") from None
+    return update, reason
 
 
 class TelegramInput(InputChannel):
@@ -465,6 +534,7 @@ class TelegramInput(InputChannel):
         settings: TelegramSettings,
         deduplicator: Deduplicator | None = None,
         keyboards: OfferedButtons | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         if not settings.secret_token:
             raise TelegramConfigError("The Telegram webhook needs a secret_token (TELEGRAM_SECRET_TOKEN).")
@@ -475,9 +545,11 @@ class TelegramInput(InputChannel):
             settings.bot_id,
             deduplicator or make_deduplicator(CHANNEL),
             keyboards or OfferedButtons(),
+            SenderThrottle(settings.sender_limit, clock=clock),
         )
+        self.address_guard = AddressGuard(settings.address_limit, CHANNEL, clock=clock)
         self._secret = settings.secret_token.encode("ascii")
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.tasks = BackgroundTasks(CHANNEL)
 
     @classmethod
     def name(cls) -> str:
@@ -498,12 +570,11 @@ class TelegramInput(InputChannel):
 
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        return self.tasks.pending
 
-    async def drain(self, timeout: float | None = None) -> None:
+    async def drain(self, timeout: float | None = None) -> bool:
         """Wait for the updates being processed (on shutdown, and in tests)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        return await self.tasks.drain(timeout)
 
     async def start(self) -> None:
         """Check the token (getMe) and, if a webhook URL is configured, register it with the secret."""
@@ -537,17 +608,11 @@ class TelegramInput(InputChannel):
         logger.info("Telegram webhook registered.")
 
     async def stop(self) -> None:
-        await self.drain(timeout=10.0)
+        await self.drain(timeout=STOP_DRAIN_SECONDS)
         try:
             await self.bot.shutdown()
         except TelegramError as err:
             logger.warning("Closing the Telegram bot failed: %s", describe_error(err))
-
-    def _spawn(self, update: Update, on_new_message: OnNewMessage) -> None:
-        task = asyncio.get_running_loop().create_task(self._process_logged(update, on_new_message))
-        # Keep a reference, or the event loop may garbage-collect the task mid-flight.
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _process_logged(self, update: Update, on_new_message: OnNewMessage) -> None:
         try:
@@ -555,10 +620,40 @@ class TelegramInput(InputChannel):
         except TelegramApiError:
             logger.debug("Telegram update %s: the send error was logged where it happened.", update.update_id)
         except Exception as err:  # noqa: BLE001 - a background task has no caller; log instead of losing it
-            logger.error("Telegram update %s could not be answered: %s", update.update_id, describe_error(err))
+            logger.error("Telegram update %s could not be answered: %s", update.update_id, describe_unexpected(err))
+
+    async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+        address = client_address(request)
+        if self.address_guard.refuses(address):
+            return status_json(403, "forbidden")
+        if not self.secret_matches(request.headers.get(SECRET_HEADER)):
+            self.address_guard.failed(address)
+            logger.warning("Refused a Telegram webhook call with a missing or wrong secret token.")
+            return status_json(403, "forbidden")
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+            update, unusable = parse_update(body, self.bot)
+        except RequestRefused as err:
+            logger.warning("Refused a Telegram webhook body (%d): %s", err.status, err)
+            return status_json(err.status, str(err))
+        if unusable is not None:
+            # 200, or Telegram would send it again and again; it never reaches Rasa.
+            logger.warning("Ignoring Telegram update %s: %s.", update.update_id, unusable)
+            return status_json(200, "ignored")
+        if self.pending >= MAX_PENDING:
+            # Checked before deduplication, so the re-sent update is still new to us.
+            logger.warning("Telegram update %s deferred: %s updates in progress.", update.update_id, self.pending)
+            return status_json(503, "busy, retry later")
+        if not await self.handler.is_new(update):
+            logger.info("Telegram update %s was already received; ignoring the repeat.", update.update_id)
+            return status_json(200, "duplicate")
+        self.tasks.spawn(self._process_logged(update, on_new_message))
+        return status_json(200, "accepted")
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         hook = Blueprint(f"yinling_{self.name()}_webhook", __name__)
+        guard_content_length(hook)
+        add_health_route(hook)
 
         @hook.listener("before_server_start")
         async def start(_app: Any, _loop: Any) -> None:
@@ -568,30 +663,12 @@ class TelegramInput(InputChannel):
         async def stop(_app: Any, _loop: Any) -> None:
             await self.stop()
 
-        @hook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
-
         @hook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
-            if not self.secret_matches(request.headers.get(SECRET_HEADER)):
-                logger.warning("Refused a Telegram webhook call with a missing or wrong secret token.")
-                return _status(403, "forbidden")
-            body = await _read_body(request, MAX_BODY_BYTES)
-            if body is None:
-                return _status(413, f"body larger than {MAX_BODY_BYTES} bytes")
-            update = _parse_update(body, self.bot)
-            if isinstance(update, str):
-                logger.warning("Refused a Telegram webhook body: %s", update)
-                return _status(400, update)
-            if self.pending >= MAX_PENDING:
-                # Checked before deduplication, so the re-sent update is still new to us.
-                logger.warning("Telegram update %s deferred: %s updates in progress.", update.update_id, self.pending)
-                return _status(503, "busy, retry later")
-            if not await self.handler.is_new(update):
-                logger.info("Telegram update %s was already received; ignoring the repeat.", update.update_id)
-                return _status(200, "duplicate")
-            self._spawn(update, on_new_message)
-            return _status(200, "accepted")
+            try:
+                return await self._receive(request, on_new_message)
+            except Exception as err:  # noqa: BLE001 - a 500 that logs where, never the update
+                logger.error("A Telegram webhook call failed unexpectedly: %s", describe_unexpected(err))
+                return status_json(500, "internal error")
 
         return hook

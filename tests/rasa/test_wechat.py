@@ -1,5 +1,5 @@
 """The WeChat channel end to end: a real Sanic server on loopback, recorded WeChat payloads, a fake bot
-answering through the channel's output channel, and a fake WeChat API server (channels/wechat.py)."""
+answering through the channel's output channel, and a fake WeChat API server (channels/wechat/)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from channels.dedupe import MemoryDeduplicator
+from channels.dedupe import Bindings, MemoryBindings, MemoryDeduplicator
 from channels.guard import APOLOGY
 from channels.wechat import (
     EMPTY_TEXT,
@@ -30,7 +30,8 @@ from channels.wechat import (
     WeChatConfig,
     WeChatInput,
 )
-from channels.wechat_crypto import WeChatConfigError, WeChatCrypto, sha1_signature
+from channels.wechat.crypto import WeChatCrypto, sha1_signature
+from channels.wechat.errors import WeChatConfigError
 from tests.rasa.test_wechat_api import APP_ID, APP_SECRET, FakeWeChatAPI, fake_wechat_api
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wechat"
@@ -45,8 +46,10 @@ def fixture(name: str) -> str:
     return (FIXTURES / f"{name}.xml").read_text(encoding="utf-8")
 
 
-def signed_query(timestamp: int | None = None, nonce: str = "20250429", **extra: str) -> dict[str, str]:
+def signed_query(timestamp: int | None = None, nonce: str | None = None, **extra: str) -> dict[str, str]:
+    """A fresh signed query, as WeChat makes one per delivery (a new nonce each time unless given)."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or uuid.uuid4().hex[:10]
     return {"signature": sha1_signature(TOKEN, stamp, nonce), "timestamp": stamp, "nonce": nonce, **extra}
 
 
@@ -98,11 +101,21 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def running(bot: FakeBot | None = None, access_log: bool = False, **config: Any) -> AsyncIterator[Harness]:
+async def running(
+    bot: FakeBot | None = None,
+    access_log: bool = False,
+    environ: dict[str, str] | None = None,
+    bindings: Bindings | None = None,
+    **config: Any,
+) -> AsyncIterator[Harness]:
     async with fake_wechat_api() as api:
         settings: dict[str, Any] = {"token": TOKEN, "app_id": APP_ID, "app_secret": APP_SECRET, "api_base": api.base}
         settings.update(config)
-        channel = WeChatInput(WeChatConfig.from_credentials(settings, environ={}), deduplicator=MemoryDeduplicator())
+        channel = WeChatInput(
+            WeChatConfig.from_credentials(settings, environ=environ or {}),
+            deduplicator=MemoryDeduplicator(),
+            bindings=bindings or MemoryBindings(),
+        )
         channel.followup_delay = 0.05
         fake_bot = bot or FakeBot()
         # Sanic rewrites its own methods when an app starts; test mode lets several apps start in one process.
@@ -557,7 +570,7 @@ def test_safe_mode_refuses_a_bad_message_signature_and_a_foreign_appid() -> None
             body, query = _encrypted_request(WeChatCrypto(TOKEN, AES_KEY, APP_ID), fixture("text"))
             assert (await h.post(body, query={**query, "msg_signature": "0" * 40}))[0] == 403
             foreign_body, foreign_query = _encrypted_request(
-                WeChatCrypto(TOKEN, AES_KEY, "wx0000000000000000"), fixture("voice")
+                WeChatCrypto(TOKEN, AES_KEY, "wx0000000000000000"), fixture("voice"), nonce="2468013579"
             )
             assert (await h.post(foreign_body, query=foreign_query))[0] == 400
             assert h.bot.calls == []

@@ -1,4 +1,4 @@
-"""The customer-service client against a fake WeChat API server on loopback (channels/wechat_api.py)."""
+"""The customer-service client against a fake WeChat API server on loopback (channels/wechat/api.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from channels.wechat_api import CustomerServiceClient, WeChatAPIError
+from channels.wechat.api import CustomerServiceClient, WeChatAPIError
 
 APP_ID = "wx5e1f0a2b3c4d5e6f"
 APP_SECRET = "s3cr3t-for-tests-only"

@@ -1,4 +1,4 @@
-"""Known-answer tests for WeChat signatures and safe-mode AES (channels/wechat_crypto.py)."""
+"""Known-answer tests for WeChat signatures and safe-mode AES (channels/wechat/crypto.py)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,15 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels import wechat_crypto
-from channels.wechat_crypto import (
-    DecryptError,
-    SignatureError,
-    WeChatConfigError,
+from channels.wechat import crypto as wechat_crypto
+from channels.wechat.crypto import (
     WeChatCrypto,
-    WeChatError,
     check_timestamp,
     decode_aes_key,
     sha1_signature,
     verify_signature,
 )
+from channels.wechat.errors import DecryptError, SignatureError, WeChatConfigError, WeChatError
 
 # WeChat's published sample for its message-crypto SDKs (the "spamtest" vector): an Encrypt value made by
 # WeChat's own code, so these tests do not only check our encrypt against our decrypt.

@@ -1,7 +1,5 @@
 """WeChat Official Account signatures and safe-mode (``encrypt_type=aes``) message crypto.
 
-Also the root of the WeChat exception tree, because every other WeChat module imports this one.
-
 Protocol (WeChat's "消息加解密技术方案"):
 
 - URL signature: ``sha1("".join(sorted([token, timestamp, nonce])))`` as lowercase hex.
@@ -26,26 +24,12 @@ import time
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from channels.wechat.errors import DecryptError, SignatureError, WeChatConfigError
+
 DEFAULT_TIMESTAMP_WINDOW_SECONDS = 300.0
 ENCODING_AES_KEY_LENGTH = 43
 BLOCK_SIZE = 32  # WeChat pads to 32 bytes, not AES's 16: the padding byte may be up to 32
 RANDOM_PREFIX_LENGTH = 16
-
-
-class WeChatError(Exception):
-    """Root of every error raised by the WeChat channel."""
-
-
-class WeChatConfigError(WeChatError, ValueError):
-    """The channel is configured wrongly; the message says what to change."""
-
-
-class SignatureError(WeChatError):
-    """A request is not from WeChat: bad or missing signature, or a timestamp outside the window."""
-
-
-class DecryptError(WeChatError):
-    """A safe-mode payload that does not decrypt to a well-formed message for our AppID."""
 
 
 def sha1_signature(*parts: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from channels.wechat_crypto import WeChatError
+from channels.wechat.errors import WeChatError
 
 logger = logging.getLogger(__name__)
 
