@@ -8,9 +8,11 @@ own server addresses:
   :data:`common.ratelimit.SLOW_DOWN` once per window and then nothing until it ends, so a flood
   does not turn into a flood of replies.
 - **Per source address, for failed checks** (:class:`AddressGuard`): a wrong signature or secret
-  takes a token of its address; an address whose bucket is empty is refused (403, like a wrong
-  signature: the caller failed authentication, and a 429 would only invite the retries both
-  platforms make on any non-2xx) before any work.
+  takes a token of its address; once its bucket is empty, further failures from it are refused
+  as "too many failed checks" (403, like a wrong signature: the caller failed authentication, and a
+  429 would only invite the retries both platforms make on any non-2xx) and logged once per window.
+  The check itself comes first and is cheap, so a request that passes it always gets through: a
+  shared address (a proxy, the platform's own servers) is never blocked for everyone.
   A limit on *all* requests per address would be a limit on everybody at once, because the
   platform's few addresses carry every senior's messages; verified traffic is bounded per sender
   and by each channel's in-flight cap instead.

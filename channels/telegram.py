@@ -623,12 +623,13 @@ class TelegramInput(InputChannel):
             logger.error("Telegram update %s could not be answered: %s", update.update_id, describe_unexpected(err))
 
     async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
-        address = client_address(request)
-        if self.address_guard.refuses(address):
-            return status_json(403, "forbidden")
+        # The secret is checked first, for everyone: a caller with it always gets through, even
+        # from an address that others' failed checks have used up (behind a shared proxy, say).
         if not self.secret_matches(request.headers.get(SECRET_HEADER)):
+            address = client_address(request)
             self.address_guard.failed(address)
-            logger.warning("Refused a Telegram webhook call with a missing or wrong secret token.")
+            if not self.address_guard.refuses(address):  # past the limit: said once per window
+                logger.warning("Refused a Telegram webhook call with a missing or wrong secret token.")
             return status_json(403, "forbidden")
         try:
             body = await read_body(request, MAX_BODY_BYTES)

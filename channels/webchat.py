@@ -69,6 +69,7 @@ from channels.http_limits import (
     error,
     message_too_long,
 )
+from channels.plumbing import guard_content_length
 from channels.webchat_token import (
     DEFAULT_LIFETIME_SECONDS,
     ConversationSigner,
@@ -336,6 +337,7 @@ class WebChatInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         assets = load_assets(self.page_dir)
         page = Blueprint(f"yinling_{self.name()}_page", __name__)
+        guard_content_length(page)
 
         def verified(request: Request) -> str | HTTPResponse:
             try:

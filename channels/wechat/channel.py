@@ -201,7 +201,11 @@ class WeChatInput(InputChannel):
 
     def _refuse(self, err: RequestRefused, address: str) -> HTTPResponse:
         if isinstance(err, SignatureError):
+            # Failed checks count against the address; past the limit the refusal is logged once per
+            # window, not per request. A valid signature always gets through, from any address.
             self.address_guard.failed(address)
+            if self.address_guard.refuses(address):
+                return _refused(403, "too many failed checks")
         logger.warning("Refused a WeChat request (%d): %s.", err.status, err)
         return _refused(err.status, type(err).__name__)
 
@@ -306,8 +310,6 @@ class WeChatInput(InputChannel):
     async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
         started = time.monotonic()
         address = client_address(request)
-        if self.address_guard.refuses(address):
-            return _refused(403, "too many failed checks")
         try:
             signed = self._verify_url(request)
             self._check_content_type(request)
@@ -341,8 +343,6 @@ class WeChatInput(InputChannel):
         async def verify(request: Request) -> HTTPResponse:
             # WeChat checks the URL once, when the admin saves the server configuration.
             address = client_address(request)
-            if self.address_guard.refuses(address):
-                return _refused(403, "too many failed checks")
             try:
                 self._verify_url(request)
             except SignatureError as err:

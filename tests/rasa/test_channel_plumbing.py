@@ -61,7 +61,10 @@ def server_in_a_thread() -> Iterator[int]:
 
     async def serve() -> None:
         config = WeChatConfig(token="t", app_id="wx0", app_secret="s")
-        channels = [WeChatInput(config, deduplicator=MemoryDeduplicator(), bindings=MemoryBindings()), RestInput()]
+        channels = [
+            WeChatInput(config, deduplicator=MemoryDeduplicator(), bindings=MemoryBindings()),
+            RestInput("plumbing-rest-token-0123456789"),
+        ]
         async with serve_channels(channels, ScriptedRasa()) as url:
             port.append(int(url.rsplit(":", 1)[1]))
             ready.set()
@@ -112,7 +115,15 @@ def test_malformed_content_length_is_refused_on_every_route_and_the_server_keeps
             assert exchange(port, path, ["Content-Type: text/xml", *headers]) == status
         # Still serving: REST answers a good request.
         good = json.dumps({"sender": "plumbing-test", "message": "你好"}).encode()
-        assert exchange(port, "/webhooks/rest/webhook", [f"Content-Length: {len(good)}"], good) == 200
+        assert (
+            exchange(
+                port,
+                "/webhooks/rest/webhook",
+                [f"Content-Length: {len(good)}", "Authorization: Bearer plumbing-rest-token-0123456789"],
+                good,
+            )
+            == 200
+        )
 
 
 # ------------------------------------------------------------------ JSON depth

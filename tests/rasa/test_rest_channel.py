@@ -1,5 +1,5 @@
 """The REST channel on a real Sanic server: its token, other channels' sender ids, trusted payloads,
-relays, rate limits, size caps and errors that never echo the request."""
+rate limits, size caps and errors that never echo the request."""
 
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ from hypothesis import strategies as st
 
 from channels.conversation import TRUSTED_PAYLOAD
 from channels.http_limits import MAX_BODY_BYTES, MAX_MESSAGE_CHARS, TOO_LONG, Throttle
-from channels.rest import NO_TOKEN, RELAY_VARIABLES, RESERVED_SENDER_PREFIXES, RestConfigError, RestInput
+from channels.rest import NO_TOKEN, RESERVED_SENDER_PREFIXES, RestConfigError, RestInput
 from common.ratelimit import SLOW_DOWN, Limit
 from tests.rasa.webchannel_harness import CHOICES, FakeClock, RecordingRasa, serve
 
 TOKEN = "rest-test-token-0123456789abcdef"
-RELAY = "telegram-relay-token-0123456789"
 WEBHOOK = "/webhooks/rest/webhook"
 PLENTY = Limit(1000, 1000)
 
@@ -52,13 +51,12 @@ class Rest:
 async def rest(
     token: str | None = TOKEN,
     *,
-    relays: dict[str, str] | None = None,
     sender: Limit = PLENTY,
     ip: Limit = PLENTY,
     rasa: RecordingRasa | None = None,
 ) -> AsyncIterator[Rest]:
     clock = FakeClock()
-    channel = RestInput(token, relays=relays, throttle=Throttle(sender, ip, clock=clock))
+    channel = RestInput(token, throttle=Throttle(sender, ip, clock=clock))
     script = rasa or RecordingRasa(script={"你好": [{"text": "您好！想问什么？", "buttons": CHOICES}]})
     async with serve([channel], script) as url, httpx.AsyncClient(timeout=10) as client:
         yield Rest(url, client, script, clock)
@@ -105,10 +103,8 @@ def test_without_a_token_configured_the_channel_says_so_and_logs_it_once(caplog:
 
 def test_the_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YINLING_REST_TOKEN", TOKEN)
-    for variable in RELAY_VARIABLES.values():
-        monkeypatch.delenv(variable, raising=False)
     channel = RestInput.from_credentials({})
-    assert isinstance(channel, RestInput) and channel.token == TOKEN and channel.relays == {}
+    assert isinstance(channel, RestInput) and channel.token == TOKEN
     with pytest.raises(RestConfigError, match="YINLING_REST_TOKEN"):
         RestInput.from_credentials({"token": "in-the-file"})
     monkeypatch.setenv("YINLING_RATE_IP", "fast")
@@ -194,33 +190,6 @@ def test_a_slash_message_is_trusted_only_when_it_is_a_button_just_offered() -> N
             ]
 
     run(scenario)
-
-
-# ---- a channel's relay ----------------------------------------------------------------------------------
-
-
-def test_the_telegram_relay_speaks_for_telegram_senders_only() -> None:
-    async def scenario() -> None:
-        async with rest(relays={"telegram:": RELAY}, ip=Limit(per_minute=60, burst=1)) as api:
-            for chat in range(3):  # many users behind one relay address: not limited per address
-                answer = await api.post(
-                    {"sender": f"telegram:{chat}", "message": "/greet", "metadata": {TRUSTED_PAYLOAD: True}},
-                    token=RELAY,
-                )
-                assert answer.status_code == 200, answer.text
-            assert all((m.metadata or {}).get(TRUSTED_PAYLOAD) is True for m in api.rasa.received)
-            for sender in ("wechat:oAbc", "web-" + "0" * 32, "me"):
-                refused = await api.post({"sender": sender, "message": "你好"}, token=RELAY)
-                assert refused.status_code == 403
-            # The general token still may not speak as a Telegram user.
-            assert (await api.post({"sender": "telegram:0", "message": "你好"})).status_code == 403
-
-    run(scenario)
-
-
-def test_relays_are_only_for_other_channels() -> None:
-    with pytest.raises(RestConfigError, match="relays"):
-        RestInput(TOKEN, relays={"web-": "a-token-of-some-length"})
 
 
 # ---- limits and sizes -------------------------------------------------------------------------------------

@@ -188,13 +188,12 @@ def test_wrong_secrets_block_their_address_for_a_while(
 
     async def scenario() -> None:
         async with telegram_stack() as stack:
-            for _ in range(3):
+            for _ in range(6):
                 assert (await stack.post(load_update("text_message"), secret="guess"))[0] == 403
-            for _ in range(3):
-                # Even the right secret: the address used up its failures.
-                assert await stack.post(load_update("text_message")) == (403, {"status": "forbidden"})
             await stack.settle()
             assert stack.rasa.received == []
+            # The right secret always gets through: others' failures at a shared address block nobody.
+            assert (await stack.post(load_update("text_message")))[0] == 200
 
     run_logged(scenario, caplog)
     assert sum("Refusing telegram requests from address" in r.getMessage() for r in caplog.records) == 1
