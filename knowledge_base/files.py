@@ -127,13 +127,17 @@ def unescape_cell(text: str) -> str:
 
 
 # -- reading ---------------------------------------------------------------------------------
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.0f} MB"
+
+
 def _read_bytes(path: Path) -> bytes:
     try:
         if path.is_dir():
             raise _problem(path, "is a folder, not a file")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise _problem(path, f"is {size / 1e6:.0f} MB; at most {MAX_FILE_BYTES / 1e6:.0f} MB per file")
+            raise _problem(path, f"is {_mb(size)}; at most {_mb(MAX_FILE_BYTES)} per file")
         return path.read_bytes()
     except FileNotFoundError as err:
         raise _problem(path, "no such file") from err
@@ -300,7 +304,7 @@ def _check_xlsx_archive(path: Path, data: bytes) -> None:
         if unpacked > MAX_XLSX_UNPACKED_BYTES:
             raise _problem(
                 path,
-                f"would unpack to {unpacked / 1e6:.0f} MB; at most {MAX_XLSX_UNPACKED_BYTES / 1e6:.0f} MB "
+                f"would unpack to {_mb(unpacked)}; at most {_mb(MAX_XLSX_UNPACKED_BYTES)} "
                 "(a zip bomb, or far larger than any knowledge base)",
             )
         for part in parts:
@@ -410,7 +414,8 @@ def _read_xlsx(path: Path) -> list[tuple[dict[str, Any], int]]:
     except EntryValidationError:
         raise
     except Exception as err:  # openpyxl raises almost anything on a damaged or hostile file
-        raise _problem(path, f"cannot be read as an Excel workbook ({type(err).__name__}: {str(err)[:120]})") from err
+        first_line = (str(err).splitlines() or [""])[0][:120]  # openpyxl's messages run over several lines
+        raise _problem(path, f"cannot be read as an Excel workbook ({type(err).__name__}: {first_line})") from err
     if header is None:
         if problems:
             raise EntryValidationError(problems)
