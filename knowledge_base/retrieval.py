@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 import yaml
 
-from knowledge_base.embedding import Embedder, shared_embedder
+from knowledge_base.embedding import E5Embedder, Embedder, shared_embedder
 from knowledge_base.schema import Entry, KnowledgeBaseError
 from knowledge_base.text import tokens, tokens_many
 from textnorm import normalize
@@ -335,41 +335,41 @@ class IndexSnapshot:
     retriever: Retriever | None
 
 
-class _ChunkedEmbedder:
-    """The process's embedder, handed a rebuild's texts a few at a time.
+class _RoutingEmbedder:
+    """What a live index's retrievers embed with: the process's embedder for searches, and an
+    engine of its own for the background refresher thread.
 
-    The embedder holds its lock for a whole call; a rebuild embedding 800 new question
-    variants in one call would make every search's query embedding wait for all of them.
-    In chunks, a search waits for one chunk at most. Chunks keep at least two texts: the
-    embedder's cache answers batches only.
+    The embedder holds its lock for a whole call, and a large edit brings hundreds of new
+    texts (800 question variants took minutes on a busy machine): a search's one query must
+    never queue behind them. The refresher's engine runs the same model with the same
+    on-disk cache (the vectors are identical) and costs about 9 MB; it is loaded at the
+    first background rebuild. An embedder given explicitly (tests, tools) serves both.
     """
 
-    dim: int  # the inner embedder's, read at first use (see __getattr__)
+    dim: int  # read through __getattr__, so that a BM25-only index never loads the model
     name: str
 
-    def __init__(self, settings: Settings, inner: Embedder | None, chunk: int) -> None:
-        self._settings, self._inner, self._chunk = settings, inner, chunk
+    def __init__(self, settings: Settings, given: Embedder | None) -> None:
+        self._settings, self.given = settings, given
+        self._own: Embedder | None = None
+        self.refresher: threading.Thread | None = None
 
-    @property
-    def inner(self) -> Embedder:
-        if self._inner is None:  # loaded at first use: a BM25-only index never needs the model
-            self._inner = shared_embedder(self._settings.threads)
-        return self._inner
+    def _for_this_thread(self) -> Embedder:
+        if self.given is not None:
+            return self.given
+        if threading.current_thread() is self.refresher:
+            if self._own is None:
+                self._own = E5Embedder(threads=self._settings.threads)
+            return self._own
+        return shared_embedder(self._settings.threads)
 
     def __getattr__(self, attribute: str) -> Any:
-        # Only for ``dim`` and ``name`` (never set on the instance), so that reading them
-        # loads the model only when a dense index is built.
         if attribute in ("dim", "name"):
-            return getattr(self.inner, attribute)
+            return getattr(self._for_this_thread(), attribute)
         raise AttributeError(attribute)
 
     def encode(self, texts: list[str], kind: str) -> np.ndarray:
-        if len(texts) <= self._chunk + 1:
-            return self.inner.encode(texts, kind)
-        chunks = [texts[i : i + self._chunk] for i in range(0, len(texts), self._chunk)]
-        if len(chunks[-1]) == 1:
-            chunks[-2] = chunks[-2] + chunks.pop()
-        return np.vstack([self.inner.encode(chunk, kind) for chunk in chunks])
+        return self._for_this_thread().encode(texts, kind)
 
 
 class LiveIndex:
@@ -380,15 +380,15 @@ class LiveIndex:
     ``poll_seconds`` (one tiny query) and, when it moved, builds a new index from a
     snapshot of the store. The new index and its entries replace the old ones in one
     assignment, so a search uses the old index or the new one, whole, and never waits for
-    a rebuild or queries the database. Embeddings of unchanged texts come from the
-    embedder's cache and their BM25 words from a memo, so a rebuild costs one embedding
-    and one tokenization per changed text.
+    a rebuild or queries the database; the refresher embeds with an engine of its own, so
+    a search's query never queues behind a rebuild's texts either. Embeddings of unchanged
+    texts come from the embedder's cache and their BM25 words from a memo, so a rebuild
+    costs one embedding and one tokenization per changed text.
 
     ``refresh`` rebuilds in the caller's thread (start-up, the CLI's ``reindex``).
     """
 
     MIN_POLL_SECONDS = 0.01
-    EMBED_CHUNK = 4  # a search waits for at most this many texts' embedding (about 20 ms each)
 
     def __init__(
         self,
@@ -401,7 +401,7 @@ class LiveIndex:
         self._store = store
         self.settings = settings or Settings.load()
         self._poll = max(poll_seconds, self.MIN_POLL_SECONDS)
-        self._embedder = _ChunkedEmbedder(self.settings, embedder, self.EMBED_CHUNK)
+        self._embedder = _RoutingEmbedder(self.settings, embedder)
         self._background = background
         self._snapshot = IndexSnapshot(-1, {}, None)
         self._token_memo: dict[str, list[str]] = {}  # document text -> BM25 words, for rebuilds
@@ -467,10 +467,13 @@ class LiveIndex:
         if self._pid != os.getpid():
             self._init_locks()
             self._watcher = None
+            # The refresher's own engine (and its cache connection) belong to the parent.
+            self._embedder = _RoutingEmbedder(self.settings, self._embedder.given)
         with self._start_lock:
             if self._closed.is_set() or (self._watcher is not None and self._watcher.is_alive()):
                 return
             self._watcher = threading.Thread(target=self._watch, name="kb-index-refresh", daemon=True)
+            self._embedder.refresher = self._watcher
             self._watcher.start()
 
     def close(self) -> None:

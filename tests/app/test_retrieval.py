@@ -273,6 +273,25 @@ def test_a_search_during_a_rebuild_answers_from_the_old_index_without_waiting(tm
     assert not index.refreshing_in_background
 
 
+def test_the_refresher_embeds_with_an_engine_of_its_own_giving_the_same_vectors(tmp_path: Path) -> None:
+    """So a search's query never queues on the shared embedder's lock behind a rebuild's texts."""
+    url, entries = _seeded(tmp_path)
+    index = LiveIndex(KBStore(url), poll_seconds=0.01)
+    try:
+        index.refresh(force=True)
+        index.search(QUESTION, 1)
+        editor = KBStore(url)
+        editor.edit(_with_question(entries[5]), "admin", "new question")
+        assert index.wait_for_version(editor.version(), timeout=120)
+        own = index._embedder._own
+        assert own is not None and own is not shared_embedder(), "the rebuild did not use the searches' embedder"
+        texts = [QUESTION, "长护险怎么申请"]
+        assert np.array_equal(own.encode(texts, "query"), shared_embedder().encode(texts, "query"))
+        assert index.search(QUESTION, 1)[0].id == entries[5].id
+    finally:
+        index.close()
+
+
 class FlakyStore:
     """A KB store whose database can be made unreachable (the edge of the world: an outage)."""
 
