@@ -215,37 +215,56 @@ def _cell_text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _shown(name: str) -> str:
+    """A header for an error message: non-printable characters escaped, cut short."""
+    text = repr(name)[1:-1]
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _table_to_raw(
-    path: Path, header_cells: list[Any], rows: Iterable[tuple[int, list[Any]]], problems: list[Problem] | None = None
+    path: Path, rows: Iterable[tuple[int, list[Any]]], problems: list[Problem] | None = None
 ) -> list[tuple[dict[str, Any], int]]:
-    """Rows of a table (CSV or a sheet) as raw entries; header problems and stray cells are
-    reported together with ``problems`` already found in the file."""
+    """Rows of a table (CSV or a sheet) as raw entries. The first row with anything in it is
+    the header; header problems and cells without a header are reported (once) together
+    with ``problems`` already found in the file."""
     problems = list(problems or [])
-    header = [_cell_text(h) for h in header_cells]
-    seen: set[str] = set()
-    for name in header:
-        if not name:
-            continue
-        if name not in COLUMNS:
-            problems.append(
-                Problem(path.name, 1, name, f"is not a column of the entries table; use {', '.join(COLUMNS)}")
-            )
-        elif name in seen:
-            problems.append(Problem(path.name, 1, name, "appears twice in the header"))
-        seen.add(name)
+    header: list[str] | None = None
+    usable: list[bool] = []
     out: list[tuple[dict[str, Any], int]] = []
     for number, cells in rows:
         if not any(_cell_text(v) for v in cells):
             continue
+        if header is None:
+            header = [_cell_text(h) for h in cells]
+            seen: set[str] = set()
+            for name in header:
+                if not name:
+                    pass  # an empty header cell matters only if a row has a value below it
+                elif name not in COLUMNS:
+                    problems.append(
+                        Problem(
+                            path.name,
+                            number,
+                            _shown(name),
+                            f"is not a column of the entries table; use {', '.join(COLUMNS)}",
+                        )
+                    )
+                elif name in seen:
+                    problems.append(Problem(path.name, number, name, "appears twice in the header"))
+                usable.append(name in COLUMNS and name not in seen)
+                seen.add(name)
+            continue
         raw: dict[str, Any] = {"fields": {}}
         for position, value in enumerate(cells):
-            name = header[position] if position < len(header) else ""
-            if not name:
+            if position >= len(header) or not header[position]:
                 if _cell_text(value):
                     problems.append(
                         Problem(path.name, number, f"column {position + 1}", "has a value but no header above it")
                     )
                 continue
+            if not usable[position]:
+                continue  # under a header already reported
+            name = header[position]
             if isinstance(value, str):
                 value = value.replace("\r\n", "\n").replace("\r", "\n")
                 if name in LIST_COLUMNS:
@@ -273,11 +292,9 @@ def _read_csv(path: Path) -> list[tuple[dict[str, Any], int]]:
             table.append(record)
     except csv.Error as err:
         raise _problem(path, f"cannot be read as CSV (line {reader.line_num}): {err}") from err
-    if not table:
-        return []
-    # Excel row numbers: row 1 is the header; a record spanning lines is still one row.
-    rows = ((number, [unescape_cell(c) for c in cells]) for number, cells in enumerate(table[1:], start=2))
-    return _table_to_raw(path, table[0], rows)
+    # Excel row numbers: a record spanning several lines is still one row.
+    rows = ((number, [unescape_cell(c) for c in cells]) for number, cells in enumerate(table, start=1))
+    return _table_to_raw(path, rows)
 
 
 def _check_xlsx_archive(path: Path, data: bytes) -> None:
@@ -406,9 +423,7 @@ def _read_xlsx(path: Path) -> list[tuple[dict[str, Any], int]]:
             sheet = book.active
             if sheet is None or not hasattr(sheet, "reset_dimensions"):
                 raise _problem(path, "has no worksheet to read (the first sheet must hold the entries table)")
-            rows = _xlsx_rows(path, sheet, problems)
-            header = next(rows, None)
-            table = list(rows)
+            table = list(_xlsx_rows(path, sheet, problems))
         finally:
             book.close()
     except EntryValidationError:
@@ -416,11 +431,7 @@ def _read_xlsx(path: Path) -> list[tuple[dict[str, Any], int]]:
     except Exception as err:  # openpyxl raises almost anything on a damaged or hostile file
         first_line = (str(err).splitlines() or [""])[0][:120]  # openpyxl's messages run over several lines
         raise _problem(path, f"cannot be read as an Excel workbook ({type(err).__name__}: {first_line})") from err
-    if header is None:
-        if problems:
-            raise EntryValidationError(problems)
-        return []
-    return _table_to_raw(path, header[1], table, problems)
+    return _table_to_raw(path, table, problems)
 
 
 _READERS = {"yaml": _read_yaml, "csv": _read_csv, "xlsx": _read_xlsx}

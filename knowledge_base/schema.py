@@ -226,7 +226,9 @@ def _short(value: Any) -> str:
 
 
 def _key_name(key: Any) -> str:
-    text = str(key)
+    """A key for an error message: non-printable characters escaped (they could drive the
+    administrator's terminal), cut short."""
+    text = repr(str(key))[1:-1]
     return text if len(text) <= 40 else text[:37] + "..."
 
 

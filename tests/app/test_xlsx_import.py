@@ -67,6 +67,20 @@ def test_every_row_is_read_whatever_the_dimension_says(export: Path, tmp_path: P
     assert [e.id for e in read_entries([lying])] == [e.id for e in builtin_entries()[:3]]
 
 
+def test_a_table_below_blank_rows_keeps_excel_row_numbers(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    source = tmp_path / "plain.xlsx"
+    write_entries(builtin_entries()[:2], source)
+    book = load_workbook(source)
+    book.active.insert_rows(1, amount=2)  # an administrator left two blank rows above the table
+    book.active["B5"] = "not-a-collection"
+    book.save(tmp_path / "lower.xlsx")
+    with pytest.raises(EntryValidationError) as caught:
+        read_entries([tmp_path / "lower.xlsx"])
+    assert [(p.row, p.field) for p in caught.value.problems] == [(5, "collection")]
+
+
 def test_a_formula_cell_is_refused_with_its_row_and_column(export: Path, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
