@@ -135,10 +135,13 @@ def _read_bytes(path: Path) -> bytes:
     try:
         if path.is_dir():
             raise _problem(path, "is a folder, not a file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _problem(path, f"is {_mb(size)}; at most {_mb(MAX_FILE_BYTES)} per file")
-        return path.read_bytes()
+        if path.exists() and not path.is_file():
+            raise _problem(path, "is not a regular file (a device or a pipe?)")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # never more, whatever the file claims to be
+        if len(data) > MAX_FILE_BYTES:
+            raise _problem(path, f"is larger than {_mb(MAX_FILE_BYTES)}; at most that per file")
+        return data
     except FileNotFoundError as err:
         raise _problem(path, "no such file") from err
     except PermissionError as err:

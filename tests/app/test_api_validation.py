@@ -12,7 +12,6 @@ from knowledge_base.store import KBStore
 from tests.app.test_api import api, call  # noqa: F401 - the fixture is used by name
 
 
-
 def test_an_import_with_duplicate_ids_is_refused_whole(api: tuple[str, KBStore]) -> None:  # noqa: F811
     url, store = api
     version = store.version()

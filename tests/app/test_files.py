@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from knowledge_base.files import (
     FORMULA_STARTS,
+    MAX_FILE_BYTES,
     ExportError,
     builtin_entries,
     escape_cell,
@@ -319,3 +320,15 @@ def test_problems_of_every_file_are_reported_together(tmp_path: Path) -> None:
     text = str(caught.value)
     assert "broken.yml: YAML syntax error" in text and "bad.yml, row 1, field 'title'" in text
     assert "missing.csv: no such file" in text and len(caught.value.problems) == 3
+
+
+def test_a_device_or_an_oversized_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    (tmp_path / "endless.csv").symlink_to("/dev/zero")
+    with open(tmp_path / "huge.xlsx", "wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(EntryValidationError) as caught:
+        read_entries([tmp_path / "endless.csv", tmp_path / "huge.xlsx"])
+    assert [p.message for p in caught.value.problems] == [
+        "is not a regular file (a device or a pipe?)",
+        "is larger than 50 MB; at most that per file",
+    ]

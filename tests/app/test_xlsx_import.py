@@ -154,6 +154,11 @@ def _hostile(name: str, export: Path, tmp_path: Path) -> Path:
         _rewrite(export, target, _in_sheet("</sheetData>", f'<row r="{far}">{_cell(f"A{far}", "x")}</row></sheetData>'))
     elif name == "too-wide":
         _rewrite(export, target, _in_sheet("</row>", _cell("XFD1", "stray") + "</row>"))
+    elif name == "encrypted-part":
+        data = bytearray(data)  # zip-level encryption: flag bit 0 of a part in the central directory
+        central = data.find(b"PK\x01\x02")
+        data[central + 8] |= 0x1
+        target.write_bytes(bytes(data))
     elif name == "broken-xml":
         _rewrite(export, target, {SHEET: lambda d: d[: len(d) // 2]})
     elif name == "zip-not-xlsx":
@@ -168,6 +173,7 @@ HOSTILE = {
     "not-a-zip": "is not a readable .xlsx file",
     "truncated": "is not a readable .xlsx file",
     "encrypted": "is password-protected",
+    "encrypted-part": "has encrypted parts",
     "xxe": "declares a DTD or entities",
     "billion-laughs": "declares a DTD or entities",
     "zip-bomb-ratio": "times its packed size; at most 100 (a zip bomb)",
