@@ -3,6 +3,10 @@
 Commands: init, list, show, add, edit, delete, import, export, history, restore, reindex,
 eval, serve. Changes name an author (``--author``, default: the login name) and a reason
 (``--reason``); every change is a new revision and is audited.
+
+Exit status: 0 done; 2 refused (a missing or unreadable file, a YAML syntax error, an
+unknown format, invalid entries: every problem on its own line of stderr, nothing written);
+1 the database could not be used. Never a traceback for any of these.
 """
 
 from __future__ import annotations
@@ -10,22 +14,18 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import sys
 from pathlib import Path
 
+import sqlalchemy as sa
 import yaml
 
-from knowledge_base.files import builtin_entries, format_of, read_entries, write_entries
-from knowledge_base.schema import Entry, EntryValidationError, KnowledgeBaseError, parse_entry
+from knowledge_base.files import builtin_entries, format_of, read_entries, read_entry_file, write_entries
+from knowledge_base.schema import Entry, EntryValidationError, KnowledgeBaseError
 from knowledge_base.store import KBStore
 
-
-def _entry_from_file(path: str) -> Entry:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    entry, problems = parse_entry(raw, Path(path).name, None)
-    if entry is None:
-        raise EntryValidationError(problems)
-    return entry
+logger = logging.getLogger(__name__)
 
 
 def _print_entry(entry: Entry) -> None:
@@ -36,7 +36,7 @@ def _warm(store: KBStore) -> None:
     """Build the configured index once, filling the embedding cache for the servers."""
     from knowledge_base.retrieval import LiveIndex
 
-    index = LiveIndex(store)
+    index = LiveIndex(store, background=False)
     index.refresh(force=True)
     print(f"index: {len(index.entries)} entries at version {index.version}")
 
@@ -83,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return eval_main(args.entries, args.queries, args.json)
     try:
+        # Read and check every input file before touching the database.
         if args.command == "import":
-            # Validate every file before touching the database.
             entries = read_entries([Path(f) for f in args.files])
+        elif args.command in ("add", "edit"):
+            entry = read_entry_file(Path(args.file))
+        elif args.command == "export":
+            format_of(Path(args.file))
         store = KBStore(args.database)
         who = f"cli:{getattr(args, 'author', getpass.getuser())}"
         if args.command == "init":
@@ -99,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "show":
             _print_entry(store.get(args.id))
         elif args.command in ("add", "edit"):
-            entry = _entry_from_file(args.file)
             revision = (store.add if args.command == "add" else store.edit)(entry, args.author, args.reason)
             store.audit(who, args.command, entry.id)
             print(f"{entry.id}: revision {revision}")
@@ -112,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
             store.audit(who, "import", ",".join(args.files))
             print(json.dumps(counts))
         elif args.command == "export":
-            format_of(Path(args.file))
             entries = store.entries(args.collection)
             write_entries(entries, Path(args.file))
             store.audit(who, "export", args.file)
@@ -130,9 +132,22 @@ def main(argv: list[str] | None = None) -> int:
             from knowledge_base.api import serve
 
             serve(store, args.host, args.port)
+    except EntryValidationError as err:
+        for problem in err.problems:
+            print(f"knowledge_base: {problem}", file=sys.stderr)
+        return 2
     except KnowledgeBaseError as err:
         print(f"knowledge_base: {err}", file=sys.stderr)
         return 2
+    except sa.exc.SQLAlchemyError as err:
+        # The driver's message may hold a host or a query; the type says enough here.
+        logger.debug("database error", exc_info=True)
+        print(
+            f"knowledge_base: the database could not be used ({type(err).__name__}); "
+            "check --database, KB_DATABASE_URL or DATABASE_URL",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

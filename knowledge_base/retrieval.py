@@ -7,21 +7,26 @@ so the same code serves the product KB and the evaluation's TSV files.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import bm25s
 import faiss
 import numpy as np
 import yaml
 
-from knowledge_base.embedding import Embedder, shared_embedder
+from knowledge_base.embedding import E5Embedder, Embedder, shared_embedder
 from knowledge_base.schema import Entry, KnowledgeBaseError
 from knowledge_base.text import tokens, tokens_many
 from textnorm import normalize
+
+logger = logging.getLogger(__name__)
 
 CONFIG_PATH = Path(__file__).resolve().parent / "retrieval.yml"
 
@@ -61,6 +66,14 @@ class Hit:
     sparse: float = 0.0
 
 
+@dataclass(frozen=True)
+class HnswSettings:
+    """faiss ``IndexHNSWFlat``: graph degree and search breadth (used when ``index: hnsw``)."""
+
+    m: int = 32
+    ef_search: int = 128
+
+
 @dataclass
 class Settings:
     retriever: str = "hybrid"
@@ -69,23 +82,62 @@ class Settings:
     sparse_saturation: float = 6.0
     threshold: float = 0.94
     threads: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
+    hnsw: HnswSettings = field(default_factory=HnswSettings)
 
     @classmethod
     def load(cls, path: Path = CONFIG_PATH) -> Settings:
+        """Read ``retrieval.yml``: an unknown key (at any level) or a value of the wrong type
+        is an error naming the key and the file, never silently dropped."""
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as err:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
             raise RetrievalConfigError(f"cannot read {path}: {err}") from err
-        known = {k: data.pop(k) for k in list(data) if k in cls.__dataclass_fields__ and k != "extra"}
-        settings = cls(**known, extra=data)
+        settings: Settings = _from_mapping(cls, {} if data is None else data, path, "")
         if settings.retriever not in RETRIEVERS:
             raise RetrievalConfigError(
                 f"{path}: retriever {settings.retriever!r} is unknown; use one of {', '.join(sorted(RETRIEVERS))}"
             )
         if settings.index not in ("flat", "hnsw"):
             raise RetrievalConfigError(f"{path}: index must be 'flat' or 'hnsw', not {settings.index!r}")
+        for name, ok, rule in (
+            ("sparse_weight", settings.sparse_weight >= 0, "at least 0"),
+            ("sparse_saturation", settings.sparse_saturation > 0, "more than 0"),
+            ("threshold", -1 <= settings.threshold <= 2, "between -1 and 2"),
+            ("threads", settings.threads >= 1, "at least 1"),
+            ("hnsw.m", 2 <= settings.hnsw.m <= 512, "between 2 and 512"),
+            ("hnsw.ef_search", settings.hnsw.ef_search >= 1, "at least 1"),
+        ):
+            if not ok:
+                raise RetrievalConfigError(f"{path}: {name} must be {rule}")
         return settings
+
+
+_SCALAR_KINDS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float)}
+
+
+def _from_mapping(cls: Any, data: Any, path: Path, prefix: str) -> Any:
+    """Build the dataclass ``cls`` from a mapping, checking every key and value type."""
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(data, dict):
+        raise RetrievalConfigError(f"{path}: {where} must be a mapping of settings, not {type(data).__name__}")
+    hints = get_type_hints(cls)
+    allowed = list(cls.__dataclass_fields__)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in allowed:
+            raise RetrievalConfigError(
+                f"{path}: unknown key {name!r}; the keys allowed at {where} are {', '.join(allowed)}"
+            )
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            values[key] = _from_mapping(kind, value, path, f"{name}.")
+            continue
+        expected = _SCALAR_KINDS[kind.__name__]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise RetrievalConfigError(f"{path}: {name} must be {kind.__name__}, not {value!r}")
+        values[key] = value
+    return cls(**values)
 
 
 def _mask(docs: Sequence[Doc], collection: str | None, street: str | None) -> np.ndarray | None:
@@ -130,8 +182,8 @@ class DenseRetriever:
         ).astype(np.float32)
         index: Any
         if self._settings.index == "hnsw":
-            index = faiss.IndexHNSWFlat(self._embedder.dim, 32, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efSearch = 128
+            index = faiss.IndexHNSWFlat(self._embedder.dim, self._settings.hnsw.m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efSearch = self._settings.hnsw.ef_search
         else:
             index = faiss.IndexFlatIP(self._embedder.dim)
         if len(vectors):
@@ -274,46 +326,186 @@ def make_retriever(
     return retriever
 
 
-class LiveIndex:
-    """The configured retriever over a KB store, rebuilt when the store's version moves.
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """One built index and the entries it was built from, at one KB version."""
 
-    ``search`` first asks the store for its version (one small query, at most every
-    ``poll_seconds``); a new version rebuilds the index from the store. Embeddings of
-    unchanged texts come from the embedder's cache and their BM25 words from a memo, so a
-    rebuild costs one embedding and one tokenization per changed text.
+    version: int
+    entries: dict[str, Entry]  # never changed once built: a new version gets a new dict
+    retriever: Retriever | None
+
+
+class _RoutingEmbedder:
+    """What a live index's retrievers embed with: the process's embedder for searches, and an
+    engine of its own for the background refresher thread.
+
+    The embedder holds its lock for a whole call, and a large edit brings hundreds of new
+    texts (800 question variants took minutes on a busy machine): a search's one query must
+    never queue behind them. The refresher's engine runs the same model with the same
+    on-disk cache (the vectors are identical) and costs about 9 MB; it is loaded at the
+    first background rebuild. An embedder given explicitly (tests, tools) serves both.
     """
 
-    def __init__(self, store: Any, settings: Settings | None = None, poll_seconds: float = 0.2) -> None:
-        import time
+    dim: int  # read through __getattr__, so that a BM25-only index never loads the model
+    name: str
 
-        self._clock = time.monotonic
+    def __init__(self, settings: Settings, given: Embedder | None) -> None:
+        self._settings, self.given = settings, given
+        self._own: Embedder | None = None
+        self.refresher: threading.Thread | None = None
+
+    def _for_this_thread(self) -> Embedder:
+        if self.given is not None:
+            return self.given
+        if threading.current_thread() is self.refresher:
+            if self._own is None:
+                self._own = E5Embedder(threads=self._settings.threads)
+            return self._own
+        return shared_embedder(self._settings.threads)
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute in ("dim", "name"):
+            return getattr(self._for_this_thread(), attribute)
+        raise AttributeError(attribute)
+
+    def encode(self, texts: list[str], kind: str) -> np.ndarray:
+        return self._for_this_thread().encode(texts, kind)
+
+
+class LiveIndex:
+    """The configured retriever over a KB store, rebuilt off the request path when the store's version moves.
+
+    A background thread (started by the first search, or by ``start``; the action server
+    holds one LiveIndex, so one thread per process) asks the store for its version every
+    ``poll_seconds`` (one tiny query) and, when it moved, builds a new index from a
+    snapshot of the store. The new index and its entries replace the old ones in one
+    assignment, so a search uses the old index or the new one, whole, and never waits for
+    a rebuild or queries the database; the refresher embeds with an engine of its own, so
+    a search's query never queues behind a rebuild's texts either. Embeddings of unchanged
+    texts come from the embedder's cache and their BM25 words from a memo, so a rebuild
+    costs one embedding and one tokenization per changed text.
+
+    ``refresh`` rebuilds in the caller's thread (start-up, the CLI's ``reindex``).
+    """
+
+    MIN_POLL_SECONDS = 0.01
+
+    def __init__(
+        self,
+        store: Any,
+        settings: Settings | None = None,
+        poll_seconds: float = 0.2,
+        embedder: Embedder | None = None,
+        background: bool = True,
+    ) -> None:
         self._store = store
         self.settings = settings or Settings.load()
-        self._poll = poll_seconds
-        self._lock = threading.Lock()
-        self._checked = -1.0
-        self.version = -1
-        self.entries: dict[str, Entry] = {}
-        self._retriever: Retriever | None = None
+        self._poll = max(poll_seconds, self.MIN_POLL_SECONDS)
+        self._embedder = _RoutingEmbedder(self.settings, embedder)
+        self._background = background
+        self._snapshot = IndexSnapshot(-1, {}, None)
         self._token_memo: dict[str, list[str]] = {}  # document text -> BM25 words, for rebuilds
+        self._watcher: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._failing = False
+        self._init_locks()
 
-    def refresh(self, force: bool = False) -> bool:
-        """Rebuild if the store has a new version; True when a rebuild happened."""
-        with self._lock:
-            now = self._clock()
-            if not force and now - self._checked < self._poll:
-                return False
-            self._checked = now
-            if not force and self._store.version() == self.version:
-                return False
-            version, entries = self._store.snapshot()
-            retriever = make_retriever(self.settings, token_memo=self._token_memo)
-            retriever.build([Doc.from_entry(e) for e in entries])
-            self._retriever, self.version = retriever, version
-            self.entries = {e.id: e for e in entries}
-            return True
+    def _init_locks(self) -> None:
+        # Also after a fork: a lock held by a thread of the parent would never be released.
+        self._pid = os.getpid()
+        self._build_lock = threading.Lock()  # one rebuild at a time
+        self._start_lock = threading.Lock()
+        self._swapped = threading.Condition()
+
+    # -- what a search reads --------------------------------------------------------------
+    def snapshot(self) -> IndexSnapshot:
+        """The current index with its entries and version, consistent with each other."""
+        return self._snapshot
+
+    @property
+    def version(self) -> int:
+        return self._snapshot.version
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        return self._snapshot.entries
 
     def search(self, query: str, top_k: int = 5, collection: str | None = None, street: str | None = None) -> list[Hit]:
-        self.refresh()
-        assert self._retriever is not None
-        return self._retriever.search(query, top_k, collection, street)
+        snapshot = self._snapshot  # one read: a swap meanwhile does not mix two indexes
+        if snapshot.retriever is None:
+            self.refresh()  # nothing to answer from yet (no build at start-up): build once, here
+            snapshot = self._snapshot
+        self._ensure_watcher()
+        assert snapshot.retriever is not None
+        return snapshot.retriever.search(query, top_k, collection, street)
+
+    # -- rebuilding -----------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> bool:
+        """Rebuild now, in this thread, if the store has a new version (always with ``force``);
+        True when a new index was swapped in."""
+        if self._pid != os.getpid():
+            self._init_locks()
+        with self._build_lock:
+            if not force and self._store.version() == self._snapshot.version:
+                return False
+            version, entries = self._store.snapshot()
+            retriever = make_retriever(self.settings, embedder=self._embedder, token_memo=self._token_memo)
+            retriever.build([Doc.from_entry(e) for e in entries])
+            fresh = IndexSnapshot(version, {e.id: e for e in entries}, retriever)
+            with self._swapped:
+                self._snapshot = fresh
+                self._swapped.notify_all()
+            return True
+
+    def wait_for_version(self, version: int, timeout: float) -> bool:
+        """Wait until the index is at ``version`` or later (tests and tools, never a request)."""
+        with self._swapped:
+            return self._swapped.wait_for(lambda: self._snapshot.version >= version, timeout)
+
+    def start(self) -> None:
+        """Start the background refresher (idempotent; a forked child starts its own)."""
+        if self._pid != os.getpid():
+            self._init_locks()
+            self._watcher = None
+            # The refresher's own engine (and its cache connection) belong to the parent.
+            self._embedder = _RoutingEmbedder(self.settings, self._embedder.given)
+        with self._start_lock:
+            if self._closed.is_set() or (self._watcher is not None and self._watcher.is_alive()):
+                return
+            self._watcher = threading.Thread(target=self._watch, name="kb-index-refresh", daemon=True)
+            self._embedder.refresher = self._watcher
+            self._watcher.start()
+
+    def close(self) -> None:
+        """Stop the background refresher; searches go on with the last index."""
+        self._closed.set()
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join()
+
+    @property
+    def refreshing_in_background(self) -> bool:
+        watcher = self._watcher
+        return watcher is not None and watcher.is_alive() and self._pid == os.getpid()
+
+    def _ensure_watcher(self) -> None:
+        if self._background and not self.refreshing_in_background and not self._closed.is_set():
+            self.start()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(self._poll):
+            try:
+                self.refresh()
+            except Exception as err:  # a database outage or a bad row must not end the refresher
+                if not self._failing:
+                    logger.warning(
+                        "KB index refresh failed (%s); answering from version %d until it works",
+                        type(err).__name__,
+                        self.version,
+                    )
+                    logger.debug("KB index refresh failure", exc_info=True)
+                self._failing = True
+            else:
+                if self._failing:
+                    logger.info("KB index refresh works again (version %d)", self.version)
+                self._failing = False

@@ -21,7 +21,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from knowledge_base.schema import Entry, EntryValidationError, KnowledgeBaseError, parse_entry
+from knowledge_base.schema import (
+    MAX_IMPORT_ENTRIES,
+    Entry,
+    EntryValidationError,
+    KnowledgeBaseError,
+    Problem,
+    parse_entry,
+    validated,
+)
 from yinling.db import driver_url, sqlite_engine
 
 logger = logging.getLogger(__name__)
@@ -79,6 +87,14 @@ class EntryExists(KnowledgeBaseError, ValueError):
     pass
 
 
+class ChangeRefused(KnowledgeBaseError, ValueError):
+    """A change the store will not make as asked (a revision that is not a whole number, no reason)."""
+
+
+MAX_AUTHOR_CHARS = 128  # the column's width
+MAX_REASON_CHARS = 500
+
+
 @dataclass(frozen=True)
 class Revision:
     entry_id: str
@@ -100,14 +116,51 @@ def _now() -> dt.datetime:
 
 
 def _entry_from_json(text: str) -> Entry:
-    entry, problems = parse_entry(json.loads(text), "database", None)
+    # Not strict: what was stored under older limits stays readable (and indexable).
+    entry, problems = parse_entry(json.loads(text), "database", None, strict=False)
     if entry is None:
         raise EntryValidationError(problems)
     return entry
 
 
+def _check_change(author: str, reason: str) -> None:
+    for name, value, limit in (("author", author, MAX_AUTHOR_CHARS), ("reason", reason, MAX_REASON_CHARS)):
+        if not isinstance(value, str) or not value.strip():
+            raise ChangeRefused(f"every change needs a {name}")
+        if len(value) > limit:
+            raise ChangeRefused(f"the {name} has {len(value)} characters; at most {limit}")
+
+
+def _checked_import(entries: list[Entry]) -> list[Entry]:
+    """Every entry valid and every id once, or every problem (rows are 1-based positions)."""
+    if len(entries) > MAX_IMPORT_ENTRIES:
+        raise EntryValidationError(
+            [Problem("import", None, "*", f"has {len(entries)} entries; at most {MAX_IMPORT_ENTRIES} at once")]
+        )
+    problems: list[Problem] = []
+    checked: list[Entry] = []
+    first_row: dict[str, int] = {}
+    for row, entry in enumerate(entries, start=1):
+        try:
+            checked.append(validated(entry, "import", row))
+        except EntryValidationError as err:
+            problems.extend(err.problems)
+        if entry.id in first_row:
+            problems.append(Problem("import", row, "id", f"{entry.id!r} is also at row {first_row[entry.id]}"))
+        else:
+            first_row[entry.id] = row
+    if problems:
+        raise EntryValidationError(problems)
+    return checked
+
+
 class KBStore:
-    """Entries, their revisions, the global version and the audit log."""
+    """Entries, their revisions, the global version and the audit log.
+
+    Every write checks what it is given, whoever calls it: entries against the schema's
+    limits (``schema.validated``), an import for duplicate ids (all or nothing), a restore
+    for a whole-number revision, every change for an author and a reason.
+    """
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or database_url()
@@ -250,33 +303,57 @@ class KBStore:
         return row is not None and not row.deleted
 
     def add(self, entry: Entry, author: str, reason: str) -> int:
+        _check_change(author, reason)
+        entry = validated(entry, "entry", None)
         with self._change() as conn:
             if self._live(conn, entry.id):
                 raise EntryExists(f"an entry with id {entry.id!r} exists; edit it instead")
             return self._write_revision(conn, entry.id, "add", entry, author, reason)
 
     def edit(self, entry: Entry, author: str, reason: str) -> int:
+        _check_change(author, reason)
+        entry = validated(entry, "entry", None)
         with self._change() as conn:
             if not self._live(conn, entry.id):
                 raise EntryNotFound(f"no entry with id {entry.id!r}")
             return self._write_revision(conn, entry.id, "edit", entry, author, reason)
 
     def delete(self, entry_id: str, author: str, reason: str) -> int:
+        _check_change(author, reason)
         with self._change() as conn:
             if not self._live(conn, entry_id):
                 raise EntryNotFound(f"no entry with id {entry_id!r}")
             return self._write_revision(conn, entry_id, "delete", None, author, reason)
 
     def restore(self, entry_id: str, revision: int, author: str, reason: str) -> int:
-        """Make revision ``revision`` of the entry current again (as a new revision)."""
+        """Make revision ``revision`` of the entry current again (as a new revision).
+
+        ``revision`` must be an ``int`` (not a bool, a float such as 1.9, or a string such as
+        "2"): callers pass what they were sent, and a silent conversion would restore
+        another revision than the one asked for.
+        """
+        if isinstance(revision, bool) or not isinstance(revision, int):
+            raise ChangeRefused(
+                f"the revision to restore must be a whole number such as 2, not {type(revision).__name__} "
+                f"{str(revision)[:20]!r}"
+            )
+        _check_change(author, reason)
         old = next((r for r in self.history(entry_id) if r.revision == revision), None)
         if old is None:
             raise EntryNotFound(f"entry {entry_id!r} has no revision {revision}")
+        # An old revision must meet today's limits to become current again.
+        entry = validated(old.entry, f"{entry_id} revision {revision}", None) if old.entry is not None else None
         with self._change() as conn:
-            return self._write_revision(conn, entry_id, "restore", old.entry, author, reason)
+            return self._write_revision(conn, entry_id, "restore", entry, author, reason)
 
     def import_entries(self, entries: list[Entry], author: str, reason: str) -> dict[str, int]:
-        """Add new entries and update changed ones, in one transaction (one version step)."""
+        """Add new entries and update changed ones, in one transaction (one version step).
+
+        All or nothing: an invalid entry or an id given twice refuses the whole import, with
+        every problem named by its row (1-based position in ``entries``).
+        """
+        _check_change(author, reason)
+        entries = _checked_import(entries)
         counts = {"added": 0, "updated": 0, "unchanged": 0}
         with self._change() as conn:
             for entry in entries:

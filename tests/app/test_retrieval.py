@@ -6,15 +6,28 @@ import dataclasses
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
+import yaml
 
 from knowledge_base.embedding import shared_embedder
 from knowledge_base.evaluate import HELDOUT, builtin_set, evaluate
 from knowledge_base.files import builtin_entries
-from knowledge_base.retrieval import Doc, Settings, make_retriever
+from knowledge_base.retrieval import (
+    CONFIG_PATH,
+    Doc,
+    Hit,
+    LiveIndex,
+    RetrievalConfigError,
+    Settings,
+    make_retriever,
+)
+from knowledge_base.schema import Entry
+from knowledge_base.store import KBStore
 from knowledge_base.text import tokens, tokens_many
 from textnorm import normalize
 
@@ -170,9 +183,6 @@ def test_the_confidence_threshold_separates_answerable_from_unanswerable() -> No
 
 def test_every_process_follows_the_kb_version(tmp_path: Path) -> None:
     """Two action-server processes each hold a LiveIndex over their own connection to one database."""
-    from knowledge_base.retrieval import LiveIndex
-    from knowledge_base.store import KBStore
-
     url = f"sqlite:///{tmp_path / 'kb.sqlite'}"
     entries = builtin_entries()[:20]
     KBStore(url).import_entries(entries, "seed", "test")
@@ -181,9 +191,204 @@ def test_every_process_follows_the_kb_version(tmp_path: Path) -> None:
     second.refresh(force=True)
     target = entries[3]
     question = "社区里新开的银龄茶话会在哪里报名"
-    assert first.search(question, 1)[0].id != target.id
+    assert first.search(question, 1)[0].id != target.id and second.search(question, 1)[0].id != target.id
     editor = KBStore(url)
     editor.edit(dataclasses.replace(target, questions=[question, *target.questions]), "admin", "new question")
-    for index in (first, second):
-        hit = index.search(question, 1)[0]
-        assert hit.id == target.id and index.version == editor.version()
+    try:
+        for index in (first, second):
+            # Each process's background refresher picks the edit up by itself.
+            assert index.refreshing_in_background and index.wait_for_version(editor.version(), timeout=120)
+            hit = index.search(question, 1)[0]
+            assert hit.id == target.id and index.version == editor.version()
+    finally:
+        first.close()
+        second.close()
+
+
+# -- index rebuilds off the request path ---------------------------------------------------------
+class GatedEmbedder:
+    """The real embedding model; while armed, a rebuild's batch waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.inner = shared_embedder()
+        self.dim, self.name = self.inner.dim, self.inner.name
+        self.armed = False
+        self.building = threading.Event()
+        self.gate = threading.Event()
+
+    def encode(self, texts: list[str], kind: str) -> np.ndarray:
+        if self.armed and len(texts) > 1:  # a search embeds one query; a rebuild embeds batches
+            self.building.set()
+            assert self.gate.wait(300)
+        return self.inner.encode(texts, kind)
+
+
+QUESTION = "社区里新开的银龄茶话会在哪里报名"
+
+
+def _seeded(tmp_path: Path) -> tuple[str, list[Entry]]:
+    url = f"sqlite:///{tmp_path / 'kb.sqlite'}"
+    entries = builtin_entries()[:20]
+    KBStore(url).import_entries(entries, "seed", "test")
+    return url, entries
+
+
+def _with_question(entry: Entry) -> Entry:
+    return dataclasses.replace(entry, questions=[QUESTION, *entry.questions])
+
+
+def test_a_search_during_a_rebuild_answers_from_the_old_index_without_waiting(tmp_path: Path) -> None:
+    url, entries = _seeded(tmp_path)
+    embedder = GatedEmbedder()
+    index = LiveIndex(KBStore(url), poll_seconds=0.01, embedder=embedder)
+    threads_before = sum(t.name == "kb-index-refresh" for t in threading.enumerate())
+    try:
+        index.refresh(force=True)
+        before = index.search(QUESTION, 1)[0]
+        target = entries[3]
+        assert before.id != target.id and index.refreshing_in_background
+        embedder.armed = True
+        editor = KBStore(url)
+        editor.edit(_with_question(target), "admin", "new question")
+        assert embedder.building.wait(120), "the background refresher started rebuilding"
+
+        answered: list[Hit] = []
+        search = threading.Thread(target=lambda: answered.extend(index.search(QUESTION, 1)))
+        search.start()
+        search.join(120)  # only a deadlock guard: with the gate closed a waiting search never returns
+        assert not search.is_alive(), "the search waited for the rebuild"
+        assert [h.id for h in answered] == [before.id] and index.version == editor.version() - 1
+        for _ in range(5):
+            index.search("长护险怎么申请", 3)  # more searches: still one refresher thread
+        assert sum(t.name == "kb-index-refresh" for t in threading.enumerate()) == threads_before + 1
+
+        embedder.gate.set()
+        assert index.wait_for_version(editor.version(), timeout=120)
+        assert index.search(QUESTION, 1)[0].id == target.id
+        snapshot = index.snapshot()
+        assert snapshot.entries[target.id].questions[0] == QUESTION and snapshot.version == editor.version()
+    finally:
+        embedder.gate.set()
+        index.close()
+    assert not index.refreshing_in_background
+
+
+def test_the_refresher_embeds_with_an_engine_of_its_own_giving_the_same_vectors(tmp_path: Path) -> None:
+    """So a search's query never queues on the shared embedder's lock behind a rebuild's texts."""
+    url, entries = _seeded(tmp_path)
+    index = LiveIndex(KBStore(url), poll_seconds=0.01)
+    try:
+        index.refresh(force=True)
+        index.search(QUESTION, 1)
+        editor = KBStore(url)
+        editor.edit(_with_question(entries[5]), "admin", "new question")
+        assert index.wait_for_version(editor.version(), timeout=120)
+        own = index._embedder._own
+        assert own is not None and own is not shared_embedder(), "the rebuild did not use the searches' embedder"
+        texts = [QUESTION, "长护险怎么申请"]
+        assert np.array_equal(own.encode(texts, "query"), shared_embedder().encode(texts, "query"))
+        assert index.search(QUESTION, 1)[0].id == entries[5].id
+    finally:
+        index.close()
+
+
+class FlakyStore:
+    """A KB store whose database can be made unreachable (the edge of the world: an outage)."""
+
+    def __init__(self, url: str) -> None:
+        self.inner = KBStore(url)
+        self.down = threading.Event()
+        self.failed = threading.Semaphore(0)
+
+    def _check(self) -> None:
+        if self.down.is_set():
+            self.failed.release()
+            raise sa.exc.OperationalError("SELECT version", {}, ConnectionError("database unreachable"))
+
+    def version(self) -> int:
+        self._check()
+        return self.inner.version()
+
+    def snapshot(self) -> tuple[int, list[Entry]]:
+        self._check()
+        return self.inner.snapshot()
+
+
+def test_the_refresher_outlives_a_database_outage_and_searches_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, entries = _seeded(tmp_path)
+    store = FlakyStore(url)
+    index = LiveIndex(store, poll_seconds=0.01)
+    try:
+        index.refresh(force=True)
+        before = index.search(QUESTION, 1)[0]
+        store.down.set()
+        for _ in range(3):
+            assert store.failed.acquire(timeout=120), "the refresher keeps polling"
+        assert index.search(QUESTION, 1)[0].id == before.id, "answered from the index it has, no database needed"
+        assert index.refreshing_in_background
+        assert [r.message for r in caplog.records if "refresh failed" in r.message] == [
+            f"KB index refresh failed (OperationalError); answering from version {index.version} until it works"
+        ], "logged once, not at every poll"
+        KBStore(url).edit(_with_question(entries[5]), "admin", "during the outage")
+        store.down.clear()
+        assert index.wait_for_version(index.version + 1, timeout=120)
+        assert index.search(QUESTION, 1)[0].id == entries[5].id
+    finally:
+        index.close()
+
+
+def test_a_closed_index_keeps_answering_but_stops_following(tmp_path: Path) -> None:
+    url, entries = _seeded(tmp_path)
+    index = LiveIndex(KBStore(url), poll_seconds=0.01)
+    index.refresh(force=True)
+    index.search(QUESTION, 1)
+    index.close()
+    assert not index.refreshing_in_background
+    KBStore(url).edit(_with_question(entries[5]), "admin", "after close")
+    assert not index.wait_for_version(index.version + 1, timeout=0.5)
+    assert index.search(QUESTION, 1) and not index.refreshing_in_background, "a search does not restart it"
+
+
+# -- retrieval.yml ---------------------------------------------------------------------------------
+def _config(tmp_path: Path, **changes: object) -> Path:
+    data = {**yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8")), **changes}
+    path = tmp_path / "retrieval.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_the_shipped_retrieval_config_loads() -> None:
+    settings = Settings.load()
+    assert (settings.retriever, settings.index, settings.hnsw.m, settings.hnsw.ef_search) == ("hybrid", "flat", 32, 128)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"treshold": 0.9}, "unknown key 'treshold'; the keys allowed at the top level are retriever, index, "),
+        (
+            {"hnsw": {"m": 16, "eff_search": 64}},
+            "unknown key 'hnsw.eff_search'; the keys allowed at hnsw are m, ef_search",
+        ),
+        ({"threshold": "high"}, "threshold must be float, not 'high'"),
+        ({"threads": True}, "threads must be int, not True"),
+        ({"hnsw": 5}, "hnsw must be a mapping of settings, not int"),
+        ({"sparse_weight": -0.1}, "sparse_weight must be at least 0"),
+        ({"retriever": "magic"}, "retriever 'magic' is unknown; use one of bm25, dense, hybrid"),
+    ],
+)
+def test_config_typos_are_errors_naming_key_and_file(tmp_path: Path, changes: dict[str, object], expected: str) -> None:
+    path = _config(tmp_path, **changes)
+    with pytest.raises(RetrievalConfigError) as caught:
+        Settings.load(path)
+    assert isinstance(caught.value, ValueError)
+    assert str(caught.value).startswith(f"{path}: ") and expected in str(caught.value), str(caught.value)
+
+
+def test_hnsw_settings_reach_the_faiss_index(tmp_path: Path) -> None:
+    settings = Settings.load(_config(tmp_path, index="hnsw", hnsw={"m": 8, "ef_search": 17}))
+    retriever = make_retriever(settings, "dense")
+    retriever.build([Doc.from_entry(e) for e in builtin_entries()[:5]])
+    assert retriever._index.hnsw.efSearch == 17 and retriever._index.hnsw.nb_neighbors(1) == 8

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from knowledge_base.files import builtin_entries
-from knowledge_base.store import EntryExists, EntryNotFound, KBStore
+from knowledge_base.schema import EntryValidationError
+from knowledge_base.store import ChangeRefused, EntryExists, EntryNotFound, KBStore
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -86,3 +87,66 @@ def test_concurrent_edits_all_land_with_distinct_revisions(store: KBStore) -> No
 def test_audit_log_records_actions(store: KBStore) -> None:
     store.audit("cli:alice", "export", "kb.xlsx")
     assert store.audit_log(1)[0]["action"] == "export"
+
+
+def test_an_import_with_duplicate_ids_is_refused_whole_naming_every_duplicate(store: KBStore) -> None:
+    a, b, c = builtin_entries()[:3]
+    with pytest.raises(EntryValidationError) as caught:
+        store.import_entries([a, b, dataclasses.replace(a, title="另一个标题"), c, b], "admin", "monthly update")
+    assert [str(p) for p in caught.value.problems] == [
+        f"import, row 3, field 'id': {a.id!r} is also at row 1",
+        f"import, row 5, field 'id': {b.id!r} is also at row 2",
+    ]
+    assert store.version() == 0 and store.entries() == [], "nothing was written"
+
+
+def test_every_write_checks_the_limits_whoever_builds_the_entry(store: KBStore) -> None:
+    entry = builtin_entries()[0]
+    flood = dataclasses.replace(entry, questions=[f"长护险第{i}种问法" for i in range(800)])
+    with pytest.raises(EntryValidationError) as caught:
+        store.add(flood, "api", "r")
+    assert [p.field for p in caught.value.problems] == ["questions"]
+    store.add(entry, "a", "r")
+    version = store.version()
+    with pytest.raises(EntryValidationError):
+        store.edit(dataclasses.replace(entry, title="坏\x00标题"), "api", "r")
+    with pytest.raises(EntryValidationError) as caught:
+        store.import_entries([builtin_entries()[1], flood], "api", "r")
+    assert [(p.row, p.field) for p in caught.value.problems] == [(2, "questions")]
+    assert store.version() == version and store.get(entry.id) == entry
+
+
+@pytest.mark.parametrize("revision", [1.9, 1.0, "1", True, None])
+def test_restore_needs_a_whole_number_revision(store: KBStore, revision: object) -> None:
+    entry = builtin_entries()[0]
+    store.add(entry, "a", "r")
+    store.edit(dataclasses.replace(entry, answer="第二版。"), "a", "r")
+    with pytest.raises(ChangeRefused) as caught:
+        store.restore(entry.id, revision, "a", "r")  # type: ignore[arg-type]
+    assert isinstance(caught.value, ValueError) and "whole number" in str(caught.value)
+    assert store.version() == 2 and store.get(entry.id).answer == "第二版。"
+    store.restore(entry.id, 1, "a", "r")
+    assert store.get(entry.id) == entry
+
+
+def test_a_change_needs_an_author_and_a_reason(store: KBStore) -> None:
+    entry = builtin_entries()[0]
+    for author, reason in (("", "r"), ("a", "  "), ("a" * 129, "r"), ("a", "r" * 501)):
+        with pytest.raises(ChangeRefused):
+            store.add(entry, author, reason)
+    assert store.version() == 0
+
+
+def test_an_entry_stored_under_older_limits_stays_readable_but_cannot_be_restored(store: KBStore) -> None:
+    """What an older version of the project stored must not break reading or indexing."""
+    entry = builtin_entries()[0]
+    store.add(entry, "a", "r")
+    old = dataclasses.replace(entry, questions=[f"问法{i}" for i in range(40)])
+    with store._change() as conn:  # as an older version without the limits would have written it
+        KBStore._write_revision(conn, entry.id, "edit", old, "old", "before the limits")
+    store.edit(entry, "a", "back to a short list")
+    assert store.get(entry.id) == entry and store.history(entry.id)[1].entry == old
+    assert len(store.snapshot()[1]) == 1
+    with pytest.raises(EntryValidationError) as caught:
+        store.restore(entry.id, 2, "a", "r")
+    assert "revision 2" in str(caught.value) and "at most 30" in str(caught.value)
