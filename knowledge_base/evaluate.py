@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.errors import Refusal
 from knowledge_base.files import builtin_entries
 from knowledge_base.retrieval import Doc, Settings, make_retriever
 from knowledge_base.schema import KnowledgeBaseError
@@ -27,7 +28,7 @@ HELDOUT = Path(__file__).resolve().parent / "eval" / "heldout.tsv"
 COMPARED = ("configured", "bm25", "dense")
 
 
-class EvalInputError(KnowledgeBaseError, ValueError):
+class EvalInputError(KnowledgeBaseError, Refusal, ValueError):
     pass
 
 

@@ -21,6 +21,7 @@ import faiss
 import numpy as np
 import yaml
 
+from common.errors import ConfigError
 from knowledge_base.embedding import E5Embedder, Embedder, shared_embedder
 from knowledge_base.schema import Entry, KnowledgeBaseError
 from knowledge_base.text import tokens, tokens_many
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 CONFIG_PATH = Path(__file__).resolve().parent / "retrieval.yml"
 
 
-class RetrievalConfigError(KnowledgeBaseError, ValueError):
+class RetrievalConfigError(KnowledgeBaseError, ConfigError):
     pass
 
 

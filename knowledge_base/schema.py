@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from common.errors import Refusal, YinlingError
 from yinling.places import STREETS
 
 COLLECTIONS = ("services", "legal", "insurance", "directory")
@@ -62,11 +63,11 @@ ENTRY_KEYS = (
 )
 
 
-class KnowledgeBaseError(Exception):
+class KnowledgeBaseError(YinlingError):
     """Root of the knowledge base's errors."""
 
 
-class EntryValidationError(KnowledgeBaseError, ValueError):
+class EntryValidationError(KnowledgeBaseError, Refusal, ValueError):
     """One or more entries are invalid; ``problems`` lists each as file, row, field, message."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from common.errors import Refusal
 from knowledge_base.schema import (
     MAX_IMPORT_ENTRIES,
     Entry,
@@ -79,15 +80,15 @@ audit_table = sa.Table(
 )
 
 
-class EntryNotFound(KnowledgeBaseError, LookupError):
+class EntryNotFound(KnowledgeBaseError, Refusal, LookupError):
     pass
 
 
-class EntryExists(KnowledgeBaseError, ValueError):
+class EntryExists(KnowledgeBaseError, Refusal, ValueError):
     pass
 
 
-class ChangeRefused(KnowledgeBaseError, ValueError):
+class ChangeRefused(KnowledgeBaseError, Refusal, ValueError):
     """A change the store will not make as asked (a revision that is not a whole number, no reason)."""
 
 
