@@ -71,6 +71,21 @@ def notes_in(text: str, current: str | None) -> str | None:
     return "；".join(merged) or None
 
 
+def fresh_message(tracker: Tracker, form: str) -> bool:
+    """No action but the form itself has run since the latest user message.
+
+    (Rasa validates with a tracker that ends in the form's own ``action`` event, so the latest
+    action's name alone cannot tell a fresh message from a return to the form after an answer.)
+    """
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            return True
+        if kind == "action" and event.get("name") not in (form, "action_listen", None):
+            return False
+    return False
+
+
 def previous_value(tracker: Tracker, slot: str) -> Any:
     """The slot's value before the latest user message (the form may have just overwritten it)."""
     seen_user = False
@@ -89,7 +104,7 @@ class ValidateBookingForm(FormValidationAction):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         # Rasa also runs this action when the form resumes after another action answered
         # (a knowledge question mid-form); only a fresh message is read for stopping and questions.
-        text = raw_text(tracker) if tracker.latest_action_name == "action_listen" else ""
+        text = raw_text(tracker) if fresh_message(tracker, self.form_name()) else ""
         if text and is_stop(text):
             # The form ends here; action_booking_readback sees the stage and says goodbye.
             return [SlotSet(REQUESTED, None), SlotSet(STAGE, STOPPED)]

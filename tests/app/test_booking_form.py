@@ -42,6 +42,9 @@ def tracker(text: str, requested: str | None, before: dict[str, Any], extracted:
     """The tracker Rasa hands the validation action: earlier slots, the user message, then the extracted values."""
     events: list[dict[str, Any]] = [{"event": "slot", "name": k, "value": v} for k, v in before.items()]
     events.append({"event": "user", "text": text, "parse_data": {"intent": {"name": "inform"}, "entities": []}})
+    # As Rasa's form builds it: the requested slot, the form's own action event, then the extracted values.
+    events.append({"event": "slot", "name": "requested_slot", "value": requested})
+    events.append({"event": "action", "name": "booking_form"})
     events += [{"event": "slot", "name": k, "value": v} for k, v in extracted.items()]
     slots = {name: None for name in DOMAIN["slots"]}
     slots.update(before)
@@ -55,7 +58,7 @@ def tracker(text: str, requested: str | None, before: dict[str, Any], extracted:
         False,
         None,
         {"name": "booking_form"},
-        "action_listen",
+        "booking_form",
     )
 
 
@@ -185,3 +188,16 @@ def test_a_lunar_day_is_resolved_and_a_past_day_is_named(at) -> None:  # type: i
     assert lunar["booking_date"] is not None and lunar["booking_date"] > "2026-12-31"
     past = validate("上礼拜三", "booking_when", {"booking_service": "bath"}, {"booking_when": "上礼拜三"})
     assert past["booking_date"] is None and "11月25日（星期三）已经过去了" in past["_said"][0]
+
+
+def test_a_question_is_answered_once_not_again_when_the_form_resumes(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    text = "洗澡要自己带啥东西伐"
+    fresh = validate(text, "booking_contact", {"booking_service": "bath"}, {"booking_contact": text})
+    assert fresh["booking_contact"] is None and fresh["_said"] and fresh["_said"][0]
+    # The same message, after action_kb_answer already answered it (the form resumes): nothing said.
+    resumed = tracker(text, "booking_contact", {"booking_service": "bath"}, {})
+    resumed.events.insert(-2, {"event": "action", "name": "action_kb_answer"})
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ValidateBookingForm().run(dispatcher, resumed, DOMAIN))
+    assert dispatcher.messages == []
