@@ -248,5 +248,7 @@ def _says_value(text: str) -> bool:
 
 
 def _after(text: str, marker: re.Pattern[str]) -> str:
+    """The clause that states the field: "住在顾村，联系人冯秀兰，手机…" → "联系人冯秀兰"."""
     match = marker.search(text)
-    return text[match.start() :] if match else text
+    rest = text[match.start() :] if match else text
+    return re.split(r"[，,。；;、\s]", rest, maxsplit=1)[0]

@@ -201,3 +201,10 @@ def test_a_question_is_answered_once_not_again_when_the_form_resumes(at) -> None
     dispatcher = CollectingDispatcher()
     asyncio.run(ValidateBookingForm().run(dispatcher, resumed, DOMAIN))
     assert dispatcher.messages == []
+
+
+def test_a_contact_in_the_first_message_is_cut_from_its_clause(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    text = "腊月二十上午帮我约个助浴，住在顾村，联系人冯秀兰，手机13812345678"
+    result = validate(text, None, {}, {"booking_contact": "冯秀兰", "booking_phone": "13812345678"})
+    assert result["booking_contact"] == "冯秀兰" and result["booking_phone"] == "13812345678"
