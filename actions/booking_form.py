@@ -118,6 +118,53 @@ class ValidateBookingForm(FormValidationAction):
             events = [*events, *resolved.events]
         return events
 
+    # -- extraction from the typed text, beside the classifier's entities ---------------------
+    # The classifier's entity tagger sometimes misses a value ("联系人冯秀兰" tagged as a phone) or
+    # the message's intent keeps Rasa's from_text mapping away; what the senior typed still counts.
+
+    def _typed(self, tracker: Tracker, slot: str) -> str | None:
+        """The fresh message's text, when ``slot`` is still empty or is the one asked for."""
+        if not fresh_message(tracker, self.form_name()):
+            return None
+        if tracker.get_slot(slot) is not None and not self._asked(tracker, slot):
+            return None
+        return raw_text(tracker) or None
+
+    async def extract_booking_contact(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = self._typed(tracker, CONTACT)
+        if text is None:
+            return {}
+        if _STATES_CONTACT.search(text):
+            name = clean_contact(_after(text, _STATES_CONTACT))
+        elif self._asked(tracker, CONTACT):
+            name = clean_contact(text)
+        else:
+            name = None
+        return {CONTACT: name} if name else {}
+
+    async def extract_booking_phone(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = self._typed(tracker, PHONE)
+        phone = clean_phone(text) if text else None
+        return {PHONE: phone} if phone else {}
+
+    async def extract_booking_street(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = self._typed(tracker, STREET)
+        street = find_street(text) if text else None
+        return {STREET: street} if street else {}
+
+    async def extract_booking_service(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = self._typed(tracker, SERVICE)
+        code = catalog().find_service(text) if text else None
+        return {SERVICE: code} if code else {}
+
     @staticmethod
     def _asked(tracker: Tracker, slot: str) -> bool:
         return bool(tracker.get_slot(REQUESTED) == slot)

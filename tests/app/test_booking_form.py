@@ -208,3 +208,13 @@ def test_a_contact_in_the_first_message_is_cut_from_its_clause(at) -> None:  # t
     text = "腊月二十上午帮我约个助浴，住在顾村，联系人冯秀兰，手机13812345678"
     result = validate(text, None, {}, {"booking_contact": "冯秀兰", "booking_phone": "13812345678"})
     assert result["booking_contact"] == "冯秀兰" and result["booking_phone"] == "13812345678"
+
+
+def test_values_the_entity_tagger_missed_are_read_from_the_typed_text(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    text = "帮我约个助浴，住在顾村，联系人冯秀兰，手机１３８１２３４５６７８"
+    # The tagger took 冯秀兰 for a phone number and found no street: the form still gets them right.
+    result = validate(text, None, {}, {"booking_phone": "冯秀兰"})
+    assert result["booking_contact"] == "冯秀兰"
+    assert result["booking_phone"] == "13812345678"
+    assert result["booking_street"] == "顾村镇" and result["booking_service"] == "bath"
