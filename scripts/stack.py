@@ -1,4 +1,4 @@
-"""Start and stop the two servers of 银龄助手: the action server and the Rasa server.
+"""Start and stop the servers of 银龄助手: the action server, the Rasa server and the staff app.
 
 Used by ``make run`` (``python scripts/stack.py run``) and by the end-to-end tests.
 Standard library only, so it runs under either virtualenv.
@@ -148,6 +148,7 @@ class Stack:
     rasa_port: int = 5005
     action_port: int = 5055
     host: str = "127.0.0.1"
+    staff_port: int = 5057
     workdir: Path = ROOT / "var"
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -161,6 +162,7 @@ class Stack:
             model=model,
             rasa_port=free_port(),
             action_port=free_port(),
+            staff_port=free_port(),
             workdir=workdir,
             log_dir=workdir / "logs",
             extra_env={
@@ -179,11 +181,20 @@ class Stack:
     def action_url(self) -> str:
         return f"http://{self.host}:{self.action_port}/webhook"
 
+    @property
+    def staff_url(self) -> str:
+        return f"http://{self.host}:{self.staff_port}"
+
     def env(self) -> dict[str, str]:
         env = base_env()
         env.update(ensure_secrets(self.workdir, {**env, **self.extra_env}))
         env.setdefault("YINLING_TRACKER_DB", str(self.workdir / "rasa_tracker.sqlite"))
         env["YINLING_ACTION_URL"] = self.action_url
+        # The staff database is shared by the bot's handoff action and the staff app; the
+        # Rasa server's guard tells the staff app when a senior writes while waiting.
+        env.setdefault("STAFF_DATABASE_URL", f"sqlite:///{self.workdir / 'staff.sqlite'}")
+        env["STAFF_URL"] = self.staff_url
+        env["STAFF_RASA_URL"] = f"http://{self.host}:{self.rasa_port}"
         env.update(self.extra_env)
         return env
 
@@ -222,9 +233,14 @@ class Stack:
             "rasa",
             [
                 str(RASA_VENV / "bin" / "python"),
-                "-m",
-                "rasa",
+                "-c",
+                RASA_WITH_JWT,
                 "run",
+                # Rasa's HTTP API (tracker events, execute) for the staff app, JWT-only and on
+                # loopback; the secret comes from the environment, not this command line.
+                "--enable-api",
+                "--jwt-method",
+                "HS256",
                 "--model",
                 str(self.model),
                 "--port",
@@ -238,17 +254,39 @@ class Stack:
             ],
         )
 
-    def start(self, timeout: float = 300.0, actions: bool = True) -> None:
+    def start_staff(self, timeout: float = 120.0) -> None:
+        """The staff web app (agents' console, KB admin API) on ``staff_port``."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "staff",
+            [
+                str(APP_VENV / "bin" / "python"),
+                "-m",
+                "staff",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.staff_port),
+            ],
+        )
+        self.wait_healthy(timeout, actions=False, rasa=False, staff=True)
+
+    def start(self, timeout: float = 300.0, actions: bool = True, staff: bool = False) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if actions:
             self.start_actions()
         self.start_rasa()
+        if staff:
+            self.start_staff(timeout)
         self.wait_healthy(timeout, actions=actions)
 
-    def wait_healthy(self, timeout: float, actions: bool = True) -> None:
-        checks = {"rasa": f"http://{self.host}:{self.rasa_port}/webhooks/rest/"}
+    def wait_healthy(self, timeout: float, actions: bool = True, rasa: bool = True, staff: bool = False) -> None:
+        checks = {"rasa": f"http://{self.host}:{self.rasa_port}/webhooks/rest/"} if rasa else {}
         if actions:
             checks["actions"] = f"http://{self.host}:{self.action_port}/health"
+        if staff:
+            checks["staff"] = f"{self.staff_url}/health"
         deadline = time.monotonic() + timeout
         pending = dict(checks)
         while pending:
@@ -289,6 +327,14 @@ class Stack:
         return answer
 
 
+# ``python -m rasa`` with ``--jwt-secret`` taken from YINLING_RASA_JWT_SECRET inside the process, so
+# the secret never appears in the process list (/proc/<pid>/cmdline keeps the original arguments).
+RASA_WITH_JWT = (
+    "import os, sys; from rasa.__main__ import main; "
+    "sys.argv = ['rasa', *sys.argv[1:], '--jwt-secret', os.environ['YINLING_RASA_JWT_SECRET']]; main()"
+)
+
+
 def prepare_knowledge_base() -> None:
     """Seed the KB database from knowledge_base/data if it is empty, and warm the embedding cache."""
     subprocess.run(
@@ -299,7 +345,9 @@ def prepare_knowledge_base() -> None:
 def run(args: argparse.Namespace) -> int:
     model = train_model()
     prepare_knowledge_base()
-    stack = Stack(model=model, rasa_port=args.port, action_port=args.action_port, host=args.host)
+    stack = Stack(
+        model=model, rasa_port=args.port, action_port=args.action_port, staff_port=args.staff_port, host=args.host
+    )
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -309,14 +357,20 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        print(f"run: starting the action server on {stack.action_port} and Rasa on {stack.rasa_port} …", flush=True)
-        stack.start(timeout=args.timeout)
+        print(
+            f"run: starting the action server on {stack.action_port}, Rasa on {stack.rasa_port}"
+            f" and the staff app on {stack.staff_port} …",
+            flush=True,
+        )
+        stack.start(timeout=args.timeout, staff=True)
         channels = ", ".join(c.rsplit(".", 1)[-1] for c in enabled_channels(stack.workdir / "credentials.yml"))
         print(
             "\n银龄助手 is running.\n"
             f"  Channels: {channels}\n"
             f"  Web page: http://{stack.host}:{stack.rasa_port}/webhooks/webchat/\n"
             f'  REST channel: POST {stack.rest_url}  body: {{"sender": "me", "message": "你好"}}\n'
+            f"  Staff console (agents, admins): {stack.staff_url}/console\n"
+            "    first admin: .venv/bin/python -m staff create-user --role admin <name>\n"
             "  Terminal chat: make chat   (in another terminal)\n"
             "  Stop: Ctrl-C\n",
             flush=True,
@@ -347,7 +401,8 @@ def main() -> int:
     run_parser.add_argument("--host", default=os.environ.get("YINLING_HOST", "127.0.0.1"))
     run_parser.add_argument("--port", type=int, default=int(os.environ.get("YINLING_RASA_PORT", "5005")))
     run_parser.add_argument("--action-port", type=int, default=int(os.environ.get("YINLING_ACTION_PORT", "5055")))
-    run_parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for both servers")
+    run_parser.add_argument("--staff-port", type=int, default=int(os.environ.get("STAFF_PORT", "5057")))
+    run_parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the servers")
     args = parser.parse_args()
     return run(args)
 
