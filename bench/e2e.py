@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ from bench.load import run_load
 from bench.proc import tail
 from bench.stats import median
 from knowledge_base.evaluate import HELDOUT
-from scripts.stack import Stack, free_port, train_model
+from scripts.stack import Stack, train_model
 
 logger = logging.getLogger(__name__)
 

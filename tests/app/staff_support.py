@@ -88,3 +88,38 @@ def login(url: str, username: str, password: str = PASSWORD) -> tuple[httpx.Clie
 
 def make_user(settings: Settings, username: str, role: str) -> int:
     return Accounts(StaffDB(settings.database_url), settings).create_user(username, PASSWORD, role).id
+
+
+class EventStream:
+    """The console's server-sent events, read in a thread: (event name, data) in arrival order."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.events: list[tuple[str, str, float]] = []
+        self._client = client
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        name = "message"
+        with self._client.stream("GET", "/api/events", timeout=httpx.Timeout(10, read=None)) as response:
+            for line in response.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith("event:"):
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("data:"):
+                    self.events.append((name, line.split(":", 1)[1].strip(), time.monotonic()))
+
+    def wait_for(self, name: str, contains: str = "", timeout: float = 30) -> float:
+        """The arrival time of the first matching event."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event, data, at in list(self.events):
+                if event == name and contains in data:
+                    return at
+            time.sleep(0.02)
+        raise AssertionError(f"no {name!r} event with {contains!r} within {timeout} s: {self.events[-5:]}")
+
+    def close(self) -> None:
+        self._stop.set()
