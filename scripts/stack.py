@@ -132,9 +132,14 @@ def http_get(url: str, timeout: float = 2.0) -> int:
         return 0
 
 
-def post_json(url: str, payload: dict[str, object], timeout: float = 60.0) -> object:
+def post_json(
+    url: str, payload: dict[str, object], timeout: float = 60.0, headers: dict[str, str] | None = None
+) -> object:
     request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read().decode())
@@ -169,6 +174,10 @@ class Stack:
                 "KB_DATABASE_URL": kb_url,
                 "BOOKINGS_DATABASE_URL": bookings_url,
                 "YINLING_TRACKER_DB": str(workdir / "tracker.sqlite"),
+                # Tests and benchmarks send far faster than any person, all from one address; the
+                # limits themselves are tested per channel (tests/rasa/test_rest_channel.py).
+                "YINLING_RATE_SENDER": "0",
+                "YINLING_RATE_IP": "0",
                 **extra_env,
             },
         )
@@ -176,6 +185,19 @@ class Stack:
     @property
     def rest_url(self) -> str:
         return f"http://{self.host}:{self.rasa_port}/webhooks/rest/webhook"
+
+    @property
+    def rest_token(self) -> str:
+        """The bearer token the REST channel of these servers wants (environment, else <workdir>/secrets.json)."""
+        return ensure_secrets(self.workdir, {**base_env(), **self.extra_env})["YINLING_REST_TOKEN"]
+
+    @property
+    def rest_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.rest_token}"}
+
+    @property
+    def webchat_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}/webhooks/webchat/"
 
     @property
     def action_url(self) -> str:
@@ -321,7 +343,8 @@ class Stack:
         self._logs.clear()
 
     def say(self, sender: str, text: str) -> list[dict[str, object]]:
-        answer = post_json(self.rest_url, {"sender": sender, "message": text})
+        """One message through the REST channel, with its token; the bot's messages."""
+        answer = post_json(self.rest_url, {"sender": sender, "message": text}, headers=self.rest_headers)
         if not isinstance(answer, list):
             raise StackError(f"unexpected answer from the REST channel: {answer!r}")
         return answer
@@ -367,8 +390,10 @@ def run(args: argparse.Namespace) -> int:
         print(
             "\n银龄助手 is running.\n"
             f"  Channels: {channels}\n"
-            f"  Web page: http://{stack.host}:{stack.rasa_port}/webhooks/webchat/\n"
+            f"  Web page: {stack.webchat_url}\n"
             f'  REST channel: POST {stack.rest_url}  body: {{"sender": "me", "message": "你好"}}\n'
+            "    with the header 'Authorization: Bearer <token>'; the token is YINLING_REST_TOKEN if set in the\n"
+            f"    environment, else the one of that name in {stack.workdir / 'secrets.json'}\n"
             f"  Staff console (agents, admins): {stack.staff_url}/console\n"
             "    first admin: .venv/bin/python -m staff create-user --role admin <name>\n"
             "  Terminal chat: make chat   (in another terminal)\n"
