@@ -14,8 +14,8 @@ lets that role act on any conversation). Everything goes through Rasa's own endp
 from __future__ import annotations
 
 import logging
+import re
 import time
-import urllib.parse
 from typing import Any
 
 import httpx
@@ -26,6 +26,7 @@ from staff.errors import NotFound, Unavailable
 logger = logging.getLogger(__name__)
 
 TOKEN_SECONDS = 60
+SAFE_ID = re.compile(r"^[A-Za-z0-9:_.@-]{1,160}$")
 LATEST = {"output_channel": "latest", "execute_side_effects": "true"}
 
 
@@ -51,7 +52,12 @@ class RasaAPI:
         return self._token[0]
 
     def _url(self, conversation_id: str, tail: str) -> str:
-        return f"{self.base_url}/conversations/{urllib.parse.quote(conversation_id, safe='')}/{tail}"
+        # Rasa's router does not percent-decode path parameters: "wechat%3Aabc" would name another
+        # conversation. Our channels' ids (wechat:<openid>, telegram:<id>, web-<hex>) need no quoting;
+        # anything else is quoted and may then not be found, which is reported as such.
+        if not SAFE_ID.match(conversation_id):
+            raise NotFound("this conversation id cannot be addressed through Rasa's HTTP API")
+        return f"{self.base_url}/conversations/{conversation_id}/{tail}"
 
     async def _call(self, method: str, url: str, params: dict[str, str] | None = None, body: Any = None) -> Any:
         try:

@@ -65,7 +65,7 @@ def transcript(tracker: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "kind": "senior",
                     "ts": ts,
                     "at": _when(ts),
-                    "text": str(metadata.get("title") or event.get("text") or ""),
+                    "text": str(metadata.get("button_title") or event.get("text") or ""),
                     "intent": intent.get("name"),
                     "intent_label": INTENT_LABELS.get(str(intent.get("name")), intent.get("name")),
                     "confidence": round(float(intent.get("confidence") or 0.0), 3),
