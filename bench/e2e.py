@@ -175,7 +175,9 @@ def _check_alive(stack: Stack) -> None:
 
 
 def _say(client: httpx.Client, stack: Stack, text: str) -> Any:
-    response = client.post(stack.rest_url, json={"sender": f"bench-{secrets.token_hex(6)}", "message": text})
+    response = client.post(
+        stack.rest_url, json={"sender": f"bench-{secrets.token_hex(6)}", "message": text}, headers=stack.rest_headers
+    )
     response.raise_for_status()
     return response.json()
 
@@ -292,6 +294,7 @@ def load_cells(stack: Stack, cfg: E2EConfig) -> dict[str, dict[str, Any]]:
                 timeout=cfg.request_timeout,
                 check=answered,
                 tag=scenario.tag,
+                headers=stack.rest_headers,  # the REST channel wants its token
             )
             cells[str(concurrency)] = stats.to_dict()
             _check_alive(stack)

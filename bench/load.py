@@ -149,6 +149,7 @@ async def run_load_async(
     timeout: float = 60.0,
     check: Check | None = None,
     tag: Tag | None = None,
+    headers: dict[str, str] | None = None,
 ) -> LoadStats:
     ensure_loopback(url)
     if concurrency < 1 or max_requests < 1 or max_seconds <= 0 or timeout <= 0 or warmup < 0:
@@ -156,7 +157,7 @@ async def run_load_async(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     # trust_env=False: no proxy from the environment may route loopback traffic elsewhere.
     # No httpx timeout: asyncio.wait_for bounds each whole request (httpx's bound each read).
-    async with httpx.AsyncClient(limits=limits, timeout=None, trust_env=False) as client:  # noqa: S113
+    async with httpx.AsyncClient(limits=limits, timeout=None, trust_env=False, headers=headers) as client:  # noqa: S113
         if warmup:
             warm = _Phase(max_requests=warmup, deadline=time.perf_counter() + max_seconds + timeout)
             await _run_phase(client, url, make_payload, concurrency, warm, timeout, check, None)
@@ -193,6 +194,7 @@ def run_load(
     timeout: float = 60.0,
     check: Check | None = None,
     tag: Tag | None = None,
+    headers: dict[str, str] | None = None,
 ) -> LoadStats:
     """Run one bounded load cell and return its figures (see the module docstring)."""
     return asyncio.run(
@@ -206,5 +208,6 @@ def run_load(
             timeout=timeout,
             check=check,
             tag=tag,
+            headers=headers,
         )
     )

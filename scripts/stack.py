@@ -174,6 +174,7 @@ class Stack:
                 "KB_DATABASE_URL": kb_url,
                 "BOOKINGS_DATABASE_URL": bookings_url,
                 "YINLING_TRACKER_DB": str(workdir / "tracker.sqlite"),
+                "STAFF_DATABASE_URL": f"sqlite:///{workdir / 'staff.sqlite'}",
                 # Tests and benchmarks send far faster than any person, all from one address; the
                 # limits themselves are tested per channel (tests/rasa/test_rest_channel.py).
                 "YINLING_RATE_SENDER": "0",
@@ -214,7 +215,8 @@ class Stack:
         env["YINLING_ACTION_URL"] = self.action_url
         # The staff database is shared by the bot's handoff action and the staff app; the
         # Rasa server's guard tells the staff app when a senior writes while waiting.
-        env.setdefault("STAFF_DATABASE_URL", f"sqlite:///{self.workdir / 'staff.sqlite'}")
+        if not env.get("STAFF_DATABASE_URL") and not env.get("DATABASE_URL"):
+            env["STAFF_DATABASE_URL"] = f"sqlite:///{self.workdir / 'staff.sqlite'}"
         env["STAFF_URL"] = self.staff_url
         env["STAFF_RASA_URL"] = f"http://{self.host}:{self.rasa_port}"
         env.update(self.extra_env)

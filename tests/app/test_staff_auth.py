@@ -373,3 +373,22 @@ def test_the_first_admin_is_made_with_the_documented_command(tmp_path: Path) -> 
             actions = conn.execute(sa.select(audit.c.action, audit.c.actor).order_by(audit.c.id)).all()
     assert [a.action for a in actions] == ["user_created", "login"]
     assert sys.executable  # the subprocesses used the project's .venv, not this interpreter by accident
+
+
+def test_the_rasa_guard_and_the_staff_app_derive_the_same_notify_key() -> None:
+    """channels/guard.py (Rasa runtime) and staff/web.py (app runtime) cannot import each other."""
+    from staff.web import notify_key
+
+    rasa_python = ROOT / ".venv-rasa" / "bin" / "python"
+    if not rasa_python.exists():
+        pytest.skip("the Rasa runtime (.venv-rasa) is not installed")
+    guard = subprocess.run(
+        [rasa_python, "-c", "from channels.guard import notify_key; print(notify_key('a-staff-secret-0123456789'))"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    assert guard.stdout.strip() == notify_key("a-staff-secret-0123456789")
+    assert notify_key("a-staff-secret-0123456789") != notify_key("another-secret-0123456789")

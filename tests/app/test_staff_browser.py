@@ -124,8 +124,18 @@ def test_a_web_chat_senior_gets_a_person_and_then_the_bot_again(
     senior.locator("#input").fill("我想问问家里老人助浴的事体")
     senior.locator("#input").press("Enter")
     agent.locator("#transcript .msg.senior", has_text="助浴的事体").wait_for(timeout=10_000)
+
+    # Assist: what the senior said, searched; the top entry sent to her page as a large-print message.
+    agent.keyboard.press("Alt+S")
+    agent.keyboard.type("助浴哪能预约")
+    agent.keyboard.press("Enter")
+    agent.locator("#hits .hit").first.wait_for(timeout=30_000)
+    assert 1 <= agent.locator("#hits .hit").count() <= 3
+    assert agent.locator("#hits .hit").first.locator(".spoken").inner_text()
     _no_horizontal_scroll(agent)
     agent.screenshot(path=str(SCREENSHOT))
+    agent.locator("#hits .hit .send").first.click()
+    senior.get_by_text("【工作人员发给您】", exact=False).wait_for(timeout=15_000)
 
     agent.keyboard.press("Alt+H")
     senior.get_by_text("接下来由银龄助手继续为您服务").wait_for(timeout=15_000)

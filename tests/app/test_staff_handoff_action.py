@@ -21,7 +21,7 @@ from staff.queue import Queue
 from tests.app.staff_support import PASSWORD, SECRETS
 
 OPEN = "daily 00:00-24:00"
-CLOSED = "mon 00:00-00:01"  # closed practically always (the tests never run in that minute… see _closed)
+CLOSED = "mon 00:00-00:01"  # the next shift: a Monday; is_open is forced False in _closed, whatever the clock
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def staff_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queue
 
 
 def _closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outside working hours, whatever the clock says: a shift that starts a week from now."""
+    """Outside working hours whatever the clock says (the test must not depend on when it runs)."""
     monkeypatch.setattr(handoff, "_queue", None)
     monkeypatch.setattr(handoff, "_settings", None)
     import staff.hours
