@@ -982,30 +982,37 @@ async def _warm(staff: Staff) -> None:
 
 
 async def _janitor(staff: Staff) -> None:
-    """Waiting conversations nobody claimed in time get an apology and become callback tickets."""
-    settings = staff.settings
+    """Every few seconds: conversations nobody claimed in time get an apology and become tickets."""
     while True:
         await asyncio.sleep(JANITOR_SECONDS)
         try:
-            due = settings.hours.next_opening(now())
-            expired = await blocking(
-                staff.queue.expire_unclaimed, dt.timedelta(minutes=settings.unclaimed_minutes), due
-            )
-            for handoff, ticket in expired:
-                try:
-                    await staff.rasa.resume(handoff.conversation_id, "utter_handoff_unclaimed")
-                except StaffError:
-                    logger.warning("Could not tell the senior of handoff %s that nobody answered.", handoff.id)
-                await blocking(
-                    lambda h=handoff, t=ticket: staff.audit.record(
-                        "system", "unclaimed", conversation_id=h.conversation_id, target=f"ticket {t.id}"
-                    )
-                )
-                logger.info(
-                    "Handoff %s unclaimed for %d min: ticket %s.", handoff.id, settings.unclaimed_minutes, ticket.id
-                )
+            await expire_unclaimed(staff)
         except Exception:
             logger.exception("The unclaimed-handoff check failed; retrying.")
+
+
+async def expire_unclaimed(staff: Staff) -> int:
+    """Expire what waited too long, then resume the bot for each (again, if Rasa failed last time)."""
+    settings = staff.settings
+    due = settings.hours.next_opening(now())
+    expired = await blocking(staff.queue.expire_unclaimed, dt.timedelta(minutes=settings.unclaimed_minutes), due)
+    for handoff, ticket in expired:
+        await blocking(
+            lambda h=handoff, t=ticket: staff.audit.record(
+                "system", "unclaimed", conversation_id=h.conversation_id, target=f"ticket {t.id}"
+            )
+        )
+        logger.info("Handoff %s unclaimed for %d min: ticket %s.", handoff.id, settings.unclaimed_minutes, ticket.id)
+    told = 0
+    for handoff in await blocking(staff.queue.pending_resumes):
+        try:
+            await staff.rasa.resume(handoff.conversation_id, "utter_handoff_unclaimed")
+        except StaffError:
+            logger.warning("Could not resume the bot for unclaimed handoff %s; trying again soon.", handoff.id)
+            continue
+        await blocking(staff.queue.resumed, handoff.id)
+        told += 1
+    return told
 
 
 def _error_handlers(app: FastAPI) -> None:

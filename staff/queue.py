@@ -22,6 +22,7 @@ from staff.errors import Conflict, InvalidInput, NotFound
 # Lower is more urgent; the queue is ordered by priority, then by waiting time.
 PRIORITY = {"emergency": 0, "scam": 1, "asked": 2, "misunderstood": 3}
 CHANNELS = ("webchat", "wechat", "telegram", "rest")
+PENDING_RESUME = "unclaimed_pending"
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,12 @@ class Queue:
             return self._get(conn, handoff_id)
 
     def expire_unclaimed(self, older_than: dt.timedelta, due_at: dt.datetime) -> list[tuple[Handoff, Ticket]]:
-        """Waiting handoffs older than ``older_than`` become callback tickets (each exactly once)."""
+        """Waiting handoffs older than ``older_than`` become callback tickets (each exactly once).
+
+        They are closed as ``unclaimed_pending`` until the bot has been resumed in Rasa
+        (:meth:`resumed`), so a Rasa outage at that moment cannot leave a senior paused for good:
+        :meth:`pending_resumes` lists them for the next try.
+        """
         c = handoffs.c
         cutoff = now() - older_than
         expired: list[tuple[Handoff, Ticket]] = []
@@ -354,7 +360,7 @@ class Queue:
                 done = conn.execute(
                     handoffs.update()
                     .where(c.id == handoff_id, c.status == "waiting")
-                    .values(status="closed", closed_at=now(), close_reason="unclaimed")
+                    .values(status="closed", closed_at=now(), close_reason=PENDING_RESUME)
                 ).rowcount
                 if not done:
                     continue  # claimed meanwhile, or another staff process expired it
@@ -365,6 +371,25 @@ class Queue:
                 )
             expired.append((handoff, ticket))
         return expired
+
+    def pending_resumes(self) -> list[Handoff]:
+        """Expired handoffs whose conversation Rasa has not yet been told to resume."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(handoffs).where(handoffs.c.close_reason == PENDING_RESUME).order_by(handoffs.c.id)
+            ).all()
+        return [_handoff(r) for r in rows]
+
+    def resumed(self, handoff_id: int) -> bool:
+        """Record that the bot was resumed; False if another process recorded it first."""
+        with self.db.write() as conn:
+            return bool(
+                conn.execute(
+                    handoffs.update()
+                    .where(handoffs.c.id == handoff_id, handoffs.c.close_reason == PENDING_RESUME)
+                    .values(close_reason="unclaimed")
+                ).rowcount
+            )
 
     def senior_wrote(self, conversation_id: str, emergency: bool) -> Handoff | None:
         """A senior wrote while waiting for a person: note the time (and raise the priority)."""

@@ -392,3 +392,11 @@ def test_the_rasa_guard_and_the_staff_app_derive_the_same_notify_key() -> None:
     )
     assert guard.stdout.strip() == notify_key("a-staff-secret-0123456789")
     assert notify_key("a-staff-secret-0123456789") != notify_key("another-secret-0123456789")
+
+
+def test_logging_out_ends_the_session(served: Served) -> None:
+    client, csrf = login(served.url, "wang")
+    assert client.post("/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert client.get("/api/me").status_code == 401
+    with StaffDB(served.settings.database_url).read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(sessions)).scalar_one() == 0

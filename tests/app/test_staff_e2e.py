@@ -239,6 +239,9 @@ def test_a_conversation_nobody_claims_gets_an_apology_and_a_ticket(stack: Stack,
         assert time.monotonic() < deadline, "the senior was not told"  # the apology follows the DB change
         time.sleep(0.2)
     assert boss.get(f"/api/tickets/{ticket.id}").json()["paused"] is False
+    while desk.queue.get(handoff_id).close_reason != "unclaimed":  # the resume is recorded after Rasa took it
+        assert time.monotonic() < deadline, "the resume was not recorded"
+        time.sleep(0.2)
     assert kb_entry(stack.say(sender, "我想问问长护险哪能申请")), "the bot answers again"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from knowledge_base.store import KBStore
 from staff.accounts import Accounts
 from staff.db import StaffDB, events, handoffs
 from staff.errors import Conflict, StaffConfigError
@@ -100,8 +101,12 @@ def test_unclaimed_conversations_become_callback_tickets_exactly_once(queue: Que
     expired = queue.expire_unclaimed(dt.timedelta(minutes=10), due)
     assert [(h.id, t.conversation_id, t.reason, t.phone) for h, t in expired] == [(old.id, "wechat:old", "scam", None)]
     assert queue.expire_unclaimed(dt.timedelta(minutes=10), due) == [], "a second pass (another process) does nothing"
-    assert queue.get(old.id).close_reason == "unclaimed" and queue.get(fresh.id).status == "waiting"
+    assert queue.get(old.id).close_reason == "unclaimed_pending" and queue.get(fresh.id).status == "waiting"
     assert [t.due_at for t in queue.open_tickets()] == [due]
+    # Until the bot is resumed in Rasa, the handoff stays pending (a Rasa outage is retried).
+    assert [h.id for h in queue.pending_resumes()] == [old.id]
+    assert queue.resumed(old.id) and not queue.resumed(old.id), "recorded once"
+    assert queue.pending_resumes() == [] and queue.get(old.id).close_reason == "unclaimed"
 
 
 def test_every_change_reaches_the_outbox(queue: Queue) -> None:
@@ -171,3 +176,25 @@ def test_malformed_working_hours_say_what_to_write(raw: str) -> None:
     with pytest.raises(StaffConfigError) as err:
         WorkingHours.parse(raw)
     assert "STAFF_WORKING_HOURS" in str(err.value) and isinstance(err.value, ValueError)
+
+
+def test_a_rasa_outage_when_a_handoff_expires_is_retried_not_forgotten(tmp_path: Path) -> None:
+    import asyncio
+
+    from scripts.stack import free_port
+    from staff.app import create_app, expire_unclaimed
+
+    settings = settings_for(tmp_path, STAFF_RASA_URL=f"http://127.0.0.1:{free_port()}")  # nobody listens there
+    app = create_app(settings, kb=KBStore(f"sqlite:///{tmp_path / 'kb.sqlite'}"), background=False)
+    staff = app.state.staff
+    handoff, _ = staff.queue.open_handoff("web-outage", "webchat", "asked")
+    with staff.db.write() as conn:
+        conn.execute(
+            handoffs.update()
+            .where(handoffs.c.id == handoff.id)
+            .values(created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30))
+        )
+    assert asyncio.run(expire_unclaimed(staff)) == 0
+    assert [h.id for h in staff.queue.pending_resumes()] == [handoff.id], "kept for the next try"
+    assert [t.conversation_id for t in staff.queue.open_tickets()] == ["web-outage"]
+    assert asyncio.run(expire_unclaimed(staff)) == 0 and len(staff.queue.open_tickets()) == 1, "one ticket only"
