@@ -102,14 +102,17 @@ class EventStream:
 
     def _read(self) -> None:
         name = "message"
-        with self._client.stream("GET", "/api/events", timeout=httpx.Timeout(10, read=None)) as response:
-            for line in response.iter_lines():
-                if self._stop.is_set():
-                    return
-                if line.startswith("event:"):
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("data:"):
-                    self.events.append((name, line.split(":", 1)[1].strip(), time.monotonic()))
+        try:
+            with self._client.stream("GET", "/api/events", timeout=httpx.Timeout(10, read=None)) as response:
+                for line in response.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line.startswith("event:"):
+                        name = line.split(":", 1)[1].strip()
+                    elif line.startswith("data:"):
+                        self.events.append((name, line.split(":", 1)[1].strip(), time.monotonic()))
+        except httpx.HTTPError:
+            pass  # the server went away (a restart, the end of the session); wait_for reports what is missing
 
     def wait_for(self, name: str, contains: str = "", timeout: float = 30) -> float:
         """The arrival time of the first matching event."""

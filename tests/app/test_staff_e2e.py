@@ -298,3 +298,24 @@ def test_assist_while_on_the_phone_send_an_entry_mark_answers_book(
     assert made.json()["code"] in told["text"]
     assert [b["code"] for b in _case(agent, handoff_id)["bookings"]] == [made.json()["code"]]
     assert desk.audit_actions(f"telegram:{chat_id}") == ["claim", "mark_answer", "send_entry", "booking"]
+
+
+def test_a_restart_of_the_staff_app_loses_no_waiting_conversation(stack: Stack, desk: Desk) -> None:
+    agent, _, _ = desk.agent()
+    sender = new_sender()
+    stack.say(sender, "我要跟真人讲")
+    handoff_id = desk.waiting_for(sender)
+    stack.stop_process("staff")
+    stack.start_staff()
+    # The queue, and the agent's session, live in the database: the same browser carries on.
+    assert handoff_id in [h["id"] for h in agent.get("/api/queue").json()["waiting"]]
+    stream = EventStream(agent)
+    stream.wait_for("hello")
+    texts(stack.say(sender, "还有人在吗"))
+    stream.wait_for("message", f'"handoff_id": {handoff_id}')
+    assert agent.post(f"/api/handoffs/{handoff_id}/claim").status_code == 200
+    assert [i["text"] for i in _case(agent, handoff_id)["transcript"] if i["kind"] == "senior"] == [
+        "我要跟真人讲",
+        "还有人在吗",
+    ]
+    stream.close()
