@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ from bench.load import run_load
 from bench.proc import tail
 from bench.stats import median
 from knowledge_base.evaluate import HELDOUT
-from scripts.stack import Stack, free_port, train_model
+from scripts.stack import Stack, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -205,28 +204,25 @@ def cold_start(stack: Stack, timeout: float) -> float:
 
 
 @contextmanager
-def admin_api(kb_url: str) -> Iterator[tuple[str, str]]:
-    """The admin API on a free loopback port, in a thread: yields (base URL, token)."""
-    from knowledge_base.api import AdminServer
-    from knowledge_base.store import KBStore
+def admin_api(stack: Stack) -> Iterator[tuple[str, str]]:
+    """The KB admin API of the staff app (started next to the servers if needed): yields (base URL, admin token)."""
+    from staff.accounts import Accounts
+    from staff.config import Settings
+    from staff.db import StaffDB
 
-    token = secrets.token_urlsafe(24)
-    server = AdminServer(("127.0.0.1", free_port()), KBStore(kb_url), token)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", token
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    if "staff" not in stack.processes:
+        stack.start_staff()
+    settings = Settings.from_env(stack.env())
+    accounts = Accounts(StaffDB(settings.database_url), settings)
+    user = accounts.create_user(f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16), "admin")
+    yield f"{stack.staff_url}/api/kb", accounts.new_api_token(user.id)
 
 
 def edit_to_answer(stack: Stack, kb_url: str, repeats: int, timeout: float) -> dict[str, Any]:
     runs: list[float] = []
     polls: list[int] = []
     with (
-        admin_api(kb_url) as (base, token),
+        admin_api(stack) as (base, token),
         httpx.Client(
             trust_env=False,
             timeout=30.0,

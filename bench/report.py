@@ -16,6 +16,7 @@ PART_TITLES = {
     "retrieval_scale": "Retrieval at scale",
     "e2e": "End to end",
     "conversation": "Conversations (senior test set)",
+    "staff": "Agents' console",
 }
 NLU_ROWS = (
     ("accuracy", "intent accuracy", 3),
@@ -403,12 +404,40 @@ def _conversation(part: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+
+def _staff(part: dict[str, Any]) -> list[str]:
+    data = part["data"]
+    rows = [
+        ("senior's message → agent's console (server-sent event)", "senior_to_agent_event_s"),
+        ("senior's message → agent's screen (event + transcript fetched)", "senior_to_agent_screen_s"),
+        ("agent's reply → web chat /history (the page polls every ~2 s)", "reply_to_webchat_history_s"),
+        ("agent's reply → WeChat customer-service API (fake, loopback)", "reply_to_wechat_api_s"),
+        ("console first load in Chromium (queue shown, live connection up)", "console_first_load_s"),
+    ]
+    lines = [f"Goal: a senior's message on the agent's screen within {fmt(data.get('goal_s'))} s (p50).", ""]
+    lines += table(
+        ["what", "n", "p50, s", "p95, s", "max, s"],
+        [
+            [
+                label,
+                _get(data, key, "n"),
+                fmt(_get(data, key, "p50"), 3),
+                fmt(_get(data, key, "p95"), 3),
+                fmt(_get(data, key, "max"), 3),
+            ]
+            for label, key in rows
+        ],
+    )
+    return [*lines, ""]
+
+
 SECTIONS = {
     "nlu": _nlu,
     "retrieval_quality": _quality,
     "retrieval_scale": _scale,
     "e2e": _e2e,
     "conversation": _conversation,
+    "staff": _staff,
 }
 
 

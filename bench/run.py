@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.run [--quick] [--out bench/results] [--eval-data ../shared/eval]
 
-Parts, in order: NLU (not with --quick), retrieval quality, retrieval at scale, end to end.
+Parts, in order: NLU (not with --quick), retrieval quality, retrieval at scale, end to end, the agents'
+console (senior ↔ agent latencies, console load).
 A part that fails is reported with its error, the other parts still run, and the exit code
 is 1. Every figure is measured in this run; the report carries the date, the commit and
 the machine.
@@ -40,8 +41,8 @@ from bench.proc import ROOT
 
 logger = logging.getLogger("bench")
 
-PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e", "conversation")
-QUICK_PARTS = ("retrieval_quality", "retrieval_scale", "e2e", "conversation")
+PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff")
+QUICK_PARTS = ("retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff")
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,13 @@ def _scale(prof: Profile) -> dict[str, Any]:
     return run_scale(prof.scale)
 
 
+def _staff(prof: Profile, work: Path) -> dict[str, Any]:
+    from bench.staff import StaffConfig, run_staff
+
+    (work / "staff").mkdir(parents=True, exist_ok=True)
+    return run_staff(StaffConfig(model=prof.e2e.model), work / "staff")
+
+
 def _e2e(prof: Profile, work: Path) -> dict[str, Any]:
     from bench.e2e import run_e2e
 
@@ -261,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         "retrieval_scale": lambda: _scale(prof),
         "e2e": lambda: _e2e(prof, work),
         "conversation": lambda: _conversation(prof, work),
+        "staff": lambda: _staff(prof, work),
     }
     try:
         for name in PARTS:

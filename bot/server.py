@@ -7,7 +7,9 @@ The same command line as ``rasa run``, with three things set before Rasa starts:
 - a custom action that does not answer within ``YINLING_ACTION_TIMEOUT`` seconds (default 8) is
   given up, instead of after Rasa's built-in 5 minutes: the channel's guard then apologises and
   points to the hotline, and emergencies (answered by Rasa alone) never wait for the action server;
-- Rasa's telemetry is off.
+- Rasa's telemetry is off;
+- with ``--enable-api``, the JWT secret for Rasa's HTTP API (used by the staff app) is taken from
+  ``YINLING_RASA_JWT_SECRET`` inside the process, so it never appears in the process list.
 """
 
 from __future__ import annotations
@@ -43,8 +45,18 @@ def main() -> None:
 
     # RemoteAction reads this module-level name on every call (forms' validation actions too).
     remote_actions.DEFAULT_REQUEST_TIMEOUT = timeout  # type: ignore[attr-defined]
-    sys.argv = ["rasa", *sys.argv[1:]]
+    sys.argv = ["rasa", *sys.argv[1:], *jwt_arguments(sys.argv[1:])]
     rasa_main()
+
+
+def jwt_arguments(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """``--jwt-secret <secret>`` when the HTTP API is on: it must never be open without one."""
+    if "--enable-api" not in argv or "--jwt-secret" in argv:
+        return []
+    secret = (env if env is not None else dict(os.environ)).get("YINLING_RASA_JWT_SECRET", "")
+    if len(secret) < 16:
+        raise SystemExit("--enable-api needs YINLING_RASA_JWT_SECRET (16+ characters); `make run` sets it")
+    return ["--jwt-secret", secret]
 
 
 if __name__ == "__main__":

@@ -4,17 +4,39 @@ Every channel hands its messages to Rasa through :func:`answer_or_apologize`. If
 the message raised, or produced no reply at all (the action server is down: Rasa then logs
 the failure and carries on without the action's events), the user gets a short apology
 that points to the hotline, instead of nothing.
+
+One silence is meant: a conversation handed to a person is paused (Rasa's ``pause`` event)
+and Rasa stores the senior's messages without answering. Only on the no-reply path (ordinary
+turns pay nothing) the guard looks the conversation up in the running Rasa app's tracker
+store; if it is paused it tells the staff app that the senior wrote (so the agent's screen
+updates at once), answers an emergency with ``utter_emergency`` at once as always, and
+otherwise says at most now and then ``utter_handoff_still_waiting`` ("工作人员马上回复您")
+instead of the apology.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import logging
+import os
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
 logger = logging.getLogger(__name__)
+
+# While paused: the waiting notice at most this often per conversation, and not while an agent
+# has written within the same time.
+NOTICE_SECONDS = 300.0
+STILL_WAITING = "工作人员马上回复您，请稍等。"
+NOTIFY_TIMEOUT_SECONDS = 3.0
+_notices: OrderedDict[str, float] = OrderedDict()
+_background: set[asyncio.Task[None]] = set()
 
 APOLOGY = (
     "抱歉，系统刚才有点忙，没能回答您。请过一会儿再发一次；着急的话请拨打 12345 市民服务热线。如有危险请马上拨打 120。"
@@ -45,7 +67,8 @@ class CountingOutputChannel(OutputChannel):
 async def answer_or_apologize(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> bool:
     """Process ``message``; apologize on its output channel if nothing was said.
 
-    Returns True when the bot answered by itself, False when the apology was sent.
+    Returns True when the bot answered by itself or a person is handling the conversation,
+    False when the apology was sent.
     """
     inner = message.output_channel
     counter = CountingOutputChannel(inner)
@@ -56,9 +79,119 @@ async def answer_or_apologize(on_new_message: Callable[[UserMessage], Awaitable[
         logger.exception("Handling a message from channel %s failed; sending an apology.", message.input_channel)
     if counter.sent:
         return True
+    try:
+        if await _while_paused(inner, message):
+            return True
+    except Exception:
+        logger.exception("Checking for a paused conversation failed on channel %s.", message.input_channel)
     logger.warning("No reply for a message on channel %s; sending an apology.", message.input_channel)
     try:
         await inner.send_text_message(message.sender_id, APOLOGY)
     except Exception:
         logger.exception("The apology could not be sent on channel %s either.", message.input_channel)
     return False
+
+
+def _running_agent() -> Any:
+    """The Rasa agent of the running server (with or without its HTTP API), or None."""
+    from sanic import Sanic
+    from sanic.exceptions import SanicException
+
+    for name in ("rasa_server", "rasa_core_no_api"):
+        try:
+            app = Sanic.get_app(name)
+        except SanicException:
+            continue
+        agent = getattr(app.ctx, "agent", None)
+        if agent is not None:
+            return agent
+    return None
+
+
+async def _while_paused(output: OutputChannel, message: UserMessage) -> bool:
+    """True when the conversation waits for a person (and the senior got what they need)."""
+    agent = _running_agent()
+    if agent is None or not message.sender_id:
+        return False
+    tracker = await agent.tracker_store.retrieve(message.sender_id)
+    if tracker is None or not tracker.is_paused():
+        return False
+    intent = str((tracker.latest_message.intent or {}).get("name") or "") if tracker.latest_message else ""
+    emergency = intent == "emergency"
+    _notify_staff(message.sender_id, emergency)
+    if emergency:
+        # Help in an emergency never waits for a person: the same guidance as always, kept in
+        # the history so the agent sees it was given.
+        await _say(agent, output, message, "utter_emergency", record=True)
+    elif _notice_due(message.sender_id, tracker):
+        await _say(agent, output, message, "utter_handoff_still_waiting", fallback=STILL_WAITING)
+    return True
+
+
+def _notice_due(sender_id: str, tracker: Any) -> bool:
+    now = time.time()
+    last_agent = max(
+        (
+            e.timestamp
+            for e in tracker.events
+            if getattr(e, "type_name", "") == "bot" and (e.metadata or {}).get("staff_agent")
+        ),
+        default=0.0,
+    )
+    if now - last_agent < NOTICE_SECONDS or now - _notices.get(sender_id, 0.0) < NOTICE_SECONDS:
+        return False
+    _notices[sender_id] = now
+    _notices.move_to_end(sender_id)
+    while len(_notices) > 10_000:
+        _notices.popitem(last=False)
+    return True
+
+
+async def _say(
+    agent: Any, output: OutputChannel, message: UserMessage, response: str, *, record: bool = False, fallback: str = ""
+) -> None:
+    from rasa.core.actions.action import create_bot_utterance
+
+    async with agent.lock_store.lock(message.sender_id):
+        tracker = await agent.tracker_store.retrieve(message.sender_id)
+        generated = await agent.nlg.generate(response, tracker, output.name()) if tracker is not None else None
+        reply = dict(generated) if generated else {"text": fallback}
+        if not reply.get("text"):
+            return
+        reply["utter_action"] = response
+        await output.send_response(message.sender_id, dict(reply))
+        if record and tracker is not None:
+            tracker.update(create_bot_utterance(reply))
+            await agent.tracker_store.save(tracker)
+
+
+def notify_key(staff_secret: str) -> str:
+    """What the staff app expects as bearer from this server (staff.web.notify_key computes the same)."""
+    return hmac.new(staff_secret.encode(), b"yinling rasa notify v1", hashlib.sha256).hexdigest()
+
+
+def _notify_staff(conversation_id: str, emergency: bool) -> None:
+    """Tell the staff app a waiting senior wrote; in the background, so the channel answers at once."""
+    url, secret = os.environ.get("STAFF_URL"), os.environ.get("YINLING_STAFF_SECRET")
+    if not url or not secret:
+        return  # no staff app configured: agents still see the message when they open the conversation
+
+    async def post() -> None:
+        import aiohttp
+
+        try:
+            timeout = aiohttp.ClientTimeout(total=NOTIFY_TIMEOUT_SECONDS)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.post(
+                    f"{url.rstrip('/')}/internal/rasa/senior-message",
+                    json={"conversation_id": conversation_id, "emergency": emergency},
+                    headers={"Authorization": f"Bearer {notify_key(secret)}"},
+                ) as response:
+                    if response.status >= 400:
+                        logger.warning("The staff app refused a new-message notice (%d).", response.status)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+            logger.warning("The staff app did not take a new-message notice (%s).", type(err).__name__)
+
+    task = asyncio.get_running_loop().create_task(post())
+    _background.add(task)
+    task.add_done_callback(_background.discard)

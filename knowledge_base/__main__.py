@@ -73,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--entries")
     p_eval.add_argument("--queries")
     p_eval.add_argument("--json", action="store_true")
-    p_serve = sub.add_parser("serve", help="run the admin API (token in KB_ADMIN_TOKEN)")
+    p_serve = sub.add_parser(
+        "serve", help="run the staff app, which serves the admin API under /api/kb (same as python -m staff serve)"
+    )
     p_serve.add_argument("--host", default="127.0.0.1")
-    p_serve.add_argument("--port", type=int, default=5056)
+    p_serve.add_argument("--port", type=int, default=5057)
     args = parser.parse_args(argv)
 
     if args.command == "eval":
@@ -129,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "reindex":
             _warm(store)
         elif args.command == "serve":
-            from knowledge_base.api import serve
+            # The admin API moved into the staff app (logins, roles, CSRF, audit): start that.
+            from staff.__main__ import main as staff_main
 
-            serve(store, args.host, args.port)
+            return staff_main(["serve", "--host", args.host, "--port", str(args.port)])
     except EntryValidationError as err:
         for problem in err.problems:
             print(f"knowledge_base: {problem}", file=sys.stderr)

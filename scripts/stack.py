@@ -1,4 +1,4 @@
-"""Start and stop the two servers of 银龄助手: the action server and the Rasa server.
+"""Start and stop the servers of 银龄助手: the action server, the Rasa server and the staff app.
 
 Used by ``make run`` (``python scripts/stack.py run``) and by the end-to-end tests.
 Standard library only, so it runs under either virtualenv.
@@ -154,6 +154,7 @@ class Stack:
     rasa_port: int = 5005
     action_port: int = 5055
     host: str = "127.0.0.1"
+    staff_port: int = 5057
     workdir: Path = ROOT / "var"
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -168,12 +169,14 @@ class Stack:
             model=model,
             rasa_port=free_port(),
             action_port=free_port(),
+            staff_port=free_port(),
             workdir=workdir,
             log_dir=workdir / "logs",
             extra_env={
                 "KB_DATABASE_URL": kb_url,
                 "BOOKINGS_DATABASE_URL": bookings_url,
                 "YINLING_TRACKER_DB": str(workdir / "tracker.sqlite"),
+                "STAFF_DATABASE_URL": f"sqlite:///{workdir / 'staff.sqlite'}",
                 # Tests and benchmarks send far faster than any person, all from one address; the
                 # limits themselves are tested per channel (tests/rasa/test_rest_channel.py).
                 "YINLING_RATE_SENDER": "0",
@@ -203,11 +206,21 @@ class Stack:
     def action_url(self) -> str:
         return f"http://{self.host}:{self.action_port}/webhook"
 
+    @property
+    def staff_url(self) -> str:
+        return f"http://{self.host}:{self.staff_port}"
+
     def env(self) -> dict[str, str]:
         env = base_env()
         env.update(ensure_secrets(self.workdir, {**env, **self.extra_env}))
         env.setdefault("YINLING_TRACKER_DB", str(self.workdir / "rasa_tracker.sqlite"))
         env["YINLING_ACTION_URL"] = self.action_url
+        # The staff database is shared by the bot's handoff action and the staff app; the
+        # Rasa server's guard tells the staff app when a senior writes while waiting.
+        if not env.get("STAFF_DATABASE_URL") and not env.get("DATABASE_URL"):
+            env["STAFF_DATABASE_URL"] = f"sqlite:///{self.workdir / 'staff.sqlite'}"
+        env["STAFF_URL"] = self.staff_url
+        env["STAFF_RASA_URL"] = f"http://{self.host}:{self.rasa_port}"
         env.update(self.extra_env)
         return env
 
@@ -249,6 +262,11 @@ class Stack:
                 "-m",
                 "bot.server",  # rasa run, with redacted logs and an action timeout of seconds
                 "run",
+                # Rasa's HTTP API (tracker events, execute) for the staff app, JWT-only and on
+                # loopback; the secret comes from the environment, not this command line.
+                "--enable-api",
+                "--jwt-method",
+                "HS256",
                 "--model",
                 str(self.model),
                 "--port",
@@ -262,17 +280,42 @@ class Stack:
             ],
         )
 
-    def start(self, timeout: float = 300.0, actions: bool = True) -> None:
+    def start_staff(self, timeout: float = 120.0) -> None:
+        """The staff web app (agents' console, KB admin API) on ``staff_port``."""
+        self._spawn_staff()
+        self.wait_healthy(timeout, actions=False, rasa=False, staff=True)
+
+    def _spawn_staff(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "staff",
+            [
+                str(APP_VENV / "bin" / "python"),
+                "-m",
+                "staff",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.staff_port),
+            ],
+        )
+
+    def start(self, timeout: float = 300.0, actions: bool = True, staff: bool = False) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if actions:
             self.start_actions()
         self.start_rasa()
+        if staff:
+            self.start_staff(timeout)
         self.wait_healthy(timeout, actions=actions)
 
-    def wait_healthy(self, timeout: float, actions: bool = True) -> None:
-        checks = {"rasa": f"http://{self.host}:{self.rasa_port}/webhooks/rest/"}
+    def wait_healthy(self, timeout: float, actions: bool = True, rasa: bool = True, staff: bool = False) -> None:
+        checks = {"rasa": f"http://{self.host}:{self.rasa_port}/webhooks/rest/"} if rasa else {}
         if actions:
             checks["actions"] = f"http://{self.host}:{self.action_port}/health"
+        if staff:
+            checks["staff"] = f"{self.staff_url}/health"
         deadline = time.monotonic() + timeout
         pending = dict(checks)
         while pending:
@@ -300,8 +343,8 @@ class Stack:
             pass
 
     def starter(self, name: str) -> None:
-        """Start the named server again (``actions`` or ``rasa``)."""
-        {"actions": self.start_actions, "rasa": self.start_rasa}[name]()
+        """Start the named server again (``actions``, ``rasa`` or ``staff``)."""
+        {"actions": self.start_actions, "rasa": self.start_rasa, "staff": self._spawn_staff}[name]()
 
     def stop(self) -> None:
         for name in list(self.processes):
@@ -341,7 +384,9 @@ class Supervisor:
         """One round: schedule or do restarts; returns what happened, for the console."""
         now = self.clock()
         said: list[str] = []
-        for name in ("actions", "rasa"):
+        for name in ("actions", "rasa", "staff"):
+            if name not in self.stack.processes and name not in self._due and name not in self.restarts:
+                continue  # never started here (the staff app is optional)
             process = self.stack.processes.get(name)
             if process is None:
                 if name in self._due and now >= self._due[name]:
@@ -374,7 +419,14 @@ def prepare_knowledge_base() -> None:
 def run(args: argparse.Namespace) -> int:
     model = train_model()
     prepare_knowledge_base()
-    stack = Stack(model=model, rasa_port=args.port, action_port=args.action_port, host=args.host, workdir=args.workdir)
+    stack = Stack(
+        model=model,
+        rasa_port=args.port,
+        action_port=args.action_port,
+        staff_port=args.staff_port,
+        host=args.host,
+        workdir=args.workdir,
+    )
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -384,8 +436,12 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        print(f"run: starting the action server on {stack.action_port} and Rasa on {stack.rasa_port} …", flush=True)
-        stack.start(timeout=args.timeout)
+        print(
+            f"run: starting the action server on {stack.action_port}, Rasa on {stack.rasa_port}"
+            f" and the staff app on {stack.staff_port} …",
+            flush=True,
+        )
+        stack.start(timeout=args.timeout, staff=True)
         channels = ", ".join(c.rsplit(".", 1)[-1] for c in enabled_channels(stack.workdir / "credentials.yml"))
         print(
             "\n银龄助手 is running.\n"
@@ -394,6 +450,8 @@ def run(args: argparse.Namespace) -> int:
             f'  REST channel: POST {stack.rest_url}  body: {{"sender": "me", "message": "你好"}}\n'
             "    with the header 'Authorization: Bearer <token>'; the token is YINLING_REST_TOKEN if set in the\n"
             f"    environment, else the one of that name in {stack.workdir / 'secrets.json'}\n"
+            f"  Staff console (agents, admins): {stack.staff_url}/console\n"
+            "    first admin: .venv/bin/python -m staff create-user --role admin <name>\n"
             "  Terminal chat: make chat   (in another terminal)\n"
             "  Stop: Ctrl-C\n",
             flush=True,
@@ -420,7 +478,8 @@ def main() -> int:
     run_parser.add_argument("--host", default=os.environ.get("YINLING_HOST", "127.0.0.1"))
     run_parser.add_argument("--port", type=int, default=int(os.environ.get("YINLING_RASA_PORT", "5005")))
     run_parser.add_argument("--action-port", type=int, default=int(os.environ.get("YINLING_ACTION_PORT", "5055")))
-    run_parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for both servers")
+    run_parser.add_argument("--staff-port", type=int, default=int(os.environ.get("STAFF_PORT", "5057")))
+    run_parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the servers")
     run_parser.add_argument(
         "--workdir", type=Path, default=Path(os.environ.get("YINLING_VAR", ROOT / "var")), help="runtime state"
     )

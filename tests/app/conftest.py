@@ -56,9 +56,10 @@ def pg_schema_url(postgres_url: str) -> Iterator[str]:
 
 # -- the running servers, shared by every end-to-end test of the session ---------------------
 
-from scripts.stack import Stack, free_port, train_model  # noqa: E402
+from scripts.stack import Stack, train_model  # noqa: E402
 
-ADMIN_TOKEN = "e2e-admin-token-0123456789"
+# An admin's API token for the staff app's KB routes (/api/kb), installed by the `admin` fixture.
+ADMIN_TOKEN = "ylst_e2e-admin-token-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -181,6 +182,7 @@ def stack(
         **PLATFORM,
         WECHAT_API_BASE=fake_platform.url,
         TELEGRAM_API_BASE_URL=f"{fake_platform.url}/bot",
+        STAFF_WORKING_HOURS="daily 00:00-24:00",  # handoff tests must not depend on the hour they run
     )
     try:
         running.start(timeout=600)
@@ -194,16 +196,25 @@ def stack(
 
 
 @pytest.fixture(scope="session")
-def admin(stack: Stack, kb_url: str) -> Iterator[str]:
-    from knowledge_base.api import AdminServer
-    from knowledge_base.store import KBStore
+def staff_url(stack: Stack) -> str:
+    """The staff app (console, KB admin API) next to the shared servers, started once."""
+    if "staff" not in stack.processes:
+        stack.start_staff()
+    return stack.staff_url
 
-    server = AdminServer(("127.0.0.1", free_port()), KBStore(kb_url), ADMIN_TOKEN)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+
+@pytest.fixture(scope="session")
+def admin(stack: Stack, staff_url: str) -> str:
+    """The KB admin API (/api/kb of the staff app); ADMIN_TOKEN is an admin's API token."""
+    from staff.accounts import Accounts
+    from staff.config import Settings
+    from staff.db import StaffDB
+
+    settings = Settings.from_env(stack.env())
+    accounts = Accounts(StaffDB(settings.database_url), settings)
+    user = accounts.create_user("e2e-admin", "e2e-admin-password", "admin")
+    accounts.set_api_token(user.id, ADMIN_TOKEN)
+    return f"{staff_url}/api/kb"
 
 
 def texts(replies: list[dict[str, Any]]) -> list[str]:

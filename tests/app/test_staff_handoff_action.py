@@ -1,0 +1,178 @@
+"""action_handoff (actions/handoff.py) with real rasa-sdk trackers and a real staff database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.handoff as handoff
+from staff.accounts import Accounts
+from staff.config import Settings
+from staff.queue import Queue
+from tests.app.staff_support import PASSWORD, SECRETS
+
+OPEN = "daily 00:00-24:00"
+CLOSED = "mon 00:00-00:01"  # the next shift: a Monday; is_open is forced False in _closed, whatever the clock
+
+
+@pytest.fixture
+def staff_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queue]:
+    monkeypatch.setenv("STAFF_DATABASE_URL", f"sqlite:///{tmp_path / 'staff.sqlite'}")
+    monkeypatch.setenv("STAFF_WORKING_HOURS", OPEN)
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(handoff, "_queue", None)
+    monkeypatch.setattr(handoff, "_settings", None)
+    queue, _ = handoff.staff_queue()
+    yield queue
+    queue.db.dispose()
+
+
+def _closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside working hours whatever the clock says (the test must not depend on when it runs)."""
+    monkeypatch.setattr(handoff, "_queue", None)
+    monkeypatch.setattr(handoff, "_settings", None)
+    import staff.hours
+
+    monkeypatch.setattr(staff.hours.WorkingHours, "is_open", lambda self, at: False)
+    monkeypatch.setenv("STAFF_WORKING_HOURS", CLOSED)
+
+
+def _online(queue: Queue) -> None:
+    settings = Settings.from_env({"STAFF_DATABASE_URL": queue.db.url, **SECRETS})
+    user = Accounts(queue.db, settings).create_user(f"agent{time.monotonic_ns() % 10**6}", PASSWORD, "agent")
+    queue.heartbeat(user.id)
+
+
+def _tracker(
+    text: str,
+    intent: str,
+    sender: str = "wechat:oSenior1",
+    slots: dict[str, Any] | None = None,
+    events: list[dict[str, Any]] | None = None,
+) -> Tracker:
+    message = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
+    user_event = {"event": "user", "text": text, "parse_data": message, "input_channel": "wechat", "timestamp": 1.0}
+    return Tracker(sender, slots or {}, message, [*(events or []), user_event], False, None, {}, "action_listen")
+
+
+def _run(tracker: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    result = asyncio.run(handoff.ActionHandoff().run(dispatcher, tracker, {}))
+    return result, dispatcher.messages
+
+
+def test_on_duty_the_conversation_is_paused_and_queued(staff_env: Queue) -> None:
+    _online(staff_env)
+    staff_env.open_handoff("web-someone-else", "webchat", "asked")
+    events, messages = _run(_tracker("我要跟真人讲", "request_human"))
+    assert {"event": "pause", "timestamp": None} in events
+    assert [m["response"] for m in messages] == ["utter_handoff_wait"]
+    assert messages[0]["minutes"] == 6, "one conversation ahead, 3 minutes each"
+    waiting = staff_env.waiting()
+    assert [(h.conversation_id, h.channel, h.reason) for h in waiting][-1] == ("wechat:oSenior1", "wechat", "asked")
+
+
+def test_an_emergency_goes_to_the_front_with_its_own_line(staff_env: Queue) -> None:
+    _online(staff_env)
+    staff_env.open_handoff("web-first", "webchat", "asked")
+    events, messages = _run(_tracker("我跌倒了", "emergency", sender="telegram:42"))
+    assert [m["response"] for m in messages] == ["utter_handoff_wait_emergency"]
+    assert staff_env.waiting()[0].conversation_id == "telegram:42"
+    assert any(e["event"] == "pause" for e in events)
+
+
+def test_nobody_online_asks_for_a_callback_number(staff_env: Queue) -> None:
+    events, messages = _run(_tracker("转人工", "request_human"))
+    assert [m["response"] for m in messages] == ["utter_handoff_callback_ask"]
+    assert messages[0]["when"] == "会尽快" and "每天" in messages[0]["hours"]
+    assert {"event": "slot", "name": "handoff_stage", "value": "callback_phone", "timestamp": None} in events
+    assert not any(e["event"] == "pause" for e in events) and staff_env.waiting() == []
+
+
+def test_outside_hours_a_number_given_with_the_request_becomes_a_ticket(
+    staff_env: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _closed(monkeypatch)
+    _, messages = _run(_tracker("叫人打１３９ １８７６ ５４３２寻我", "request_human"))
+    queue, _ = handoff.staff_queue()
+    tickets = queue.open_tickets()
+    assert [(t.phone, t.reason, t.channel) for t in tickets] == [("+8613918765432", "asked", "wechat")]
+    assert messages[0]["response"] == "utter_handoff_callback_saved" and messages[0]["phone"] == "139 1876 5432"
+    assert tickets[0].due_at > tickets[0].created_at
+
+
+def test_the_callback_answer_is_validated_then_taken(staff_env: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    _closed(monkeypatch)
+    asked = [
+        {"event": "user", "text": "有人吗，被骗了", "parse_data": {"intent": {"name": "scam_worry"}}},
+        {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_handoff_callback_ask"}},
+    ]
+    stage = {"handoff_stage": "callback_phone"}
+    events, messages = _run(_tracker("12345", "inform", slots=stage, events=asked))
+    assert [m["response"] for m in messages] == ["utter_handoff_callback_invalid"] and events == []
+    retried = [*asked, {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_handoff_callback_invalid"}}]
+    events, messages = _run(_tracker("021-66781234", "inform", slots=stage, events=retried))
+    assert messages[0]["response"] == "utter_handoff_callback_saved"
+    queue, _ = handoff.staff_queue()
+    assert [(t.phone, t.reason) for t in queue.open_tickets()] == [("+862166781234", "scam")]
+    assert {"event": "slot", "name": "handoff_stage", "value": None, "timestamp": None} in events
+
+
+def test_two_wrong_numbers_or_a_no_end_the_question_politely(staff_env: Queue) -> None:
+    stage = {"handoff_stage": "callback_phone"}
+    asked = [{"event": "bot", "metadata": {"utter_action": "utter_handoff_callback_ask"}}]
+    twice = [*asked, {"event": "bot", "metadata": {"utter_action": "utter_handoff_callback_invalid"}}]
+    for text, intent, history in (("不用了", "deny", asked), ("算了", "stop", asked), ("我不晓得", "inform", twice)):
+        events, messages = _run(_tracker(text, intent, slots=stage, events=history))
+        assert [m["response"] for m in messages] == ["utter_handoff_callback_declined"], text
+        assert events == [{"event": "slot", "name": "handoff_stage", "value": None, "timestamp": None}]
+    assert staff_env.open_tickets() == []
+
+
+def test_a_staff_database_outage_is_told_as_cannot_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAFF_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    monkeypatch.setattr(handoff, "_queue", None)
+    monkeypatch.setattr(handoff, "_settings", None)
+    events, messages = _run(_tracker("转人工", "request_human"))
+    assert [m["response"] for m in messages] == ["utter_handoff_unavailable"]
+    assert not any(e["event"] == "pause" for e in events)
+
+
+def _turn(intent: str, response: str | None = None, custom: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    bot: dict[str, Any] = {"event": "bot", "text": "…", "metadata": {"utter_action": response} if response else {}}
+    if custom is not None:
+        bot["data"] = {"custom": custom}
+    return [{"event": "user", "parse_data": {"intent": {"name": intent}}}, bot]
+
+
+def test_misunderstood_twice() -> None:
+    def tracker(history: list[dict[str, Any]]) -> Tracker:
+        return _tracker("zzz", "nlu_fallback", events=history)
+
+    assert handoff.misunderstood_twice(tracker(_turn("nlu_fallback", "utter_default")))
+    unsure_kb = {"kb_entry": None, "confident": False, "score": 0.2}
+    assert handoff.misunderstood_twice(tracker(_turn("out_of_scope", custom=unsure_kb)))
+    assert not handoff.misunderstood_twice(tracker(_turn("ask_legal", custom={"kb_entry": "law-x", "confident": True})))
+    assert not handoff.misunderstood_twice(tracker([])), "a first misunderstanding is not two"
+    restarted = [*_turn("nlu_fallback", "utter_default"), {"event": "restart"}]
+    assert not handoff.misunderstood_twice(tracker(restarted))
+
+
+@pytest.mark.property
+@given(st.text(max_size=40))
+@example("１３９１８７６５４３２")
+@example("\u202e13918765432")
+@example("139１８７６5432号")
+def test_find_phone_never_crashes_and_returns_e164(text: str) -> None:
+    found = handoff.find_phone(text)
+    assert found is None or (found.startswith("+86") and found[1:].isdigit())
