@@ -53,7 +53,7 @@ from actions.booking_common import (
 )
 from actions.booking_form import STOPPED, notes_in
 from actions.knowledge import answer, answer_entry, utter_reply
-from actions.menus import MENU_RESPONSES
+from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
 from actions.understand import parse_correction
 from bookings.catalog import SHANGHAI
 from bookings.store import Booking, BookingClosed, BookingNotFound, SlotClosed, SlotFull, SlotNotFound, parse_code
@@ -365,6 +365,8 @@ def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int 
             if number is None or not 1 <= number <= len(buttons):
                 break
             intent = str(buttons[number - 1].get("payload", "")).lstrip("/")
+            if intent == HANDOFF_INTENT:
+                return [FollowupAction(HANDOFF_ACTION)]
             if intent in MENU_RESPONSES:
                 dispatcher.utter_message(response=MENU_RESPONSES[intent])
                 return []

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.care import comfort_line
-from actions.menus import MENU_RESPONSES
+from actions.handoff import misunderstood_twice
+from actions.menus import HANDOFF_ACTION, MENU_RESPONSES
 from knowledge_base.answers import Reply, compose, format_aspect, format_entry, missing_aspect
 from knowledge_base.files import builtin_entries
 from knowledge_base.followup import Aspect, aspect_named, read
@@ -256,6 +257,7 @@ class ActionFallbackKnowledge(Action):
         return "action_fallback_kb"
 
     fallback_response = "utter_default"
+    hands_over = True
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
@@ -266,6 +268,9 @@ class ActionFallbackKnowledge(Action):
         if resolved is not None and resolved.reply.confident:
             utter_reply(dispatcher, resolved.reply)
             return resolved.events
+        if self.hands_over and misunderstood_twice(tracker):
+            # The second misunderstanding in a row: a person, not a third "没听明白".
+            return [FollowupAction(HANDOFF_ACTION)]
         comfort = comfort_line(text) if text else None
         if comfort:
             dispatcher.utter_message(text=comfort)
@@ -277,6 +282,7 @@ class ActionOutOfScope(ActionFallbackKnowledge):
     """ "去哪里办?" can look out of scope on its own; in a conversation about 长护险 it is a follow-up."""
 
     fallback_response = "utter_out_of_scope"
+    hands_over = False
 
     def name(self) -> str:
         return "action_out_of_scope"

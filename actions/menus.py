@@ -7,5 +7,7 @@ MENU_RESPONSES = {
     "ask_care_service": "utter_topic_care",
     "ask_legal": "utter_topic_legal",
     "ask_insurance": "utter_topic_insurance",
-    "request_human": "utter_handoff",
 }
+# A button or number that asks for a person runs the handoff (actions/handoff.py), not a reply.
+HANDOFF_INTENT = "request_human"
+HANDOFF_ACTION = "action_handoff"

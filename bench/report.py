@@ -404,7 +404,6 @@ def _conversation(part: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-
 def _staff(part: dict[str, Any]) -> list[str]:
     data = part["data"]
     rows = [

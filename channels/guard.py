@@ -38,6 +38,11 @@ NOTIFY_TIMEOUT_SECONDS = 3.0
 _notices: OrderedDict[str, float] = OrderedDict()
 _background: set[asyncio.Task[None]] = set()
 
+# The classifier reads at most this many characters (config.yml, TextNormalizer max_chars; a test
+# keeps the two equal): a longer message is told that its middle may have been skipped.
+NLU_MAX_CHARS = 300
+LONG_MESSAGE = "（您的话比较长，我主要看了开头和结尾。要是没说到点子上，请分几次、每次简短地说。）"
+
 APOLOGY = (
     "抱歉，系统刚才有点忙，没能回答您。请过一会儿再发一次；着急的话请拨打 12345 市民服务热线。如有危险请马上拨打 120。"
 )
@@ -78,6 +83,11 @@ async def answer_or_apologize(on_new_message: Callable[[UserMessage], Awaitable[
     except Exception:
         logger.exception("Handling a message from channel %s failed; sending an apology.", message.input_channel)
     if counter.sent:
+        if len((message.text or "").strip()) > NLU_MAX_CHARS:
+            try:
+                await inner.send_text_message(message.sender_id, LONG_MESSAGE)
+            except Exception:
+                logger.exception("The long-message notice could not be sent on channel %s.", message.input_channel)
         return True
     try:
         if await _while_paused(inner, message):

@@ -34,7 +34,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from knowledge_base.files import write_entries
 from knowledge_base.schema import Entry, EntryValidationError, KnowledgeBaseError, parse_entry
@@ -63,7 +63,7 @@ class Deletion(BaseModel):
 
 
 class Restore(BaseModel):
-    revision: int = Field(ge=1)
+    revision: StrictInt = Field(ge=1)  # 1.9, "2" and true are refused, never rounded
     reason: Reason
 
 

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 
+from common.redact import install as install_redaction
 from staff.accounts import Accounts
 from staff.audit import Audit
 from staff.config import Settings
@@ -35,6 +36,7 @@ def _password(confirm: bool = True) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    install_redaction()  # before anything logs: no personal data in clear in this process's logs
     parser = argparse.ArgumentParser(
         prog="python -m staff", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -83,3 +83,38 @@ def test_every_change_is_audited_with_the_admin_and_the_outcome(kb: tuple[httpx.
     rows = Audit(StaffDB(served.settings.database_url)).recent(10)
     kb_rows = [(r["actor"], r["target"], r["outcome"]) for r in rows if r["action"] == "kb_change"]
     assert kb_rows == [("boss", f"add {entry['id']}", "409"), ("boss", f"edit {entry['id']}", "ok")]
+
+
+def test_an_import_with_duplicate_ids_is_refused_whole(kb: tuple[httpx.Client, Served]) -> None:
+    client, served = kb
+    version = served.kb.version()
+    a, b = (e.to_dict() for e in builtin_entries()[3:5])
+    answer = client.post("/import", json={"entries": [a, b, {**a, "title": "又一个"}], "reason": "月度更新"})
+    assert answer.status_code == 422, answer.text
+    assert any(f"{a['id']!r} is also at row 1" in d for d in answer.json()["details"])
+    assert served.kb.version() == version
+
+
+def test_entry_limits_apply_to_the_api(kb: tuple[httpx.Client, Served]) -> None:
+    client, served = kb
+    version = served.kb.version()
+    entry = {**builtin_entries()[3].to_dict(), "questions": [f"长护险第{i}种问法" for i in range(800)]}
+    answer = client.post("/entries", json={"entry": entry, "reason": "加问法"})
+    assert answer.status_code == 422 and any("at most 30" in d for d in answer.json()["details"])
+    entry = {**builtin_entries()[3].to_dict(), "title": "标题\u202e反过来"}
+    answer = client.post("/import", json={"entries": [entry], "reason": "r"})
+    assert answer.status_code == 422 and "U+202E" in answer.json()["details"][0]
+    assert served.kb.version() == version
+
+
+@pytest.mark.parametrize("revision", [1.9, "1", True, 0, None])
+def test_restore_refuses_anything_but_a_whole_revision_number(
+    kb: tuple[httpx.Client, Served], revision: object
+) -> None:
+    client, served = kb
+    entry = builtin_entries()[0]
+    client.put(f"/entries/{entry.id}", json={"entry": {**entry.to_dict(), "answer": "第二版。"}, "reason": "r"})
+    version = served.kb.version()
+    answer = client.post(f"/entries/{entry.id}/restore", json={"revision": revision, "reason": "回滚"})
+    assert answer.status_code in (400, 422), (revision, answer.text)
+    assert served.kb.version() == version

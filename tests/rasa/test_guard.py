@@ -51,3 +51,32 @@ def test_a_reply_that_fails_to_send_still_gets_an_apology_attempt() -> None:
     answered = asyncio.run(answer_or_apologize(handler, UserMessage("你好", output, "u1", input_channel="rest")))
     assert answered is False
     assert [m["text"] for m in output.messages] == [APOLOGY]
+
+
+def test_the_guard_knows_the_classifier_s_length_cap() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from channels.guard import NLU_MAX_CHARS
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yml").read_text(encoding="utf-8"))
+    normalizer = next(c for c in config["pipeline"] if c["name"] == "bot.normalizer.TextNormalizer")
+    assert normalizer["max_chars"] == NLU_MAX_CHARS
+
+
+def test_a_long_message_is_answered_and_told_its_middle_may_have_been_skipped() -> None:
+    import asyncio
+
+    from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+    from channels.guard import LONG_MESSAGE, answer_or_apologize
+
+    async def bot(message: UserMessage) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "答复")
+
+    for text, notices in (("长护险" * 200, 1), ("长护险怎么申请", 0)):
+        out = CollectingOutputChannel()
+        asyncio.run(answer_or_apologize(bot, UserMessage(text, out, "guard-test")))
+        assert [m["text"] for m in out.messages].count(LONG_MESSAGE) == notices
+        assert out.messages[0]["text"] == "答复"
