@@ -48,7 +48,8 @@ def checklist(entry: Entry) -> list[str]:
 
 def message_for_senior(entry: Entry) -> str:
     """The entry as a message to the senior: the bot's own layout, marked as from a person."""
-    return f"{STAFF_PREFIX}\n{format_entry(entry)}"
+    text, _ = format_entry(entry)  # the same rules as the bot: no sample contacts, no internal ids
+    return f"{STAFF_PREFIX}\n{text}"
 
 
 def describe(entry: Entry, score: float) -> dict[str, Any]:
