@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import logging
 import math
@@ -72,7 +73,7 @@ BLOCKS = ("char", "dense")
 COMBINES = ("concat", "vote")
 # The fallback thresholds the suggestion considers (FallbackClassifier's two settings).
 THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
-AMBIGUITY_GRID = (0.0, 0.05, 0.1, 0.15, 0.2)
+AMBIGUITY_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 
 
 class LinearIntentError(RasaException):
@@ -262,7 +263,7 @@ def expected_calibration_error(probabilities: np.ndarray, y: np.ndarray, bins: i
     correct = probabilities.argmax(axis=1) == y
     edges = np.linspace(0.0, 1.0, bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         inside = (confidence > lo) & (confidence <= hi)
         if inside.any():
             total += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
@@ -454,7 +455,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if len(classes) < 2:
             # As Rasa's own classifiers do: nothing to tell apart, so nothing is trained and
             # every message gets no intent (the FallbackClassifier then falls back).
-            logger.warning("LinearIntentClassifier: %d intent(s) in the training data, need 2: not trained.", len(classes))
+            logger.warning(
+                "LinearIntentClassifier: %d intent(s) in the training data, need 2: not trained.", len(classes)
+            )
             return self._resource
         started = time.perf_counter()
         index = {name: i for i, name in enumerate(classes)}
