@@ -28,6 +28,7 @@ INPUTS = (
     "training_data",
     "bot/normalizer.py",
     "bot/e5_featurizer.py",
+    "bot/linear_intent.py",
     "bot/emergency_guard.py",
     "textnorm",
     "requirements/rasa.lock",

@@ -31,6 +31,7 @@ from bot.linear_intent import (
     suggest_fallback,
 )
 from bot.normalizer import TextNormalizer
+from tests.rasa.test_emergency_guard import EMERGENCIES
 
 EXAMPLES = {
     "ask_weather": [
@@ -195,13 +196,29 @@ def test_no_intent_and_low_confidence_go_to_the_fallback(steps: Any, tmp_path: P
     assert sure.get(INTENT)["name"] == "ask_weather"
 
 
-def test_the_emergency_guard_still_overrides_it(steps: Any, tmp_path: Path) -> None:
+def test_the_emergency_guard_still_catches_every_emergency_after_it(steps: Any, tmp_path: Path) -> None:
     classifier, *_ = _train(steps, tmp_path)
     guard = EmergencyGuard(EmergencyGuard.get_default_config())
-    (message,) = _predict(classifier, steps, ["我跌倒了起不来"])
-    guard.process([message])
-    assert message.get(INTENT) == {"name": "emergency", "confidence": 1.0}
-    assert message.get(INTENT_RANKING_KEY)[0]["name"] == "emergency"
+    fallback = FallbackClassifier({**FallbackClassifier.get_default_config(), "threshold": 0.5})
+    messages = _predict(classifier, steps, EMERGENCIES)
+    assert all(m.get(INTENT)["name"] in EXAMPLES for m in messages), "the classifier alone knows no emergency"
+    # config.yml's order: the fallback first, then the guard (see the next test for why).
+    fallback.process(messages)
+    guard.process(messages)
+    for message in messages:
+        assert message.get(INTENT) == {"name": "emergency", "confidence": 1.0}
+        assert message.get(INTENT_RANKING_KEY)[0]["name"] == "emergency"
+
+
+def test_a_guard_before_the_fallback_would_lose_emergencies_to_the_ambiguity_rule() -> None:
+    # Why config.yml puts the guard last: the guard keeps the classifier's other intents in the
+    # ranking, and FallbackClassifier calls 1.0 next to 0.95 ambiguous.
+    message = Message(data={TEXT: "我跌倒了起不来"})
+    message.set(INTENT, {"name": "greet", "confidence": 0.95}, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [{"name": "greet", "confidence": 0.95}], add_to_output=True)
+    EmergencyGuard(EmergencyGuard.get_default_config()).process([message])
+    FallbackClassifier({**FallbackClassifier.get_default_config(), "ambiguity_threshold": 0.2}).process([message])
+    assert message.get(INTENT)["name"] == "nlu_fallback"
 
 
 @pytest.mark.parametrize("config", [{"blocks": ["char"]}, {"combine": "vote"}])
