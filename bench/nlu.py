@@ -1,8 +1,8 @@
-"""NLU part: the project's pipeline against Rasa's stock Chinese pipeline on three train/test splits.
+"""NLU part: the project's pipeline against Rasa's stock Chinese pipeline and two baselines on three splits.
 
 Each pipeline on each split is one ``.venv-rasa/bin/python -m bot.evaluate --train T.yml
 --test S.yml --pipelines P --json`` subprocess, at full settings; the JSON objects on their last
-lines are merged per split into what ``bot.evaluate`` prints for both pipelines at once:
+lines are merged per split into what ``bot.evaluate`` prints for all pipelines at once:
 
 - ``project``: the project's own training data (``training_data/nlu/*.yml`` with the synonyms,
   lookup tables and regexes, merged into one file because the tool takes a file) against
@@ -11,7 +11,12 @@ lines are merged per split into what ``bot.evaluate`` prints for both pipelines 
 - ``xsid_zh``: xSID 0.7 Chinese, valid split as training data against the test split
   (``bot.convert xsid``).
 
-Rasa trains DIET on about one core, so the six jobs run two at a time (one per usable core),
+The pipelines (``bot.evaluate``'s registry): ``project`` (config.yml), ``rasa_default`` (Rasa's
+stock Chinese pipeline), and two plain baselines of the project's linear classifier:
+``char_linear`` (character n-grams alone) and ``ensemble`` (an e5 model and a character model,
+probabilities averaged).
+
+Rasa trains DIET on about one core, so the twelve jobs run two at a time (one per usable core),
 each pinned to its own core with one TensorFlow thread, longest first. Every job is measured
 in the same conditions (one core, the other core busy with another training) except at the
 very end, when the last job runs alone; each job's ``shared_s`` says for how long it had a
@@ -43,8 +48,10 @@ logger = logging.getLogger(__name__)
 TRAINING_DATA = ROOT / "training_data"
 PROJECT_TEST = ROOT / "bench" / "nlu_test.yml"
 DEFAULT_EVAL_DIR = ROOT.parent / "shared" / "eval"
-PIPELINES = ("project", "rasa_default")
-METRICS = ("accuracy", "macro_f1", "entity_f1", "train_s", "parse_p50_ms")
+PIPELINES = ("project", "rasa_default", "char_linear", "ensemble")
+METRICS = ("accuracy", "macro_f1", "entity_f1", "train_s", "parse_p50_ms", "parse_p95_ms", "peak_rss_mb")
+# Figures that may be null: entity F1 (no entities in the test set, or no extractor in the pipeline).
+NULLABLE = ("entity_f1",)
 
 
 @dataclass(frozen=True)
@@ -137,8 +144,8 @@ def validate(result: dict[str, Any], what: str) -> dict[str, Any]:
             continue
         for metric in METRICS:
             value = scores.get(metric)
-            if value is None and metric == "entity_f1":
-                continue  # the test set has no entities: shown as "n/a", never as 0
+            if value is None and metric in NULLABLE:
+                continue  # no entities in the test set or no extractor: shown as "n/a", never as 0
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 problems.append(f"pipelines.{name}.{metric}={value!r}")
     if problems:
@@ -217,8 +224,8 @@ def run_jobs(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Run the jobs as many at once as there are ``cpus``, each pinned to its own core, longest first.
 
-    Largest training file first, the stock pipeline (more epochs) before the project's, and a
-    free core takes the next job at once. Each outcome records when its job ran, so the report
+    The stock pipeline's DIET trainings first (by far the longest), then by training file size,
+    and a free core takes the next job at once. Each outcome records when its job ran, so the report
     can say how long each job had a neighbour (``shared_s``) and ran alone (only jobs at the
     very end do). With one CPU (or ``taskset`` missing) the jobs run in turn, unpinned.
     """
@@ -245,7 +252,7 @@ def run_jobs(
         logger.info("NLU %s / %s: done in %.0f s", job.dataset, job.pipeline, outcome["seconds"])
         return outcome
 
-    ordered = sorted(jobs, key=lambda j: (j.train.stat().st_size, j.pipeline == "rasa_default"), reverse=True)
+    ordered = sorted(jobs, key=lambda j: (j.pipeline == "rasa_default", j.train.stat().st_size), reverse=True)
     with ThreadPoolExecutor(max_workers=len(cpus) if pin else 1) as pool:
         outcomes = {(j.dataset, j.pipeline): o for j, o in zip(ordered, pool.map(one, ordered))}
     for key, outcome in outcomes.items():

@@ -24,7 +24,12 @@ NLU_ROWS = (
     ("entity_f1", "entity F1", 3),
     ("train_s", "training time, s", 1),
     ("parse_p50_ms", "parse p50, ms", 1),
+    ("parse_p95_ms", "parse p95, ms", 1),
+    ("peak_rss_mb", "peak RSS serving, MB", 0),
 )
+NLU_PIPELINES = ("project", "rasa_default", "char_linear", "ensemble")
+# How many of the most frequent confusions the report lists per dataset.
+TOP_CONFUSIONS = 8
 
 
 def fmt(value: Any, digits: int = 1, missing: str = "—") -> str:
@@ -114,9 +119,13 @@ def _budget(results: dict[str, Any]) -> str:
 
 def _nlu(part: dict[str, Any]) -> list[str]:
     lines = [
-        "Both pipelines trained and scored by `bot.evaluate` at their full settings "
-        "(project = `config.yml`, rasa_default = Rasa's stock Chinese pipeline). "
-        "Difference = project − rasa_default; for times, the ratio project / rasa_default.",
+        "Every pipeline trained and scored by `bot.evaluate` at its full settings: project = `config.yml`, "
+        "rasa_default = Rasa's stock Chinese pipeline, and two plain baselines of the project's linear classifier "
+        "(`bot/pipelines/`): char_linear = character n-grams alone, ensemble = an e5 model and a character model "
+        "with their probabilities averaged. Only the project pipeline has the FallbackClassifier and the emergency "
+        "guard, and both count against it here (`nlu_fallback` is an error). Difference = project − rasa_default; "
+        "for times and memory, the ratio project / rasa_default. Parse latency and peak RSS are measured in a fresh "
+        "process that loads the trained model and parses the test set one message at a time, as a server does.",
         "",
     ]
     datasets = _get(part, "data", "datasets") or {}
@@ -159,23 +168,144 @@ def _nlu(part: dict[str, Any]) -> list[str]:
         label = f"{name}: {row.get('description', '')}"
         result = row.get("result")
         if row.get("status") != "ok" or not isinstance(result, dict):
-            rows.append([label, "—", "—", "—", f"failed: {str(row.get('error', '')).splitlines()[0][:120]}"])
+            failed = f"failed: {str(row.get('error', '')).splitlines()[0][:120]}"
+            rows.append([label, "—", *["—"] * len(NLU_PIPELINES), failed])
             continue
         label += f" ({fmt(result.get('n_train'))} train / {fmt(result.get('n_test'))} test)"
         for key, title, digits in NLU_ROWS:
-            ours = _get(result, "pipelines", "project", key)
-            theirs = _get(result, "pipelines", "rasa_default", key)
-            if key.endswith("_s") or key.endswith("_ms"):
+            values = [_get(result, "pipelines", pipeline, key) for pipeline in NLU_PIPELINES]
+            ours, theirs = values[0], values[1]
+            if key.endswith(("_s", "_ms", "_mb")):
                 diff = ratio(ours, theirs)
             elif isinstance(ours, (int, float)) and isinstance(theirs, (int, float)):
                 diff = f"{ours - theirs:+.3f}"
             else:
                 diff = "—"
-            none = "n/a (no entities in the test set)" if key == "entity_f1" else "—"
-            rows.append([label, title, fmt(ours, digits, none), fmt(theirs, digits, none), diff])
+            none = "n/a" if key == "entity_f1" else "—"
+            cells = [
+                fmt(v, digits, none) if isinstance(_get(result, "pipelines", pipeline), dict) else "—"
+                for v, pipeline in zip(values, NLU_PIPELINES)
+            ]
+            rows.append([label, title, *cells, diff])
             label = ""
-    lines += table(["dataset", "metric", "project", "rasa_default", "difference"], rows)
+    lines += table(["dataset", "metric", *NLU_PIPELINES, "difference"], rows)
+    lines += [
+        "Entity F1 “n/a”: the test set has no entities (SMP2017), or the pipeline has no entity extractor "
+        "(the baselines classify intents only).",
+        "",
+    ]
+    lines += _nlu_tuning(datasets)
+    lines += _nlu_confusions(datasets)
     return lines
+
+
+def _nlu_tuning(datasets: dict[str, Any]) -> list[str]:
+    """How the project's LinearIntentClassifier chose its settings, per dataset (training data only)."""
+    rows = []
+    for name, row in datasets.items():
+        report = _get(row, "result", "pipelines", "project", "linear_intent")
+        if not isinstance(report, dict):
+            continue
+        for head in report.get("heads") or []:
+            grid = head.get("grid") or []
+            tried = ", ".join(
+                f"C={fmt(g.get('C'), 2)}/×{fmt(g.get('dense_scale'), 1)}: {fmt(g.get('macro_f1'), 3)}" for g in grid
+            )
+            oof = head.get("oof") or {}
+            rows.append(
+                [
+                    name,
+                    fmt(head.get("folds")),
+                    tried or "—",
+                    f"C={fmt(head.get('C'), 2)}, e5 ×{fmt(head.get('dense_scale'), 1)}",
+                    f"{fmt(oof.get('accuracy'), 3)} / {fmt(oof.get('macro_f1'), 3)}",
+                    fmt(head.get("temperature"), 3),
+                    f"{fmt(oof.get('ece_before'), 3)} → {fmt(oof.get('ece_after'), 3)}",
+                    _fallback(report.get("fallback_suggestion")),
+                ]
+            )
+    if not rows:
+        return []
+    lines = [
+        "### How the project's intent classifier chose its settings",
+        "",
+        "`bot.linear_intent.LinearIntentClassifier`, on each dataset's training data only: every (C, e5 scale) "
+        "pair of its grid scored by stratified k-fold cross-validation (macro-F1 shown), the best refitted on all "
+        "the training data; the softmax temperature fitted on the out-of-fold scores of that pair (ECE = expected "
+        "calibration error, 10 bins, before → after). The fallback suggestion is the FallbackClassifier setting "
+        "that maximizes right answers minus wrong answers on the out-of-fold probabilities; the fallback of "
+        "config.yml is the project training data's suggestion.",
+        "",
+    ]
+    lines += table(
+        [
+            "dataset",
+            "folds",
+            "grid (macro-F1)",
+            "chosen",
+            "out-of-fold accuracy / macro-F1",
+            "temperature",
+            "ECE",
+            "fallback suggestion",
+        ],
+        rows,
+    )
+    return lines
+
+
+def _fallback(suggestion: Any) -> str:
+    if not isinstance(suggestion, dict):
+        return "—"
+    return (
+        f"threshold {fmt(suggestion.get('threshold'), 2)}, ambiguity {fmt(suggestion.get('ambiguity_threshold'), 2)}: "
+        f"answers {_pct(suggestion.get('answered'))}, right when answering {_pct(suggestion.get('right_when_answered'))}, "
+        f"catches {_pct(suggestion.get('wrong_caught'))} of the errors"
+    )
+
+
+def _pct(value: Any) -> str:
+    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "—"
+
+
+def top_confusions(confusion: Any, limit: int = TOP_CONFUSIONS) -> list[tuple[str, str, int]]:
+    """The most frequent (gold, predicted) pairs with gold ≠ predicted, most frequent first."""
+    if not isinstance(confusion, dict):
+        return []
+    labels, matrix = confusion.get("labels") or [], confusion.get("matrix") or []
+    pairs = [
+        (labels[i], labels[j], count)
+        for i, row in enumerate(matrix)
+        for j, count in enumerate(row)
+        if i != j and count > 0
+    ]
+    return sorted(pairs, key=lambda p: (-p[2], p[0], p[1]))[:limit]
+
+
+def _nlu_confusions(datasets: dict[str, Any]) -> list[str]:
+    lines = [
+        "### Confusions",
+        "",
+        f"The {TOP_CONFUSIONS} most frequent errors per dataset and pipeline (gold → predicted: count); "
+        "the full matrices of the project pipeline are the `nlu_confusion_<dataset>.png` plots.",
+        "",
+    ]
+    rows = []
+    for name, row in datasets.items():
+        for pipeline in ("project", "rasa_default"):
+            pairs = top_confusions(_get(row, "result", "pipelines", pipeline, "confusion"))
+            if pairs:
+                text = "; ".join(f"{g or '(none)'} → {p or '(none)'}: {c}" for g, p, c in pairs)
+                rows.append([name, pipeline, text])
+    if not rows:
+        return []
+    lines += table(["dataset", "pipeline", "most frequent confusions"], rows)
+    lines += [f"![confusion {n}](nlu_confusion_{n}.png)" for n in datasets if _confusion_of(datasets, n)]
+    return [*lines, ""]
+
+
+def _confusion_of(datasets: dict[str, Any], name: str) -> dict[str, Any] | None:
+    confusion = _get(datasets, name, "result", "pipelines", "project", "confusion")
+    return confusion if isinstance(confusion, dict) and confusion.get("matrix") else None
 
 
 def _quality(part: dict[str, Any]) -> list[str]:
@@ -532,24 +662,66 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     nlu = _get(parts, "nlu", "data", "datasets")
     ok = {n: r["result"] for n, r in (nlu or {}).items() if r.get("status") == "ok"}
     if ok:
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = plt.subplots(figsize=(8, 4))
         names = list(ok)
-        for offset, pipeline in ((-0.2, "project"), (0.2, "rasa_default")):
+        shown = [p for p in NLU_PIPELINES if any(p in ok[n]["pipelines"] for n in names)]
+        width = 0.8 / len(shown)
+        for k, pipeline in enumerate(shown):
             ax.bar(
-                [i + offset for i in range(len(names))],
-                [ok[n]["pipelines"][pipeline]["macro_f1"] for n in names],
-                width=0.4,
+                [i - 0.4 + width * (k + 0.5) for i in range(len(names))],
+                [_get(ok[n], "pipelines", pipeline, "macro_f1") or 0 for n in names],
+                width=width,
                 label=pipeline,
             )
         ax.set_xticks(range(len(names)), names)
         ax.set_ylabel("intent macro-F1")
         ax.set_ylim(0, 1)
-        ax.legend()
+        ax.legend(fontsize=8, loc="lower right")
         ax.set_title(f"NLU ({_stamp(results)})", fontsize=10)
         fig.tight_layout()
         written.append(_save(fig, out / "nlu_macro_f1.png"))
         plt.close(fig)
+    for name in ok:
+        confusion = _confusion_of(nlu or {}, name)
+        if confusion is not None:
+            written.append(
+                _confusion_plot(
+                    plt, confusion, f"{name}: project pipeline ({_stamp(results)})", out / f"nlu_confusion_{name}.png"
+                )
+            )
     return written
+
+
+def _confusion_plot(plt: Any, confusion: dict[str, Any], title: str, path: Path) -> Path:
+    """Rows = gold intents, columns = predictions, each row as shares of its gold intent."""
+    import numpy as np
+
+    labels = [label or "(none)" for label in confusion["labels"]]
+    counts = np.array(confusion["matrix"], dtype=float)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(5.0, 0.32 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size * counts.shape[0] / len(labels) + 1.5))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(counts.shape[0]), labels[: counts.shape[0]], fontsize=7)
+    for i, j in zip(*np.nonzero(counts)):
+        ax.text(
+            j,
+            i,
+            str(int(counts[i, j])),
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="white" if shares[i, j] > 0.5 else "black",
+        )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    fig.colorbar(image, ax=ax, fraction=0.03, label="share of the gold intent")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    saved = _save(fig, path)
+    plt.close(fig)
+    return saved
 
 
 def _stamp(results: dict[str, Any]) -> str:

@@ -16,7 +16,18 @@ directory, then every TEST.yml example is parsed one at a time. Printed per pipe
   are ignored). ``null`` when the test set has no entities. If a pipeline rewrites the text
   (the project's TextNormalizer collapses spaces, for instance), gold spans are first carried
   onto the text the model returned by a character alignment.
-- train_s: wall-clock seconds of training, parse_p50_ms: median latency of one parse after a warm-up.
+  A pipeline without an entity extractor gets ``null`` too (it does not try).
+- train_s: wall-clock seconds of training; train_peak_rss_mb: peak resident memory of the process
+  that trained (imports included).
+- parse_p50_ms / parse_p95_ms: latency of one parse after a warm-up, and peak_rss_mb: peak
+  resident memory, both measured in a fresh process that only loads the model and parses, as a
+  server does (so training's memory does not count).
+- confusion: gold intents × predicted intents (``labels``, ``matrix`` rows = gold), for the report.
+- linear_intent: the training report of a ``bot.linear_intent.LinearIntentClassifier`` in the
+  pipeline (settings chosen by cross-validation, out-of-fold scores, fallback suggestion), if any.
+
+``--pipelines`` takes names from the registry below or paths to Rasa config files (a study of a
+variant, named after the file).
 
 Thread limits are the caller's: on 2 shared cores run with OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE,
 or competing BLAS threads inflate parse latency 10-20x (DESIGN.md).
@@ -31,9 +42,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import difflib
 import json
 import logging
+import math
 import os
 import statistics
 import sys
@@ -52,6 +65,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PIPELINES: dict[str, Path] = {
     "project": ROOT / "config.yml",
     "rasa_default": ROOT / "bot" / "pipelines" / "rasa_default.yml",
+    "char_linear": ROOT / "bot" / "pipelines" / "char_linear.yml",
+    "ensemble": ROOT / "bot" / "pipelines" / "ensemble.yml",
 }
 WARM_UP_PARSES = 3
 
@@ -89,15 +104,28 @@ class Scores:
     entity_f1: float | None
     train_s: float
     parse_p50_ms: float
+    parse_p95_ms: float = 0.0
+    peak_rss_mb: float | None = None
+    train_peak_rss_mb: float | None = None
+    confusion: dict[str, Any] | None = None
+    linear_intent: dict[str, Any] | None = None
 
-    def as_dict(self) -> dict[str, float | None]:
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "accuracy": round(self.accuracy, 4),
             "macro_f1": round(self.macro_f1, 4),
             "entity_f1": None if self.entity_f1 is None else round(self.entity_f1, 4),
             "train_s": round(self.train_s, 2),
             "parse_p50_ms": round(self.parse_p50_ms, 2),
+            "parse_p95_ms": round(self.parse_p95_ms, 2),
+            "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb, 1),
+            "train_peak_rss_mb": None if self.train_peak_rss_mb is None else round(self.train_peak_rss_mb, 1),
         }
+        if self.confusion is not None:
+            out["confusion"] = self.confusion
+        if self.linear_intent is not None:
+            out["linear_intent"] = self.linear_intent
+        return out
 
 
 # ---------------------------------------------------------------- input
@@ -137,9 +165,18 @@ def load_examples(path: Path, role: str) -> list[Example]:
     return examples
 
 
+def pipeline_path(name: str) -> Path:
+    """The config file of a registered pipeline, or ``name`` itself if it is a path to one."""
+    return PIPELINES[name] if name in PIPELINES else Path(name)
+
+
+def pipeline_label(name: str) -> str:
+    return name if name in PIPELINES else Path(name).stem
+
+
 def pipeline_config(name: str, epochs: int | None) -> dict[str, Any]:
     """An NLU-only training config: the named file's language and pipeline; policies are irrelevant."""
-    path = PIPELINES[name]
+    path = pipeline_path(name)
     content = yaml.safe_load(path.read_text(encoding="utf-8"))
     pipeline = [dict(component) for component in content["pipeline"]]
     if epochs is not None:
@@ -150,7 +187,7 @@ def pipeline_config(name: str, epochs: int | None) -> dict[str, Any]:
         "recipe": content.get("recipe", "default.v1"),
         "language": content.get("language", "zh"),
         # Set, so Rasa does not write a generated id back into the config file.
-        "assistant_id": f"evaluate_{name}",
+        "assistant_id": f"evaluate_{pipeline_label(name)}",
         "pipeline": pipeline,
     }
 
@@ -174,6 +211,44 @@ def train(config: dict[str, Any], train_path: Path, workdir: Path, name: str) ->
     if model is None or not Path(model).is_file():
         raise EvaluationError(f"training the {name} pipeline produced no model (see the messages above)")
     return Path(model), seconds
+
+
+def has_entity_extractor(config: dict[str, Any]) -> bool:
+    """Whether any component of the pipeline is registered as an entity extractor."""
+    from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+
+    return any(
+        DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR
+        in DefaultV1Recipe._from_registry(str(component["name"])).types  # Rasa's own lookup
+        for component in config["pipeline"]
+    )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _serve_and_parse(model: str, texts: list[str], root: str) -> tuple[list[Parse], float]:
+    """Run in a fresh process: load the model, parse every text, report the parses and peak memory."""
+    os.chdir(root)
+    quiet_environment()
+    with stdout_to_stderr():
+        quiet_logging()
+        parses = parse_all(Path(model), texts)
+    return parses, peak_rss_mb()
+
+
+def parse_in_fresh_process(model: Path, texts: Sequence[str]) -> tuple[list[Parse], float]:
+    """Parse as a server would, in a process that never trained: latency and memory are the server's."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        parses, rss = pool.apply(_serve_and_parse, (str(model), list(texts), str(ROOT)))
+    return parses, rss
 
 
 def parse_all(model: Path, texts: Sequence[str]) -> list[Parse]:
@@ -255,25 +330,63 @@ def micro_f1(true_positives: int, gold: int, predicted: int) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def score(examples: Sequence[Example], parses: Sequence[Parse], train_s: float) -> Scores:
+def confusion(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """Counts of (gold, predicted) intents; labels are the gold intents, then any other prediction."""
+    golds = sorted(set(gold))
+    labels = golds + sorted(set(predicted) - set(golds), key=lambda label: (label == "", label))
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in golds]
+    for g, p in zip(gold, predicted):
+        matrix[index[g]][index[p]] += 1
+    return {"labels": labels, "matrix": matrix}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    rank = q / 100 * (len(ordered) - 1)
+    lo, hi = math.floor(rank), math.ceil(rank)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (rank - lo)
+
+
+def score(
+    examples: Sequence[Example], parses: Sequence[Parse], train_s: float, extracts_entities: bool = True
+) -> Scores:
     from sklearn.metrics import accuracy_score, f1_score
 
     gold = [e.intent for e in examples]
     predicted = [p.intent for p in parses]
-    has_entities = any(e.entities for e in examples)
+    has_entities = any(e.entities for e in examples) and extracts_entities
+    milliseconds = [p.seconds * 1000 for p in parses]
     return Scores(
         accuracy=float(accuracy_score(gold, predicted)),
         macro_f1=float(f1_score(gold, predicted, labels=sorted(set(gold)), average="macro", zero_division=0)),
         entity_f1=micro_f1(*entity_counts(examples, parses)) if has_entities else None,
         train_s=train_s,
-        parse_p50_ms=statistics.median(p.seconds for p in parses) * 1000,
+        parse_p50_ms=statistics.median(milliseconds),
+        parse_p95_ms=percentile(milliseconds, 95),
+        confusion=confusion(gold, predicted),
     )
 
 
+def linear_intent_report(model: Path) -> dict[str, Any] | None:
+    """The LinearIntentClassifier's training report inside the model, if the pipeline has one."""
+    from bot.linear_intent import LinearIntentError, read_report
+
+    try:
+        return read_report(model)
+    except LinearIntentError:
+        return None
+
+
 def evaluate(train_path: Path, examples: list[Example], name: str, epochs: int | None, workdir: Path) -> Scores:
-    model, seconds = train(pipeline_config(name, epochs), train_path, workdir, name)
-    parses = parse_all(model, [e.text for e in examples])
-    return score(examples, parses, seconds)
+    config = pipeline_config(name, epochs)
+    model, seconds = train(config, train_path, workdir, pipeline_label(name))
+    train_rss = peak_rss_mb()
+    parses, serve_rss = parse_in_fresh_process(model, [e.text for e in examples])
+    scores = score(examples, parses, seconds, extracts_entities=has_entity_extractor(config))
+    return dataclasses.replace(
+        scores, peak_rss_mb=serve_rss, train_peak_rss_mb=train_rss, linear_intent=linear_intent_report(model)
+    )
 
 
 # ---------------------------------------------------------------- output
@@ -282,12 +395,15 @@ def evaluate(train_path: Path, examples: list[Example], name: str, epochs: int |
 def render_table(n_train: int, n_test: int, results: dict[str, Scores]) -> str:
     rows = [
         f"NLU evaluation: {n_train} training examples, {n_test} test examples",
-        f"{'pipeline':<14}{'accuracy':>10}{'macro-F1':>10}{'entity-F1':>11}{'train s':>10}{'parse p50 ms':>14}",
+        f"{'pipeline':<14}{'accuracy':>10}{'macro-F1':>10}{'entity-F1':>11}{'train s':>10}{'parse p50 ms':>14}"
+        f"{'p95 ms':>8}{'RSS MB':>8}",
     ]
     for name, s in results.items():
         entity = "-" if s.entity_f1 is None else f"{s.entity_f1:.3f}"
+        rss = "-" if s.peak_rss_mb is None else f"{s.peak_rss_mb:.0f}"
         rows.append(
             f"{name:<14}{s.accuracy:>10.3f}{s.macro_f1:>10.3f}{entity:>11}{s.train_s:>10.1f}{s.parse_p50_ms:>14.1f}"
+            f"{s.parse_p95_ms:>8.1f}{rss:>8}"
         )
     return "\n".join(rows)
 
@@ -340,12 +456,13 @@ def quiet_logging() -> None:
 
 def _pipeline_names(value: str) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PIPELINES]
+    unknown = [n for n in names if n not in PIPELINES and not (n.endswith((".yml", ".yaml")) and Path(n).is_file())]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown pipeline(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(PIPELINES)}"
+            f"unknown pipeline(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(PIPELINES)} "
+            "or give the path of a Rasa config file"
         )
-    return list(dict.fromkeys(names))
+    return [str(Path(n).resolve()) if n not in PIPELINES else n for n in dict.fromkeys(names)]
 
 
 def _positive_int(value: str) -> int:
@@ -368,8 +485,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pipelines",
         type=_pipeline_names,
-        default=list(PIPELINES),
-        help=f"comma-separated, from {','.join(PIPELINES)} (default: all)",
+        default=["project", "rasa_default"],
+        help=f"comma-separated, from {','.join(PIPELINES)} or paths of Rasa config files (default: project,rasa_default)",
     )
     parser.add_argument(
         "--epochs", type=_positive_int, default=None, help="DIET epochs in every pipeline (for quick runs)"
@@ -413,7 +530,7 @@ def run(args: argparse.Namespace) -> Report:
     with tempfile.TemporaryDirectory(prefix="yinling-evaluate-") as workdir:
         for name in args.pipelines:
             _progress(f"training and scoring the {name} pipeline")
-            results[name] = evaluate(train_path, test_examples, name, args.epochs, Path(workdir))
+            results[pipeline_label(name)] = evaluate(train_path, test_examples, name, args.epochs, Path(workdir))
     return Report(len(train_examples), len(test_examples), results)
 
 

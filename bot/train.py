@@ -29,6 +29,7 @@ INPUTS = (
     "training_data",
     "bot/normalizer.py",
     "bot/e5_featurizer.py",
+    "bot/linear_intent.py",
     "textnorm",
     "requirements/rasa.lock",
 )

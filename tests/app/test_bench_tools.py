@@ -259,7 +259,8 @@ a = p.parse_args()
 if "BROKEN" in open(a.train, encoding="utf-8").read():
     print("Traceback: something went wrong", file=sys.stderr); sys.exit(1)
 n = sum(1 for line in open(a.train, encoding="utf-8") if line.strip().startswith("- "))
-scores = {"accuracy": 0.9, "macro_f1": 0.85, "entity_f1": None, "train_s": 12.5, "parse_p50_ms": 20.1}
+scores = {"accuracy": 0.9, "macro_f1": 0.85, "entity_f1": None, "train_s": 12.5, "parse_p50_ms": 20.1,
+          "parse_p95_ms": 30.2, "peak_rss_mb": 512.0}
 names = a.pipelines.split(",")
 cpus = sorted(os.sched_getaffinity(0))
 if os.environ.get("TF_INTRA_OP_PARALLELISM_THREADS") == "1":
@@ -296,7 +297,9 @@ def test_nlu_part_runs_the_tools_and_reports_each_dataset(tmp_path: Path) -> Non
     )
     rows = run_nlu(eval_dir, tmp_path / "work", tools, timeout=60, cpus=[0])
     assert rows["smp2017"]["status"] == "ok"
-    assert set(rows["smp2017"]["result"]["pipelines"]) == {"project", "rasa_default"}, "one job per pipeline, merged"
+    assert set(rows["smp2017"]["result"]["pipelines"]) == {"project", "rasa_default", "char_linear", "ensemble"}, (
+        "one job per pipeline, merged"
+    )
     assert rows["smp2017"]["result"]["pipelines"]["project"]["entity_f1"] is None
     # xSID's stand-in converter writes a file the stand-in evaluation fails on: reported, not zeroed.
     assert rows["xsid_zh"]["status"] == "failed" and "exited with code 1" in rows["xsid_zh"]["error"]
@@ -333,8 +336,13 @@ def test_a_datasets_pipelines_run_side_by_side_each_pinned_to_its_own_core(tmp_p
         for pipeline in ("project", "rasa_default")
     ]
     outcomes = run_jobs(jobs, tools, timeout=60, cpus=cpus)
-    assert list(outcomes)[:2] == [("big", "rasa_default"), ("big", "project")], "largest training file first"
-    assert outcomes[("big", "rasa_default")]["cpu"] != outcomes[("big", "project")]["cpu"], "side by side"
+    assert list(outcomes) == [
+        ("big", "rasa_default"),
+        ("small", "rasa_default"),
+        ("big", "project"),
+        ("small", "project"),
+    ], "DIET trainings of the stock pipeline first, then the largest training file first"
+    assert outcomes[("big", "rasa_default")]["cpu"] != outcomes[("small", "rasa_default")]["cpu"], "side by side"
     for outcome in outcomes.values():
         assert 0 <= outcome["shared_s"] <= outcome["seconds"] + 0.1
         assert outcome["start"] <= outcome["end"]
@@ -350,9 +358,18 @@ def test_one_core_runs_the_jobs_in_turn_unpinned(tmp_path: Path) -> None:
     jobs = [Job("d", p, *_split(tmp_path, "d", 3)) for p in ("project", "rasa_default")]
     outcomes = run_jobs(jobs, tools, timeout=60, cpus=[0])
     assert all(o["cpu"] is None and o["result"]["pipelines"] for o in outcomes.values())
-    merged = merge_results("d", list(outcomes.values()))
+    merged = merge_results("d", [*outcomes.values(), *_other_baselines(outcomes)])
     assert merged["n_train"] == 4, "the stand-in counts every '- ' line: 3 examples and the intent"
-    assert set(merged["pipelines"]) == {"project", "rasa_default"}
+    assert set(merged["pipelines"]) == {"project", "rasa_default", "char_linear", "ensemble"}
+
+
+def _other_baselines(outcomes: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The baselines' outcomes, copied from the project's (the test ran two pipelines only)."""
+    project = next(o for (_, p), o in outcomes.items() if p == "project")["result"]
+    return [
+        {"result": {**project, "pipelines": {name: project["pipelines"]["project"]}}}
+        for name in ("char_linear", "ensemble")
+    ]
 
 
 def test_time_beside_other_jobs_counts_overlaps_once() -> None:
@@ -362,8 +379,19 @@ def test_time_beside_other_jobs_counts_overlaps_once() -> None:
     assert covered(5, 10, [(0, 100)]) == 5
 
 
+SCORES = {
+    "accuracy": 0.9,
+    "macro_f1": 0.8,
+    "entity_f1": None,
+    "train_s": 1.0,
+    "parse_p50_ms": 2.0,
+    "parse_p95_ms": 3.0,
+    "peak_rss_mb": 400.0,
+}
+
+
 def test_merging_refuses_failed_or_inconsistent_pipeline_runs() -> None:
-    scores = {"accuracy": 0.9, "macro_f1": 0.8, "entity_f1": None, "train_s": 1.0, "parse_p50_ms": 2.0}
+    scores = SCORES
     one = {"result": {"n_train": 5, "n_test": 2, "pipelines": {"project": scores}}}
     other = {"result": {"n_train": 6, "n_test": 2, "pipelines": {"rasa_default": scores}}}
     with pytest.raises(BenchError, match="different data sizes"):
@@ -386,13 +414,16 @@ def test_the_merged_training_file_holds_every_example_synonym_lookup_and_regex(t
 
 
 def test_an_evaluation_without_a_figure_is_refused() -> None:
-    scores = {"accuracy": 0.9, "macro_f1": 0.8, "entity_f1": None, "train_s": 1.0, "parse_p50_ms": 2.0}
-    good = {"n_train": 10, "n_test": 5, "pipelines": {"project": scores, "rasa_default": scores}}
+    scores = SCORES
+    names = ("project", "rasa_default", "char_linear", "ensemble")
+    good = {"n_train": 10, "n_test": 5, "pipelines": dict.fromkeys(names, scores)}
     assert validate(good, "x") is good
     with pytest.raises(BenchError, match="rasa_default"):
-        validate({**good, "pipelines": {"project": scores}}, "x")
+        validate({**good, "pipelines": {n: scores for n in names if n != "rasa_default"}}, "x")
     with pytest.raises(BenchError, match="accuracy"):
-        validate({**good, "pipelines": {"project": {**scores, "accuracy": None}, "rasa_default": scores}}, "x")
+        validate({**good, "pipelines": {**good["pipelines"], "project": {**scores, "accuracy": None}}}, "x")
+    with pytest.raises(BenchError, match="peak_rss_mb"):
+        validate({**good, "pipelines": {**good["pipelines"], "ensemble": {**scores, "peak_rss_mb": None}}}, "x")
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -400,8 +431,16 @@ def test_an_evaluation_without_a_figure_is_refused() -> None:
 
 def fake_results(e2e_failed: bool = False) -> dict[str, Any]:
     lat = {"n": 50, "min": 10.0, "p50": 20.0, "p95": 40.0, "p99": 55.0, "max": 60.0, "mean": 22.0}
-    scores = {"accuracy": 0.912, "macro_f1": 0.88, "entity_f1": None, "train_s": 300.0, "parse_p50_ms": 30.0}
-    default = {**scores, "accuracy": 0.85, "train_s": 150.0}
+    scores = {
+        "accuracy": 0.912,
+        "macro_f1": 0.88,
+        "entity_f1": None,
+        "train_s": 300.0,
+        "parse_p50_ms": 30.0,
+        "parse_p95_ms": 45.0,
+        "peak_rss_mb": 600.0,
+    }
+    default = {**scores, "accuracy": 0.85, "train_s": 150.0, "peak_rss_mb": 1200.0}
     cell = {
         "concurrency": 1,
         "ok": 50,
@@ -475,7 +514,41 @@ def fake_results(e2e_failed: bool = False) -> dict[str, Any]:
                             "result": {
                                 "n_train": 2299,
                                 "n_test": 667,
-                                "pipelines": {"project": scores, "rasa_default": default},
+                                "pipelines": {
+                                    "project": {
+                                        **scores,
+                                        "confusion": {
+                                            "labels": ["app", "chat", "nlu_fallback"],
+                                            "matrix": [[5, 2, 1], [3, 7, 0]],
+                                        },
+                                        "linear_intent": {
+                                            "heads": [
+                                                {
+                                                    "folds": 5,
+                                                    "grid": [{"C": 0.3, "dense_scale": 3.0, "macro_f1": 0.91}],
+                                                    "C": 0.3,
+                                                    "dense_scale": 3.0,
+                                                    "temperature": 0.21,
+                                                    "oof": {
+                                                        "accuracy": 0.92,
+                                                        "macro_f1": 0.91,
+                                                        "ece_before": 0.3,
+                                                        "ece_after": 0.02,
+                                                    },
+                                                }
+                                            ],
+                                            "fallback_suggestion": {
+                                                "threshold": 0.45,
+                                                "ambiguity_threshold": 0.0,
+                                                "answered": 0.95,
+                                                "right_when_answered": 0.96,
+                                                "wrong_caught": 0.5,
+                                            },
+                                        },
+                                    },
+                                    "rasa_default": default,
+                                    "char_linear": {**scores, "accuracy": 0.8, "peak_rss_mb": 300.0},
+                                },
                             },
                         },
                         "xsid_zh": {"status": "failed", "description": "xSID", "error": "exited with code 1"},
@@ -519,8 +592,15 @@ def test_the_report_shows_every_figure_with_its_provenance() -> None:
     assert "total time 321.0 s (budget 600 s: within)" in text
     assert "| project | rasa_default |" in text.replace("metric | project", "| project")
     assert "0.912" in text and "+0.062" in text and "2.00×" in text  # accuracy, difference, train-time ratio
-    assert "n/a (no entities in the test set)" in text
+    assert "| intent accuracy | 0.912 | 0.850 | 0.800 | — | +0.062 |" in text, "four pipelines, a missing one as —"
+    assert "| peak RSS serving, MB | 600 | 1,200 | 300 | — | 0.50× |" in text
+    assert "| entity F1 | n/a | n/a | n/a | — | — |" in text
     assert "failed: exited with code 1" in text
+    assert "C=0.30, e5 ×3.0" in text and "0.300 → 0.020" in text, "how the classifier was tuned"
+    assert "threshold 0.45, ambiguity 0.00: answers 95.0%" in text
+    assert "| smp2017 | project | app → chat: 2; chat → app: 3; app → nlu_fallback: 1 |" not in text
+    assert "| smp2017 | project | chat → app: 3; app → chat: 2; app → nlu_fallback: 1 |" in text
+    assert "![confusion smp2017](nlu_confusion_smp2017.png)" in text
     assert "2 jobs, 2 at a time, longest first, each pinned to its own core" in text
     assert "| smp2017 | rasa_default | 1 | 0 | 330 | 250 |" in text
     assert "Sum of job times 580 s; wall-clock of this part 600 s" in text
@@ -545,7 +625,12 @@ def test_a_failed_part_is_shown_as_failed_not_as_zeros() -> None:
 
 def test_plots_are_written_as_png(tmp_path: Path) -> None:
     written = write_plots(fake_results(), tmp_path)
-    assert {p.name for p in written} == {"e2e_latency.png", "retrieval_latency.png", "nlu_macro_f1.png"}
+    assert {p.name for p in written} == {
+        "e2e_latency.png",
+        "retrieval_latency.png",
+        "nlu_macro_f1.png",
+        "nlu_confusion_smp2017.png",
+    }
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

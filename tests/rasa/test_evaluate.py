@@ -19,9 +19,12 @@ from bot.evaluate import (
     Example,
     Parse,
     align_span,
+    confusion,
     entity_counts,
+    has_entity_extractor,
     load_examples,
     micro_f1,
+    percentile,
     pipeline_config,
     score,
 )
@@ -85,7 +88,17 @@ nlu:
     - 再见
 """
 
-METRICS = {"accuracy", "macro_f1", "entity_f1", "train_s", "parse_p50_ms"}
+METRICS = {
+    "accuracy",
+    "macro_f1",
+    "entity_f1",
+    "train_s",
+    "parse_p50_ms",
+    "parse_p95_ms",
+    "peak_rss_mb",
+    "train_peak_rss_mb",
+    "confusion",
+}
 
 
 # ---------------------------------------------------------------- pure functions
@@ -136,12 +149,55 @@ def test_scores_count_unseen_and_fallback_intents_as_errors() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINES))
-def test_epochs_override_reaches_diet(name: str) -> None:
+def test_epochs_override_reaches_diet_and_only_diet(name: str) -> None:
     default = pipeline_config(name, None)
     assert "policies" not in default
-    assert next(c for c in default["pipeline"] if c["name"] == "DIETClassifier")["epochs"] >= 50
     quick = pipeline_config(name, 2)
-    assert [c["epochs"] for c in quick["pipeline"] if c["name"] == "DIETClassifier"] == [2]
+    diet = [c for c in default["pipeline"] if c["name"] == "DIETClassifier"]
+    if diet:
+        assert diet[0]["epochs"] >= 50
+        assert [c["epochs"] for c in quick["pipeline"] if c["name"] == "DIETClassifier"] == [2]
+    else:
+        assert quick == default
+
+
+def test_the_baselines_differ_from_the_project_only_in_the_classifier() -> None:
+    char = pipeline_config("char_linear", None)["pipeline"]
+    ensemble = pipeline_config("ensemble", None)["pipeline"]
+    assert [c for c in char if c["name"].endswith("LinearIntentClassifier")] == [
+        {"name": "bot.linear_intent.LinearIntentClassifier", "blocks": ["char"]}
+    ]
+    assert {"name": "bot.linear_intent.LinearIntentClassifier", "combine": "vote"} in ensemble
+    assert {"name": "bot.e5_featurizer.E5SentenceFeaturizer"} in ensemble
+    project = [c["name"] for c in pipeline_config("project", None)["pipeline"]]
+    assert "bot.linear_intent.LinearIntentClassifier" in project
+    # The guard comes last, so that no fallback rule can undo an emergency (test_linear_intent.py).
+    assert project[-1] == "bot.emergency_guard.EmergencyGuard" and "FallbackClassifier" in project
+
+
+def test_confusion_counts_every_gold_and_predicted_pair() -> None:
+    result = confusion(["a", "a", "b", "b", "b"], ["a", "b", "b", "nlu_fallback", ""])
+    assert result["labels"] == ["a", "b", "nlu_fallback", ""]
+    assert result["matrix"] == [[1, 1, 0, 0], [0, 1, 1, 1]]
+    assert sum(map(sum, result["matrix"])) == 5
+
+
+def test_parse_percentiles() -> None:
+    examples = [Example(str(i), "greet", ()) for i in range(20)]
+    parses = [Parse(str(i), "greet", (), seconds=(i + 1) / 1000) for i in range(20)]
+    scores = score(examples, parses, train_s=1.0)
+    assert scores.parse_p50_ms == pytest.approx(10.5)
+    assert scores.parse_p95_ms == pytest.approx(19.05)
+    assert percentile([5.0], 95) == 5.0
+
+
+def test_a_pipeline_without_an_extractor_has_no_entity_f1() -> None:
+    examples = [Example("上海天气", "ask_weather", (("city", 0, 2),))]
+    parses = [_parse("上海天气", "ask_weather")]
+    assert score(examples, parses, 1.0).entity_f1 == 0.0
+    assert score(examples, parses, 1.0, extracts_entities=False).entity_f1 is None
+    assert has_entity_extractor(pipeline_config("project", None))
+    assert not has_entity_extractor(pipeline_config("char_linear", None))
 
 
 def test_rasa_default_is_the_stock_chinese_pipeline() -> None:
@@ -222,14 +278,23 @@ def _check_report(stdout: str, pipelines: list[str]) -> dict[str, Any]:
     report: dict[str, Any] = json.loads(lines[-1])
     assert (report["n_train"], report["n_test"]) == (24, 8)
     assert list(report["pipelines"]) == pipelines
-    for metrics in report["pipelines"].values():
-        assert set(metrics) == METRICS
-        for key in ("accuracy", "macro_f1", "entity_f1"):
+    for name, metrics in report["pipelines"].items():
+        assert METRICS <= set(metrics) <= METRICS | {"linear_intent"}
+        for key in ("accuracy", "macro_f1"):
             assert 0.0 <= metrics[key] <= 1.0
+        if name in ("char_linear", "ensemble"):
+            assert metrics["entity_f1"] is None, "no entity extractor: no entity figure"
+        else:
+            assert 0.0 <= metrics["entity_f1"] <= 1.0
         # One test intent (goodbye) was never trained: it can't be right.
         assert metrics["accuracy"] <= 7 / 8
         assert metrics["train_s"] > 0
-        assert metrics["parse_p50_ms"] > 0
+        assert 0 < metrics["parse_p50_ms"] <= metrics["parse_p95_ms"]
+        # The serving process loads the model and parses; it is measured apart from training.
+        assert 50 < metrics["peak_rss_mb"] < 4000 and metrics["train_peak_rss_mb"] > 50
+        matrix = metrics["confusion"]["matrix"]
+        assert sum(map(sum, matrix)) == 8 and len(matrix) == 4, "one row per gold intent"
+        assert ("linear_intent" in metrics) == (name != "rasa_default"), "the linear model says how it was tuned"
     return report
 
 
@@ -238,6 +303,13 @@ def test_cli_rasa_default_json(data: tuple[Path, Path]) -> None:
     result = _cli("--train", str(train), "--test", str(test), "--json", "--epochs", "2", "--pipelines", "rasa_default")
     assert result.returncode == 0, result.stderr[-3000:]
     _check_report(result.stdout, ["rasa_default"])
+
+
+def test_cli_baselines_json(data: tuple[Path, Path]) -> None:
+    train, test = data
+    result = _cli("--train", str(train), "--test", str(test), "--json", "--pipelines", "char_linear,ensemble")
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_report(result.stdout, ["char_linear", "ensemble"])
 
 
 def test_cli_both_pipelines_json(data: tuple[Path, Path]) -> None:
@@ -257,6 +329,7 @@ def test_cli_both_pipelines_json(data: tuple[Path, Path]) -> None:
             "training file /nonexistent/train.yml does not exist",
         ),
         (["--train", "{train}", "--test", "{train}", "--pipelines", "spacy"], "unknown pipeline(s) spacy"),
+        (["--train", "{train}", "--test", "{train}", "--pipelines", "/nonexistent/x.yml"], "unknown pipeline(s)"),
         (["--train", "{train}", "--test", "{train}", "--epochs", "0"], "expected a positive integer"),
         (["--train", "{train}", "--test", "{empty}"], "has no intent examples"),
     ],
