@@ -24,7 +24,7 @@ def test_a_knowledge_question_is_answered_from_a_named_entry(stack: Stack) -> No
     replies = stack.say(new_sender(), "我想问问长护险哪能申请")
     entry = kb_entry(replies)
     assert entry is not None and ("ltc" in entry or "changhu" in entry or "ltci" in entry), replies
-    assert f"条目 {entry}" in texts(replies)[0]
+    assert entry not in texts(replies)[0] and "来源：" in texts(replies)[0], "a plain source, no internal id"
     assert "申请" in texts(replies)[0]
 
 
@@ -38,7 +38,7 @@ def test_a_will_question_gets_a_documents_checklist(stack: Stack) -> None:
 def test_an_emergency_is_answered_first_with_what_to_do(stack: Stack) -> None:
     for text in ("我跌倒了起不来", "我想问问长护险，阿拉老头子胸口痛喘不上气"):
         replies = texts(stack.say(new_sender(), text))
-        assert replies and replies[0].startswith("【紧急】请马上拨打 120"), replies
+        assert replies and replies[0].startswith("【紧急】") and "120" in replies[0], replies
 
 
 def test_a_booking_request_is_recognized_with_its_details(stack: Stack) -> None:

@@ -144,7 +144,7 @@ def test_a_web_chat_senior_gets_a_person_and_then_the_bot_again(
     senior.locator("#input").fill("我想问问长护险哪能申请")
     senior.locator("#input").press("Enter")
     senior.wait_for_function("n => document.querySelectorAll('.msg-bot').length > n", arg=answers_before)
-    senior.get_by_text("条目", exact=False).last.wait_for(timeout=60_000)
+    senior.get_by_text("来源：", exact=False).last.wait_for(timeout=60_000)
     assert agent.errors == []  # type: ignore[attr-defined]
     senior.close()
     agent.close()

@@ -210,7 +210,7 @@ def test_an_emergency_while_waiting_is_answered_at_once_and_moves_to_the_front(s
     stack.say(sender, "转人工")
     handoff_id = desk.waiting_for(sender)
     replies = texts(stack.say(sender, "我跌倒了起不来"))
-    assert replies and replies[0].startswith("【紧急】请马上拨打 120"), replies
+    assert replies and replies[0].startswith("【紧急】") and "120" in replies[0], replies
     deadline = time.monotonic() + 10
     while desk.queue.get(handoff_id).priority != 0:
         assert time.monotonic() < deadline, "the staff app was not told"
@@ -278,7 +278,7 @@ def test_assist_while_on_the_phone_send_an_entry_mark_answers_book(
     sent = fake_platform.wait_for(
         "telegram", lambda m: str(m.get("chat_id")) == str(chat_id) and m["text"].startswith("【工作人员发给您】")
     )
-    assert hits[0]["answer"] in sent["text"] and f"条目 {hits[0]['id']}" in sent["text"]
+    assert hits[0]["answer"] in sent["text"] and hits[0]["id"] not in sent["text"]
 
     service = agent.get("/api/bookings/services").json()[0]["code"]
     day = (datetime.datetime.now() + datetime.timedelta(days=3)).date().isoformat()
