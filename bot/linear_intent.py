@@ -319,15 +319,24 @@ class Head:
 
 
 def _folds(y: np.ndarray, settings: Settings) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds; none when some intent has a single example (nothing to hold out)."""
+    """Stratified folds; none only when every intent has a single example (nothing to hold out).
+
+    An intent with fewer examples than folds is missing from some folds' training part: its
+    held-out examples there cannot be right, and they are left out of the calibration
+    (see ``_train_head``), not allowed to stop it.
+    """
+    import warnings
+
     from sklearn.model_selection import StratifiedKFold
 
     counts = np.bincount(y)
-    folds = min(settings.cv_folds, int(counts.min()))
+    folds = min(settings.cv_folds, int(counts.max()))
     if folds < 2:
         return []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=settings.random_seed)
-    return list(splitter.split(np.zeros(len(y)), y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "The least populated class in y has only 1 member"
+        return list(splitter.split(np.zeros(len(y)), y))
 
 
 def _train_head(
@@ -345,7 +354,10 @@ def _train_head(
     started = time.perf_counter()
     if folds and len(grid) >= 1:
         oof = {point: np.zeros((len(y), n_classes), dtype=np.float32) for point in grid}
+        # Held-out examples whose intent the fold's training part had: the ones calibration can learn from.
+        seen = np.zeros(len(y), dtype=bool)
         for train_idx, test_idx in folds:
+            seen[test_idx] = np.isin(y[test_idx], y[train_idx])
             char_train = char_test = None
             if uses_char:
                 vectorizer = _char_vectorizer(settings.ngram_range)
@@ -366,17 +378,19 @@ def _train_head(
             report["grid"].append({"C": point[0], "dense_scale": point[1], "macro_f1": macro, "accuracy": accuracy})
         # Best macro-F1, then accuracy; max() keeps the first of equals (the grid's order).
         _, _, best = max(scored, key=lambda item: (item[0], item[1]))
-        temperature = fit_temperature(oof[best], y)
+        temperature = fit_temperature(oof[best][seen], y[seen])
         probabilities = _softmax(oof[best], temperature)
         report["oof"] = {
             "accuracy": round(float(accuracy_score(y, probabilities.argmax(axis=1))), 4),
             "macro_f1": round(float(f1_score(y, probabilities.argmax(axis=1), average="macro")), 4),
-            "ece_before": round(expected_calibration_error(_softmax(oof[best], 1.0), y), 4),
-            "ece_after": round(expected_calibration_error(probabilities, y), 4),
+            "ece_before": round(expected_calibration_error(_softmax(oof[best][seen], 1.0), y[seen]), 4),
+            "ece_after": round(expected_calibration_error(probabilities[seen], y[seen]), 4),
+            "calibrated_on": int(seen.sum()),
         }
+        report["_oof_seen"] = seen
     else:
         best, temperature, probabilities = grid[0], 1.0, None
-        report["note"] = "no cross-validation: an intent has a single example; first grid values, temperature 1"
+        report["note"] = "no cross-validation: every intent has a single example; first grid values, temperature 1"
     vectorizer = None
     char_all = None
     if uses_char:
@@ -475,11 +489,13 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             else [(b,) for b in self._settings.blocks]  # one head per block
         )
         heads, reports, oofs = [], [], []
+        seen = np.ones(len(y), dtype=bool)
         vectorizer = None
         for blocks in block_sets:
             head, head_vectorizer, report = _train_head(blocks, texts, dense, y, len(classes), self._settings)
             heads.append(head)
             oofs.append(report.pop("_oof_probabilities"))
+            seen &= report.pop("_oof_seen", seen)
             reports.append(report)
             vectorizer = vectorizer or head_vectorizer
         model = _Model(classes, heads, vectorizer, dense.shape[1], self._settings.ngram_range)
@@ -491,7 +507,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         }
         if all(p is not None for p in oofs):
             combined = np.mean(np.stack(oofs), axis=0)
-            training_report["fallback_suggestion"] = suggest_fallback(combined, y)
+            training_report["fallback_suggestion"] = suggest_fallback(combined[seen], y[seen])
         model.report = training_report
         self._model = model
         logger.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import tarfile
 from pathlib import Path
@@ -246,6 +247,28 @@ def test_dense_block_without_a_dense_featurizer_is_a_config_error(tmp_path: Path
     messages = [Message(data={TEXT: t, INTENT: i}) for i, texts in EXAMPLES.items() for t in texts]
     with pytest.raises(InvalidConfigException, match="E5SentenceFeaturizer"):
         classifier.train(TrainingData(training_examples=messages))
+
+
+def test_an_intent_with_a_single_example_does_not_stop_the_calibration(tmp_path: Path) -> None:
+    # xSID's training split has intents with one example: cross-validation and the temperature
+    # must still happen (a temperature of 1 on raw SVM scores spreads the probability so thin
+    # that the fallback takes almost everything).
+    storage, resource = LocalModelStorage(tmp_path), Resource("linear_intent")
+    config = {**LinearIntentClassifier.get_default_config(), "blocks": ["char"]}
+    classifier = LinearIntentClassifier.create(config, storage, resource, _context("c"))
+    messages = [Message(data={TEXT: t, INTENT: i}) for i, texts in EXAMPLES.items() for t in texts]
+    messages.append(Message(data={TEXT: "取消明天的闹钟", INTENT: "cancel_alarm"}))
+    classifier.train(TrainingData(training_examples=messages))
+    with storage.read_from(resource) as directory:
+        report = json.loads((directory / MODEL_JSON).read_text(encoding="utf-8"))["report"]
+    (head,) = report["heads"]
+    assert head["folds"] == 5 and head["oof"]["calibrated_on"] == 24, (
+        "the single example is held out, not calibrated on"
+    )
+    assert head["temperature"] < 0.9, "fitted, not left at 1"
+    assert "fallback_suggestion" in report
+    (message,) = classifier.process([Message(data={TEXT: "设一个八点的闹钟"})])
+    assert message.get(INTENT)["name"] == "set_alarm" and message.get(INTENT)["confidence"] > 0.5
 
 
 def test_fewer_than_two_intents_trains_nothing_and_classifies_nothing(tmp_path: Path) -> None:
