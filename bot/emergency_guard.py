@@ -1,6 +1,8 @@
 """EmergencyGuard: a message that describes danger now is an emergency, whatever the classifier says.
 
-Placed after the intent classifier and before FallbackClassifier. The table
+Placed last in the pipeline, after FallbackClassifier (it keeps the classifier's other intents in
+the ranking, and a confident second intent next to its 1.0 would make the fallback's ambiguity rule
+turn an emergency into ``nlu_fallback``). The table
 ``training_data/safety.yml`` lists danger phrases by kind (fire, gas, stroke, chest pain, a fall …),
 in priority order. When the normalized text (or the raw text) matches one, the message's intent
 becomes ``emergency`` with confidence 1.0 and an entity ``emergency_kind`` names the kind, so the
