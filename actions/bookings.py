@@ -292,7 +292,9 @@ class ActionBookingConfirm(TurnEndingAction):
         except (SlotFull, SlotClosed) as err:
             alternatives = store().alternatives(err.slot.service, err.slot.start, street=err.slot.street, n=3)
             return offer(dispatcher, alternatives, "choose", TAKEN, slot=describe_slot(err.slot))
-        dispatcher.utter_message(response="utter_booking_done", code=booking.display_code, booking=booking_line(booking))
+        dispatcher.utter_message(
+            response="utter_booking_done", code=booking.display_code, booking=booking_line(booking)
+        )
         return reset_booking()
 
     @staticmethod
@@ -496,7 +498,9 @@ class ActionBookingCorrect(TurnEndingAction):
 def utter_changed(dispatcher: CollectingDispatcher, contact: str | None, phone: str | None) -> None:
     """ "好的，联系人改成…，电话改成…。": what a correction changed, before the read-back."""
     if contact and phone:
-        dispatcher.utter_message(response="utter_booking_contact_phone_changed", contact=contact, phone=format_phone(phone))
+        dispatcher.utter_message(
+            response="utter_booking_contact_phone_changed", contact=contact, phone=format_phone(phone)
+        )
     elif contact:
         dispatcher.utter_message(response="utter_booking_contact_changed", contact=contact)
     elif phone:
@@ -524,7 +528,9 @@ class ActionBookingList(TurnEndingAction):
         if not bookings:
             dispatcher.utter_message(response="utter_booking_none")
             return []
-        dispatcher.utter_message(response="utter_booking_list", count=str(len(bookings)), bookings=numbered_bookings(bookings))
+        dispatcher.utter_message(
+            response="utter_booking_list", count=str(len(bookings)), bookings=numbered_bookings(bookings)
+        )
         return []
 
 
@@ -583,8 +589,16 @@ def target_booking(tracker: Tracker) -> Target:
     return Target(None, bookings)
 
 
-def ask_cancel(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> Events:
+def open_booking(tracker: Tracker, code: str) -> Booking:
+    """The user's booking ``code``, still active; BookingNotFound/BookingClosed (said as such) otherwise."""
     booking = store().get(code, tracker.sender_id or "")
+    if not booking.active:
+        raise BookingClosed(booking)  # cancelled meanwhile (on another channel, by staff)
+    return booking
+
+
+def ask_cancel(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> Events:
+    booking = open_booking(tracker, code)
     dispatcher.utter_message(response="utter_booking_cancel_confirm", booking=booking_line(booking))
     return [SlotSet(STAGE, "cancel_confirm"), SlotSet(TARGET, code), SlotSet(CHOICES, None)]
 
@@ -616,7 +630,7 @@ def ask_reschedule(
     slot_id: int | None = None,
     day: dt.date | None = None,
 ) -> Events:
-    booking = store().get(code, tracker.sender_id or "")
+    booking = open_booking(tracker, code)
     if slot_id is None:
         text = raw_text(tracker)
         now = clock.now()

@@ -24,8 +24,6 @@ WEEKDAY_WORDS = {0: "一", 1: "二", 2: "三", 3: "四", 4: "五", 5: "六", 6: 
 MONDAY = dt.date(2026, 11, 30)  # a Monday; the week table runs from here to Sunday 12-06
 
 
-
-
 def tracker(text: str, requested: str | None, before: dict[str, Any], extracted: dict[str, Any]) -> Tracker:
     """The tracker Rasa hands the validation action: earlier slots, the user message, then the extracted values."""
     events: list[dict[str, Any]] = [{"event": "slot", "name": k, "value": v} for k, v in before.items()]
