@@ -35,7 +35,7 @@ import difflib
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import yaml
@@ -61,11 +61,9 @@ from knowledge_base.schema import (
 )
 from knowledge_base.store import EntryExists, EntryNotFound
 from staff import analytics as an
+from staff.app import ApiAdmin, PageAdmin, Staff, blocking, clean_text
 from staff.errors import StaffError
 from staff.unanswered import Unanswered
-
-if TYPE_CHECKING:
-    from staff.app import Staff
 
 ENTRY_ID = r"^[a-z0-9][a-z0-9-]{1,63}$"
 WECHAT_LIMIT_BYTES = 2048  # a passive text reply (channels/wechat/output.py)
@@ -208,15 +206,15 @@ def draft_from(texts: list[str]) -> dict[str, Any]:
 
 
 def install(app: FastAPI, staff: Staff, templates: Jinja2Templates) -> None:
-    from staff.app import ApiAdmin, PageAdmin, blocking, clean_text
-
     store = staff.kb
     unanswered = Unanswered(staff.db)
 
     def author(principal: Any) -> str:
         return f"staff:{principal.user.username}"
 
-    def audit(principal: Any, action: str, target: str, outcome: str = "ok", details: dict[str, Any] | None = None) -> None:
+    def audit(
+        principal: Any, action: str, target: str, outcome: str = "ok", details: dict[str, Any] | None = None
+    ) -> None:
         staff.audit.record(
             principal.user.username, "kb_change", target=f"{action} {target}"[:256], outcome=outcome, details=details
         )
@@ -330,9 +328,7 @@ def install(app: FastAPI, staff: Staff, templates: Jinja2Templates) -> None:
         return {"id": entry.id, "revision": revision, "version": await blocking(store.version)}
 
     @app.get("/api/admin/kb/entries/{entry_id}/diff")
-    async def kb_diff(
-        entry_id: str, _: ApiAdmin, a: int = Query(ge=0), b: int = Query(0, ge=0)
-    ) -> dict[str, Any]:
+    async def kb_diff(entry_id: str, _: ApiAdmin, a: int = Query(ge=0), b: int = Query(0, ge=0)) -> dict[str, Any]:
         try:
             history = await blocking(store.history, entry_id)
         except EntryNotFound as err:
@@ -388,7 +384,8 @@ def install(app: FastAPI, staff: Staff, templates: Jinja2Templates) -> None:
         try:
             result = await blocking(check_and_write)
         except EntryValidationError as err:
-            await blocking(lambda: audit(principal, "upload", name, "422", {"problems": len(err.problems)}))
+            found = len(err.problems)
+            await blocking(lambda: audit(principal, "upload", name, "422", {"problems": found}))
             raise HTTPException(
                 422,
                 {
@@ -399,7 +396,9 @@ def install(app: FastAPI, staff: Staff, templates: Jinja2Templates) -> None:
         except KnowledgeBaseError as err:
             raise HTTPException(422, {"error": str(err), "rows": []}) from err
         if not body.dry_run:
-            await blocking(lambda: audit(principal, "upload", name, details={k: v for k, v in result.items() if k != "dry_run"}))
+            await blocking(
+                lambda: audit(principal, "upload", name, details={k: v for k, v in result.items() if k != "dry_run"})
+            )
         return {**result, "version": await blocking(store.version)}
 
     # -- hit testing -------------------------------------------------------------------------------
@@ -472,7 +471,11 @@ def install(app: FastAPI, staff: Staff, templates: Jinja2Templates) -> None:
             return {"status": "dismissed", "changed": changed}
         if body.action == "draft":
             changed = await blocking(lambda: unanswered.mark(body.ids, "drafted", who, body.reason))
-            return {"status": "drafted", "changed": changed, "next": "/admin/kb/new?from=" + ",".join(map(str, body.ids[:200]))}
+            return {
+                "status": "drafted",
+                "changed": changed,
+                "next": "/admin/kb/new?from=" + ",".join(map(str, body.ids[:200])),
+            }
         if body.entry_id is None:
             raise HTTPException(422, "choose the entry the questions are variants of")
         texts = body.questions or draft_from(await blocking(unanswered.texts, body.ids))["questions"]
@@ -480,7 +483,9 @@ def install(app: FastAPI, staff: Staff, templates: Jinja2Templates) -> None:
         if not questions:
             raise HTTPException(422, "no question without masked personal data to add; edit the entry by hand")
         reason = clean_text(body.reason or "") or f"未答问题：加 {len(questions)} 个问法"
-        revision = await blocking(lambda: _add_variants(staff, body.entry_id or "", questions, author(principal), reason))
+        revision = await blocking(
+            lambda: _add_variants(staff, body.entry_id or "", questions, author(principal), reason)
+        )
         changed = await blocking(lambda: unanswered.mark(body.ids, "added", who, f"{body.entry_id}@{revision}"))
         await blocking(lambda: audit(principal, "add_variant", body.entry_id or "", details={"revision": revision}))
         return {"status": "added", "changed": changed, "entry_id": body.entry_id, "revision": revision}
@@ -512,7 +517,9 @@ def install(app: FastAPI, staff: Staff, templates: Jinja2Templates) -> None:
         )
 
     @app.get("/admin/analytics/weekly", response_class=HTMLResponse, include_in_schema=False)
-    async def weekly_page(request: Request, principal: PageAdmin, week: dt.date | None = Query(None)) -> Response:
+    async def weekly_page(
+        request: Request, principal: PageAdmin, week: Annotated[dt.date | None, Query()] = None
+    ) -> Response:
         today = dt.datetime.now(an.SHANGHAI).date()
         start, end = an.week_of(week or today - dt.timedelta(days=7))
         report = await blocking(lambda: analytics().report(start, end))
@@ -569,4 +576,3 @@ def _add_variants(staff: Staff, entry_id: str, questions: list[str], author: str
         return staff.kb.edit(checked, author, reason)
     except EntryValidationError as err:
         raise HTTPException(422, {"error": "invalid entry", "problems": problems_by_field(err.problems)}) from err
-

@@ -23,7 +23,7 @@ import json
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -266,7 +266,7 @@ def _nice_max(value: float) -> float:
 
 
 def bar_chart(
-    labels: Sequence[str], series: dict[str, Sequence[float]], title: str, width: int = 640, height: int = 260
+    labels: Sequence[str], series: Mapping[str, Sequence[float]], title: str, width: int = 640, height: int = 260
 ) -> str:
     """Stacked vertical bars, one per label; a legend names each series (colour is not the only cue:
     every series also gets its total in the legend, and the bars carry <title> tooltips)."""
@@ -286,10 +286,12 @@ def bar_chart(
         value = peak * k / 4
         y = top + plot_h - plot_h * k / 4
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d5dbe1"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" fill="#55606b">{value:g}</text>')
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" fill="#55606b">{value:g}</text>'
+        )
     for i, label in enumerate(labels):
         x = left + slot * i + (slot - bar) / 2
-        base = top + plot_h
+        base = float(top + plot_h)
         for s, (name, values) in enumerate(series.items()):
             value = float(values[i])
             if value <= 0:
@@ -331,7 +333,9 @@ def hbar_chart(items: Sequence[tuple[str, float]], title: str, width: int = 640)
         y = top + row * i
         w = (width - label_w - 60) * value / peak
         short = label if len(label) <= 24 else label[:23] + "…"
-        parts.append(f'<text x="{label_w - 6}" y="{y + 14}" font-size="11" text-anchor="end" fill="#1b1f24">{escape(short)}</text>')
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 14}" font-size="11" text-anchor="end" fill="#1b1f24">{escape(short)}</text>'
+        )
         parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="{PALETTE[0]}"/>')
         parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="11" fill="#1b1f24">{value:g}</text>')
     parts.append("</svg>")

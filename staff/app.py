@@ -908,9 +908,13 @@ async def _mark(staff: Staff, user: User, conversation_id: str, body: FeedbackBo
 
             try:
                 Unanswered(staff.db).record(
-                    question, "marked_wrong", channel_of(conversation_id), intent=intent, kb_entry=values["kb_entry"]
+                    question,
+                    "marked_wrong",
+                    channel_of(conversation_id),
+                    intent=intent,
+                    kb_entry=custom.get("kb_entry") if isinstance(custom, dict) else None,
                 )
-            except Exception as err:  # the verdict is kept even if the embedding model cannot load
+            except Exception as err:  # noqa: BLE001 - the verdict is kept even if the embedding model cannot load
                 logger.warning("Could not keep the wrongly answered question (%s).", type(err).__name__)
 
     await blocking(store)
@@ -1018,7 +1022,11 @@ async def _janitor(staff: Staff) -> None:
             try:
                 gone = await blocking(Unanswered(staff.db).purge, staff.settings.unanswered_days)
                 if gone:
-                    logger.info("Retention: deleted %d unanswered questions older than %d days.", gone, staff.settings.unanswered_days)
+                    logger.info(
+                        "Retention: deleted %d unanswered questions older than %d days.",
+                        gone,
+                        staff.settings.unanswered_days,
+                    )
             except Exception:
                 logger.exception("The unanswered-question retention job failed; retrying in an hour.")
 

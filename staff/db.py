@@ -177,7 +177,8 @@ unanswered = sa.Table(
     sa.Column("handled_by", sa.String(64), nullable=True),
     sa.Column("handled_note", sa.String(200), nullable=True),
     sa.CheckConstraint(
-        "reason IN ('nlu_fallback', 'kb_below_threshold', 'unhelpful', 'marked_wrong')", name="ck_staff_unanswered_reason"
+        "reason IN ('nlu_fallback', 'kb_below_threshold', 'unhelpful', 'marked_wrong')",
+        name="ck_staff_unanswered_reason",
     ),
     sa.CheckConstraint("status IN ('open', 'dismissed', 'added', 'drafted')", name="ck_staff_unanswered_status"),
 )

@@ -65,7 +65,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         ID_CARD,
     ),
     # The old 15-digit ID card (birth date yymmdd).
-    (re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])"), ID_CARD),
+    (
+        re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])"),
+        ID_CARD,
+    ),
     # Bank cards: 16–19 digits, maybe in groups of four.
     (re.compile(r"(?<!\d)(?:\d{4}[ \-]?){3}\d{4}(?:[ \-]?\d{1,3})?(?!\d)"), BANK_CARD),
     (re.compile(r"(?<!\d)\d{16,19}(?!\d)"), BANK_CARD),
