@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib
 import logging
 import re
 import secrets
@@ -1003,6 +1004,8 @@ async def _warm(staff: Staff) -> None:
         await blocking(staff.assist.index)
     except Exception:
         logger.exception("The assist index could not be built at start; searches will try again.")
+    # The unanswered-question grouping's clustering library takes seconds to import: now, not on a click.
+    await blocking(importlib.import_module, "sklearn.cluster")
 
 
 async def _janitor(staff: Staff) -> None:
