@@ -151,3 +151,20 @@ def test_complaints_after_an_answer_are_recognised(text: str) -> None:
 @pytest.mark.parametrize("text", ["不对，是下午", "长护险没用完怎么办", "听不懂上海话的护工有吗"])
 def test_other_messages_are_not_complaints(text: str) -> None:
     assert not unhelpful(text)
+
+
+def test_the_action_servers_hook_keeps_the_message_masked_after_the_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from staff import unanswered as module
+
+    monkeypatch.setenv("STAFF_DATABASE_URL", f"sqlite:///{tmp_path / 'hook.sqlite'}")
+    monkeypatch.setattr(module, "_reporter", None)
+    module.report("广场舞太吵了，我电话13912345678", "nlu_fallback", "web-0123abcd", intent="nlu_fallback")
+    module.report("长护险", "no-such-reason", "web-0123abcd")  # refused inside, never raised to the action
+    module._background.submit(lambda: None).result(timeout=60)  # the thread works in order: both are done
+    kept = module.reporter()
+    with kept.db.read() as conn:
+        rows = conn.execute(sa.select(unanswered.c.text, unanswered.c.channel, unanswered.c.intent)).all()
+    kept.db.dispose()
+    assert [tuple(r) for r in rows] == [("广场舞太吵了，我电话【手机号】", "webchat", "nlu_fallback")]
