@@ -243,6 +243,7 @@ def install(app: FastAPI, staff: Staff, templates: Jinja2Templates) -> None:
             collection=collection if collection in COLLECTIONS else "",
             q=q,
             collections=COLLECTION_NAMES,
+            today=an.shanghai_today(),
         )
 
     def form_context(entry: dict[str, Any], is_new: bool) -> dict[str, Any]:

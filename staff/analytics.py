@@ -83,6 +83,10 @@ class Report:
         return sum(v.get(kind, 0) for v in self.bookings.values())
 
 
+def shanghai_today() -> dt.date:
+    return dt.datetime.now(SHANGHAI).date()
+
+
 def period(days: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The last ``days`` days up to and including today (Shanghai)."""
     today = today or dt.datetime.now(SHANGHAI).date()

@@ -24,6 +24,8 @@ function entryFromForm() {
     reviewed: value("reviewed"),
   };
   if (value("street")) entry.street = value("street");
+  if (value("valid_from").trim()) entry.valid_from = value("valid_from").trim();
+  if (value("valid_until").trim()) entry.valid_until = value("valid_until").trim();
   for (const name of FIELD_NAMES) {
     const text = value(`fields.${name}`).trim();
     if (text) entry.fields[name] = name === "documents" ? lines(text) : text;
