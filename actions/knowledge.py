@@ -37,6 +37,7 @@ from knowledge_base.followup import Aspect, aspect_named, read
 from knowledge_base.retrieval import Hit, LiveIndex
 from knowledge_base.schema import Entry
 from knowledge_base.store import KBStore
+from staff import unanswered
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,51 @@ def utter_resolved(dispatcher: CollectingDispatcher, resolved: Resolved) -> None
     utter_reply(dispatcher, resolved.reply)
 
 
+def report_unsure(tracker: Tracker, text: str, message: dict[str, Any], reason: str, reply: Reply | None) -> None:
+    """Keep an unsure moment for the administrators' unanswered questions (masked there before it is stored)."""
+    intent = message.get("intent") or {}
+    unanswered.report(
+        text,
+        reason,
+        tracker.sender_id,
+        intent=intent.get("name"),
+        confidence=intent.get("confidence"),
+        kb_entry=reply.choices[0] if reply is not None and reply.choices else None,
+        kb_score=reply.score if reply is not None else None,
+    )
+
+
+def answered_by_kb_just_now(tracker: Tracker) -> str | None:
+    """The entry of the bot's last message, if it was a knowledge answer (before this user message)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif event.get("event") == "bot" and seen_user:
+            custom = (event.get("data") or {}).get("custom") or {}
+            entry = custom.get("kb_entry") if isinstance(custom, dict) else None
+            return str(entry) if entry else None
+    return None
+
+
+def check_unhelpful(tracker: Tracker, text: str) -> bool:
+    """不对 / 没用 / 听不懂 right after a KB answer: the question before it was not answered well.
+
+    True when reported (the complaint itself is then not kept as a question)."""
+    if not unanswered.unhelpful(text):
+        return False
+    entry = answered_by_kb_just_now(tracker)
+    if entry is None:
+        return False
+    asked = [e for e in tracker.events if e.get("event") == "user"]
+    question = str(asked[-2].get("text") or "") if len(asked) >= 2 else ""
+    if question:
+        unanswered.report(question, "unhelpful", tracker.sender_id, kb_entry=entry)
+    return bool(question)
+
+
 def utter_reply(dispatcher: CollectingDispatcher, reply: Reply) -> None:
     custom: dict[str, Any] = {"kb_entry": reply.entry_id, "score": round(reply.score, 4), "confident": reply.confident}
     if reply.choices:
@@ -244,7 +290,10 @@ class ActionKnowledgeAnswer(Action):
             intent = str((message.get("intent") or {}).get("name"))
             dispatcher.utter_message(response=MENU_RESPONSES.get(intent, DEFAULT_MENU_RESPONSE))
             return []
+        complained = check_unhelpful(tracker, text)
         resolved = answer(tracker, text, message)
+        if not resolved.reply.confident and not complained:
+            report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
         utter_resolved(dispatcher, resolved)
         return resolved.events
 
@@ -267,6 +316,10 @@ class ActionFallbackKnowledge(Action):
         if resolved is not None and resolved.reply.confident:
             utter_resolved(dispatcher, resolved)
             return resolved.events
+        if text and not text.startswith("/") and not check_unhelpful(tracker, text):
+            intent = str((message.get("intent") or {}).get("name") or "")
+            reason = "nlu_fallback" if intent == "nlu_fallback" else "kb_below_threshold"
+            report_unsure(tracker, text, message, reason, resolved.reply if resolved else None)
         if self.hands_over and misunderstood_twice(tracker):
             # The second misunderstanding in a row: a person, not a third "没听明白".
             return [FollowupAction(HANDOFF_ACTION)]

@@ -17,6 +17,7 @@ PART_TITLES = {
     "e2e": "End to end",
     "conversation": "Conversations (senior test set)",
     "staff": "Agents' console",
+    "admin": "Administrators' console",
 }
 NLU_ROWS = (
     ("accuracy", "intent accuracy", 3),
@@ -560,6 +561,35 @@ def _staff(part: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _admin(part: dict[str, Any]) -> list[str]:
+    data = part["data"]
+    grouping, hit = data.get("grouping") or {}, data.get("hit_testing") or {}
+    lines = [
+        f"Grouping {fmt(grouping.get('messages'))} unanswered questions (10 topics, threshold "
+        f"{fmt(grouping.get('threshold'), 3)}): {fmt(grouping.get('groups'))} groups, purity "
+        f"{fmt(grouping.get('purity'), 3)}, inverse purity {fmt(grouping.get('inverse_purity'), 3)}.",
+        "",
+    ]
+    lines += table(
+        ["what", "n", "p50, s", "p95, s", "max, s"],
+        [
+            [
+                label,
+                _get(src, key, "n"),
+                fmt(_get(src, key, "p50"), 3),
+                fmt(_get(src, key, "p95"), 3),
+                fmt(_get(src, key, "max"), 3),
+            ]
+            for label, src, key in (
+                ("group all unanswered questions (read, cluster, assemble)", grouping, "group_s"),
+                ("keep one unsure question (mask, embed, insert)", grouping, "keep_one_s"),
+                ("hit testing: POST /api/admin/hit-test (Rasa parse + retrieval)", hit, "hit_test_s"),
+            )
+        ],
+    )
+    return [*lines, ""]
+
+
 SECTIONS = {
     "nlu": _nlu,
     "retrieval_quality": _quality,
@@ -567,6 +597,7 @@ SECTIONS = {
     "e2e": _e2e,
     "conversation": _conversation,
     "staff": _staff,
+    "admin": _admin,
 }
 
 

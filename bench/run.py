@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.run [--quick] [--out bench/results] [--eval-data ../shared/eval]
 
 Parts, in order: NLU (not with --quick), retrieval quality, retrieval at scale, end to end, the agents'
-console (senior ↔ agent latencies, console load).
+console (senior ↔ agent latencies, console load), the administrators' console (grouping 10,000
+unanswered questions, hit-testing response time).
 A part that fails is reported with its error, the other parts still run, and the exit code
 is 1. Every figure is measured in this run; the report carries the date, the commit and
 the machine.
@@ -41,8 +42,8 @@ from bench.proc import ROOT
 
 logger = logging.getLogger("bench")
 
-PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff")
-QUICK_PARTS = ("retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff")
+PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff", "admin")
+QUICK_PARTS = ("retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff", "admin")
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,13 @@ def _staff(prof: Profile, work: Path) -> dict[str, Any]:
     return run_staff(StaffConfig(model=prof.e2e.model), work / "staff")
 
 
+def _admin(prof: Profile, work: Path) -> dict[str, Any]:
+    from bench.admin import AdminConfig, run_admin
+
+    (work / "admin").mkdir(parents=True, exist_ok=True)
+    return run_admin(AdminConfig(model=prof.e2e.model), work / "admin")
+
+
 def _e2e(prof: Profile, work: Path) -> dict[str, Any]:
     from bench.e2e import run_e2e
 
@@ -270,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "e2e": lambda: _e2e(prof, work),
         "conversation": lambda: _conversation(prof, work),
         "staff": lambda: _staff(prof, work),
+        "admin": lambda: _admin(prof, work),
     }
     try:
         for name in PARTS:

@@ -63,6 +63,8 @@ COLUMNS = (
     "unsure",
     "source",
     "reviewed",
+    "valid_from",
+    "valid_until",
     *(f"fields.{name}" for name in FIELD_NAMES),
 )
 LIST_COLUMNS = ("questions", "fields.documents")  # one item per line inside the cell
@@ -495,6 +497,8 @@ def _row(entry: Entry) -> dict[str, str]:
         "unsure": "true" if entry.unsure else "false",
         "source": entry.source,
         "reviewed": entry.reviewed,
+        "valid_from": entry.valid_from,
+        "valid_until": entry.valid_until,
     }
     for name in FIELD_NAMES:
         value = entry.fields.get(name, "")

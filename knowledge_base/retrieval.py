@@ -8,6 +8,7 @@ so the same code serves the product KB and the evaluation's TSV files.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import os
 import threading
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo
 
 import bm25s
 import faiss
@@ -30,6 +32,7 @@ from textnorm import normalize
 logger = logging.getLogger(__name__)
 
 CONFIG_PATH = Path(__file__).resolve().parent / "retrieval.yml"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class RetrievalConfigError(KnowledgeBaseError, ConfigError):
@@ -334,6 +337,7 @@ class IndexSnapshot:
     version: int
     entries: dict[str, Entry]  # never changed once built: a new version gets a new dict
     retriever: Retriever | None
+    day: dt.date | None = None  # the entries are those valid on this day (effective dates)
 
 
 class _RoutingEmbedder:
@@ -373,6 +377,10 @@ class _RoutingEmbedder:
         return self._for_this_thread().encode(texts, kind)
 
 
+def _shanghai_today() -> dt.date:
+    return dt.datetime.now(SHANGHAI).date()
+
+
 class LiveIndex:
     """The configured retriever over a KB store, rebuilt off the request path when the store's version moves.
 
@@ -387,6 +395,10 @@ class LiveIndex:
     costs one embedding and one tokenization per changed text.
 
     ``refresh`` rebuilds in the caller's thread (start-up, the CLI's ``reindex``).
+
+    Effective dates: only entries valid today (Asia/Shanghai, ``Entry.valid_on``) are indexed, and
+    the index is rebuilt when the day changes, so a policy entry valid from 1 January answers from
+    that morning on and the one valid until 31 December stops, without anyone editing anything.
     """
 
     MIN_POLL_SECONDS = 0.01
@@ -398,8 +410,10 @@ class LiveIndex:
         poll_seconds: float = 0.2,
         embedder: Embedder | None = None,
         background: bool = True,
+        today: Callable[[], dt.date] | None = None,
     ) -> None:
         self._store = store
+        self._today = today or _shanghai_today
         self.settings = settings or Settings.load()
         self._poll = max(poll_seconds, self.MIN_POLL_SECONDS)
         self._embedder = _RoutingEmbedder(self.settings, embedder)
@@ -447,12 +461,14 @@ class LiveIndex:
         if self._pid != os.getpid():
             self._init_locks()
         with self._build_lock:
-            if not force and self._store.version() == self._snapshot.version:
+            today = self._today()
+            if not force and self._store.version() == self._snapshot.version and today == self._snapshot.day:
                 return False
-            version, entries = self._store.snapshot()
+            version, stored = self._store.snapshot()
+            entries = [e for e in stored if e.valid_on(today)]
             retriever = make_retriever(self.settings, embedder=self._embedder, token_memo=self._token_memo)
             retriever.build([Doc.from_entry(e) for e in entries])
-            fresh = IndexSnapshot(version, {e.id: e for e in entries}, retriever)
+            fresh = IndexSnapshot(version, {e.id: e for e in entries}, retriever, today)
             with self._swapped:
                 self._snapshot = fresh
                 self._swapped.notify_all()

@@ -60,6 +60,8 @@ ENTRY_KEYS = (
     "unsure",
     "source",
     "reviewed",
+    "valid_from",
+    "valid_until",
 )
 
 
@@ -103,12 +105,23 @@ class Entry:
     unsure: bool = False
     source: str = ""
     reviewed: str = ""
+    # Effective dates (ISO, both optional, inclusive): a policy that changes on 1 January is two
+    # entries, the old one valid until 12-31 and the new one from 01-01; the bot answers the one
+    # valid today (Asia/Shanghai), see knowledge_base.retrieval.LiveIndex.
+    valid_from: str = ""
+    valid_until: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        if not data["street"]:
-            data.pop("street")
+        for optional in ("street", "valid_from", "valid_until"):
+            if not data[optional]:
+                data.pop(optional)
         return data
+
+    def valid_on(self, day: dt.date) -> bool:
+        """Whether the entry is in force on ``day`` (no dates: always)."""
+        iso = day.isoformat()
+        return (not self.valid_from or self.valid_from <= iso) and (not self.valid_until or iso <= self.valid_until)
 
     def search_texts(self) -> list[str]:
         """Texts a query is matched against: the title, each question, the short answer."""
@@ -295,6 +308,23 @@ def parse_entry(
             reviewed = dt.date.fromisoformat(reviewed[:10]).isoformat()
         except ValueError:
             check.add("reviewed", f"{_short(reviewed)} is not a date like 2026-11-28")
+    valid: dict[str, str] = {}
+    for name in ("valid_from", "valid_until"):
+        value = raw.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            valid[name] = ""
+            continue
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        try:
+            valid[name] = (
+                value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value).strip()[:10])
+            ).isoformat()
+        except ValueError:
+            check.add(name, f"{_short(value)} is not a date like 2027-01-01")
+            valid[name] = ""
+    if valid["valid_from"] and valid["valid_until"] and valid["valid_until"] < valid["valid_from"]:
+        check.add("valid_until", f"{valid['valid_until']} is before valid_from {valid['valid_from']}")
     entry = Entry(
         id=entry_id,
         collection=collection,
@@ -308,6 +338,8 @@ def parse_entry(
         unsure=check.flag(raw, "unsure"),
         source=check.text(raw, "source", MAX_SOURCE_CHARS),
         reviewed=reviewed,
+        valid_from=valid["valid_from"],
+        valid_until=valid["valid_until"],
     )
     if strict and not check.problems:
         size = entry_size(entry)

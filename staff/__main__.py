@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         "username"
     )
     sub.add_parser("list-users", help="list accounts")
+    purge = sub.add_parser("purge-unanswered", help="delete unanswered questions older than the retention period")
+    purge.add_argument("--days", type=int, help="default: STAFF_UNANSWERED_DAYS (180)")
     serve = sub.add_parser("serve", help="run the staff web app")
     serve.add_argument("--host", default=os.environ.get("STAFF_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("STAFF_PORT", "5057")))
@@ -76,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
             token = accounts.new_api_token(user.id)
             audit.record(actor, "token_created", target=user.username)
             print(token)
+        elif args.command == "purge-unanswered":
+            from staff.unanswered import Unanswered
+
+            days = args.days if args.days is not None else settings.unanswered_days
+            if days < 1:
+                print("staff: --days must be at least 1", file=sys.stderr)
+                return 2
+            print(f"deleted {Unanswered(db).purge(days)} unanswered questions older than {days} days")
         elif args.command == "list-users":
             for user in accounts.all():
                 print(f"{user.username}\t{user.role}\t{'active' if user.active else 'inactive'}\t{user.display_name}")

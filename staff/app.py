@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib
 import logging
 import re
 import secrets
+import time
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -79,6 +81,7 @@ MAX_REPLY_CHARS = 2000
 POLL_SECONDS = 0.15
 HEARTBEAT_SECONDS = 15.0
 JANITOR_SECONDS = 10.0
+PURGE_SECONDS = 3600.0
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -518,7 +521,9 @@ def create_app(
 
     @app.get("/admin", response_class=HTMLResponse, include_in_schema=False)
     async def admin_page(request: Request, principal: PageAdmin) -> Response:
-        return templates.TemplateResponse(request, "admin.html", {"user": principal.user, "csrf": principal.csrf})
+        return templates.TemplateResponse(
+            request, "admin.html", {"user": principal.user, "csrf": principal.csrf, "section": "admin.html"}
+        )
 
     # -- the queue -------------------------------------------------------------------------------
     async def agent_names() -> dict[int, str]:
@@ -800,6 +805,11 @@ def create_app(
 
     app.include_router(kb_router(lambda: staff.kb, kb_author, kb_audit), prefix="/api/kb")
 
+    # -- the administrators' console (staff/admin.py, staff/analytics.py) -------------------------
+    from staff.admin import install as install_admin
+
+    install_admin(app, staff, templates)
+
     # -- from the Rasa server --------------------------------------------------------------------
     async def from_rasa(request: Request) -> None:
         header = request.headers.get("authorization", "")
@@ -892,6 +902,21 @@ async def _mark(staff: Staff, user: User, conversation_id: str, body: FeedbackBo
             )
             conn.execute(feedback.insert().values(**values, at=now()))
         staff.audit.record(user.username, "mark_answer", conversation_id=conversation_id, target=body.verdict)
+        if body.verdict == "wrong" and question:
+            # The question joins the unanswered ones (masked before it is stored).
+            from staff.queue import channel_of
+            from staff.unanswered import Unanswered
+
+            try:
+                Unanswered(staff.db).record(
+                    question,
+                    "marked_wrong",
+                    channel_of(conversation_id),
+                    intent=intent,
+                    kb_entry=custom.get("kb_entry") if isinstance(custom, dict) else None,
+                )
+            except Exception as err:  # noqa: BLE001 - the verdict is kept even if the embedding model cannot load
+                logger.warning("Could not keep the wrongly answered question (%s).", type(err).__name__)
 
     await blocking(store)
     return {"status": "marked", "verdict": body.verdict}
@@ -979,16 +1004,34 @@ async def _warm(staff: Staff) -> None:
         await blocking(staff.assist.index)
     except Exception:
         logger.exception("The assist index could not be built at start; searches will try again.")
+    # The unanswered-question grouping's clustering library takes seconds to import: now, not on a click.
+    await blocking(importlib.import_module, "sklearn.cluster")
 
 
 async def _janitor(staff: Staff) -> None:
-    """Every few seconds: conversations nobody claimed in time get an apology and become tickets."""
+    """Every few seconds: conversations nobody claimed in time get an apology and become tickets.
+    Once an hour: unanswered questions past their retention period are deleted."""
+    from staff.unanswered import Unanswered
+
+    purged_at = 0.0
     while True:
         await asyncio.sleep(JANITOR_SECONDS)
         try:
             await expire_unclaimed(staff)
         except Exception:
             logger.exception("The unclaimed-handoff check failed; retrying.")
+        if time.monotonic() - purged_at >= PURGE_SECONDS:
+            purged_at = time.monotonic()
+            try:
+                gone = await blocking(Unanswered(staff.db).purge, staff.settings.unanswered_days)
+                if gone:
+                    logger.info(
+                        "Retention: deleted %d unanswered questions older than %d days.",
+                        gone,
+                        staff.settings.unanswered_days,
+                    )
+            except Exception:
+                logger.exception("The unanswered-question retention job failed; retrying in an hour.")
 
 
 async def expire_unclaimed(staff: Staff) -> int:

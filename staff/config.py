@@ -33,6 +33,8 @@ KNOWN = {
     "STAFF_PORT": "port the staff app listens on",
     "STAFF_URL": "where other processes reach the staff app (set by make run)",
     "STAFF_MAX_BODY_BYTES": "largest request body accepted",
+    "STAFF_UNANSWERED_DAYS": "days unanswered questions are kept before the retention job deletes them",
+    "STAFF_TRACKER_URL": "Rasa's tracker store for analytics (default: sqlite file YINLING_TRACKER_DB)",
 }
 
 
@@ -65,6 +67,8 @@ class Settings:
     secret: str
     cookie_secure: bool | None
     max_body_bytes: int
+    unanswered_days: int = 180
+    tracker_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +95,9 @@ class Settings:
             secret=env.get("YINLING_STAFF_SECRET", ""),
             cookie_secure=None if not secure_raw else secure_raw in ("1", "true"),
             max_body_bytes=_int(env, "STAFF_MAX_BODY_BYTES", 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+            unanswered_days=_int(env, "STAFF_UNANSWERED_DAYS", 180, 1, 3660),
+            tracker_url=env.get("STAFF_TRACKER_URL")
+            or (f"sqlite:///{env['YINLING_TRACKER_DB']}" if env.get("YINLING_TRACKER_DB") else ""),
         )
 
     def require_secrets(self) -> None:

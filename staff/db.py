@@ -157,6 +157,32 @@ agent_bookings = sa.Table(
     sa.UniqueConstraint("booking_code", name="uq_staff_agent_bookings_code"),
 )
 
+# Messages where the assistant was not sure (staff/unanswered.py): masked before they are
+# written, never in clear. ``status`` is what an administrator did with the message's group.
+unanswered = sa.Table(
+    "staff_unanswered",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(24), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),  # masked (staff.masking.mask)
+    sa.Column("intent", sa.String(64), nullable=True),
+    sa.Column("confidence", sa.Float, nullable=True),
+    sa.Column("kb_entry", sa.String(64), nullable=True),
+    sa.Column("kb_score", sa.Float, nullable=True),
+    sa.Column("vector", sa.LargeBinary, nullable=True),  # e5 query embedding of the masked text, float32
+    sa.Column("status", sa.String(16), nullable=False, default="open"),
+    sa.Column("handled_at", UTCDateTime(), nullable=True),
+    sa.Column("handled_by", sa.String(64), nullable=True),
+    sa.Column("handled_note", sa.String(200), nullable=True),
+    sa.CheckConstraint(
+        "reason IN ('nlu_fallback', 'kb_below_threshold', 'unhelpful', 'marked_wrong')",
+        name="ck_staff_unanswered_reason",
+    ),
+    sa.CheckConstraint("status IN ('open', 'dismissed', 'added', 'drafted')", name="ck_staff_unanswered_status"),
+)
+
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)

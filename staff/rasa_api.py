@@ -7,6 +7,7 @@ lets that role act on any conversation). Everything goes through Rasa's own endp
 - an agent's reply: append a ``bot`` event with ``output_channel=latest&execute_side_effects=true``,
   so Rasa's own output channel of the senior's channel (WeChat customer-service API, Telegram
   sendMessage; the web chat reads it from the tracker) delivers it, and the history stays whole;
+- hit testing: ``POST /model/parse`` (what the NLU makes of a question; no conversation changes);
 - hand back: append ``resume``, let Rasa say ``utter_handoff_resumed`` (``/execute``), then log
   ``action_listen`` so the next message is predicted as a fresh turn.
 """
@@ -86,6 +87,13 @@ class RasaAPI:
 
     async def execute(self, conversation_id: str, action: str) -> dict[str, Any]:
         result = await self._call("POST", self._url(conversation_id, "execute"), LATEST, {"name": action})
+        return dict(result)
+
+    async def parse(self, text: str) -> dict[str, Any]:
+        """What the NLU makes of ``text`` (``POST /model/parse``): intent, confidence, ranking, entities.
+
+        Nothing is stored in any conversation."""
+        result = await self._call("POST", f"{self.base_url}/model/parse", None, {"text": text})
         return dict(result)
 
     async def pause(self, conversation_id: str) -> None:

@@ -1,0 +1,170 @@
+"""Unanswered questions: masked before storing, grouped by meaning (purity on 300 paraphrases), status kept, retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from staff import synthetic
+from staff.db import StaffDB, unanswered
+from staff.errors import InvalidInput
+from staff.unanswered import (
+    DISTANCE_THRESHOLD,
+    Unanswered,
+    choose_threshold,
+    cluster,
+    default_embed,
+    inverse_purity,
+    purity,
+    unhelpful,
+)
+
+START = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Unanswered]:
+    db = StaffDB(f"sqlite:///{tmp_path / 'staff.sqlite'}")
+    yield Unanswered(db)
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def dev_vectors() -> tuple[np.ndarray, list[str]]:
+    from staff.masking import mask
+
+    pairs = synthetic.split("dev")
+    return default_embed([mask(t) for t, _ in pairs]), [topic for _, topic in pairs]
+
+
+def test_the_300_test_paraphrases_of_10_topics_are_grouped_with_purity_at_least_0_9(store: Unanswered) -> None:
+    pairs = synthetic.split("test")
+    assert len(pairs) == 300 and len({t for _, t in pairs}) == 10
+    times = synthetic.spread(len(pairs), START)
+    store.record_many([(text, "kb_below_threshold", at) for (text, _), at in zip(pairs, times)])
+    topic_of = dict(zip(range(1, len(pairs) + 1), (topic for _, topic in pairs)))  # ids follow insertion order
+
+    groups = store.groups(since=START - dt.timedelta(days=1))
+
+    labels, truth = [], []
+    for number, group in enumerate(groups):
+        for message_id in group.ids:
+            labels.append(number)
+            truth.append(topic_of[message_id])
+    assert len(labels) == 300
+    assert purity(labels, truth) >= 0.9
+    # Not one group per message: each topic mostly in one group, and few groups in all.
+    assert inverse_purity(labels, truth) >= 0.8
+    assert len(groups) <= 25
+    assert groups == sorted(groups, key=lambda g: -g.count)
+    biggest = groups[0]
+    assert biggest.first_seen <= biggest.last_seen and len(biggest.examples) <= 5
+
+
+def test_the_distance_threshold_is_the_one_chosen_on_the_development_split(
+    dev_vectors: tuple[np.ndarray, list[str]],
+) -> None:
+    vectors, truth = dev_vectors
+    chosen, report = choose_threshold(vectors, truth)
+    assert chosen == DISTANCE_THRESHOLD, report
+
+
+def test_personal_data_is_masked_before_it_is_stored(store: Unanswered) -> None:
+    store.record("我叫张建国，电话13916571234，住盘古路100弄5号，长护险哪能申请", "nlu_fallback", "webchat")
+    with store.db.read() as conn:
+        stored = conn.execute(sa.select(unanswered.c.text)).scalar_one()
+    assert "13916571234" not in stored and "张建国" not in stored and "盘古路100弄" not in stored
+    assert stored == "我叫【姓名】，电话【手机号】，住【地址】，长护险哪能申请"
+
+
+def test_an_unknown_reason_is_refused_and_nothing_is_stored(store: Unanswered) -> None:
+    with pytest.raises(InvalidInput):
+        store.record("长护险", "whatever")
+    assert store.count() == 0
+
+
+def test_a_dismissed_group_is_kept_dismissed_and_marked_when_it_comes_back(store: Unanswered) -> None:
+    noise = synthetic.TOPICS["square_dance_noise"]
+    bus = synthetic.TOPICS["free_bus"]
+    store.record_many([(t, "nlu_fallback", START + dt.timedelta(hours=i)) for i, t in enumerate(noise[:4])])
+    store.record_many([(t, "nlu_fallback", START + dt.timedelta(hours=i)) for i, t in enumerate(bus[:3])])
+    groups = store.groups()
+    noise_group = next(g for g in groups if any("跳" in e or "舞" in e for e in g.examples))
+    assert noise_group.status == "open" and not noise_group.returned
+
+    assert store.mark(noise_group.open_ids, "dismissed", "admin1") == len(noise_group.open_ids)
+    after = next(g for g in store.groups() if set(noise_group.ids) <= set(g.ids))
+    assert after.status == "dismissed" and not after.returned and after.open_ids == []
+    # Handled groups are listed after open ones.
+    assert store.groups()[-1].status == "dismissed"
+
+    store.record("楼下广场舞音乐太响吵得睡不着觉", "kb_below_threshold", at=dt.datetime.now(dt.timezone.utc))
+    again = next(g for g in store.groups() if set(noise_group.ids) <= set(g.ids))
+    assert again.returned and len(again.open_ids) == 1
+    assert store.groups()[0].returned  # a come-back group is listed with the open ones
+
+
+def test_marking_needs_a_handled_status(store: Unanswered) -> None:
+    with pytest.raises(InvalidInput):
+        store.mark([1], "open", "admin1")
+    with pytest.raises(InvalidInput):
+        store.mark([], "dismissed", "admin1")
+
+
+def test_retention_deletes_only_messages_older_than_the_period(store: Unanswered) -> None:
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    store.record_many(
+        [
+            ("老年大学怎么报名", "nlu_fallback", now - dt.timedelta(days=181)),
+            ("医保卡丢了怎么补办", "nlu_fallback", now - dt.timedelta(days=179)),
+            ("敬老卡坐公交免费吗", "nlu_fallback", now - dt.timedelta(days=1)),
+        ]
+    )
+    assert store.purge(180, at=now) == 1
+    assert store.count() == 2
+    assert store.purge(30, at=now) == 1
+    assert store.texts([3]) == ["敬老卡坐公交免费吗"]
+
+
+def test_clustering_scales_past_the_direct_limit_through_micro_groups() -> None:
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(8, 384)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    truth = np.repeat(np.arange(8), 400)
+    noise = rng.normal(scale=0.01, size=(len(truth), 384)).astype(np.float32)
+    vectors = centres[truth] + noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = cluster(vectors)
+    assert purity(labels, truth) == 1.0 and inverse_purity(labels, truth) == 1.0
+
+
+@pytest.mark.parametrize("text", ["不对", "没用", "听不懂", "不是这个啊", "讲的不对。"])
+def test_complaints_after_an_answer_are_recognised(text: str) -> None:
+    assert unhelpful(text)
+
+
+@pytest.mark.parametrize("text", ["不对，是下午", "长护险没用完怎么办", "听不懂上海话的护工有吗"])
+def test_other_messages_are_not_complaints(text: str) -> None:
+    assert not unhelpful(text)
+
+
+def test_the_action_servers_hook_keeps_the_message_masked_after_the_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from staff import unanswered as module
+
+    monkeypatch.setenv("STAFF_DATABASE_URL", f"sqlite:///{tmp_path / 'hook.sqlite'}")
+    monkeypatch.setattr(module, "_reporter", None)
+    module.report("广场舞太吵了，我电话13912345678", "nlu_fallback", "web-0123abcd", intent="nlu_fallback")
+    module.report("长护险", "no-such-reason", "web-0123abcd")  # refused inside, never raised to the action
+    module._background.submit(lambda: None).result(timeout=60)  # the thread works in order: both are done
+    kept = module.reporter()
+    with kept.db.read() as conn:
+        rows = conn.execute(sa.select(unanswered.c.text, unanswered.c.channel, unanswered.c.intent)).all()
+    kept.db.dispose()
+    assert [tuple(r) for r in rows] == [("广场舞太吵了，我电话【手机号】", "webchat", "nlu_fallback")]
