@@ -41,7 +41,17 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from fuzz.core import Answer, Probe, Route, RouteResult, call_http, run_route, summary_line, watching_logs
+from fuzz.core import (
+    Answer,
+    Probe,
+    Route,
+    RouteResult,
+    call_http,
+    run_route,
+    share,
+    summary_line,
+    watching_logs,
+)
 from fuzz.mutate import Mutator
 
 logger = logging.getLogger("fuzz.channels")
@@ -660,7 +670,7 @@ MAKERS: dict[str, Callable[[Channels, str], Route]] = {
 
 
 async def fuzz_channels(
-    inputs: int, seed: str, crash_dir: Path | None, routes: tuple[str, ...] = ROUTES
+    inputs: int, seed: str, crash_dir: Path | None, routes: tuple[str, ...] = ROUTES, budget: float | None = None
 ) -> list[RouteResult]:
     """Every channel route, ``inputs`` requests each; the results in route order."""
     channels = Channels()
@@ -672,7 +682,9 @@ async def fuzz_channels(
                 raise RuntimeError(f"the channels logged errors while starting: {startup[:3]}")
             for name in routes:
                 route = MAKERS[name](channels, seed)
-                result = await run_route(route, inputs, seed, logs, crash_dir, settle=channels.settle)
+                result = await run_route(
+                    route, inputs, seed, logs, crash_dir, settle=channels.settle, seconds=share(budget, routes)
+                )
                 logger.info("%s", summary_line(result))
                 results.append(result)
             await channels.settle()
@@ -715,7 +727,7 @@ async def served(app: Any) -> AsyncIterator[int]:
 
 
 async def fuzz_channels_live(
-    inputs: int, seed: str, crash_dir: Path | None, routes: tuple[str, ...] = ROUTES
+    inputs: int, seed: str, crash_dir: Path | None, routes: tuple[str, ...] = ROUTES, budget: float | None = None
 ) -> list[RouteResult]:
     """The same generators over real HTTP to a real Sanic server (Sanic's own protocol layer included)."""
     channels = Channels()
@@ -730,7 +742,16 @@ async def fuzz_channels_live(
             for name in routes:
                 route = MAKERS[name](channels, seed)
                 route.name += " [HTTP]"
-                result = await run_route(route, inputs, seed, logs, crash_dir, settle=channels.settle, via=via)
+                result = await run_route(
+                    route,
+                    inputs,
+                    seed,
+                    logs,
+                    crash_dir,
+                    settle=channels.settle,
+                    via=via,
+                    seconds=share(budget, routes),
+                )
                 logger.info("%s", summary_line(result))
                 results.append(result)
             await channels.settle()
@@ -745,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", default="0")
     parser.add_argument("--routes", default=",".join(ROUTES))
     parser.add_argument("--crash-dir", type=Path)
+    parser.add_argument("--budget", type=float, help="seconds for all routes together (shared equally); default: none")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--live", action="store_true", help="over real HTTP to a real Sanic server on loopback")
     args = parser.parse_args(argv)
@@ -760,7 +782,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     run = fuzz_channels_live if args.live else fuzz_channels
-    results = asyncio.run(run(args.inputs, args.seed, args.crash_dir, routes))
+    results = asyncio.run(run(args.inputs, args.seed, args.crash_dir, routes, args.budget))
     data = {
         "part": "channels-live" if args.live else "channels",
         "seconds": round(time.perf_counter() - started, 1),

@@ -256,6 +256,7 @@ class Route:
 @dataclass
 class RouteResult:
     name: str
+    goal: int = 0  # inputs asked for; fewer were sent when the time budget ran out
     inputs: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     server_errors: int = 0
@@ -274,6 +275,7 @@ class RouteResult:
     def as_json(self) -> dict[str, Any]:
         return {
             "route": self.name,
+            "goal": self.goal,
             "inputs": self.inputs,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "server_errors": self.server_errors,
@@ -309,13 +311,20 @@ async def run_route(
     crash_dir: Path | None = None,
     settle: Callable[[], Awaitable[None]] | None = None,
     via: Callable[[Probe], Awaitable[Answer]] | None = None,
+    seconds: float | None = None,
 ) -> RouteResult:
-    """``inputs`` generated requests to ``route``, one after another (in process, or ``via`` real HTTP)."""
-    result = RouteResult(route.name)
+    """``inputs`` generated requests to ``route``, one after another (in process, or ``via`` real HTTP).
+
+    With ``seconds``, the route stops early when its time is up (``result.inputs`` says how far it got).
+    """
+    result = RouteResult(route.name, goal=inputs)
     token = _current.set(route.name)
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
+        deadline = start + seconds if seconds else None
         for index in range(inputs):
+            if deadline is not None and index % 50 == 0 and time.perf_counter() > deadline:
+                break
             probe = route.make(index)
             answer = await (via(probe) if via is not None else call(route.app, probe))
             # Background work the request started (Telegram, WeChat) runs before the next request,
@@ -346,6 +355,11 @@ async def run_route(
         result.cpu_seconds = time.process_time() - cpu_start
         _current.reset(token)
     return result
+
+
+def share(budget: float | None, routes: tuple[str, ...]) -> float | None:
+    """Each route's equal part of a time budget (None: no budget)."""
+    return budget / max(1, len(routes)) if budget else None
 
 
 def summary_line(result: RouteResult) -> str:

@@ -32,7 +32,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fuzz.core import Answer, ASGIApp, Probe, Route, RouteResult, call_http, run_route, summary_line, watching_logs
+from fuzz.core import (
+    Answer,
+    ASGIApp,
+    Probe,
+    Route,
+    RouteResult,
+    call_http,
+    run_route,
+    share,
+    summary_line,
+    watching_logs,
+)
 from fuzz.mutate import Mutator
 
 logger = logging.getLogger("fuzz.staff")
@@ -329,21 +340,22 @@ MAKERS: dict[str, Callable[[Staff, str], Route]] = {
 
 
 async def fuzz_staff(
-    inputs: int, seed: str, crash_dir: Path | None, routes: tuple[str, ...] = ROUTES
+    inputs: int, seed: str, crash_dir: Path | None, routes: tuple[str, ...] = ROUTES, budget: float | None = None
 ) -> list[RouteResult]:
     results: list[RouteResult] = []
     with tempfile.TemporaryDirectory(prefix="yinling-fuzz-staff-") as tmp:
         st = Staff(Path(tmp))
         with watching_logs() as logs:
             for name in routes:
-                result = await run_route(MAKERS[name](st, seed), inputs, seed, logs, crash_dir)
+                route = MAKERS[name](st, seed)
+                result = await run_route(route, inputs, seed, logs, crash_dir, seconds=share(budget, routes))
                 logger.info("%s", summary_line(result))
                 results.append(result)
     return results
 
 
 async def fuzz_staff_live(
-    inputs: int, seed: str, crash_dir: Path | None, routes: tuple[str, ...] = ROUTES
+    inputs: int, seed: str, crash_dir: Path | None, routes: tuple[str, ...] = ROUTES, budget: float | None = None
 ) -> list[RouteResult]:
     """The same generators over real HTTP to the app served by uvicorn, as ``python -m staff serve`` does."""
     import threading
@@ -373,7 +385,9 @@ async def fuzz_staff_live(
                 for name in routes:
                     route = MAKERS[name](st, seed)
                     route.name += " [HTTP]"
-                    result = await run_route(route, inputs, seed, logs, crash_dir, via=via)
+                    result = await run_route(
+                        route, inputs, seed, logs, crash_dir, via=via, seconds=share(budget, routes)
+                    )
                     logger.info("%s", summary_line(result))
                     results.append(result)
         finally:
@@ -390,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", default="0")
     parser.add_argument("--routes", default=",".join(ROUTES))
     parser.add_argument("--crash-dir", type=Path)
+    parser.add_argument("--budget", type=float, help="seconds for all routes together (shared equally); default: none")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--live", action="store_true", help="over real HTTP to the app served by uvicorn")
     args = parser.parse_args(argv)
@@ -405,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     run = fuzz_staff_live if args.live else fuzz_staff
-    results = asyncio.run(run(args.inputs, args.seed, args.crash_dir, routes))
+    results = asyncio.run(run(args.inputs, args.seed, args.crash_dir, routes, args.budget))
     data = {
         "part": "staff-live" if args.live else "staff",
         "seconds": round(time.perf_counter() - started, 1),
