@@ -47,6 +47,7 @@ from fuzz.core import (
     Route,
     RouteResult,
     call_http,
+    replay,
     run_route,
     share,
     summary_line,
@@ -758,6 +759,14 @@ async def fuzz_channels_live(
     return results
 
 
+async def _replay(files: list[Path]) -> int:
+    channels = Channels()
+    async with lifespan(channels.app):
+        code = await replay(channels.app, files)
+        await channels.settle()
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     from common.redact import install as install_redaction
 
@@ -766,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", default="0")
     parser.add_argument("--routes", default=",".join(ROUTES))
     parser.add_argument("--crash-dir", type=Path)
+    parser.add_argument("--replay", type=Path, nargs="+", help="send these saved reproducers again, nothing else")
     parser.add_argument("--budget", type=float, help="seconds for all routes together (shared equally); default: none")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--live", action="store_true", help="over real HTTP to a real Sanic server on loopback")
@@ -775,6 +785,8 @@ def main(argv: list[str] | None = None) -> int:
     # warnings by the thousand, and each record is redacted as it is made).
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("fuzz").setLevel(logging.INFO)
+    if args.replay:
+        return asyncio.run(_replay(args.replay))
     routes = tuple(r for r in args.routes.split(",") if r)
     unknown = [r for r in routes if r not in MAKERS]
     if unknown:

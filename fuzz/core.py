@@ -357,6 +357,23 @@ async def run_route(
     return result
 
 
+async def replay(app: ASGIApp, files: list[Path]) -> int:
+    """Send saved reproducers to ``app`` again; print what each got; 1 if any still fails."""
+    failed = 0
+    with watching_logs() as logs:
+        for path in files:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            answer = await call(app, Probe.from_json(record["probe"]))
+            logged = logs.take()
+            bad = answer.status >= 500 or answer.error is not None or bool(logged)
+            failed += bad
+            print(f"{path}: HTTP {answer.status} {answer.body[:200]!r}{' FAILS' if bad else ''}")
+            for text in [answer.error or "", *(t for _, t in logged)]:
+                if text:
+                    print("   ", text.replace("\n", "\n    "))
+    return 1 if failed else 0
+
+
 def share(budget: float | None, routes: tuple[str, ...]) -> float | None:
     """Each route's equal part of a time budget (None: no budget)."""
     return budget / max(1, len(routes)) if budget else None
