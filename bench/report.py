@@ -17,6 +17,7 @@ PART_TITLES = {
     "e2e": "End to end",
     "conversation": "Conversations (senior test set)",
     "staff": "Agents' console",
+    "fuzz": "Fuzzing (webhooks and admin routes)",
 }
 NLU_ROWS = (
     ("accuracy", "intent accuracy", 3),
@@ -560,6 +561,19 @@ def _staff(part: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _fuzz(part: dict[str, Any]) -> list[str]:
+    data = part["data"]
+    rows = [
+        [route, f"{r['inputs']:,}", r["server_errors"], r["exceptions"], r["error_logs"]]
+        for route, r in data.get("routes", {}).items()
+    ]
+    lines = [f"Full report: `{data.get('report')}`.", ""]
+    lines += table(["route", "inputs", "5xx", "exceptions", "error logs"], rows)
+    if data.get("short_of_goal"):
+        lines += ["", "Short of the input goal (time budget): " + ", ".join(data["short_of_goal"])]
+    return [*lines, ""]
+
+
 SECTIONS = {
     "nlu": _nlu,
     "retrieval_quality": _quality,
@@ -567,6 +581,7 @@ SECTIONS = {
     "e2e": _e2e,
     "conversation": _conversation,
     "staff": _staff,
+    "fuzz": _fuzz,
 }
 
 

@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.run [--quick] [--out bench/results] [--eval-data ../shared/eval]
 
 Parts, in order: NLU (not with --quick), retrieval quality, retrieval at scale, end to end, the agents'
-console (senior ↔ agent latencies, console load).
+console (senior ↔ agent latencies, console load), and (not with --quick) the fuzzer of every webhook and
+admin route (``make fuzz``, its own report in ``bench/results/fuzz/``).
 A part that fails is reported with its error, the other parts still run, and the exit code
 is 1. Every figure is measured in this run; the report carries the date, the commit and
 the machine.
@@ -41,7 +42,7 @@ from bench.proc import ROOT
 
 logger = logging.getLogger("bench")
 
-PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff")
+PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff", "fuzz")
 QUICK_PARTS = ("retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff")
 
 
@@ -186,6 +187,23 @@ def _staff(prof: Profile, work: Path) -> dict[str, Any]:
     return run_staff(StaffConfig(model=prof.e2e.model), work / "staff")
 
 
+def _fuzz() -> dict[str, Any]:
+    import fuzz.__main__ as fuzzer
+
+    results = fuzzer.run(fuzzer.parse_args([]))
+    fuzzer.write(results, fuzzer.DEFAULT_OUT)
+    problems = list(results["problems"])
+    if results["failures"]:
+        problems.append(f"{results['failures']} failing inputs (see bench/results/fuzz/latest.md)")
+    routes = [r for part in results["parts"] for r in part["routes"]]
+    return {
+        "report": "bench/results/fuzz/latest.md",
+        "routes": {r["route"]: {k: r[k] for k in ("inputs", "server_errors", "exceptions", "error_logs")} for r in routes},
+        "short_of_goal": results["short_of_goal"],
+        "problems": problems,
+    }
+
+
 def _e2e(prof: Profile, work: Path) -> dict[str, Any]:
     from bench.e2e import run_e2e
 
@@ -270,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         "e2e": lambda: _e2e(prof, work),
         "conversation": lambda: _conversation(prof, work),
         "staff": lambda: _staff(prof, work),
+        "fuzz": _fuzz,
     }
     try:
         for name in PARTS:

@@ -47,6 +47,7 @@ from fuzz.core import (
     Route,
     RouteResult,
     call_http,
+    environment,
     replay,
     run_route,
     share,
@@ -85,12 +86,17 @@ ROUTES = (
 )
 
 
-def _env_for_fuzz() -> None:
-    # Limits that a flood of one process from a few addresses would hit at once stay on, but high:
-    # the fuzzer is after what the routes do with odd input, not after 429s (the rate-limit tests
-    # cover those). The buckets still run on every request.
-    for name in ("SENDER", "IP", "HISTORY", "WECHAT_SENDER", "WECHAT_IP", "TELEGRAM_SENDER", "TELEGRAM_IP"):
-        os.environ[f"YINLING_RATE_{name}"] = "600000/100000"
+# Limits that a flood of one process from a few addresses would hit at once stay on, but high: the
+# fuzzer is after what the routes do with odd input, not after 429s (the rate-limit tests cover
+# those). The buckets still run on every request.
+FUZZ_ENV = {
+    **{
+        f"YINLING_RATE_{name}": "600000/100000"
+        for name in ("SENDER", "IP", "HISTORY", "WECHAT_SENDER", "WECHAT_IP", "TELEGRAM_SENDER", "TELEGRAM_IP")
+    },
+    "YINLING_REST_TOKEN": REST_TOKEN,
+    "YINLING_WEBCHAT_SECRET": WEBCHAT_SECRET,
+}
 
 
 class ObjectTrackerStore:
@@ -224,6 +230,10 @@ class Channels:
     """The channels under test, their Sanic apps and what the route generators need from them."""
 
     def __init__(self) -> None:
+        with environment(**FUZZ_ENV):
+            self._build()
+
+    def _build(self) -> None:
         from rasa.core.channels.channel import register
         from sanic import Sanic
         from telegram import Bot
@@ -235,9 +245,6 @@ class Channels:
         from channels.wechat import WeChatConfig, WeChatInput
         from channels.wechat.crypto import WeChatCrypto
 
-        _env_for_fuzz()
-        os.environ["YINLING_REST_TOKEN"] = REST_TOKEN
-        os.environ["YINLING_WEBCHAT_SECRET"] = WEBCHAT_SECRET
         self.agent = FakeAgent()
         self.wechat_api = FakeCustomerService()
         self.rest = RestInput.from_credentials(None)
@@ -299,9 +306,17 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     async def send(message: dict[str, Any]) -> None:
         await outbox.put(message)
 
+    from sanic import Sanic
+
     task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, send))
     await inbox.put({"type": "lifespan.startup"})
-    started = await asyncio.wait_for(outbox.get(), 60)
+    # Sanic rewrites its own methods at each startup; in test mode it rewrites the originals again,
+    # so several apps can start one after another in one process (the smoke tests do).
+    test_mode, Sanic.test_mode = Sanic.test_mode, True
+    try:
+        started = await asyncio.wait_for(outbox.get(), 60)
+    finally:
+        Sanic.test_mode = test_mode
     if started["type"] != "lifespan.startup.complete":
         raise RuntimeError(f"the app did not start: {started}")
     try:

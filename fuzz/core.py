@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
 import time
 import traceback
 from collections import Counter
@@ -372,6 +373,18 @@ async def replay(app: ASGIApp, files: list[Path]) -> int:
                 if text:
                     print("   ", text.replace("\n", "\n    "))
     return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """``os.environ`` with ``values`` while servers read their settings, then as it was (tests share the process)."""
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def share(budget: float | None, routes: tuple[str, ...]) -> float | None:

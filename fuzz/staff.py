@@ -39,6 +39,7 @@ from fuzz.core import (
     Route,
     RouteResult,
     call_http,
+    environment,
     replay,
     run_route,
     share,
@@ -84,8 +85,6 @@ class Staff:
         cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
         staff.accounts._hasher = cheap  # see the module docstring
         staff.accounts._DUMMY_HASH = cheap.hash("not a password of anyone")
-        for name in ("STAFF_IP", "STAFF_USER", "STAFF_LOGIN"):
-            os.environ[f"YINLING_RATE_{name}"] = "600000/100000"
         env = {
             "STAFF_DATABASE_URL": f"sqlite:///{folder / 'staff.sqlite'}",
             "YINLING_STAFF_SECRET": "f" * 32,
@@ -101,7 +100,8 @@ class Staff:
         async def no_sleep(_: float) -> None:
             return None
 
-        app = create_app(self.settings, kb=self.kb, sleep=no_sleep, background=False)
+        with environment(**{f"YINLING_RATE_{n}": "600000/100000" for n in ("STAFF_IP", "STAFF_USER", "STAFF_LOGIN")}):
+            app = create_app(self.settings, kb=self.kb, sleep=no_sleep, background=False)
         self.app: ASGIApp = ProtocolGuard(app, self.settings.max_body_bytes, app.state.limiters["ip"])
         accounts = Accounts(StaffDB(self.settings.database_url), self.settings)
         admin = accounts.create_user(ADMIN, PASSWORD, "admin")
