@@ -22,13 +22,14 @@ os.environ.pop("REDIS_URL", None)
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,6 @@ class Staff:
     """The staff app under test and the credentials the generators use."""
 
     def __init__(self, folder: Path, seed_entries: int = 5) -> None:
-        from argon2 import PasswordHasher
-
-        import staff.accounts
         from knowledge_base.files import builtin_entries
         from knowledge_base.store import KBStore
         from staff.accounts import Accounts
@@ -82,9 +80,6 @@ class Staff:
         from staff.db import StaffDB
         from staff.web import LOGIN_COOKIE, SESSION_COOKIE, ProtocolGuard
 
-        cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-        staff.accounts._hasher = cheap  # see the module docstring
-        staff.accounts._DUMMY_HASH = cheap.hash("not a password of anyone")
         env = {
             "STAFF_DATABASE_URL": f"sqlite:///{folder / 'staff.sqlite'}",
             "YINLING_STAFF_SECRET": "f" * 32,
@@ -113,6 +108,22 @@ class Staff:
         self.csrf = session.csrf_token
         self.session_name, self.login_name = SESSION_COOKIE, LOGIN_COOKIE
         self.login_csrf = "fuzz-login-csrf-0123456789"
+
+
+@contextlib.contextmanager
+def cheap_hashing() -> Iterator[None]:
+    """argon2 at its cheapest while the fuzzer runs (see the module docstring), as it was afterwards."""
+    from argon2 import PasswordHasher
+
+    import staff.accounts
+
+    saved = staff.accounts._hasher, staff.accounts._DUMMY_HASH
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    staff.accounts._hasher, staff.accounts._DUMMY_HASH = cheap, cheap.hash("not a password of anyone")
+    try:
+        yield
+    finally:
+        staff.accounts._hasher, staff.accounts._DUMMY_HASH = saved
 
 
 def _client(m: Mutator) -> str:
@@ -344,7 +355,7 @@ async def fuzz_staff(
     inputs: int, seed: str, crash_dir: Path | None, routes: tuple[str, ...] = ROUTES, budget: float | None = None
 ) -> list[RouteResult]:
     results: list[RouteResult] = []
-    with tempfile.TemporaryDirectory(prefix="yinling-fuzz-staff-") as tmp:
+    with cheap_hashing(), tempfile.TemporaryDirectory(prefix="yinling-fuzz-staff-") as tmp:
         st = Staff(Path(tmp))
         with watching_logs() as logs:
             for name in routes:
@@ -366,7 +377,7 @@ async def fuzz_staff_live(
     from scripts.stack import free_port
 
     results: list[RouteResult] = []
-    with tempfile.TemporaryDirectory(prefix="yinling-fuzz-staff-live-") as tmp:
+    with cheap_hashing(), tempfile.TemporaryDirectory(prefix="yinling-fuzz-staff-live-") as tmp:
         st = Staff(Path(tmp))
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(st.app, host="127.0.0.1", port=port, log_config=None, access_log=False))
@@ -398,7 +409,7 @@ async def fuzz_staff_live(
 
 
 async def _replay(files: list[Path]) -> int:
-    with tempfile.TemporaryDirectory(prefix="yinling-fuzz-replay-") as tmp:
+    with cheap_hashing(), tempfile.TemporaryDirectory(prefix="yinling-fuzz-replay-") as tmp:
         return await replay(Staff(Path(tmp)).app, files)
 
 
