@@ -134,12 +134,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "meta": meta,
         "parts": parts,
+        "in_process_vs_http": compare(parts),
         "problems": problems,
         "failures": failures,
         "short_of_goal": short,
         "status": "failed" if failures or problems else "ok",
         "total_s": round(time.perf_counter() - started, 1),
     }
+
+
+def compare(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Input by input, the status in process against the status over real HTTP (same seed, same inputs)."""
+    in_process = {r["route"]: r for p in parts if not p["part"].endswith("-live") for r in p["routes"]}
+    rows = []
+    for part in parts:
+        if not part["part"].endswith("-live"):
+            continue
+        for live in part["routes"]:
+            name = live["route"].removesuffix(" [HTTP]")
+            other = in_process.get(name)
+            if other is None:
+                continue
+            pairs = list(zip(other["first_statuses"], live["first_statuses"]))
+            differ = [(i, a, b) for i, (a, b) in enumerate(pairs) if a != b]
+            rows.append({"route": name, "compared": len(pairs), "same": len(pairs) - len(differ), "differ": differ[:5]})
+    return rows
 
 
 def _row(r: dict[str, Any]) -> str:
@@ -189,6 +208,19 @@ def render_markdown(results: dict[str, Any]) -> str:
                 lines.append(
                     f"- reproducer: `{Path(path).relative_to(ROOT) if Path(path).is_relative_to(ROOT) else path}`"
                 )
+    if results.get("in_process_vs_http"):
+        lines += [
+            "",
+            "## In process vs real HTTP",
+            "",
+            "The first inputs of each route, sent both ways (same seed, fresh servers): how often the status was the same.",
+            "",
+            "| route | inputs compared | same status | first differences (input: in process → HTTP) |",
+            "|---|---:|---:|---|",
+        ]
+        for row in results["in_process_vs_http"]:
+            differ = ", ".join(f"{i}: {a} → {b}" for i, a, b in row["differ"]) or "none"
+            lines.append(f"| {row['route']} | {row['compared']} | {row['same']} | {differ} |")
     lines += [
         "",
         "Inputs/s is wall-clock on this (shared) machine; inputs/CPU-s counts the fuzzing process's CPU time "
@@ -207,7 +239,7 @@ def write(results: dict[str, Any], out: Path) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__)
     parser.add_argument("--inputs", type=int, default=100_000, help="inputs per route (default 100,000)")
-    parser.add_argument("--budget", type=float, default=600.0, help="seconds for the in-process pass (0: no limit)")
+    parser.add_argument("--budget", type=float, default=540.0, help="seconds for the in-process pass (0: no limit)")
     parser.add_argument("--live", type=int, default=300, help="inputs per route over real HTTP (0: skip)")
     parser.add_argument("--seed", default="0")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)

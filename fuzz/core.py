@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # Reproducers kept per route: the first few say everything, thousands would only fill the disk.
 MAX_REPRODUCERS = 20
+# Statuses kept input by input, so that the real-HTTP pass can be compared with the in-process one.
+KEEP_STATUSES = 2000
 # A request that takes longer than this in process is a hang: reported as a failure.
 REQUEST_TIMEOUT_S = 20.0
 
@@ -267,6 +269,7 @@ class RouteResult:
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # this process's CPU time: comparable across machines that are busy or not
     reproducers: list[str] = field(default_factory=list)
+    first_statuses: list[int] = field(default_factory=list)  # input by input, to compare the two passes
     samples: list[str] = field(default_factory=list)  # first lines of what went wrong
 
     @property
@@ -289,6 +292,7 @@ class RouteResult:
             "inputs_per_cpu_s": round(self.inputs / self.cpu_seconds, 1) if self.cpu_seconds else None,
             "reproducers": self.reproducers,
             "samples": self.samples[:5],
+            "first_statuses": self.first_statuses,
         }
 
 
@@ -335,6 +339,8 @@ async def run_route(
                 await settle()
             result.inputs += 1
             result.statuses[answer.status] += 1
+            if index < KEEP_STATUSES:
+                result.first_statuses.append(answer.status)
             why: list[str] = []
             if answer.status >= 500:
                 result.server_errors += 1

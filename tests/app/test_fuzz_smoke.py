@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route as StarletteRoute
 
-from fuzz.__main__ import render_markdown
+from fuzz.__main__ import compare, render_markdown
 from fuzz.core import Probe, Route, call, replay, run_route, watching_logs
 from fuzz.mutate import Mutator
 from fuzz.staff import ROUTES, fuzz_staff
@@ -150,3 +150,11 @@ def test_an_answer_that_never_ends_is_reported_as_a_hang(monkeypatch: pytest.Mon
         assert answer.status == 599 and answer.error is not None and "hang" in answer.error
 
     asyncio.run(scenario())
+
+
+def test_the_report_compares_the_two_passes_input_by_input() -> None:
+    parts = [
+        {"part": "channels", "routes": [{"route": "r", "first_statuses": [200, 400, 413, 401]}]},
+        {"part": "channels-live", "routes": [{"route": "r [HTTP]", "first_statuses": [200, 400, 400]}]},
+    ]
+    assert compare(parts) == [{"route": "r", "compared": 3, "same": 2, "differ": [(2, 413, 400)]}]
