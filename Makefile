@@ -68,7 +68,7 @@ bench-quick: train
 
 # Inputs per route, the in-process time budget in seconds (0: none), inputs per route over real HTTP.
 FUZZ_INPUTS ?= 100000
-FUZZ_BUDGET ?= 540
+FUZZ_BUDGET ?= 480
 FUZZ_LIVE ?= 300
 FUZZ_SEED ?= 0
 

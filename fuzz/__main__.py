@@ -239,7 +239,7 @@ def write(results: dict[str, Any], out: Path) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__)
     parser.add_argument("--inputs", type=int, default=100_000, help="inputs per route (default 100,000)")
-    parser.add_argument("--budget", type=float, default=540.0, help="seconds for the in-process pass (0: no limit)")
+    parser.add_argument("--budget", type=float, default=480.0, help="seconds for the in-process pass (0: no limit)")
     parser.add_argument("--live", type=int, default=300, help="inputs per route over real HTTP (0: skip)")
     parser.add_argument("--seed", default="0")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
