@@ -2,13 +2,13 @@
 
 The channels are mounted as ``rasa run`` mounts them (Rasa's own ``register`` on a Sanic app) and
 driven through Sanic's ASGI interface (:mod:`fuzz.core`). Rasa's agent is played by
-:class:`FakeAgent`, at the edge of the world: it keeps a real Rasa tracker store (so the web chat
+:class:`FakeAgent`, at the edge of the world: it keeps Rasa's own tracker objects (so the web chat
 reads history, offered buttons and resent messages as it would from Rasa) and answers each message
 with a short reply and, now and then, numbered buttons. Telegram's Bot API is answered in process
-by a fake request object of python-telegram-bot; the WeChat customer-service API points at a closed
-loopback port and its customer-service client is replaced by an in-process fake that counts sends.
+by a fake request object of python-telegram-bot; WeChat's customer-service client is an in-process
+fake that counts sends (its API base also points at a closed loopback port).
 
-Routes (each gets ``--inputs`` generated requests):
+Routes (each gets ``--inputs`` generated requests, or as many as its share of ``--budget`` allows):
 
 - ``rest POST /webhooks/rest/webhook``
 - ``webchat POST /webhooks/webchat/session`` (token issue and renewal)
@@ -16,7 +16,8 @@ Routes (each gets ``--inputs`` generated requests):
 - ``webchat GET /webhooks/webchat/history``
 - ``wechat GET /webhooks/wechat/webhook`` (URL verification)
 - ``wechat POST /webhooks/wechat/webhook`` (plain mode)
-- ``wechat-aes POST /webhooks/wechat/webhook`` (safe mode, AES)
+- ``wechat POST /webhooks/wechat/webhook`` in safe mode (AES): a second WeChat channel configured
+  with an EncodingAESKey, mounted at ``/webhooks/wechat-aes/webhook`` next to the plain one
 - ``telegram POST /webhooks/telegram/webhook``
 """
 
