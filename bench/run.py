@@ -198,7 +198,9 @@ def _fuzz() -> dict[str, Any]:
     routes = [r for part in results["parts"] for r in part["routes"]]
     return {
         "report": "bench/results/fuzz/latest.md",
-        "routes": {r["route"]: {k: r[k] for k in ("inputs", "server_errors", "exceptions", "error_logs")} for r in routes},
+        "routes": {
+            r["route"]: {k: r[k] for k in ("inputs", "server_errors", "exceptions", "error_logs")} for r in routes
+        },
         "short_of_goal": results["short_of_goal"],
         "problems": problems,
     }
