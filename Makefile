@@ -11,7 +11,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export HF_HUB_OFFLINE := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup train run chat test test-property lint kb-eval bench bench-quick clean
+.PHONY: help setup train run chat test test-property lint kb-eval bench bench-quick fuzz clean
 
 help:
 	@echo "make run    set up if needed, train if data/config changed, start both servers (Ctrl-C stops)"
@@ -22,6 +22,7 @@ help:
 	@echo "make kb-eval  retrieval evaluation on the built-in held-out set"
 	@echo "make bench  NLU, retrieval and end-to-end benchmarks (≤ 60 min) → bench/results/latest.md"
 	@echo "make bench-quick  retrieval and end-to-end parts only (≤ 10 min)"
+	@echo "make fuzz   generated inputs to every webhook and admin route (10 min budget) → bench/results/fuzz/latest.md"
 
 setup:
 	@bash scripts/setup.sh
@@ -64,6 +65,15 @@ bench: train
 
 bench-quick: train
 	@$(APP_PY) -m bench.run --quick
+
+# Inputs per route, the in-process time budget in seconds (0: none), inputs per route over real HTTP.
+FUZZ_INPUTS ?= 100000
+FUZZ_BUDGET ?= 480
+FUZZ_LIVE ?= 300
+FUZZ_SEED ?= 0
+
+fuzz: setup
+	@$(APP_PY) -m fuzz --inputs $(FUZZ_INPUTS) --budget $(FUZZ_BUDGET) --live $(FUZZ_LIVE) --seed $(FUZZ_SEED)
 
 clean:
 	rm -rf models var .pytest_cache .mypy_cache .ruff_cache

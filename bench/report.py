@@ -18,6 +18,7 @@ PART_TITLES = {
     "conversation": "Conversations (senior test set)",
     "staff": "Agents' console",
     "admin": "Administrators' console",
+    "fuzz": "Fuzzing (webhooks and admin routes)",
 }
 NLU_ROWS = (
     ("accuracy", "intent accuracy", 3),
@@ -587,6 +588,18 @@ def _admin(part: dict[str, Any]) -> list[str]:
             )
         ],
     )
+
+
+def _fuzz(part: dict[str, Any]) -> list[str]:
+    data = part["data"]
+    rows = [
+        [route, f"{r['inputs']:,}", r["server_errors"], r["exceptions"], r["error_logs"]]
+        for route, r in data.get("routes", {}).items()
+    ]
+    lines = [f"Full report: `{data.get('report')}`.", ""]
+    lines += table(["route", "inputs", "5xx", "exceptions", "error logs"], rows)
+    if data.get("short_of_goal"):
+        lines += ["", "Short of the input goal (time budget): " + ", ".join(data["short_of_goal"])]
     return [*lines, ""]
 
 
@@ -598,6 +611,7 @@ SECTIONS = {
     "conversation": _conversation,
     "staff": _staff,
     "admin": _admin,
+    "fuzz": _fuzz,
 }
 
 

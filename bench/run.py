@@ -4,7 +4,8 @@
 
 Parts, in order: NLU (not with --quick), retrieval quality, retrieval at scale, end to end, the agents'
 console (senior ↔ agent latencies, console load), the administrators' console (grouping 10,000
-unanswered questions, hit-testing response time).
+unanswered questions, hit-testing response time), and (not with --quick) the fuzzer of every webhook and
+admin route (``make fuzz``, its own report in ``bench/results/fuzz/``).
 A part that fails is reported with its error, the other parts still run, and the exit code
 is 1. Every figure is measured in this run; the report carries the date, the commit and
 the machine.
@@ -42,7 +43,7 @@ from bench.proc import ROOT
 
 logger = logging.getLogger("bench")
 
-PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff", "admin")
+PARTS = ("nlu", "retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff", "admin", "fuzz")
 QUICK_PARTS = ("retrieval_quality", "retrieval_scale", "e2e", "conversation", "staff", "admin")
 
 
@@ -194,6 +195,25 @@ def _admin(prof: Profile, work: Path) -> dict[str, Any]:
     return run_admin(AdminConfig(model=prof.e2e.model), work / "admin")
 
 
+def _fuzz() -> dict[str, Any]:
+    import fuzz.__main__ as fuzzer
+
+    results = fuzzer.run(fuzzer.parse_args([]))
+    fuzzer.write(results, fuzzer.DEFAULT_OUT)
+    problems = list(results["problems"])
+    if results["failures"]:
+        problems.append(f"{results['failures']} failing inputs (see bench/results/fuzz/latest.md)")
+    routes = [r for part in results["parts"] for r in part["routes"]]
+    return {
+        "report": "bench/results/fuzz/latest.md",
+        "routes": {
+            r["route"]: {k: r[k] for k in ("inputs", "server_errors", "exceptions", "error_logs")} for r in routes
+        },
+        "short_of_goal": results["short_of_goal"],
+        "problems": problems,
+    }
+
+
 def _e2e(prof: Profile, work: Path) -> dict[str, Any]:
     from bench.e2e import run_e2e
 
@@ -279,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "conversation": lambda: _conversation(prof, work),
         "staff": lambda: _staff(prof, work),
         "admin": lambda: _admin(prof, work),
+        "fuzz": _fuzz,
     }
     try:
         for name in PARTS:

@@ -5,6 +5,8 @@
   ``-5`` left the connection reading a negative length, which froze the whole server, and a
   ``Transfer-Encoding`` other than ``chunked`` was a 500 too. A request-lifecycle signal refuses
   such headers first (400; 413 for absurd lengths), for every route on the server.
+  A lifecycle signal also drops a malformed ``Accept`` header when a request fails, so that Sanic
+  can render its error page instead of answering 500 (:func:`forget_malformed_accept`).
 - :func:`read_body`: the body up to a cap, read in chunks so an oversized body is never held.
 - :func:`loads_json`: JSON with a nesting limit, so deep nesting is a 400 and never a
   RecursionError.
@@ -28,7 +30,7 @@ from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint, response
-from sanic.exceptions import InvalidUsage, PayloadTooLarge
+from sanic.exceptions import InvalidHeader, InvalidUsage, PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -101,6 +103,27 @@ def guard_content_length(blueprint: Blueprint) -> None:
         if codings != ["chunked"]:
             # Sanic reads exactly "chunked"; with anything else it looked for a Content-Length and answered 500.
             raise InvalidUsage("only Transfer-Encoding: chunked is accepted")
+
+    @blueprint.signal("http.lifecycle.exception")
+    async def _forget_malformed_accept(request: Request | None, exception: BaseException) -> None:
+        forget_malformed_accept(request)
+
+
+def forget_malformed_accept(request: Request | None) -> None:
+    """Drop an ``Accept`` header Sanic cannot parse, so that its error page can still be rendered.
+
+    Sanic 21.12 picks the format of an error page (404, 405, 400 …) from ``Accept`` and raises on a
+    malformed one (``*/**/*``) while rendering, which it answers with a bare 500 "An error occurred
+    while handling an error" and logs nothing (found by ``make fuzz``). Without the header the page
+    is rendered in the route's default format, as for a client that sent none.
+    """
+    if request is None:
+        return
+    try:
+        request.accept  # noqa: B018 - parsing is the check
+    except InvalidHeader:
+        request.headers.popall("accept", None)
+        request.parsed_accept = None
 
 
 async def read_body(request: Request, limit: int) -> bytes:
