@@ -89,13 +89,17 @@ def _reminder(conn: Connection, job: sa.Row[tuple[object, ...]], now: dt.datetim
         return
     service = default_catalog().service(row.service)
     start = row.starts_at.astimezone(SHANGHAI)
+    days_ahead = (start.date() - now.astimezone(SHANGHAI).date()).days
     values = {
         "when": f"{describe_date(start.date())}{start:%H:%M}",
+        "day": {0: "今天", 1: "明天", 2: "后天"}.get(days_ahead, ""),
         "service": service.name,
         "place": service.resource(row.resource).name,
         "code": format_code(code),
     }
-    name = "utter_care_msg_reminder_day" if job.kind == "reminder_day" else "utter_care_msg_reminder_2h"
+    # "Two hours from now" only when it is true (a reminder moved out of quiet hours is not).
+    soon = start - now <= dt.timedelta(hours=3)
+    name = "utter_care_msg_reminder_2h" if soon else "utter_care_msg_reminder_day"
     enqueue(
         conn,
         recipient=job.subject,

@@ -135,4 +135,4 @@ def test_a_reminder_due_in_quiet_hours_goes_out_the_evening_before(world: World)
         due = sorted(r.due_at for r in conn.execute(sa.select(jobs.c.due_at)).all())
     assert due == [_local(8, 9), _local(9, 7), _local(9, 9), _local(9, 20, 59)]
     world.at(_local(9, 20, 59))
-    assert world.sent()[-1].startswith("提醒您：两个小时后（12月10日")
+    assert world.sent()[-1].startswith("提醒您：明天12月10日（星期四）09:00"), "not 'in two hours' the evening before"
