@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bookings.catalog import SHANGHAI
+from bookings.store import Booking, BookingStore
 from care import classify as classifier
 from care.config import CareSettings
 from care.db import CareDB, audit, checkin_days, checkins, consents, contacts, family_links, jobs, outbox
@@ -361,6 +362,10 @@ class Care:
         c = family_links.c
         with self.db.read() as conn:
             return list(conn.execute(sa.select(c.senior).where(c.family == family, c.status == "active")).scalars())
+
+    def bookings_for_family(self, family: str, store: BookingStore) -> dict[str, list[Booking]]:
+        """What a linked family member may see: each linked parent's upcoming bookings."""
+        return {senior: store.list_for_user(senior) for senior in self.seniors_of(family)}
 
     def family(self, senior: str) -> list[str]:
         with self.db.read() as conn:
