@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from care.outbox import Worker
 from care.scheduler import Scheduler
 from care.senders import Senders, TelegramSender
 from care.service import Care
+from scripts.stack import Stack, Supervisor
 from staff.db import StaffDB
 from staff.queue import Queue
 from tests.app.care_fakes import FakeApis, FakeClock, fake_apis
@@ -127,3 +129,41 @@ def test_sigkill_between_commit_and_send_sends_exactly_once_after_restart(
         assert restarted.wait(timeout=120) == 0
     assert _alerts(apis) == dict.fromkeys(FAMILY, 1)
     assert _cases(staff_url) == [(SENIOR, "care", 0)]
+
+
+def _wait_for_log(path: Path, text: str, count: int = 1, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text(encoding="utf-8", errors="replace").count(text) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} ×{count} not in {path.name} within {timeout} s")
+
+
+def test_make_run_supervises_the_care_process_and_restarts_it_after_sigkill(tmp_path: Path) -> None:
+    stack = Stack(
+        model=tmp_path / "unused.tar.gz",
+        workdir=tmp_path,
+        log_dir=tmp_path / "logs",
+        extra_env={
+            "BOOKINGS_DATABASE_URL": f"sqlite:///{tmp_path / 'bookings.sqlite'}",
+            "STAFF_DATABASE_URL": f"sqlite:///{tmp_path / 'staff.sqlite'}",
+            "CARE_POLL_SECONDS": "0.2",
+        },
+    )
+    log = tmp_path / "logs" / "care.log"
+    try:
+        stack.start_care()
+        _wait_for_log(log, "Care scheduler and worker started")
+        first = stack.processes["care"]
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        now = [0.0]
+        supervisor = Supervisor(stack, clock=lambda: now[0])
+        assert "the care server stopped" in supervisor.check()[0]
+        now[0] = 1.0
+        assert "restarted the care server" in supervisor.check()[0]
+        _wait_for_log(log, "Care scheduler and worker started", count=2)
+        assert stack.processes["care"].poll() is None and stack.processes["care"].pid != first.pid
+    finally:
+        stack.stop()
