@@ -178,7 +178,7 @@ class ActionHandoff(Action):
             # Proactive care: linked family told, a case flagged for agents at top priority (never raises).
             from actions.proactive import escalate
 
-            user = next((e for e in reversed(tracker.events) if e.get("event") == "user"), {})
+            user: dict[str, Any] = next((e for e in reversed(tracker.events) if e.get("event") == "user"), {})
             escalate(tracker.sender_id, f"{tracker.sender_id}|{user.get('message_id') or user.get('timestamp')}")
         conversation = tracker.sender_id
         channel = channel_of(conversation, tracker.get_latest_input_channel())

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,7 +40,7 @@ from care.wording import say
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Connection, sa.Row[tuple[object, ...]], dt.datetime, CareSettings], None]
+Handler = Callable[[Connection, sa.Row[Any], dt.datetime, CareSettings], None]
 REMINDERS = {"reminder_day": dt.timedelta(days=1), "reminder_2h": dt.timedelta(hours=2)}
 
 
@@ -76,7 +77,7 @@ def on_booking_change(
     return listener
 
 
-def _reminder(conn: Connection, job: sa.Row[tuple[object, ...]], now: dt.datetime, _settings: CareSettings) -> None:
+def _reminder(conn: Connection, job: sa.Row[Any], now: dt.datetime, _settings: CareSettings) -> None:
     code, _, start_key = str(job.ref).partition("@")
     b, s = bookings_table.c, slots_table.c
     row = conn.execute(
@@ -124,11 +125,11 @@ def _reminder(conn: Connection, job: sa.Row[tuple[object, ...]], now: dt.datetim
 # -- 每日平安 --------------------------------------------------------------------------------------
 
 
-def _day_of(job: sa.Row[tuple[object, ...]]) -> dt.date:
+def _day_of(job: sa.Row[Any]) -> dt.date:
     return dt.date.fromisoformat(str(job.ref).split("@", 1)[0])
 
 
-def _checkin_ask(conn: Connection, job: sa.Row[tuple[object, ...]], now: dt.datetime, settings: CareSettings) -> None:
+def _checkin_ask(conn: Connection, job: sa.Row[Any], now: dt.datetime, settings: CareSettings) -> None:
     senior = str(job.subject)
     plan = conn.execute(
         sa.select(checkins.c.minute_of_day, checkins.c.active).where(checkins.c.senior == senior)
@@ -154,14 +155,14 @@ def _checkin_ask(conn: Connection, job: sa.Row[tuple[object, ...]], now: dt.date
     schedule_job(conn, "checkin_again", senior, day.isoformat(), again)
 
 
-def _unanswered(conn: Connection, senior: str, day: dt.date) -> sa.Row[tuple[object, ...]] | None:
+def _unanswered(conn: Connection, senior: str, day: dt.date) -> Any:
     c = checkin_days.c
     return conn.execute(
         sa.select(c.id, c.alerted_at).where(c.senior == senior, c.day == day, c.answered_at.is_(None))
     ).first()
 
 
-def _checkin_again(conn: Connection, job: sa.Row[tuple[object, ...]], now: dt.datetime, settings: CareSettings) -> None:
+def _checkin_again(conn: Connection, job: sa.Row[Any], now: dt.datetime, settings: CareSettings) -> None:
     senior, day = str(job.subject), _day_of(job)
     row = _unanswered(conn, senior, day)
     if row is None:
@@ -179,9 +180,7 @@ def _checkin_again(conn: Connection, job: sa.Row[tuple[object, ...]], now: dt.da
     schedule_job(conn, "checkin_alert", senior, day.isoformat(), now + settings.alert_after)
 
 
-def _checkin_alert(
-    conn: Connection, job: sa.Row[tuple[object, ...]], now: dt.datetime, _settings: CareSettings
-) -> None:
+def _checkin_alert(conn: Connection, job: sa.Row[Any], now: dt.datetime, _settings: CareSettings) -> None:
     senior, day = str(job.subject), _day_of(job)
     row = _unanswered(conn, senior, day)
     if row is None or row.alerted_at is not None:

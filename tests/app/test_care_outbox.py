@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -50,7 +51,7 @@ def _put(db: CareDB, recipient: str, key: str, text: str = "您好，今天还�
         enqueue(conn, recipient=recipient, purpose="checkin", text=text, dedupe_key=key, now=db.now())
 
 
-def _row(db: CareDB, key: str) -> sa.Row[tuple[object, ...]]:
+def _row(db: CareDB, key: str) -> sa.Row[Any]:
     with db.read() as conn:
         return conn.execute(sa.select(outbox).where(outbox.c.dedupe_key == key)).one()
 
