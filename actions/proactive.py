@@ -228,7 +228,7 @@ class ActionCareAnswer(CareAction):
                 kind or "", "utter_care_answer_other"
             )
             if kind is None:
-                response = "utter_care_answer_fine"  # the question was already answered today
+                response = "utter_care_answer_noted"  # today's question was already answered
             dispatcher.utter_message(response=response)
             return [SlotSet(CARE_STAGE, "checkin_reply" if kind == OTHER else None)]
         if stage == "consent_checkin":

@@ -210,9 +210,14 @@ class Care:
         c = checkin_days.c
         with self.db.write() as conn:
             self._touch(conn, senior, now)
+            # An unclear answer ("other") already stopped the follow-up; a clearer one after it still counts.
             row = conn.execute(
                 sa.select(c.id, c.day)
-                .where(c.senior == senior, c.asked_at.is_not(None), c.answered_at.is_(None))
+                .where(
+                    c.senior == senior,
+                    c.asked_at.is_not(None),
+                    sa.or_(c.answered_at.is_(None), c.answer == classifier.OTHER),
+                )
                 .order_by(c.day.desc())
             ).first()
             if row is None:
