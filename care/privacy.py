@@ -18,17 +18,16 @@ import logging
 import sqlalchemy as sa
 
 from care.service import Care
+from staff.db import StaffDB, agent_bookings, events, feedback, handoffs, tickets
+from staff.db import audit as staff_audit
 
 logger = logging.getLogger(__name__)
 
 
 def delete_everywhere(care: Care, address: str, staff_database_url: str | None = None) -> dict[str, int]:
     counts = care.delete_person(address)
+    staff = StaffDB(staff_database_url)
     try:
-        from staff.db import StaffDB, agent_bookings, events, feedback, handoffs, tickets
-        from staff.db import audit as staff_audit
-
-        staff = StaffDB(staff_database_url)
         with staff.write() as conn:
             ids = list(conn.execute(sa.select(handoffs.c.id).where(handoffs.c.conversation_id == address)).scalars())
             ticket_ids = list(
@@ -49,8 +48,7 @@ def delete_everywhere(care: Care, address: str, staff_database_url: str | None =
             conn.execute(
                 staff_audit.update().where(staff_audit.c.conversation_id == address).values(conversation_id=None)
             )
+    finally:
         staff.dispose()
-    except ImportError:  # pragma: no cover - the staff package ships with the app runtime
-        pass
     logger.info("Deleted everywhere: %s.", ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     return counts

@@ -249,8 +249,7 @@ class Scheduler:
         return done
 
 
-def attach_reminders(store: BookingStore, settings: CareSettings | None = None) -> CareDB:
+def attach_reminders(store: BookingStore, settings: CareSettings | None = None) -> None:
     """Make ``store`` write reminder jobs in its own transactions (the care tables are created first)."""
-    db = CareDB(store.url, clock=store._now)
+    CareDB(store.url).dispose()  # creates the care tables in the booking database
     store.add_listener(on_booking_change(settings or CareSettings.from_env(), store._now))
-    return db

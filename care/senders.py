@@ -29,6 +29,7 @@ No sender logs a URL (tokens travel in Telegram's and WeChat's URLs), a body or 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import threading
@@ -41,6 +42,9 @@ import httpx
 import jwt
 
 from care.errors import SendFailed
+from staff.db import StaffDB
+from staff.errors import StaffError
+from staff.queue import Queue, channel_of
 
 logger = logging.getLogger(__name__)
 
@@ -271,13 +275,9 @@ class StaffCaseSender:
 
     def __init__(self, database_url: str | None = None) -> None:
         self._url = database_url
-        self._queue: Any = None
+        self._queue: Queue | None = None
 
     def send(self, message: Outgoing) -> str:
-        from staff.db import StaffDB
-        from staff.errors import StaffError
-        from staff.queue import Queue, channel_of
-
         senior = message.recipient.removeprefix("staff:")
         try:
             if self._queue is None:
@@ -290,8 +290,6 @@ class StaffCaseSender:
 
 
 def _json_utf8(payload: dict[str, Any]) -> bytes:
-    import json
-
     # WeChat shows \uXXXX escapes literally: send real UTF-8.
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bookings.catalog import SHANGHAI
-from bookings.store import Booking, BookingStore
+from bookings.store import Booking, BookingStore, bookings_table, events_table
 from care import classify as classifier
 from care.config import CareSettings
 from care.db import CareDB, audit, checkin_days, checkins, consents, contacts, family_links, jobs, outbox
@@ -383,8 +383,6 @@ class Care:
         The staff database's handoffs and tickets are deleted by :func:`care.privacy.delete_everywhere`.
         The audit row says only that a deletion happened, and when.
         """
-        from bookings.store import bookings_table, events_table
-
         now = self.db.now()
         counts: dict[str, int] = {}
         with self.db.write() as conn:

@@ -65,8 +65,9 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Cha
     monkeypatch.setenv("STAFF_DATABASE_URL", f"sqlite:///{tmp_path / 'staff.sqlite'}")
     monkeypatch.setattr(proactive.clock, "now", lambda: clock().astimezone(SHANGHAI))
     store = BookingStore(bookings_url, clock=clock)
+    store.ensure_schedule(dt.date(2026, 12, 7), days=5)
     monkeypatch.setattr(booking_common, "_store", store)
-    monkeypatch.setattr(booking_common, "_schedule_day", None)
+    monkeypatch.setattr(booking_common, "_schedule_day", dt.date(2026, 12, 7))
     care = Care(CareDB(bookings_url, clock=clock), CareSettings())
     monkeypatch.setattr(proactive, "_care", care)
     with fake_apis() as apis:
