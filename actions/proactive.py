@@ -13,6 +13,7 @@ Wording lives in domain/care.yml; logs carry stages and classes, never text.
 
 from __future__ import annotations
 
+import abc
 import logging
 import re
 import threading
@@ -88,8 +89,11 @@ def _code(text: str) -> str | None:
     return digits if len(digits) == 6 else None
 
 
-class CareAction(Action):
-    """Runs ``act``; a database that does not answer is "busy", never "no"; then listen."""
+class CareAction(Action, abc.ABC):
+    """Runs ``act``; a database that does not answer is "busy", never "no"; then listen.
+
+    Abstract, so rasa-sdk's registry (every Action subclass that is not abstract) skips it.
+    """
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         try:
@@ -103,8 +107,9 @@ class CareAction(Action):
             events.append(FollowupAction("action_listen"))
         return events
 
+    @abc.abstractmethod
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
-        raise NotImplementedError
+        """The action's own work; its events are returned with the instruction to listen."""
 
 
 def _turn_on(dispatcher: CollectingDispatcher, sender: str, minute: int | None) -> Events:
@@ -205,8 +210,17 @@ class ActionCareDelete(CareAction):
         return "action_care_delete"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+        # "确定删除" names deleting again: at the confirmation it is the yes, not a new request.
+        if tracker.get_slot(CARE_STAGE) == "delete_confirm" and _answer(tracker) == "yes":
+            return _delete(dispatcher, tracker.sender_id)
         dispatcher.utter_message(response="utter_care_delete_ask")
         return [SlotSet(CARE_STAGE, "delete_confirm")]
+
+
+def _delete(dispatcher: CollectingDispatcher, sender: str) -> Events:
+    delete_everywhere(care(), sender)
+    dispatcher.utter_message(response="utter_care_deleted")
+    return [SlotSet(CARE_STAGE, None), SlotSet(CARE_ARG, None), SlotSet(TARGET, None), SlotSet(STAGE, None)]
 
 
 class ActionCareAnswer(CareAction):
@@ -261,9 +275,7 @@ class ActionCareAnswer(CareAction):
             return _confirm_link(dispatcher, sender, code)
         if stage == "delete_confirm":
             if answer == "yes":
-                delete_everywhere(care(), sender)
-                dispatcher.utter_message(response="utter_care_deleted")
-                return [SlotSet(CARE_STAGE, None), SlotSet(TARGET, None), SlotSet(STAGE, None)]
+                return _delete(dispatcher, sender)
             dispatcher.utter_message(response="utter_care_delete_kept")
             return [SlotSet(CARE_STAGE, None)]
         if stage == "cant_go":

@@ -173,3 +173,12 @@ def test_delete_my_data_asks_first(world: tuple[Chat, Care, FakeApis, Path]) -> 
     chat.say(MUM, "删除我的信息", "delete_my_data", proactive.ActionCareDelete)
     assert _responses(chat.say(MUM, "确定删除", "affirm", proactive.ActionCareAnswer)) == ["utter_care_deleted"]
     assert not care.checkin_active(MUM) and not care.has_consent(MUM, "checkin")
+
+
+def test_confirming_with_the_words_of_the_request_deletes(world: tuple[Chat, Care, FakeApis, Path]) -> None:
+    chat, care, _apis, _tmp = world
+    care.give_consent(MUM, "checkin")
+    chat.say(MUM, "删除我的信息", "delete_my_data", proactive.ActionCareDelete)
+    # The classifier hears 删除 again in "确定删除": at the confirmation that is the yes.
+    assert _responses(chat.say(MUM, "确定删除", "delete_my_data", proactive.ActionCareDelete)) == ["utter_care_deleted"]
+    assert not care.has_consent(MUM, "checkin")
