@@ -118,7 +118,6 @@ def test_opt_in_no_reply_the_son_on_telegram_is_alerted_and_an_agent_sees_the_ca
         queue = client.get("/api/queue").json()
     top = queue["waiting"][0]
     assert (top["reason"], top["priority"], top["channel"]) == ("care", 0, "telegram")
-    assert SECRETS  # the staff app ran with the project's test secrets
 
 
 def test_a_reply_to_the_question_is_classified_in_chat(world: tuple[Chat, Care, FakeApis, Path]) -> None:
@@ -182,3 +181,32 @@ def test_confirming_with_the_words_of_the_request_deletes(world: tuple[Chat, Car
     # The classifier hears 删除 again in "确定删除": at the confirmation that is the yes.
     assert _responses(chat.say(MUM, "确定删除", "delete_my_data", proactive.ActionCareDelete)) == ["utter_care_deleted"]
     assert not care.has_consent(MUM, "checkin")
+
+
+def test_an_emergency_handoff_tells_the_family_and_flags_a_top_case(
+    world: tuple[Chat, Care, FakeApis, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import actions.handoff as handoff
+    from staff.db import StaffDB
+    from staff.queue import Queue
+
+    _chat, care, apis, tmp = world
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(handoff, "_queue", None)
+    monkeypatch.setattr(handoff, "_settings", None)
+    care.give_consent(MUM, "family")
+    care.family_confirm(MUM, care.family_code(SON))
+    message = {"text": "我跌倒了起不来", "intent": {"name": "emergency", "confidence": 1.0}, "entities": []}
+    user = {"event": "user", "text": message["text"], "parse_data": message, "message_id": "m-1", "timestamp": 1.0}
+    tracker = Tracker(MUM, {}, message, [user], False, None, {}, "action_listen")
+    asyncio.run(handoff.ActionHandoff().run(CollectingDispatcher(), tracker, {}))
+    env = {
+        "TELEGRAM_TOKEN": "1:T",
+        "TELEGRAM_API_BASE_URL": apis.telegram_base,
+        "STAFF_DATABASE_URL": f"sqlite:///{tmp / 'staff.sqlite'}",
+    }
+    Worker(care.db, Senders.from_env(env)).run_once()
+    assert [t for t in apis.texts("telegram", to="8002") if "紧急" in t] == [say("utter_care_msg_family_emergency")]
+    top = Queue(StaffDB(env["STAFF_DATABASE_URL"])).waiting()[0]
+    assert (top.conversation_id, top.priority) == (MUM, 0)
