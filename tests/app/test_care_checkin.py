@@ -204,3 +204,16 @@ def test_quiet_hours_span_midnight() -> None:
 )
 def test_replies_are_classified(text: str, kind: str) -> None:
     assert classify.classify(text) == kind
+
+
+def test_settings_refuse_unknown_names_and_bad_values() -> None:
+    from care.errors import CareConfigError
+
+    with pytest.raises(CareConfigError, match=r"CARE_QUIET_HOUR; known: .*CARE_QUIET_HOURS"):
+        CareSettings.from_env({"CARE_QUIET_HOUR": "21:00-07:00"})
+    with pytest.raises(CareConfigError, match="expected HH:MM-HH:MM"):
+        CareSettings.from_env({"CARE_QUIET_HOURS": "9pm-7am"})
+    with pytest.raises(CareConfigError, match="CARE_CHECKIN_RETRY_MINUTES='soon': expected a number"):
+        CareSettings.from_env({"CARE_CHECKIN_RETRY_MINUTES": "soon"})
+    settings = CareSettings.from_env({"CARE_CHECKIN_RETRY_MINUTES": "45", "CARE_QUIET_HOURS": "22:00-06:30"})
+    assert settings.retry_after == dt.timedelta(minutes=45) and settings.quiet == QuietHours(22 * 60, 6 * 60 + 30)
