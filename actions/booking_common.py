@@ -1,4 +1,8 @@
-"""What the booking actions share: the store, slot names, and plain-Chinese wording."""
+"""What the booking actions share: the store, slot names, and how dates, slots and bookings are written.
+
+Sentences a senior reads live in domain/booking.yml (``utter_booking_*``); this module only formats
+the values they are filled with (a date and weekday, a slot, one booking on one line).
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,6 @@ DATE, TIME, STAGE, SLOT_ID, CHOICES, TARGET = (
 FORM_SLOTS = (SERVICE, WHEN, STREET, CONTACT, PHONE, NOTES, DATE, TIME, OPTIONS, WEEK_OF, QUESTION)
 STATE_SLOTS = (STAGE, SLOT_ID, CHOICES, TARGET)
 WEEKDAYS = "一二三四五六日"
-SAMPLE_NOTE = "（地点、时间是示例数据，仅供演示；正式使用前请以服务机构为准。）"
 
 _store: BookingStore | None = None
 _store_lock = threading.Lock()

@@ -43,7 +43,7 @@ from actions.booking_common import (
     service_name,
     time_spec,
 )
-from actions.knowledge import answer, utter_reply
+from actions.knowledge import answer, utter_resolved
 from actions.understand import clean_contact, clean_phone, is_stop, looks_like_question
 from bookings.timeparse import choose_option, parse_when
 from yinling.places import find_street
@@ -114,7 +114,7 @@ class ValidateBookingForm(FormValidationAction):
         if text and requested and not asked_filled and looks_like_question(text) and not _says_value(text):
             # A question at a prompt: answer it; the form then asks its question again.
             resolved = answer(tracker, text)
-            utter_reply(dispatcher, resolved.reply)
+            utter_resolved(dispatcher, resolved)
             events = [*events, *resolved.events]
         return events
 
@@ -180,7 +180,7 @@ class ValidateBookingForm(FormValidationAction):
                 return {SERVICE: previous_value(tracker, SERVICE)}
             if not looks_like_question(raw_text(tracker)):
                 names = "、".join(service_name(c) for c in catalog().services)
-                dispatcher.utter_message(text=f"这个服务我这里约不了。可以约的有：{names}。")
+                dispatcher.utter_message(response="utter_booking_service_unknown", services=names)
             return {SERVICE: None}
         return {SERVICE: code}
 
@@ -205,7 +205,7 @@ class ValidateBookingForm(FormValidationAction):
             if not asked:
                 return {WHEN: previous_value(tracker, WHEN)}
             if not looks_like_question(text) and not tracker.get_slot(QUESTION):
-                dispatcher.utter_message(text="这个时间我没听明白。")
+                dispatcher.utter_message(response="utter_booking_when_unclear")
             return {WHEN: None}
         time = time_spec(when) or tracker.get_slot(TIME)
         if when.ambiguous:
@@ -233,11 +233,11 @@ class ValidateBookingForm(FormValidationAction):
         day = dt.date.fromisoformat(date)
         cleared = {OPTIONS: None, WEEK_OF: None, QUESTION: None}
         if day < now.date():
-            dispatcher.utter_message(text=f"{describe_day(day)}已经过去了，请换一天。")
+            dispatcher.utter_message(response="utter_booking_day_past", day=describe_day(day))
             return {WHEN: None, DATE: None, TIME: time, **cleared}
         if day > now.date() + dt.timedelta(days=BOOKING_HORIZON_DAYS):
             dispatcher.utter_message(
-                text=f"{describe_day(day)}太远了，只能约{BOOKING_HORIZON_DAYS}天以内的，请换一天。"
+                response="utter_booking_day_too_far", day=describe_day(day), days=str(BOOKING_HORIZON_DAYS)
             )
             return {WHEN: None, DATE: None, TIME: time, **cleared}
         return {WHEN: said, DATE: date, TIME: time, **cleared}
@@ -250,7 +250,7 @@ class ValidateBookingForm(FormValidationAction):
             if not self._asked(tracker, STREET):
                 return {STREET: previous_value(tracker, STREET)}
             if not looks_like_question(raw_text(tracker)):
-                dispatcher.utter_message(text="这个地方我没听明白，请说宝山区的街道或者镇，比如“顾村镇”“友谊路街道”。")
+                dispatcher.utter_message(response="utter_booking_street_unclear")
         return {STREET: street}
 
     def validate_booking_contact(
@@ -271,10 +271,10 @@ class ValidateBookingForm(FormValidationAction):
         phone = clean_phone(text)
         if phone is not None:
             # The number came before the name: keep it, and ask for the name again.
-            dispatcher.utter_message(text="电话记下了。")
+            dispatcher.utter_message(response="utter_booking_phone_noted")
             return {CONTACT: None, PHONE: phone}
         if not looks_like_question(text):
-            dispatcher.utter_message(text="请告诉我联系人的名字，比如“张秀英”。")
+            dispatcher.utter_message(response="utter_booking_contact_invalid")
         return {CONTACT: None}
 
     def validate_booking_phone(
@@ -285,7 +285,7 @@ class ValidateBookingForm(FormValidationAction):
             if not self._asked(tracker, PHONE):
                 return {PHONE: previous_value(tracker, PHONE)}
             if not looks_like_question(raw_text(tracker)):
-                dispatcher.utter_message(text="这个号码好像不对。请说11位的手机号，比如 138 1234 5678。")
+                dispatcher.utter_message(response="utter_booking_phone_invalid")
         return {PHONE: phone}
 
 

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -28,7 +29,6 @@ from actions.booking_common import (
     OPTIONS,
     PHONE,
     QUESTION,
-    SAMPLE_NOTE,
     SERVICE,
     SLOT_ID,
     STAGE,
@@ -52,11 +52,20 @@ from actions.booking_common import (
     time_spec,
 )
 from actions.booking_form import STOPPED, notes_in
-from actions.knowledge import answer, answer_entry, utter_reply
+from actions.knowledge import answer, answer_entry, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
 from actions.understand import parse_correction
 from bookings.catalog import SHANGHAI
-from bookings.store import Booking, BookingClosed, BookingNotFound, SlotClosed, SlotFull, SlotNotFound, parse_code
+from bookings.store import (
+    Booking,
+    BookingClosed,
+    BookingNotFound,
+    SlotClosed,
+    SlotFull,
+    SlotNotFound,
+    format_code,
+    parse_code,
+)
 from bookings.timeparse import choose_option, parse_when
 from common.errors import Unavailable
 from textnorm import normalize
@@ -64,9 +73,14 @@ from textnorm import normalize
 logger = logging.getLogger(__name__)
 
 Events = list[dict[str, Any]]
-CHOICE_WORDS = {"一": 1, "头": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+CHOICE_WORDS = {
+    "一": 1, "头": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10
+}  # fmt: skip
+_NUMERAL = "[" + "".join(CHOICE_WORDS) + "]"
+_ORDINAL = re.compile(rf"第({_NUMERAL})")  # 第二个
+_COUNTED = re.compile(rf"({_NUMERAL})(?:个|号|项|条|种|家)")  # 三号, 头一个
+_BARE = re.compile(rf"({_NUMERAL})")  # 选二
 BOOKING_SLOTS_ASKED = (SERVICE, WHEN, STREET, CONTACT, PHONE)
-STOP_TEXT = "好的，这次先不约了。有需要随时再找我。"
 # A message routed to a booking list/cancel/reschedule action without any booking word in it
 # ("我老伴不在了，遗产哪能弄" can look like "cancel" to the classifier) is answered as a question.
 BOOKING_WORDS = re.compile(
@@ -80,21 +94,25 @@ def misrouted(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events | No
     if not text or BOOKING_WORDS.search(normalize(text)):
         return None
     resolved = answer(tracker, text)
-    utter_reply(dispatcher, resolved.reply)
+    utter_resolved(dispatcher, resolved)
     return resolved.events
 
 
 def chosen_number(text: str) -> int | None:
-    """1 from "1", "１", "第一个", "选二", "就第三个吧"; "最后一个" is -1."""
+    """1 from "1", "１", "①", "第一个", "选二", "头一个", "就第三个吧"; "最后一个" is -1; None when no number is said.
+
+    A numeral that names the choice ("第三个", "三号") wins over one inside another word ("一下").
+    """
     text = unicodedata.normalize("NFKC", text)
     if "最后" in text:
         return -1
-    digits = re.findall(r"\d+", text)
+    digits = re.search(r"\d+", text)
     if digits:
-        return int(digits[0])
-    for word, number in CHOICE_WORDS.items():
-        if word in text:
-            return number
+        return int(digits.group())
+    for pattern in (_ORDINAL, _COUNTED, _BARE):
+        match = pattern.search(text)
+        if match:
+            return CHOICE_WORDS[match.group(1)]
     return None
 
 
@@ -125,29 +143,36 @@ def booking_texts(tracker: Tracker) -> list[str]:
     return texts
 
 
-def readback(tracker: Tracker, slot_id: int) -> str:
+def utter_readback(dispatcher: CollectingDispatcher, tracker: Tracker, slot_id: int) -> None:
+    """Everything the booking will hold, numbered, for the senior to check before saying "对"."""
     slot = store().slot(slot_id)
-    lines = [
-        "请您核对一下：",
-        f"1. 服务：{service_name(slot.service)}",
-        f"2. 时间：{describe_slot(slot, lunar=said_lunar(tracker.get_slot(WHEN)))}",
-        f"3. 地点：{resource_name(slot)}",
-        f"4. 联系人：{tracker.get_slot(CONTACT)}",
-        f"5. 电话：{format_phone(str(tracker.get_slot(PHONE)))}",
-    ]
-    if tracker.get_slot(NOTES):
-        lines.append(f"6. 备注：{tracker.get_slot(NOTES)}")
+    notes = tracker.get_slot(NOTES)
+    dispatcher.utter_message(
+        response="utter_booking_readback_notes" if notes else "utter_booking_readback",
+        service=service_name(slot.service),
+        time=describe_slot(slot, lunar=said_lunar(tracker.get_slot(WHEN))),
+        place=resource_name(slot),
+        contact=str(tracker.get_slot(CONTACT)),
+        phone=format_phone(str(tracker.get_slot(PHONE))),
+        notes=str(notes or ""),
+    )
     if slot.sample:
-        lines.append(SAMPLE_NOTE)
-    lines.append("没问题请回复“对”；要改哪一项直接说，比如“不对，是下午”；不约了请说“算了”。")
-    return "\n".join(lines)
+        dispatcher.utter_message(response="utter_booking_sample_note")
 
 
-def offer(dispatcher: CollectingDispatcher, slots: list[Any], stage: str, intro: str) -> Events:
+# Why the slot asked for cannot be had, and the response that offers the nearest free ones (or says there are none).
+FULL = ("utter_booking_full", "utter_booking_full_none")
+TAKEN = ("utter_booking_taken", "utter_booking_taken_none")
+
+
+def offer(
+    dispatcher: CollectingDispatcher, slots: list[Any], stage: str, responses: tuple[str, str], **values: str
+) -> Events:
+    """Say why (``responses``: full or just taken) and offer the nearest free slots as numbered choices."""
     if not slots:
-        dispatcher.utter_message(text=f"{intro}\n最近两个礼拜也没有空位了。请换一天，或者拨打 12345 问问。")
+        dispatcher.utter_message(response=responses[1], **values)
         return [SlotSet(STAGE, None), SlotSet(CHOICES, None)]
-    dispatcher.utter_message(text=f"{intro}\n离得最近的空位有：\n{numbered(slots)}\n请回复数字选一个，或者换个时间。")
+    dispatcher.utter_message(response=responses[0], options=numbered(slots), **values)
     return [SlotSet(STAGE, stage), SlotSet(CHOICES, [s.id for s in slots])]
 
 
@@ -167,6 +192,10 @@ class TurnEndingAction(Action, abc.ABC):
             logger.warning("%s could not finish: %s", self.name(), type(err).__name__)
             dispatcher.utter_message(response="utter_busy")
             events = []
+        except (BookingNotFound, BookingClosed):
+            # The booking being talked about was cancelled or has started meanwhile (another channel, staff).
+            dispatcher.utter_message(response="utter_booking_gone")
+            events = reset_booking()
         if not any(e.get("event") == "followup" for e in events):
             events.append(FollowupAction("action_listen"))
         return events
@@ -188,7 +217,7 @@ class ActionAskBookingWhen(Action):
             # The day said was unclear ("下礼拜", "过两天", "明天" at 2 a.m.): ask, with numbered days.
             dispatcher.utter_message(text=str(question))
         elif tracker.get_slot(TIME) and not tracker.get_slot(DATE):
-            dispatcher.utter_message(text="好的。是哪一天呢？比如“明天”“下礼拜二”“十一号”。")
+            dispatcher.utter_message(response="utter_booking_which_day")
         else:
             dispatcher.utter_message(response="utter_ask_booking_when")
         return []
@@ -203,11 +232,11 @@ class ActionBookingReadback(TurnEndingAction):
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         if tracker.get_slot(STAGE) == STOPPED:
             # "算了" during the form: the form ended itself.
-            dispatcher.utter_message(text=STOP_TEXT)
+            dispatcher.utter_message(response="utter_booking_stopped")
             return reset_booking()
         service, date, street = tracker.get_slot(SERVICE), tracker.get_slot(DATE), tracker.get_slot(STREET)
         if not (service and date):
-            dispatcher.utter_message(text="预约的信息还不全，我们重新来一次。")
+            dispatcher.utter_message(response="utter_booking_incomplete")
             return [*reset_booking(), FollowupAction("booking_form")]
         notes = notes_in(" ".join(booking_texts(tracker)), None)
         if notes != tracker.get_slot(NOTES):
@@ -217,7 +246,7 @@ class ActionBookingReadback(TurnEndingAction):
         if exact is not None:
             free.sort(key=lambda s: abs(s.start - exact))
         if free:
-            dispatcher.utter_message(text=readback(tracker, free[0].id))
+            utter_readback(dispatcher, tracker, free[0].id)
             return [
                 SlotSet(NOTES, notes),
                 SlotSet(SLOT_ID, float(free[0].id)),
@@ -227,7 +256,7 @@ class ActionBookingReadback(TurnEndingAction):
         around = exact or start
         alternatives = store().alternatives(service, around, street=street, n=3)
         wanted = describe_wanted(date, tracker.get_slot(TIME), lunar=said_lunar(tracker.get_slot(WHEN)))
-        events = offer(dispatcher, alternatives, "choose", f"{service_name(service)}在{wanted}已经约满了。")
+        events = offer(dispatcher, alternatives, "choose", FULL, service=service_name(service), wanted=wanted)
         return [SlotSet(NOTES, notes), *events]
 
 
@@ -262,22 +291,22 @@ class ActionBookingConfirm(TurnEndingAction):
             )
         except (SlotFull, SlotClosed) as err:
             alternatives = store().alternatives(err.slot.service, err.slot.start, street=err.slot.street, n=3)
-            return offer(dispatcher, alternatives, "choose", f"不好意思，{describe_slot(err.slot)}刚刚被别人约走了。")
+            return offer(dispatcher, alternatives, "choose", TAKEN, slot=describe_slot(err.slot))
         dispatcher.utter_message(
-            text=f"约好了！预约号：{booking.display_code}（请记下来，打电话问的时候报这个号）。\n"
-            f"{booking_line(booking)}。\n"
-            "想查预约就说“我约了啥”，要取消就说“取消预约”。"
+            response="utter_booking_done", code=booking.display_code, booking=booking_line(booking)
         )
         return reset_booking()
 
     @staticmethod
     def _cancel(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+        # A refusal (not found, already over) is said as such; a database that is down or locked
+        # (Unavailable) is left to TurnEndingAction, which says "busy" and keeps the stage.
         try:
             booking = store().cancel(str(tracker.get_slot(TARGET)), tracker.sender_id or "")
         except (BookingNotFound, BookingClosed):
-            dispatcher.utter_message(text="没找到这个预约，可能已经取消了。说“我约了啥”可以查一查。")
+            dispatcher.utter_message(response="utter_booking_gone")
             return reset_booking()
-        dispatcher.utter_message(text=f"已经帮您取消了：{booking_line(booking)}。")
+        dispatcher.utter_message(response="utter_booking_cancelled", booking=booking_line(booking))
         return reset_booking()
 
     @staticmethod
@@ -287,13 +316,11 @@ class ActionBookingConfirm(TurnEndingAction):
             booking = store().reschedule(code, tracker.sender_id or "", slot_id)
         except (SlotFull, SlotClosed) as err:
             alternatives = store().alternatives(err.slot.service, err.slot.start, street=err.slot.street, n=3)
-            return offer(
-                dispatcher, alternatives, "reschedule_choose", f"不好意思，{describe_slot(err.slot)}刚被别人约走了。"
-            )
+            return offer(dispatcher, alternatives, "reschedule_choose", TAKEN, slot=describe_slot(err.slot))
         except (BookingNotFound, BookingClosed, SlotNotFound):
-            dispatcher.utter_message(text="这个预约改不了（可能已经取消或者已经开始了）。")
+            dispatcher.utter_message(response="utter_booking_cannot_change")
             return reset_booking()
-        dispatcher.utter_message(text=f"改好了：{booking_line(booking)}。预约号不变。")
+        dispatcher.utter_message(response="utter_booking_rescheduled", booking=booking_line(booking))
         return reset_booking()
 
 
@@ -310,22 +337,25 @@ class ActionBookingChoose(TurnEndingAction):
         if stage == "reschedule_when" and pending:
             day = choose_option(raw_text(tracker), pending, clock.now())
             if day is None:
-                dispatcher.utter_message(
-                    text=str(tracker.get_slot(QUESTION) or f"请回复 1 到 {len(pending)} 之间的数字。")
-                )
+                question = tracker.get_slot(QUESTION)
+                if question:
+                    # The numbered days, asked again (the question is worded by bookings/timeparse.py).
+                    dispatcher.utter_message(text=str(question))
+                else:
+                    dispatcher.utter_message(response="utter_booking_choose_number", count=str(len(pending)))
                 return []
             return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)), day=day)
         options = list(tracker.get_slot(CHOICES) or [])
         if stage in ("choose", "reschedule_choose", "cancel_choose") and options:
             if number is None or not (number == -1 or 1 <= number <= len(options)):
-                dispatcher.utter_message(text=f"请回复 1 到 {len(options)} 之间的数字。")
+                dispatcher.utter_message(response="utter_booking_choose_number", count=str(len(options)))
                 return []
             picked = options[number - 1 if number > 0 else -1]
             if stage == "cancel_choose":
                 return ask_cancel(dispatcher, tracker, str(picked))
             if stage == "reschedule_choose":
                 return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)), int(picked))
-            dispatcher.utter_message(text=readback(tracker, int(picked)))
+            utter_readback(dispatcher, tracker, int(picked))
             return [SlotSet(SLOT_ID, float(picked)), SlotSet(STAGE, "confirm"), SlotSet(CHOICES, None)]
         return menu_choice(dispatcher, tracker, number)
 
@@ -381,11 +411,11 @@ def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int 
         if lines:
             line = lines.get(str(number)) if number is not None else None
             if line is None:
-                dispatcher.utter_message(text=f"请回复 1 到 {len(lines)} 之间的数字，或者直接说您想问什么。")
+                dispatcher.utter_message(response="utter_menu_choose_number", count=str(len(lines)))
                 return []
             question = re.sub(r"（.*?）", "", line)
             resolved = answer(tracker, question)
-            utter_reply(dispatcher, resolved.reply)
+            utter_resolved(dispatcher, resolved)
             return resolved.events
     dispatcher.utter_message(response="utter_default")
     return []
@@ -402,25 +432,20 @@ class ActionBookingCorrect(TurnEndingAction):
         if stage in ("reschedule_confirm", "reschedule_choose"):
             return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)))
         if stage in ("cancel_confirm", "cancel_choose"):
-            dispatcher.utter_message(text="好的，预约给您留着，不取消。")
+            dispatcher.utter_message(response="utter_booking_kept")
             return reset_booking()
         text = raw_text(tracker)
         now = clock.now()
         when = parse_when(text, now)
         correction = parse_correction(text, when_found=when is not None)
         if not correction:
-            dispatcher.utter_message(
-                text="哪一项要改？直接说新的就行，比如“时间改成下午”“联系人是王桂芳”“电话是138…”。"
-            )
+            dispatcher.utter_message(response="utter_booking_what_to_change")
             return []
         events: Events = []
-        said: list[str] = []
         if correction.contact:
             events.append(SlotSet(CONTACT, correction.contact))
-            said.append(f"联系人改成{correction.contact}")
         if correction.phone:
             events.append(SlotSet(PHONE, correction.phone))
-            said.append(f"电话改成{format_phone(correction.phone)}")
         moves_slot = bool(correction.service or correction.street or correction.when_text)
         if correction.service:
             events.append(SlotSet(SERVICE, correction.service))
@@ -460,14 +485,26 @@ class ActionBookingCorrect(TurnEndingAction):
             tracker.slots[event["name"]] = event["value"]
         if stage == "choose" and tracker.get_slot(CHOICES):
             slots = [store().slot(int(i)) for i in tracker.get_slot(CHOICES)]
-            dispatcher.utter_message(text=f"好的，{'，'.join(said)}。\n请选一个时间：\n{numbered(slots)}\n请回复数字。")
+            utter_changed(dispatcher, correction.contact, correction.phone)
+            dispatcher.utter_message(response="utter_booking_choose_time", options=numbered(slots))
             return events
         if tracker.get_slot(SLOT_ID) is not None:
-            dispatcher.utter_message(
-                text=f"好的，{'，'.join(said)}。\n" + readback(tracker, int(tracker.get_slot(SLOT_ID)))
-            )
+            utter_changed(dispatcher, correction.contact, correction.phone)
+            utter_readback(dispatcher, tracker, int(tracker.get_slot(SLOT_ID)))
             return events
         return [*events, FollowupAction("action_booking_readback")]
+
+
+def utter_changed(dispatcher: CollectingDispatcher, contact: str | None, phone: str | None) -> None:
+    """ "好的，联系人改成…，电话改成…。": what a correction changed, before the read-back."""
+    if contact and phone:
+        dispatcher.utter_message(
+            response="utter_booking_contact_phone_changed", contact=contact, phone=format_phone(phone)
+        )
+    elif contact:
+        dispatcher.utter_message(response="utter_booking_contact_changed", contact=contact)
+    elif phone:
+        dispatcher.utter_message(response="utter_booking_phone_changed", phone=format_phone(phone))
 
 
 class ActionBookingStop(TurnEndingAction):
@@ -475,7 +512,7 @@ class ActionBookingStop(TurnEndingAction):
         return "action_booking_stop"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        dispatcher.utter_message(text=STOP_TEXT)
+        dispatcher.utter_message(response="utter_booking_stopped")
         return reset_booking()
 
 
@@ -489,36 +526,80 @@ class ActionBookingList(TurnEndingAction):
             return elsewhere
         bookings = store().list_for_user(tracker.sender_id or "")
         if not bookings:
-            dispatcher.utter_message(text="您现在没有预约。想约的话，直接说“帮我约个助浴”就可以。")
+            dispatcher.utter_message(response="utter_booking_none")
             return []
-        lines = [f"您有 {len(bookings)} 个预约："]
-        lines += [f"{i}. {booking_line(b)}" for i, b in enumerate(bookings, start=1)]
-        lines.append("要取消就说“取消预约”，要改时间就说“改到后天下午”。")
-        dispatcher.utter_message(text="\n".join(lines))
+        dispatcher.utter_message(
+            response="utter_booking_list", count=str(len(bookings)), bookings=numbered_bookings(bookings)
+        )
         return []
 
 
-def target_booking(tracker: Tracker) -> tuple[Booking | None, list[Booking]]:
-    """The booking the user means: a code they said, else the only or the most recent one."""
-    bookings = store().list_for_user(tracker.sender_id or "")
+def numbered_bookings(bookings: list[Booking]) -> str:
+    return "\n".join(f"{i}. {booking_line(b)}" for i, b in enumerate(bookings, start=1))
+
+
+_DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
+
+
+def said_code(text: str) -> str | None:
+    """The booking code said in ``text`` ("385 217", "３８５-２１７", "预约号385217"), or None.
+
+    A code is six digits, whole or read in two groups of three. Longer numbers are something
+    else (a mobile 138 1234 5678, a landline 021-56000101, a date 2026-12-10), never a code.
+    """
+    for run in _DIGIT_RUN.findall(unicodedata.normalize("NFKC", text)):
+        groups = re.split(r"[ \-]", run)
+        for i, group in enumerate(groups):
+            if len(group) == 6:
+                candidate = group
+            elif len(group) == 3 and i + 1 < len(groups) and len(groups[i + 1]) == 3:
+                candidate = group + groups[i + 1]
+            else:
+                continue
+            code = parse_code(candidate)
+            if code is not None:
+                return code
+    return None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which of the user's bookings a message means."""
+
+    booking: Booking | None  # the one meant, when it is clear
+    bookings: list[Booking]  # all the user's open bookings, to offer as numbered choices
+    unknown_code: str | None = None  # a code the user said that is not one of theirs
+
+
+def target_booking(tracker: Tracker) -> Target:
+    """The booking the user means: the code they said; else the only one, or the latest for "刚才那个".
+
+    A code that is not theirs (or does not exist) is said back as not found; it never falls back
+    to another booking, not even to the only one.
+    """
+    user = tracker.sender_id or ""
+    bookings = store().list_for_user(user)
     text = raw_text(tracker)
-    for chunk in re.findall(r"[\d０-９][\d０-９\s\-]{4,9}[\d０-９]", text):
-        code = parse_code(chunk)
-        if code is not None:
-            try:
-                return store().get(code, tracker.sender_id or ""), bookings
-            except BookingNotFound:
-                return None, bookings
+    code = said_code(text)
+    if code is not None:
+        mine = next((b for b in bookings if b.code == code), None)
+        return Target(mine, bookings, None if mine is not None else code)
     if len(bookings) == 1 or (bookings and re.search(r"刚才|刚刚|最近|那个|这个", text)):
-        return max(bookings, key=lambda b: b.created_at), bookings
-    return None, bookings
+        return Target(max(bookings, key=lambda b: b.created_at), bookings)
+    return Target(None, bookings)
+
+
+def open_booking(tracker: Tracker, code: str) -> Booking:
+    """The user's booking ``code``, still active; BookingNotFound/BookingClosed (said as such) otherwise."""
+    booking = store().get(code, tracker.sender_id or "")
+    if not booking.active:
+        raise BookingClosed(booking)  # cancelled meanwhile (on another channel, by staff)
+    return booking
 
 
 def ask_cancel(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> Events:
-    booking = store().get(code, tracker.sender_id or "")
-    dispatcher.utter_message(
-        text=f"要取消这个预约吗？\n{booking_line(booking)}\n确定取消请回复“对”，不取消请说“不要”。"
-    )
+    booking = open_booking(tracker, code)
+    dispatcher.utter_message(response="utter_booking_cancel_confirm", booking=booking_line(booking))
     return [SlotSet(STAGE, "cancel_confirm"), SlotSet(TARGET, code), SlotSet(CHOICES, None)]
 
 
@@ -530,18 +611,16 @@ class ActionBookingCancel(TurnEndingAction):
         elsewhere = misrouted(dispatcher, tracker)
         if elsewhere is not None:
             return elsewhere
-        booking, bookings = target_booking(tracker)
-        if booking is not None:
-            return ask_cancel(dispatcher, tracker, booking.code)
-        if not bookings:
-            dispatcher.utter_message(text="您现在没有可以取消的预约。")
-            return []
-        dispatcher.utter_message(
-            text="您要取消哪一个？\n"
-            + "\n".join(f"{i}. {booking_line(b)}" for i, b in enumerate(bookings, start=1))
-            + "\n请回复数字。"
-        )
-        return [SlotSet(STAGE, "cancel_choose"), SlotSet(CHOICES, [b.code for b in bookings])]
+        target = target_booking(tracker)
+        if target.booking is not None:
+            return ask_cancel(dispatcher, tracker, target.booking.code)
+        if target.unknown_code is not None:
+            dispatcher.utter_message(response="utter_booking_code_unknown", code=format_code(target.unknown_code))
+        if not target.bookings:
+            dispatcher.utter_message(response="utter_booking_none_to_cancel")
+            return [SlotSet(STAGE, None), SlotSet(CHOICES, None)]
+        dispatcher.utter_message(response="utter_booking_cancel_which", bookings=numbered_bookings(target.bookings))
+        return [SlotSet(STAGE, "cancel_choose"), SlotSet(CHOICES, [b.code for b in target.bookings])]
 
 
 def ask_reschedule(
@@ -551,7 +630,7 @@ def ask_reschedule(
     slot_id: int | None = None,
     day: dt.date | None = None,
 ) -> Events:
-    booking = store().get(code, tracker.sender_id or "")
+    booking = open_booking(tracker, code)
     if slot_id is None:
         text = raw_text(tracker)
         now = clock.now()
@@ -569,7 +648,7 @@ def ask_reschedule(
                     SlotSet(QUESTION, when.question),
                 ]
             if when is None or when.date is None:
-                dispatcher.utter_message(text=f"要把这个预约改到哪天、什么时间？\n{booking_line(booking)}")
+                dispatcher.utter_message(response="utter_booking_reschedule_when", booking=booking_line(booking))
                 return [SlotSet(STAGE, "reschedule_when"), SlotSet(TARGET, code)]
             day, time = when.date, time_spec(when)
         else:
@@ -587,18 +666,19 @@ def ask_reschedule(
         if not free:
             alternatives = store().alternatives(slot.service, exact or start, street=slot.street, n=3)
             wanted = describe_wanted(day.isoformat(), time)
-            return [
-                SlotSet(TARGET, code),
-                SlotSet(OPTIONS, None),
-                SlotSet(QUESTION, None),
-                *offer(dispatcher, alternatives, "reschedule_choose", f"{wanted}已经约满了。"),
-            ]
+            full = offer(
+                dispatcher, alternatives, "reschedule_choose", FULL, service=service_name(slot.service), wanted=wanted
+            )
+            return [SlotSet(TARGET, code), SlotSet(OPTIONS, None), SlotSet(QUESTION, None), *full]
         slot_id = free[0].id
     new = store().slot(slot_id)
     dispatcher.utter_message(
-        text=f"把预约 {booking.display_code}（{service_name(booking.slot.service)}）\n"
-        f"从 {describe_slot(booking.slot)}\n改到 {describe_slot(new)}，{resource_name(new)}。\n"
-        "对吗？对的话请回复“对”。"
+        response="utter_booking_reschedule_confirm",
+        code=booking.display_code,
+        service=service_name(booking.slot.service),
+        old=describe_slot(booking.slot),
+        new=describe_slot(new),
+        place=resource_name(new),
     )
     return [
         SlotSet(STAGE, "reschedule_confirm"),
@@ -625,10 +705,18 @@ class ActionBookingReschedule(TurnEndingAction):
             elsewhere = misrouted(dispatcher, tracker)
             if elsewhere is not None:
                 return elsewhere
-            booking, bookings = target_booking(tracker)
-            if booking is None:
-                text = "您现在没有可以改的预约。" if not bookings else "您要改哪一个？请说预约号，比如“改385 217”。"
-                dispatcher.utter_message(text=text)
+            target = target_booking(tracker)
+            if target.booking is None:
+                if target.unknown_code is not None:
+                    dispatcher.utter_message(
+                        response="utter_booking_code_unknown", code=format_code(target.unknown_code)
+                    )
+                if target.bookings:
+                    dispatcher.utter_message(
+                        response="utter_booking_change_which", bookings=numbered_bookings(target.bookings)
+                    )
+                else:
+                    dispatcher.utter_message(response="utter_booking_none_to_change")
                 return []
-            code = booking.code
+            code = target.booking.code
         return ask_reschedule(dispatcher, tracker, str(code))

@@ -1,7 +1,7 @@
 """Grief and fear first: a short line of comfort before the help.
 
 "我老伴不在了，遗产哪能弄" is a question about inheritance asked by someone who has just lost
-their partner. The answer starts with one warm sentence, then the help. The patterns read
+their partner. The answer starts with one warm sentence (a message of its own), then the help. The patterns read
 the normalized text (Shanghainese → Mandarin). Danger is not handled here: emergencies are
 answered by the Rasa server before any action runs.
 """
@@ -24,13 +24,12 @@ _GRIEF = regex.compile(
 _FEAR = regex.compile(r"害怕|好怕|怕得|吓死|吓煞|心慌慌|慌得很|急死了|急煞|睡不着觉|六神无主|不知道怎么办才好")
 _LONELY = regex.compile(r"(?:一个人|没人).{0,6}(?:孤单|孤独|寂寞|冷清|没人管|没人说话)|好孤单|孤零零")
 
-CONDOLENCE = "听到这个消息很难过，请您节哀，多保重身体。"
-REASSURE = "您先别着急，我们一起慢慢想办法。"
-COMPANY = "您一个人也要照顾好自己，有事随时来跟我说说。"
+# The sentences themselves are responses in domain/knowledge.yml.
+CONDOLENCE, REASSURE, COMPANY = "utter_comfort_grief", "utter_comfort_fear", "utter_comfort_lonely"
 
 
-def comfort_line(text: str) -> str | None:
-    """One warm sentence for grief, fear or loneliness in ``text``, else None."""
+def comfort_response(text: str) -> str | None:
+    """The response with one warm sentence for grief, fear or loneliness in ``text``, else None."""
     normalized = normalize(text)
     if _GRIEF.search(normalized):
         return CONDOLENCE

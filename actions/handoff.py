@@ -164,7 +164,7 @@ class ActionHandoff(Action):
                 return self._callback_answer(dispatcher, tracker, queue, settings)
             return self._hand_over(dispatcher, tracker, queue, settings)
         except StaffError as err:
-            # "Cannot now", never "no": the senior is pointed to 12345 and the bot carries on.
+            # "Cannot now", never "no": the senior is pointed to the hotline and the bot carries on.
             logger.error("Handoff not possible: %s", type(err).__name__)
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return [SlotSet(STAGE, None)]

@@ -28,9 +28,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.care import comfort_line
+from actions.care import comfort_response
 from actions.handoff import misunderstood_twice
-from actions.menus import HANDOFF_ACTION, MENU_RESPONSES
+from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES
 from knowledge_base.answers import Reply, compose, format_aspect, format_entry, missing_aspect
 from knowledge_base.files import builtin_entries
 from knowledge_base.followup import Aspect, aspect_named, read
@@ -41,13 +41,6 @@ from knowledge_base.store import KBStore
 logger = logging.getLogger(__name__)
 
 TOPIC, ASPECT, DISCLAIMER = "kb_topic", "kb_aspect", "kb_disclaimer"
-# Which collection to try first for each question intent; the whole KB is the fallback.
-INTENT_COLLECTION = {
-    "ask_care_service": "services",
-    "ask_legal": "legal",
-    "ask_insurance": "insurance",
-    "scam_worry": "legal",
-}
 # A related entry may answer an aspect the topic entry lacks only if it is nearly as close as a
 # confident answer (same subject, other facet: 长护险 what-is → 长护险 eligibility has the documents).
 RELATED_MARGIN = 0.02
@@ -104,6 +97,7 @@ class Resolved:
     aspect: Aspect | None = None
     how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure
     events: list[dict[str, Any]] = field(default_factory=list)
+    comfort: str | None = None  # a response with one warm sentence, said before the answer (actions/care.py)
 
 
 def _search(index: LiveIndex, text: str, street: str | None) -> list[Hit]:
@@ -183,13 +177,11 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
 
 
 def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -> Resolved:
-    """Resolve ``text`` for this conversation; the reply gets a comfort line first where one is due."""
+    """Resolve ``text`` for this conversation, with a comfort response to say first where one is due."""
     index = knowledge_index()
     message = message if message is not None else (tracker.latest_message or {})
     resolved = resolve(index, text, Context.of(tracker, message, index.entries))
-    comfort = comfort_line(text)
-    if comfort:
-        resolved = replace(resolved, reply=replace(resolved.reply, text=f"{comfort}\n{resolved.reply.text}"))
+    resolved = replace(resolved, comfort=comfort_response(text))
     events: list[dict[str, Any]] = []
     if resolved.reply.confident and resolved.reply.entry_id:
         events += [
@@ -207,6 +199,13 @@ def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -
         resolved.reply.confident,
     )
     return replace(resolved, events=events)
+
+
+def utter_resolved(dispatcher: CollectingDispatcher, resolved: Resolved) -> None:
+    """The comfort sentence where one is due, then the answer."""
+    if resolved.comfort:
+        dispatcher.utter_message(response=resolved.comfort)
+    utter_reply(dispatcher, resolved.reply)
 
 
 def utter_reply(dispatcher: CollectingDispatcher, reply: Reply) -> None:
@@ -243,10 +242,10 @@ class ActionKnowledgeAnswer(Action):
         if not text or text.startswith("/"):
             # A button press carries no question; ask for one.
             intent = str((message.get("intent") or {}).get("name"))
-            dispatcher.utter_message(response=MENU_RESPONSES.get(intent, MENU_RESPONSES["ask_care_service"]))
+            dispatcher.utter_message(response=MENU_RESPONSES.get(intent, DEFAULT_MENU_RESPONSE))
             return []
         resolved = answer(tracker, text, message)
-        utter_reply(dispatcher, resolved.reply)
+        utter_resolved(dispatcher, resolved)
         return resolved.events
 
 
@@ -266,14 +265,14 @@ class ActionFallbackKnowledge(Action):
         text = str(message.get("text") or "")
         resolved = answer(tracker, text, message) if text and not text.startswith("/") else None
         if resolved is not None and resolved.reply.confident:
-            utter_reply(dispatcher, resolved.reply)
+            utter_resolved(dispatcher, resolved)
             return resolved.events
         if self.hands_over and misunderstood_twice(tracker):
             # The second misunderstanding in a row: a person, not a third "没听明白".
             return [FollowupAction(HANDOFF_ACTION)]
-        comfort = comfort_line(text) if text else None
+        comfort = comfort_response(text) if text else None
         if comfort:
-            dispatcher.utter_message(text=comfort)
+            dispatcher.utter_message(response=comfort)
         dispatcher.utter_message(response=self.fallback_response)
         return []
 

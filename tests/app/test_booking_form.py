@@ -8,34 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import booking_form, clock
 from actions.booking_form import ValidateBookingForm
 from bookings.catalog import SHANGHAI
+from tests.app.domain_support import DOMAIN, all_said
 
-ROOT = Path(__file__).resolve().parents[2]
 SLOTS = ("booking_service", "booking_when", "booking_street", "booking_contact", "booking_phone")
 WEEKDAY_WORDS = {0: "一", 1: "二", 2: "三", 3: "四", 4: "五", 5: "六", 6: "天"}
 MONDAY = dt.date(2026, 11, 30)  # a Monday; the week table runs from here to Sunday 12-06
-
-
-def domain() -> dict[str, Any]:
-    merged: dict[str, Any] = {"slots": {}, "forms": {}}
-    for path in sorted((ROOT / "domain").glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        merged["slots"].update(data.get("slots") or {})
-        merged["forms"].update(data.get("forms") or {})
-    return merged
-
-
-DOMAIN = domain()
 
 
 def tracker(text: str, requested: str | None, before: dict[str, Any], extracted: dict[str, Any]) -> Tracker:
@@ -66,7 +52,7 @@ def validate(text: str, requested: str | None, before: dict[str, Any], extracted
     dispatcher = CollectingDispatcher()
     events = asyncio.run(ValidateBookingForm().run(dispatcher, tracker(text, requested, before, extracted), DOMAIN))
     result = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    result["_said"] = [m.get("text") for m in dispatcher.messages]
+    result["_said"] = all_said(dispatcher.messages)
     return result
 
 
