@@ -287,7 +287,9 @@ class ActionCareAnswer(CareAction):
             if answer == "no" and code:  # 2. 改个时间
                 upcoming = {b.code: b for b in store().list_for_user(sender)}
                 if code in upcoming:
-                    dispatcher.utter_message(text=f"要把这个预约改到哪天、什么时间？\n{booking_line(upcoming[code])}")
+                    dispatcher.utter_message(
+                        response="utter_booking_reschedule_when", booking=booking_line(upcoming[code])
+                    )
                     return [SlotSet(CARE_STAGE, None), SlotSet(STAGE, "reschedule_when"), SlotSet(TARGET, code)]
         dispatcher.utter_message(response="utter_care_declined")
         return [SlotSet(CARE_STAGE, None)]
