@@ -56,6 +56,10 @@ def store() -> BookingStore:
     with _store_lock:
         if _store is None:
             _store = BookingStore()
+            # Reminders are written in each booking's own transaction (care/scheduler.py).
+            from care.scheduler import attach_reminders
+
+            attach_reminders(_store)
         today = clock.now().date()
         if _schedule_day != today:
             added = _store.ensure_schedule(today)

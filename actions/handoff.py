@@ -174,6 +174,12 @@ class ActionHandoff(Action):
         dispatcher: CollectingDispatcher, tracker: Tracker, queue: Queue, settings: Settings
     ) -> list[dict[str, Any]]:
         reason = _reason(tracker)
+        if reason == "emergency":
+            # Proactive care: linked family told, a case flagged for agents at top priority (never raises).
+            from actions.proactive import escalate
+
+            user: dict[str, Any] = next((e for e in reversed(tracker.events) if e.get("event") == "user"), {})
+            escalate(tracker.sender_id, f"{tracker.sender_id}|{user.get('message_id') or user.get('timestamp')}")
         conversation = tracker.sender_id
         channel = channel_of(conversation, tracker.get_latest_input_channel())
         now = dt.datetime.now(dt.timezone.utc)

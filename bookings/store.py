@@ -12,6 +12,9 @@ Guarantees, and what provides them:
 - Idempotency. ``book`` with an ``idempotency_key`` it has seen returns the booking made then.
   The key's digest is unique in the table, so two deliveries racing each other cannot both insert:
   the loser trips the constraint, retries, and finds the winner's booking.
+- Listeners (``add_listener``) run inside the write transaction of every booking, cancellation
+  and move, on the same connection: proactive care (care/) schedules reminders there, so a
+  booking and its reminders commit together or not at all.
 - Personal data (names, phones, notes, channel user ids) is stored, never logged: logs carry
   booking codes and slot ids only, and ``repr(Booking)`` leaves those fields out.
 """
@@ -422,6 +425,7 @@ class BookingStore:
         self.url = driver_url(url or database_url())
         self._catalog = catalog or default_catalog()
         self._clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._listeners: list[Callable[[Connection, str, Booking], None]] = []
         if self.url.startswith("sqlite"):
             self._write = _sqlite_engine(self.url, immediate=True)
             self._read = _sqlite_engine(self.url, immediate=False)
@@ -438,6 +442,15 @@ class BookingStore:
                 metadata.create_all(conn)
         except sa.exc.OperationalError as err:
             raise StoreUnavailable("the booking database cannot be opened; check BOOKINGS_DATABASE_URL") from err
+
+    def add_listener(self, listener: Callable[[Connection, str, Booking], None]) -> None:
+        """Call ``listener(conn, kind, booking)`` inside the transaction of each change (kind: booked,
+        cancelled, rescheduled); an exception rolls the change back."""
+        self._listeners.append(listener)
+
+    def _changed(self, conn: Connection, kind: str, booking: Booking) -> None:
+        for listener in self._listeners:
+            listener(conn, kind, booking)
 
     def dispose(self) -> None:
         self._write.dispose()
@@ -622,7 +635,9 @@ class BookingStore:
                 .returning(bookings_table.c.id)
             ).scalar_one()
             self._record(conn, booking_id, "booked", slot.id, None)
-            return self._booking_by_code(conn, code), True
+            booked = self._booking_by_code(conn, code)
+            self._changed(conn, "booked", booked)
+            return booked, True
 
         try:
             booking, created = self._write_tx(take_seat)
@@ -647,7 +662,9 @@ class BookingStore:
                 raise BookingClosed(booking)
             booking_id = self._set(conn, clean, status=CANCELLED)
             self._record(conn, booking_id, "cancelled", booking.slot.id, None)
-            return self._booking_by_code(conn, clean), True
+            cancelled = self._booking_by_code(conn, clean)
+            self._changed(conn, "cancelled", cancelled)
+            return cancelled, True
 
         booking, changed = self._write_tx(cancel_it)
         if changed:
@@ -679,7 +696,9 @@ class BookingStore:
             seat = _free_seat(slot, taken)
             booking_id = self._set(conn, clean, slot_id=slot.id, seat=seat)
             self._record(conn, booking_id, "rescheduled", slot.id, booking.slot.id)
-            return self._booking_by_code(conn, clean), booking.slot.id
+            moved = self._booking_by_code(conn, clean)
+            self._changed(conn, "rescheduled", moved)
+            return moved, booking.slot.id
 
         booking, old_slot = self._write_tx(move)
         if old_slot is not None:

@@ -1,4 +1,5 @@
-"""Start and stop the servers of 银龄助手: the action server, the Rasa server and the staff app.
+"""Start and stop the servers of 银龄助手: the action server, the Rasa server, the staff app and the
+proactive-care scheduler/worker (``python -m care run``).
 
 Used by ``make run`` (``python scripts/stack.py run``) and by the end-to-end tests.
 Standard library only, so it runs under either virtualenv.
@@ -301,13 +302,20 @@ class Stack:
             ],
         )
 
-    def start(self, timeout: float = 300.0, actions: bool = True, staff: bool = False) -> None:
+    def start_care(self) -> None:
+        """Proactive care: reminders, 每日平安, family alerts (scheduler + outbox worker; no port)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._spawn("care", [str(APP_VENV / "bin" / "python"), "-m", "care", "run"])
+
+    def start(self, timeout: float = 300.0, actions: bool = True, staff: bool = False, care: bool = False) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if actions:
             self.start_actions()
         self.start_rasa()
         if staff:
             self.start_staff(timeout)
+        if care:
+            self.start_care()
         self.wait_healthy(timeout, actions=actions)
 
     def wait_healthy(self, timeout: float, actions: bool = True, rasa: bool = True, staff: bool = False) -> None:
@@ -343,8 +351,9 @@ class Stack:
             pass
 
     def starter(self, name: str) -> None:
-        """Start the named server again (``actions``, ``rasa`` or ``staff``)."""
-        {"actions": self.start_actions, "rasa": self.start_rasa, "staff": self._spawn_staff}[name]()
+        """Start the named server again (``actions``, ``rasa``, ``staff`` or ``care``)."""
+        starters = {"actions": self.start_actions, "rasa": self.start_rasa, "staff": self._spawn_staff}
+        {**starters, "care": self.start_care}[name]()
 
     def stop(self) -> None:
         for name in list(self.processes):
@@ -384,9 +393,9 @@ class Supervisor:
         """One round: schedule or do restarts; returns what happened, for the console."""
         now = self.clock()
         said: list[str] = []
-        for name in ("actions", "rasa", "staff"):
+        for name in ("actions", "rasa", "staff", "care"):
             if name not in self.stack.processes and name not in self._due and name not in self.restarts:
-                continue  # never started here (the staff app is optional)
+                continue  # never started here (the staff app and care are optional)
             process = self.stack.processes.get(name)
             if process is None:
                 if name in self._due and now >= self._due[name]:
@@ -441,7 +450,7 @@ def run(args: argparse.Namespace) -> int:
             f" and the staff app on {stack.staff_port} …",
             flush=True,
         )
-        stack.start(timeout=args.timeout, staff=True)
+        stack.start(timeout=args.timeout, staff=True, care=True)
         channels = ", ".join(c.rsplit(".", 1)[-1] for c in enabled_channels(stack.workdir / "credentials.yml"))
         print(
             "\n银龄助手 is running.\n"
@@ -452,6 +461,7 @@ def run(args: argparse.Namespace) -> int:
             f"    environment, else the one of that name in {stack.workdir / 'secrets.json'}\n"
             f"  Staff console (agents, admins): {stack.staff_url}/console\n"
             "    first admin: .venv/bin/python -m staff create-user --role admin <name>\n"
+            "  Proactive care (reminders, 每日平安, family alerts): python -m care run, restarted if it stops\n"
             "  Terminal chat: make chat   (in another terminal)\n"
             "  Stop: Ctrl-C\n",
             flush=True,

@@ -39,6 +39,7 @@ REASON_LABELS = {
     "scam": "担心被骗",
     "asked": "老人要求找人工",
     "misunderstood": "机器人两次没听明白",
+    "care": "每日平安没有回音或紧急情况（主动关怀）",
 }
 ENTITY_LABELS = {"service": "服务", "datetime": "时间", "street": "街道", "phone": "电话", "person": "称呼"}
 QUESTION_INTENTS = ("ask_care_service", "ask_legal", "ask_insurance", "book_service", "scam_worry", "emergency")

@@ -1,0 +1,430 @@
+"""The rules of proactive care, each one transaction that also writes the messages it causes.
+
+- 每日平安: :meth:`Care.checkin_optin` (after consent), :meth:`Care.checkin_optout`,
+  :meth:`Care.checkin_reply` (fine / unwell / emergency / other).
+- Family: :meth:`Care.family_code` (the family member asks), :meth:`Care.family_confirm` (the
+  parent confirms the code in chat, after consent), :meth:`Care.unlink` (either side).
+- Escalation: :meth:`Care.emergency` — linked family notified, a case at the top of the agents' queue.
+- Privacy: :meth:`Care.give_consent`, :meth:`Care.delete_person` (every store; the audit keeps the kind only).
+
+The scheduled side (questions, follow-ups, alerts, reminders) is :mod:`care.scheduler`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from bookings.catalog import SHANGHAI
+from bookings.store import Booking, BookingStore, bookings_table, events_table
+from care import classify as classifier
+from care.config import CareSettings
+from care.db import CareDB, audit, checkin_days, checkins, consents, contacts, family_links, jobs, outbox
+from care.errors import CareRefusal, ConsentRequired
+from care.outbox import enqueue, insert_ignore
+from care.wording import say
+
+logger = logging.getLogger(__name__)
+
+PURPOSES = ("checkin", "family")
+
+
+class QuietTime(CareRefusal):
+    """The chosen check-in time is inside quiet hours."""
+
+
+class BadLinkCode(CareRefusal):
+    """The code is unknown, used or expired."""
+
+
+@dataclass(frozen=True)
+class Link:
+    id: int
+    senior: str
+    family: str
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("ascii")).hexdigest()
+
+
+def schedule_job(conn: Connection, kind: str, subject: str, ref: str, due: dt.datetime) -> bool:
+    """A pending job; a second one with the same (kind, subject, ref) is not written."""
+    return insert_ignore(
+        conn,
+        jobs,
+        {
+            "kind": kind,
+            "subject": subject,
+            "ref": ref,
+            "due_at": due,
+            "status": "pending",
+            "dedupe_key": f"{kind}|{subject}|{ref}",
+        },
+        "dedupe_key",
+    )
+
+
+def cancel_jobs(conn: Connection, subject: str, kinds: tuple[str, ...], ref: str | None = None) -> int:
+    c = jobs.c
+    stmt = jobs.update().where(c.subject == subject, c.kind.in_(kinds), c.status == "pending")
+    if ref is not None:
+        stmt = stmt.where(c.ref == ref)
+    return int(conn.execute(stmt.values(status="cancelled")).rowcount)
+
+
+def next_at_minute(minute: int, after: dt.datetime) -> dt.datetime:
+    """The next Shanghai wall-clock time ``minute`` (minutes after midnight) strictly after ``after``."""
+    local = after.astimezone(SHANGHAI)
+    at = local.replace(hour=minute // 60, minute=minute % 60, second=0, microsecond=0)
+    if at <= local:
+        at = (local + dt.timedelta(days=1)).replace(hour=minute // 60, minute=minute % 60, second=0, microsecond=0)
+    return at
+
+
+def family_of(conn: Connection, senior: str) -> list[str]:
+    c = family_links.c
+    return list(conn.execute(sa.select(c.family).where(c.senior == senior, c.status == "active")).scalars())
+
+
+def open_case(conn: Connection, senior: str, key: str, now: dt.datetime) -> None:
+    """A case at the top of the agents' queue, through the outbox (the staff database is another one)."""
+    enqueue(
+        conn, recipient=f"staff:{senior}", purpose="case", text="care", dedupe_key=f"case|{key}", now=now, about=senior
+    )
+
+
+class Care:
+    def __init__(self, db: CareDB, settings: CareSettings | None = None) -> None:
+        self.db = db
+        self.settings = settings or CareSettings()
+
+    # -- contacts and consent --------------------------------------------------------------------
+    def touch(self, address: str, phone: str | None = None) -> None:
+        """The person wrote to us now: WeChat's 48-hour window restarts; a number given is kept for SMS."""
+        now = self.db.now()
+        with self.db.write() as conn:
+            self._touch(conn, address, now, phone)
+
+    @staticmethod
+    def _touch(conn: Connection, address: str, now: dt.datetime, phone: str | None = None) -> None:
+        c = contacts.c
+        values: dict[str, object] = {"last_inbound_at": now}
+        if phone:
+            values["phone"] = phone
+        if conn.execute(contacts.update().where(c.address == address).values(**values)).rowcount == 0:
+            insert_ignore(conn, contacts, {"address": address, "created_at": now, **values}, "address")
+
+    def give_consent(self, address: str, purpose: str) -> None:
+        if purpose not in PURPOSES:
+            raise ValueError(f"purpose must be one of {PURPOSES}")
+        now = self.db.now()
+        with self.db.write() as conn:
+            insert_ignore(
+                conn, consents, {"address": address, "purpose": purpose, "given_at": now}, "address", "purpose"
+            )
+        logger.info("Consent recorded for %s.", purpose)
+
+    def has_consent(self, address: str, purpose: str) -> bool:
+        with self.db.read() as conn:
+            return (
+                conn.execute(
+                    sa.select(consents.c.id).where(consents.c.address == address, consents.c.purpose == purpose)
+                ).first()
+                is not None
+            )
+
+    @staticmethod
+    def _require(conn: Connection, address: str, purpose: str) -> None:
+        c = consents.c
+        if conn.execute(sa.select(c.id).where(c.address == address, c.purpose == purpose)).first() is None:
+            raise ConsentRequired(purpose)
+
+    # -- 每日平安 ----------------------------------------------------------------------------------
+    def checkin_optin(self, senior: str, minute_of_day: int) -> dt.datetime:
+        """Ask every day at ``minute_of_day`` (Shanghai); returns the first time. Needs consent first."""
+        if not 0 <= minute_of_day < 24 * 60:
+            raise CareRefusal("a time of day is 00:00–23:59")
+        if self.settings.quiet.contains_minute(minute_of_day):
+            raise QuietTime(f"{minute_of_day // 60:02d}:{minute_of_day % 60:02d} is in quiet hours")
+        now = self.db.now()
+        with self.db.write() as conn:
+            self._require(conn, senior, "checkin")
+            self._touch(conn, senior, now)
+            c = checkins.c
+            if (
+                conn.execute(
+                    checkins.update().where(c.senior == senior).values(minute_of_day=minute_of_day, active=True)
+                ).rowcount
+                == 0
+            ):
+                conn.execute(
+                    checkins.insert().values(senior=senior, minute_of_day=minute_of_day, active=True, created_at=now)
+                )
+            cancel_jobs(conn, senior, ("checkin_ask",))
+            first = next_at_minute(minute_of_day, now)
+            schedule_job(conn, "checkin_ask", senior, first.date().isoformat() + f"@{minute_of_day}", first)
+        logger.info("Check-in on at minute %d.", minute_of_day)
+        return first
+
+    def checkin_optout(self, senior: str) -> bool:
+        """Stop asking; pending questions, follow-ups and alerts are cancelled. False if it was not on."""
+        with self.db.write() as conn:
+            changed = conn.execute(
+                checkins.update().where(checkins.c.senior == senior, checkins.c.active.is_(True)).values(active=False)
+            ).rowcount
+            cancel_jobs(conn, senior, ("checkin_ask", "checkin_again", "checkin_alert"))
+        logger.info("Check-in off (was on: %s).", bool(changed))
+        return bool(changed)
+
+    def checkin_active(self, senior: str) -> bool:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(checkins.c.active).where(checkins.c.senior == senior)).first()
+        return bool(row and row.active)
+
+    def open_question(self, senior: str) -> dt.date | None:
+        """The day whose check-in question waits for an answer, if any."""
+        c = checkin_days.c
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(c.day)
+                .where(c.senior == senior, c.asked_at.is_not(None), c.answered_at.is_(None))
+                .order_by(c.day.desc())
+            ).first()
+        return row.day if row else None
+
+    def checkin_reply(self, senior: str, text: str) -> str | None:
+        """Record the answer to an open question; returns its class, or None when nothing was asked.
+
+        Unwell tells the linked family; emergency tells them and opens a top-priority case (the
+        120 guidance itself comes from the Rasa server). The text is classified, never stored.
+        """
+        kind = classifier.classify(text)
+        now = self.db.now()
+        c = checkin_days.c
+        with self.db.write() as conn:
+            self._touch(conn, senior, now)
+            # An unclear answer ("other") already stopped the follow-up; a clearer one after it still counts.
+            row = conn.execute(
+                sa.select(c.id, c.day)
+                .where(
+                    c.senior == senior,
+                    c.asked_at.is_not(None),
+                    sa.or_(c.answered_at.is_(None), c.answer == classifier.OTHER),
+                )
+                .order_by(c.day.desc())
+            ).first()
+            if row is None:
+                return None
+            day = row.day.isoformat()
+            conn.execute(checkin_days.update().where(c.id == row.id).values(answered_at=now, answer=kind))
+            cancel_jobs(conn, senior, ("checkin_again", "checkin_alert"), ref=day)
+            if kind == classifier.UNWELL:
+                for family in family_of(conn, senior):
+                    enqueue(
+                        conn,
+                        recipient=family,
+                        purpose="alert",
+                        text=say("utter_care_msg_family_unwell", day=_day_words(row.day)),
+                        dedupe_key=f"unwell|{senior}|{day}|{family}",
+                        now=now,
+                        about=senior,
+                    )
+            elif kind == classifier.EMERGENCY:
+                self._emergency(conn, senior, f"checkin|{senior}|{day}", now)
+        logger.info("Check-in answered: %s.", kind)
+        return kind
+
+    # -- escalation --------------------------------------------------------------------------------
+    def emergency(self, senior: str, key: str) -> None:
+        """After the 120 guidance: linked family notified, a case at the top of the agents' queue.
+
+        ``key`` names the emergency (e.g. the message id) so that a redelivered one alerts once.
+        """
+        now = self.db.now()
+        with self.db.write() as conn:
+            self._emergency(conn, senior, key, now)
+
+    @staticmethod
+    def _emergency(conn: Connection, senior: str, key: str, now: dt.datetime) -> None:
+        # An open check-in question is answered by the emergency: no "no reply" alert follows.
+        c = checkin_days.c
+        for row in conn.execute(
+            sa.select(c.id, c.day).where(c.senior == senior, c.asked_at.is_not(None), c.answered_at.is_(None))
+        ).all():
+            conn.execute(
+                checkin_days.update().where(c.id == row.id).values(answered_at=now, answer=classifier.EMERGENCY)
+            )
+            cancel_jobs(conn, senior, ("checkin_again", "checkin_alert"), ref=row.day.isoformat())
+        for family in family_of(conn, senior):
+            enqueue(
+                conn,
+                recipient=family,
+                purpose="alert",
+                text=say("utter_care_msg_family_emergency"),
+                dedupe_key=f"emergency|{key}|{family}",
+                now=now,
+                about=senior,
+            )
+        open_case(conn, senior, f"emergency|{key}", now)
+
+    # -- family links ------------------------------------------------------------------------------
+    def family_code(self, family: str) -> str:
+        """A one-time 6-digit code for the family member to give the parent (only its hash is kept)."""
+        now = self.db.now()
+        expires = now + dt.timedelta(minutes=self.settings.link_code_minutes)
+        with self.db.write() as conn:
+            self._touch(conn, family, now)
+            # One open code per family member: an older one stops working.
+            conn.execute(
+                family_links.update()
+                .where(family_links.c.family == family, family_links.c.status == "pending")
+                .values(status="ended", code_hash=None)
+            )
+            for _ in range(20):
+                code = str(100_000 + secrets.randbelow(900_000))
+                if insert_ignore(
+                    conn,
+                    family_links,
+                    {
+                        "family": family,
+                        "status": "pending",
+                        "code_hash": _code_hash(code),
+                        "code_expires_at": expires,
+                        "created_at": now,
+                    },
+                    "code_hash",
+                ):
+                    return code
+        raise CareRefusal("no unused link code found")
+
+    def family_confirm(self, senior: str, code: str) -> Link:
+        """The parent confirms the code in chat: the link is active (needs the parent's consent first)."""
+        now = self.db.now()
+        digits = "".join(ch for ch in code if ch.isdigit())
+        c = family_links.c
+        with self.db.write() as conn:
+            self._require(conn, senior, "family")
+            row = conn.execute(
+                sa.select(c.id, c.family, c.code_expires_at).where(
+                    c.code_hash == _code_hash(digits), c.status == "pending"
+                )
+            ).first()
+            if row is None or row.code_expires_at < now or row.family == senior:
+                raise BadLinkCode("unknown, used or expired code")
+            existing = conn.execute(
+                sa.select(c.id).where(c.senior == senior, c.family == row.family, c.status == "active")
+            ).first()
+            conn.execute(
+                family_links.update()
+                .where(c.id == row.id)
+                .values(status="ended" if existing else "active", senior=senior, confirmed_at=now, code_hash=None)
+            )
+            link_id = existing.id if existing else row.id
+            enqueue(
+                conn,
+                recipient=row.family,
+                purpose="link",
+                text=say("utter_care_msg_linked_family"),
+                dedupe_key=f"linked|{link_id}",
+                now=now,
+                about=senior,
+            )
+        logger.info("Family link %s active.", link_id)
+        return Link(link_id, senior, row.family)
+
+    def unlink(self, address: str) -> int:
+        """End every active link the person is on, as parent or as family; the other side is told."""
+        now = self.db.now()
+        c = family_links.c
+        with self.db.write() as conn:
+            rows = conn.execute(
+                sa.select(c.id, c.senior, c.family).where(
+                    c.status == "active", sa.or_(c.senior == address, c.family == address)
+                )
+            ).all()
+            for row in rows:
+                conn.execute(family_links.update().where(c.id == row.id).values(status="ended"))
+                other = row.family if row.senior == address else row.senior
+                enqueue(
+                    conn,
+                    recipient=other,
+                    purpose="link",
+                    text=say("utter_care_msg_unlinked"),
+                    dedupe_key=f"unlinked|{row.id}",
+                    now=now,
+                )
+        logger.info("Unlinked %d family links.", len(rows))
+        return len(rows)
+
+    def seniors_of(self, family: str) -> list[str]:
+        c = family_links.c
+        with self.db.read() as conn:
+            return list(conn.execute(sa.select(c.senior).where(c.family == family, c.status == "active")).scalars())
+
+    def bookings_for_family(self, family: str, store: BookingStore) -> dict[str, list[Booking]]:
+        """What a linked family member may see: each linked parent's upcoming bookings."""
+        return {senior: store.list_for_user(senior) for senior in self.seniors_of(family)}
+
+    def family(self, senior: str) -> list[str]:
+        with self.db.read() as conn:
+            return family_of(conn, senior)
+
+    # -- privacy -----------------------------------------------------------------------------------
+    def delete_person(self, address: str) -> dict[str, int]:
+        """Delete the person's care data and bookings (same database, one transaction); returns counts.
+
+        The staff database's handoffs and tickets are deleted by :func:`care.privacy.delete_everywhere`.
+        The audit row says only that a deletion happened, and when.
+        """
+        now = self.db.now()
+        counts: dict[str, int] = {}
+        with self.db.write() as conn:
+            for links_row in conn.execute(
+                sa.select(family_links.c.id).where(
+                    sa.or_(family_links.c.senior == address, family_links.c.family == address)
+                )
+            ).all():
+                conn.execute(family_links.delete().where(family_links.c.id == links_row.id))
+                counts["family_links"] = counts.get("family_links", 0) + 1
+            for name, stmt in (
+                ("checkin_days", checkin_days.delete().where(checkin_days.c.senior == address)),
+                ("checkins", checkins.delete().where(checkins.c.senior == address)),
+                ("jobs", jobs.delete().where(jobs.c.subject == address)),
+                (
+                    "outbox",
+                    outbox.delete().where(
+                        sa.or_(
+                            outbox.c.recipient == address,
+                            outbox.c.about == address,
+                            outbox.c.recipient == f"staff:{address}",
+                        )
+                    ),
+                ),
+                ("consents", consents.delete().where(consents.c.address == address)),
+                ("contacts", contacts.delete().where(contacts.c.address == address)),
+            ):
+                counts[name] = int(conn.execute(stmt).rowcount)
+            if sa.inspect(conn).has_table(bookings_table.name):
+                ids = list(
+                    conn.execute(
+                        sa.select(bookings_table.c.id).where(bookings_table.c.channel_user == address)
+                    ).scalars()
+                )
+                if ids:
+                    conn.execute(events_table.delete().where(events_table.c.booking_id.in_(ids)))
+                    conn.execute(bookings_table.delete().where(bookings_table.c.id.in_(ids)))
+                counts["bookings"] = len(ids)
+            conn.execute(audit.insert().values(at=now, kind="personal_data_deleted"))
+        logger.info("Personal data deleted: %s.", ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+        return counts
+
+
+def _day_words(day: dt.date) -> str:
+    return f"{day.month}月{day.day}日"

@@ -1,0 +1,84 @@
+"""Proactive care through the real servers (REST channel → Rasa NLU, rules → action server → care)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+
+from bookings.catalog import SHANGHAI
+from care.config import CareSettings
+from care.db import CareDB
+from care.outbox import Worker, enqueue
+from care.scheduler import Scheduler
+from care.senders import RasaTracker, Senders
+from care.service import Care
+from care.wording import say
+from scripts.stack import Stack
+from tests.app.care_fakes import FakeClock
+from tests.app.conftest import new_sender, texts
+
+pytestmark = pytest.mark.e2e
+
+
+def test_opt_in_by_chat_with_consent_then_the_reply_to_the_question_is_read(stack: Stack, bookings_url: str) -> None:
+    senior = new_sender()
+    asked = texts(stack.say(senior, "每天八点问我一声"))
+    assert asked == [say("utter_care_consent_checkin")]
+    care = Care(CareDB(bookings_url), CareSettings())
+    assert not care.checkin_active(senior), "nothing stored before consent"
+    assert texts(stack.say(senior, "1")) == [say("utter_care_checkin_on", time="早上8点")]
+    assert care.checkin_active(senior)
+
+    # The care worker asks the day's question and marks the conversation as awaiting the reply.
+    clock = FakeClock(dt.datetime.now(SHANGHAI).replace(hour=8, minute=0) + dt.timedelta(days=1))
+    Scheduler(CareDB(bookings_url, clock=clock)).run_once()
+    env = stack.env()
+    RasaTracker(f"http://{stack.host}:{stack.rasa_port}", env["YINLING_RASA_JWT_SECRET"]).expect_checkin_reply(senior)
+    assert texts(stack.say(senior, "挺好的，放心")) == [say("utter_care_answer_fine")]
+    assert care.open_question(senior) is None
+    assert texts(stack.say(senior, "不用每天问了")) == [say("utter_care_checkin_off")]
+    assert not care.checkin_active(senior)
+
+
+def test_cant_go_and_delete_my_data_through_the_servers(stack: Stack) -> None:
+    senior = new_sender()
+    assert texts(stack.say(senior, "去不了了")) == [say("utter_care_cant_go_none")]
+    assert texts(stack.say(senior, "删除我的信息")) == [say("utter_care_delete_ask")]
+    assert texts(stack.say(senior, "2")) == [say("utter_care_delete_kept")]
+    assert texts(stack.say(senior, "删除我的信息")) == [say("utter_care_delete_ask")]
+    assert texts(stack.say(senior, "确定删除")) == [say("utter_care_deleted")]
+
+
+def test_a_care_message_to_the_web_chat_appears_in_the_pages_history(stack: Stack, bookings_url: str) -> None:
+    session = _request(stack.webchat_url + "session", b"")
+    web, token = str(session["conversation_id"]), str(session["token"])
+    _request(stack.webchat_url + "message", {"message": "你好"}, token)
+    clock = FakeClock(dt.datetime.now(SHANGHAI))
+    db = CareDB(bookings_url, clock=clock)
+    with db.write() as conn:
+        enqueue(
+            conn, recipient=web, purpose="reminder", text="提醒您：明天有助浴。", dedupe_key=f"web|{web}", now=clock()
+        )
+    env = stack.env()
+    senders = Senders.from_env(
+        {
+            "STAFF_RASA_URL": f"http://{stack.host}:{stack.rasa_port}",
+            "YINLING_RASA_JWT_SECRET": env["YINLING_RASA_JWT_SECRET"],
+        }
+    )
+    worker = Worker(db, senders)
+    worker.run_once()  # also anything else due in the shared test database; this one must be among them
+    history = _request(stack.webchat_url + "history", None, token)
+    assert [m["text"] for m in history["messages"] if m["from"] == "bot"][-1] == "提醒您：明天有助浴。"
+
+
+def _request(url: str, body: dict[str, Any] | bytes | None, token: str | None = None) -> dict[str, Any]:
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=data, headers=headers, method="GET" if body is None else "POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return dict(json.loads(response.read().decode()))
