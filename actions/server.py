@@ -97,7 +97,7 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
 def supervise_workers(argv: list[str], workers: int) -> int:
     """Start ``workers`` single-process servers on one port; stop them all when one ends or on SIGTERM."""
     command = [sys.executable, "-m", "actions.server", *argv, "--workers", "1", "--reuse-port"]
-    children = [subprocess.Popen(command) for _ in range(workers)]  # noqa: S603 - our own module
+    children = [subprocess.Popen(command) for _ in range(workers)]
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:

@@ -59,7 +59,10 @@ def _knowledge() -> tuple[str, ...]:
 def _payload(messages: tuple[str, ...], tag: str) -> Callable[[int, int], dict[str, str]]:
     def make(user: int, seq: int) -> dict[str, str]:
         # A fresh sender per request, as bench/e2e.py: every turn is a conversation's first.
-        return {"sender": f"bench-{tag}-{user}-{seq}-{secrets.token_hex(3)}", "message": messages[(seq * 7 + user) % len(messages)]}
+        return {
+            "sender": f"bench-{tag}-{user}-{seq}-{secrets.token_hex(3)}",
+            "message": messages[(seq * 7 + user) % len(messages)],
+        }
 
     return make
 
@@ -120,15 +123,31 @@ def profile(work: Path, model: Path, turns: int, out: Path) -> dict[str, Any]:
     messages = _knowledge()
     with single_stack(work, model, "profile") as stack, httpx.Client(trust_env=False, timeout=60) as client:
         for text in messages[:10]:  # warm caches (jieba, embeddings, TF graph) before recording
-            client.post(stack.rest_url, json={"sender": f"warm-{secrets.token_hex(4)}", "message": text}, headers=stack.rest_headers)
+            client.post(
+                stack.rest_url,
+                json={"sender": f"warm-{secrets.token_hex(4)}", "message": text},
+                headers=stack.rest_headers,
+            )
         spies = []
         for name in ("rasa", "actions"):
             pid = stack.processes[name].pid
             target = out / f"{name}-kb-turn.svg"
             spies.append(
-                subprocess.Popen(  # noqa: S603 - py-spy from our own venv
-                    [py_spy, "record", "--pid", str(pid), "--rate", "250", "--subprocesses", "--nonblocking",
-                     "--format", "flamegraph", "--output", str(target)],
+                subprocess.Popen(
+                    [
+                        py_spy,
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--rate",
+                        "250",
+                        "--subprocesses",
+                        "--nonblocking",
+                        "--format",
+                        "flamegraph",
+                        "--output",
+                        str(target),
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
                 )
@@ -151,7 +170,11 @@ def profile(work: Path, model: Path, turns: int, out: Path) -> dict[str, Any]:
             _, err = spy.communicate(timeout=120)
             if spy.returncode not in (0, -2):
                 raise BenchError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
-    return {"turns": turns, "latency_ms": summarize(latencies), "flame_graphs": sorted(p.name for p in out.glob("*.svg"))}
+    return {
+        "turns": turns,
+        "latency_ms": summarize(latencies),
+        "flame_graphs": sorted(p.name for p in out.glob("*.svg")),
+    }
 
 
 # -- compare (before/after, interleaved) -------------------------------------------------------
@@ -164,7 +187,9 @@ class Variant:
     model: Path | None = None
 
 
-def compare(work: Path, variants: list[Variant], model: Path, rounds: int, users: tuple[int, ...], seconds: float) -> dict[str, Any]:
+def compare(
+    work: Path, variants: list[Variant], model: Path, rounds: int, users: tuple[int, ...], seconds: float
+) -> dict[str, Any]:
     """Each variant's KB p50/p95 and msg/s per user count, variants interleaved round after round."""
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {v.name: {str(u): [] for u in users} for v in variants}
     for round_number in range(rounds):
@@ -175,7 +200,12 @@ def compare(work: Path, variants: list[Variant], model: Path, rounds: int, users
                     raw[variant.name][str(n)].append(
                         _stats(stack.rest_url, stack.rest_headers, n, 2000, seconds, f"{variant.name}-{n}")
                     )
-    return {"rounds": rounds, "seconds_per_cell": seconds, "variants": {v.name: v.env for v in variants}, "cells": _medians(raw)}
+    return {
+        "rounds": rounds,
+        "seconds_per_cell": seconds,
+        "variants": {v.name: v.env for v in variants},
+        "cells": _medians(raw),
+    }
 
 
 def _medians(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
@@ -199,7 +229,10 @@ def _medians(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
 
 def replicas(work: Path, model: Path, pg: str, rounds: int, users: tuple[int, ...], seconds: float) -> dict[str, Any]:
     """Through nginx: 1 Rasa replica + 1 action server, then 2 + 2, interleaved; medians and the ratio."""
-    raw: dict[str, dict[str, list[dict[str, Any]]]] = {"1": {str(u): [] for u in users}, "2": {str(u): [] for u in users}}
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {
+        "1": {str(u): [] for u in users},
+        "2": {str(u): [] for u in users},
+    }
     for round_number in range(rounds):
         for count in (1, 2):
             logger.info("replicas: round %d, %d replica(s)", round_number + 1, count)
@@ -230,8 +263,14 @@ def replicas(work: Path, model: Path, pg: str, rounds: int, users: tuple[int, ..
 
 def _write(name: str, result: dict[str, Any]) -> Path:
     SCALE_DIR.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "commit": commit, "cores": os.cpu_count(), **result}
+    git = ["git", "rev-parse", "--short", "HEAD"]
+    commit = subprocess.run(git, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    result = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit,
+        "cores": os.cpu_count(),
+        **result,
+    }
     path = SCALE_DIR / f"{name}.json"
     path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return path
@@ -269,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
             if len(variants) < 2:
                 raise SystemExit("compare needs two or more --variant")
             users = tuple(int(u) for u in args.users.split(","))
-            path = _write(f"compare-{'-'.join(v.name for v in variants)}", compare(work, variants, model, args.rounds, users, args.seconds))
+            path = _write(
+                f"compare-{'-'.join(v.name for v in variants)}",
+                compare(work, variants, model, args.rounds, users, args.seconds),
+            )
         else:
             users = tuple(int(u) for u in args.users.split(","))
             path = _write("replicas", replicas(work, model, args.pg, args.rounds, users, args.seconds))

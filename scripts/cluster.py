@@ -36,13 +36,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    import psycopg
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.stack import (  # noqa: E402
+from scripts.stack import (
     ROOT,
     StackError,
     base_env,
@@ -175,7 +178,7 @@ class Postgres:
         secret = f":{quote(self.password, safe='')}" if self.password else ""
         return f"postgresql+psycopg://{quote(self.user, safe='')}{secret}@{self.host}:{self.port}/{database}"
 
-    def _admin(self):  # type: ignore[no-untyped-def]
+    def _admin(self) -> psycopg.Connection[Any]:
         import psycopg
 
         return psycopg.connect(
@@ -266,7 +269,9 @@ class Cluster:
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     @classmethod
-    def isolated(cls, model: Path, workdir: Path, replicas: int = 2, action_servers: int = 2, **kwargs: object) -> Cluster:
+    def isolated(
+        cls, model: Path, workdir: Path, replicas: int = 2, action_servers: int = 2, **kwargs: object
+    ) -> Cluster:
         """Every port free on loopback and databases of its own (tests, benchmarks)."""
         return cls(
             model=model,
@@ -344,7 +349,7 @@ class Cluster:
         logs.mkdir(parents=True, exist_ok=True)
         log = (logs / f"{name}.log").open("ab")
         self._logs.append(log)
-        self.processes[name] = subprocess.Popen(  # noqa: S603 - commands from our own unit files
+        self.processes[name] = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
@@ -566,7 +571,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "render-nginx":
         sys.stdout.write(
             render_nginx(
-                cluster.host, cluster.port, cluster.action_port, cluster.rasa_ports, cluster.action_ports, cluster.run_dir
+                cluster.host,
+                cluster.port,
+                cluster.action_port,
+                cluster.rasa_ports,
+                cluster.action_ports,
+                cluster.run_dir,
             )
         )
     else:

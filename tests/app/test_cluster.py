@@ -36,7 +36,13 @@ pytestmark = pytest.mark.e2e
 
 CODE = re.compile(r"预约号：(\d{3} \d{3})")
 APOLOGY_START = "抱歉，系统刚才有点忙"  # channels/guard.py: a turn that failed
-KB_QUESTIONS = ("我想问问长护险哪能申请", "立遗嘱要去公证处吗", "沪惠保哪能买", "助餐点哪能办卡", "老年人防诈骗要注意啥")
+KB_QUESTIONS = (
+    "我想问问长护险哪能申请",
+    "立遗嘱要去公证处吗",
+    "沪惠保哪能买",
+    "助餐点哪能办卡",
+    "老年人防诈骗要注意啥",
+)
 CONVERSATIONS = 200
 
 
@@ -234,7 +240,13 @@ def _next_weekday(weekday: int) -> dt.date:
 
 def _to_readback(cluster: Cluster, sender: str, first: str, port: int) -> str:
     reply = say(cluster, sender, first, port)
-    answers = {"名字": "张秀英", "手机": "13812345678", "哪个街道": "顾村", "哪天": "下礼拜五下午两点", "什么服务": "助浴"}
+    answers = {
+        "名字": "张秀英",
+        "手机": "13812345678",
+        "哪个街道": "顾村",
+        "哪天": "下礼拜五下午两点",
+        "什么服务": "助浴",
+    }
     for _ in range(6):
         if "请您核对" in reply:
             return reply
