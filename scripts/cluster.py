@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 if TYPE_CHECKING:
     import psycopg
@@ -172,7 +172,8 @@ class Postgres:
         parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://"))
         if parts.scheme != "postgresql" or not parts.hostname:
             raise ClusterError(f"--pg {url!r}: expected postgresql://user[:password]@host[:port]")
-        return cls(parts.hostname, parts.port or 5432, parts.username or "postgres", parts.password or "")
+        user, password = unquote(parts.username or "postgres"), unquote(parts.password or "")
+        return cls(parts.hostname, parts.port or 5432, user, password)
 
     def url(self, database: str) -> str:
         secret = f":{quote(self.password, safe='')}" if self.password else ""
