@@ -67,8 +67,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
         model,
         work,
         pg=postgres_url,
-        # Tests send far faster than any person, all from one address (the limits have tests of their own).
-        extra_env={"YINLING_RATE_SENDER": "0", "YINLING_RATE_IP": "0"},
+        extra_env={
+            # Tests send far faster than any person, all from one address (the limits have tests of their own).
+            "YINLING_RATE_SENDER": "0",
+            "YINLING_RATE_IP": "0",
+            # 200 conversations at once on 2 shared cores queue far longer than anyone would wait; the
+            # test is about every message being answered, in order, so an action may wait its turn.
+            "YINLING_ACTION_TIMEOUT": "120",
+        },
     )
     try:
         running.start(timeout=600)
