@@ -158,7 +158,7 @@ def main() -> None:
         sock = reuse_port_socket(args.host, args.port)
         app.run(sock=sock, single_process=True, access_log=False, motd=False)
     else:
-        app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)
+        app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False, backlog=1024)
 
 
 if __name__ == "__main__":

@@ -339,6 +339,9 @@ class Cluster:
                 "STAFF_RASA_URL": self.url,
                 # nginx adds X-Forwarded-For: the channels' per-address limits count the sender.
                 "SANIC_PROXIES_COUNT": "1",
+                # Rasa listens with a backlog of 100 by default: a burst of new connections from nginx
+                # beyond that waits for SYN retries, and nginx's connect times out.
+                "SANIC_BACKLOG": "1024",
             }
         )
         env.update(self.extra_env)
