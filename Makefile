@@ -11,10 +11,11 @@ export OMP_WAIT_POLICY := PASSIVE
 export HF_HUB_OFFLINE := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup train run chat test test-property lint kb-eval bench bench-quick fuzz clean
+.PHONY: help setup train run run-cluster chat test test-property lint kb-eval bench bench-quick fuzz clean
 
 help:
 	@echo "make run    set up if needed, train if data/config changed, start both servers (Ctrl-C stops)"
+	@echo "make run-cluster  nginx, 2 Rasa replicas, 2 action servers on PostgreSQL and Redis (loopback; Ctrl-C stops)"
 	@echo "make chat   chat in the terminal with the running server"
 	@echo "make test   set up if needed, lint, and run every test of both runtimes"
 	@echo "make test-property  only the property tests, SEEDS=50 rounds with new random seeds"
@@ -32,6 +33,10 @@ train: setup
 
 run: setup
 	@$(APP_PY) scripts/stack.py run
+
+# PostgreSQL and Redis must be running (YINLING_CLUSTER_PG, YINLING_CLUSTER_REDIS; defaults on 127.0.0.1).
+run-cluster: setup
+	@$(APP_PY) scripts/cluster.py run
 
 chat:
 	@$(APP_PY) scripts/chat.py

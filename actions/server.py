@@ -1,4 +1,4 @@
-"""Run the action server in one process: ``python -m actions.server --port 5055``.
+"""Run the action server: ``python -m actions.server --port 5055 [--workers N]``.
 
 rasa-sdk's own launcher serves through Sanic's worker manager, which imports the actions
 once in the manager and again in a spawned worker (so the knowledge index would be built
@@ -11,7 +11,14 @@ neither problem. On top of rasa-sdk's app this server:
   binds to loopback by default: nobody else can run actions as a user;
 - runs each action in a worker thread (``YINLING_ACTION_THREADS``, default 4): actions do
   blocking work (SQL, faiss, embedding), and one slow database must not stall everyone;
-- never echoes the request (a whole tracker) in an error response, and redacts every log line.
+- never echoes the request (a whole tracker) in an error response, and redacts every log line;
+- with ``--workers N`` (``YINLING_ACTION_WORKERS``, default 1) runs N such single-process servers
+  on the same port (``SO_REUSEPORT``: the kernel spreads connections over them), each a fresh
+  interpreter started by this one. Python runs one thread at a time per process, so on a machine
+  with several cores only several processes answer several knowledge questions at once. Each
+  worker builds its own index at start, cheaply (embeddings come from the shared on-disk cache),
+  and follows the KB's version by itself. The parent only supervises: a worker that dies takes
+  the others down with it (the supervisor of ``make run`` / ``make run-cluster`` restarts them).
 """
 
 from __future__ import annotations
@@ -21,6 +28,11 @@ import asyncio
 import hmac
 import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -72,10 +84,59 @@ def secure(app: Sanic[Any, Any], token: str) -> None:
     app.error_handler.cached_handlers[(Exception, None)] = no_echo
 
 
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other processes may bind to the same address (``SO_REUSEPORT``)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    return sock
+
+
+def supervise_workers(argv: list[str], workers: int) -> int:
+    """Start ``workers`` single-process servers on one port; stop them all when one ends or on SIGTERM."""
+    command = [sys.executable, "-m", "actions.server", *argv, "--workers", "1", "--reuse-port"]
+    children = [subprocess.Popen(command) for _ in range(workers)]
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    while not stopping:
+        ended = [child for child in children if child.poll() is not None]
+        if ended:
+            code = ended[0].returncode or 1
+            logger.error("An action-server worker exited with code %s; stopping the others.", ended[0].returncode)
+            break
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return code
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("YINLING_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("YINLING_ACTION_PORT", "5055")))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("YINLING_ACTION_WORKERS", "1")),
+        help="server processes on this port (default: YINLING_ACTION_WORKERS, else 1)",
+    )
+    parser.add_argument("--reuse-port", action="store_true", help="bind with SO_REUSEPORT (set for each worker)")
     args = parser.parse_args()
     install_redaction()
     logging.basicConfig(
@@ -84,11 +145,20 @@ def main() -> None:
     token = os.environ.get("YINLING_ACTION_TOKEN", "")
     if len(token) < 16:
         raise SystemExit("YINLING_ACTION_TOKEN must be set (16+ characters); `make run` sets it from var/secrets.json")
+    if not 1 <= args.workers <= 64:
+        raise SystemExit(f"--workers {args.workers}: choose between 1 and 64 (YINLING_ACTION_WORKERS)")
+    if args.workers > 1:
+        # Before anything heavy is imported here: each worker loads the actions (and the index) itself.
+        raise SystemExit(supervise_workers(["--host", args.host, "--port", str(args.port)], args.workers))
     executor = ThreadedExecutor(int(os.environ.get("YINLING_ACTION_THREADS", "4")))
     executor.register_package("actions")
     app = create_app(executor)
     secure(app, token)
-    app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)
+    if args.reuse_port:
+        sock = reuse_port_socket(args.host, args.port)
+        app.run(sock=sock, single_process=True, access_log=False, motd=False)
+    else:
+        app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False, backlog=1024)
 
 
 if __name__ == "__main__":

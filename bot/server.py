@@ -8,6 +8,11 @@ The same command line as ``rasa run``, with three things set before Rasa starts:
   given up, instead of after Rasa's built-in 5 minutes: the channel's guard then apologises and
   points to the hotline, and emergencies (answered by Rasa alone) never wait for the action server;
 - Rasa's telemetry is off;
+- the action server's answers are checked against Rasa's response schema by a validator built
+  once, not by ``jsonschema.validate``, which checks the schema itself against the JSON Schema
+  meta-schema on every call: that check was a fifth of the Rasa process's CPU time in a
+  knowledge turn (py-spy, bench/results/profile/). Same schema, same errors
+  (``YINLING_ACTION_SCHEMA_CACHE=0`` restores Rasa's own, for the bench's before/after);
 - with ``--enable-api``, the JWT secret for Rasa's HTTP API (used by the staff app) is taken from
   ``YINLING_RASA_JWT_SECRET`` inside the process, so it never appears in the process list.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from common.redact import install as install_redaction
 
@@ -45,8 +51,37 @@ def main() -> None:
 
     # RemoteAction reads this module-level name on every call (forms' validation actions too).
     remote_actions.DEFAULT_REQUEST_TIMEOUT = timeout  # type: ignore[attr-defined]
+    if os.environ.get("YINLING_ACTION_SCHEMA_CACHE", "1") != "0":
+        install_cached_response_validation(remote_actions.RemoteAction)
     sys.argv = ["rasa", *sys.argv[1:], *jwt_arguments(sys.argv[1:])]
     rasa_main()
+
+
+def install_cached_response_validation(remote_action: Any) -> None:
+    """``RemoteAction._validate_action_result`` with one validator built (and its schema checked) once.
+
+    Rasa 3.6 calls ``jsonschema.validate(result, spec)`` for every action server answer, which
+    first validates ``spec`` against the meta-schema. The spec never changes, so that is done once
+    here; the answer itself is validated exactly as before and a bad one raises the same
+    ``ValidationError`` with Rasa's explanation appended.
+    """
+    from jsonschema import exceptions
+    from jsonschema.validators import validator_for
+
+    spec = remote_action.action_response_format_spec()
+    cls = validator_for(spec)
+    cls.check_schema(spec)
+    validator = cls(spec)
+    original = remote_action._validate_action_result
+
+    def validate_action_result(self: Any, result: dict[str, Any]) -> bool:
+        error = exceptions.best_match(validator.iter_errors(result))
+        if error is None:
+            return True
+        # Rasa's own method raises the same error with its explanation appended.
+        return bool(original(self, result))
+
+    remote_action._validate_action_result = validate_action_result
 
 
 def jwt_arguments(argv: list[str], env: dict[str, str] | None = None) -> list[str]:

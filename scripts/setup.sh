@@ -49,4 +49,6 @@ make_venv .venv-rasa 3.10 requirements/rasa.lock
 make_venv .venv 3.11 requirements/app.lock
 # Debian's chromium and fonts, for the web page's browser tests (skips what is installed).
 bash scripts/install_chromium.sh
+# Debian's nginx, the load balancer of `make run-cluster` and the cluster tests (skips when installed).
+bash scripts/install_nginx.sh
 mkdir -p var models
