@@ -60,6 +60,8 @@ from typing import Any
 
 import yaml
 
+from common.errors import Refusal, YinlingError
+
 ROOT = Path(__file__).resolve().parent.parent
 # The pipelines that can be compared, by name; a new baseline is one more config file here.
 PIPELINES: dict[str, Path] = {
@@ -74,11 +76,11 @@ WARM_UP_PARSES = 3
 Span = tuple[str, int, int]
 
 
-class EvaluationError(Exception):
+class EvaluationError(YinlingError):
     """The evaluation could not run; the message says why."""
 
 
-class EvaluationInputError(EvaluationError, ValueError):
+class EvaluationInputError(EvaluationError, Refusal, ValueError):
     """A command-line argument or input file is unusable; the message says what to change."""
 
 
