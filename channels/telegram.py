@@ -55,7 +55,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from channels.config import channel_limit, check_keys
 from channels.dedupe import Deduplicator, make_deduplicator
-from channels.errors import BadPayload, ChannelConfigError, ChannelError, RequestRefused, PeerUnavailable
+from channels.errors import BadPayload, ChannelConfigError, ChannelError, PeerUnavailable, RequestRefused
 from channels.guard import answer_or_apologize
 from channels.limits import (
     DEFAULT_ADDRESS_LIMIT,

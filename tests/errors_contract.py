@@ -22,7 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 # imported by both, so they must import nothing from either side.
 SHARED_PACKAGES = ("common", "textnorm")
 RASA_PACKAGES = ("bot", "channels", *SHARED_PACKAGES)
-APP_PACKAGES = ("actions", "knowledge_base", "bookings", "staff", "bench", "scripts", "yinling", "care", *SHARED_PACKAGES)
+APP_PACKAGES = (
+    "actions",
+    "knowledge_base",
+    "bookings",
+    "staff",
+    "bench",
+    "scripts",
+    "yinling",
+    "care",
+    *SHARED_PACKAGES,
+)
 # What each side must never import: the other side's packages, and for the app side Rasa itself.
 APP_ONLY = tuple(p for p in APP_PACKAGES if p not in SHARED_PACKAGES)
 RASA_ONLY = tuple(p for p in RASA_PACKAGES if p not in SHARED_PACKAGES)

@@ -18,8 +18,8 @@ from knowledge_base.retrieval import (
     Doc,
     Hit,
     HybridRetriever,
-    Retriever,
     RetrievalConfigError,
+    Retriever,
     Settings,
     make_retriever,
     register,
@@ -210,7 +210,9 @@ class ForgetfulRetriever:
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-def test_the_contract_rejects_a_broken_retriever(check: Callable[[Make], None], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_contract_rejects_a_broken_retriever(
+    check: Callable[[Make], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("knowledge_base.retrieval.RETRIEVERS", dict(RETRIEVERS))
     register("forgetful")(ForgetfulRetriever)
     with pytest.raises(AssertionError):

@@ -32,7 +32,13 @@ from tests.errors_contract import (
 def test_no_module_imports_across_the_runtimes() -> None:
     sources = list(project_sources())
     modules = {name for name, _ in sources}
-    assert {"bot.train", "channels.wechat.crypto", "actions.server", "knowledge_base.retrieval", "common.errors"} <= modules
+    assert {
+        "bot.train",
+        "channels.wechat.crypto",
+        "actions.server",
+        "knowledge_base.retrieval",
+        "common.errors",
+    } <= modules
     assert import_violations(sources) == []
 
 
@@ -93,11 +99,7 @@ def _docstrings_and_comments(path: Path) -> list[str]:
 
 def _documents() -> dict[str, Path]:
     """Every .md file in the project, by its path relative to the root."""
-    return {
-        str(p.relative_to(ROOT)): p
-        for p in ROOT.rglob("*.md")
-        if not _SKIP & set(p.relative_to(ROOT).parts)
-    }
+    return {str(p.relative_to(ROOT)): p for p in ROOT.rglob("*.md") if not _SKIP & set(p.relative_to(ROOT).parts)}
 
 
 def _resolve(cited: str, module: Path, documents: dict[str, Path]) -> Path | None:

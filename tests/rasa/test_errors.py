@@ -29,7 +29,9 @@ def test_config_errors_stay_rasa_config_errors() -> None:
 
     for cls in (ChannelConfigError, RestConfigError, TelegramConfigError, WeChatConfigError, IntentRulesError):
         assert issubclass(cls, InvalidConfigException) and issubclass(cls, ConfigError) and issubclass(cls, ValueError)
-    assert issubclass(LinearIntentConfigError, InvalidConfigException) and issubclass(LinearIntentConfigError, ConfigError)
+    assert issubclass(LinearIntentConfigError, InvalidConfigException) and issubclass(
+        LinearIntentConfigError, ConfigError
+    )
     assert issubclass(LinearIntentError, RasaException) and issubclass(LinearIntentError, YinlingError)
 
 
@@ -48,7 +50,7 @@ def test_a_platform_that_does_not_answer_is_unavailable_and_a_refused_request_is
 
 def test_the_check_rejects_an_exception_outside_the_tree() -> None:
     module = types.ModuleType("fake_channel")
-    exec(  # noqa: S102 - a throwaway module defined here, to prove the walk catches what it should
+    exec(
         "from common.errors import Refusal, Unavailable\n"
         "class Stray(ValueError): pass\n"
         "class Both(Refusal, Unavailable): pass\n"
