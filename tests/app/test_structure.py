@@ -17,6 +17,8 @@ import sys
 import tokenize
 from pathlib import Path
 
+import pytest
+
 from tests.errors_contract import (
     APP_ONLY,
     APP_PACKAGES,
@@ -154,3 +156,20 @@ def test_the_citation_check_finds_a_missing_document_and_a_missing_section(tmp_p
         "tests/app/_cites_missing_documents_tmp.py cites ARCHITECTURE.md, 'No such section': no such section",
         "tests/app/_cites_missing_documents_tmp.py cites STYLE.md, which is not in the project",
     ]
+
+
+# -- warnings ---------------------------------------------------------------------------------------
+
+
+def test_a_warning_from_the_project_is_an_error_and_a_librarys_deprecation_is_not() -> None:
+    """pyproject.toml's filterwarnings: the project's own warnings fail the test that raised them."""
+    import warnings
+
+    for module in ("common.redact", "knowledge_base.retrieval", "bot.linear_intent", "channels.wechat.channel"):
+        with pytest.raises(UserWarning, match="from the project"):
+            warnings.warn_explicit("from the project", UserWarning, "x.py", 1, module=module)
+    with pytest.raises(DeprecationWarning):
+        warnings.warn_explicit("old api", DeprecationWarning, "x.py", 1, module="staff.app")
+    with warnings.catch_warnings(record=True) as seen:  # record, under the filters pytest set from pyproject.toml
+        warnings.warn_explicit("a library's warning", UserWarning, "x.py", 1, module="commonmark.blocks")
+    assert [str(w.message) for w in seen] == ["a library's warning"]  # still only a warning
