@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from common.errors import ConfigError, YinlingError
 
-class BenchError(Exception):
+
+class BenchError(YinlingError):
     """A part of the benchmark could not measure what it should; the message says why."""
 
 
-class BenchConfigError(BenchError, ValueError):
+class BenchConfigError(BenchError, ConfigError):
     """An option or input of the harness is unusable; the message says what to change."""

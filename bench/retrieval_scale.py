@@ -271,13 +271,6 @@ class ScaleConfig:
     seed: int = 20250429
 
 
-def _hybrid(settings: Settings, embedder: Embedder, dense: DenseRetriever, sparse: BM25Retriever) -> HybridRetriever:
-    """A HybridRetriever over parts already built, so BM25 is built once per size, not once per index kind."""
-    hybrid = HybridRetriever(settings, embedder)
-    hybrid._dense, hybrid._sparse, hybrid._docs = dense, sparse, sparse._docs
-    return hybrid
-
-
 def _time_queries(search: Any, queries: Sequence[str], rounds: int) -> list[float]:
     for text in queries[:3]:
         search(text)  # warm-up, not timed
@@ -317,7 +310,8 @@ def measure_size(
             start = time.perf_counter()
             dense.build(docs)
             build_runs.append(time.perf_counter() - start - (embedder.synth_seconds - synth_before))
-        hybrids[kind] = _hybrid(kind_settings, embedder, dense, sparse)
+        # Parts already built: BM25 is built once per size, not once per index kind.
+        hybrids[kind] = HybridRetriever.from_parts(kind_settings, dense, sparse)
         row["index"][kind] = {
             "build_s": round(median(build_runs), 3),
             "build_runs_s": [round(t, 3) for t in build_runs],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 # Before numpy, faiss or the embedding engine load: one BLAS/OpenMP thread and passive waits,
-# as the servers run (DESIGN.md: otherwise threads fight on 2 cores and latency jumps).
+# as the servers run (ARCHITECTURE.md, "Threads on two cores": otherwise threads fight on 2 cores and latency jumps).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

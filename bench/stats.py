@@ -10,8 +10,10 @@ import math
 import statistics
 from collections.abc import Sequence
 
+from bench.errors import BenchError
 
-class NoSamplesError(ValueError):
+
+class NoSamplesError(BenchError, ValueError):
     """A summary of nothing was asked for: a figure that was not measured must not read as 0."""
 
 

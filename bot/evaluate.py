@@ -30,7 +30,7 @@ directory, then every TEST.yml example is parsed one at a time. Printed per pipe
 variant, named after the file).
 
 Thread limits are the caller's: on 2 shared cores run with OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE,
-or competing BLAS threads inflate parse latency 10-20x (DESIGN.md).
+or competing BLAS threads inflate parse latency 10-20x (ARCHITECTURE.md, "Threads on two cores").
 
 The table goes to stdout; with --json one JSON object follows on the last line. Rasa's and
 TensorFlow's own output goes to stderr. Run from anywhere; the working directory becomes the
@@ -60,6 +60,8 @@ from typing import Any
 
 import yaml
 
+from common.errors import Refusal, YinlingError
+
 ROOT = Path(__file__).resolve().parent.parent
 # The pipelines that can be compared, by name; a new baseline is one more config file here.
 PIPELINES: dict[str, Path] = {
@@ -74,11 +76,11 @@ WARM_UP_PARSES = 3
 Span = tuple[str, int, int]
 
 
-class EvaluationError(Exception):
+class EvaluationError(YinlingError):
     """The evaluation could not run; the message says why."""
 
 
-class EvaluationInputError(EvaluationError, ValueError):
+class EvaluationInputError(EvaluationError, Refusal, ValueError):
     """A command-line argument or input file is unusable; the message says what to change."""
 
 
@@ -430,7 +432,7 @@ def stdout_to_stderr() -> Iterator[None]:
 def quiet_environment() -> None:
     """Settings read when Rasa and TensorFlow are imported (they are imported lazily, after this).
 
-    No telemetry (DESIGN.md), quiet TensorFlow, and no training cache, so that train_s measures
+    No telemetry (ARCHITECTURE.md, "No telemetry"), quiet TensorFlow, and no training cache, so that train_s measures
     real training and nothing is written to .rasa/.
     """
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

@@ -24,6 +24,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from common.errors import ConfigError
 from textnorm import normalize
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ DEFAULT_SERVICES = ROOT / "bookings" / "services.yml"
 _TRAILING = regex.compile(r"[\p{P}\s~～]+$")
 
 
-class IntentRulesError(InvalidConfigException):
+class IntentRulesError(ConfigError, InvalidConfigException):
     """The rules table or the services file cannot be used; the message says what to fix."""
 
 

@@ -7,7 +7,7 @@ runs first and sets the text). A linear SVM (liblinear) scores every intent; a s
 temperature turns the scores into probabilities.
 
 Why this and not DIET: on SMP2017 a linear model over these features beats DIET on the same
-features by several points and trains in seconds (DESIGN.md, "where NLU accuracy comes from").
+features by several points and trains in seconds (README.md, "How intents are classified").
 
 Everything that is chosen is chosen on the training data only, at training time:
 - the hyper-parameters: every combination of the ``C`` and ``dense_scale`` lists is scored by
@@ -64,6 +64,8 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from common.errors import ConfigError, YinlingError
+
 logger = logging.getLogger(__name__)
 
 MODEL_JSON = "linear_intent.json"
@@ -76,11 +78,11 @@ THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
 AMBIGUITY_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 
 
-class LinearIntentError(RasaException):
+class LinearIntentError(YinlingError, RasaException):
     """The classifier cannot train or load; the message says why."""
 
 
-class LinearIntentConfigError(LinearIntentError, InvalidConfigException):
+class LinearIntentConfigError(LinearIntentError, ConfigError, InvalidConfigException):
     """A setting in config.yml is unusable; the message says what to change."""
 
 

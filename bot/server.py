@@ -50,7 +50,9 @@ def main() -> None:
     from rasa.__main__ import main as rasa_main
 
     # RemoteAction reads this module-level name on every call (forms' validation actions too).
-    remote_actions.DEFAULT_REQUEST_TIMEOUT = timeout  # type: ignore[attr-defined]
+    # Rasa imports it from its constants (not re-exported) and annotates it int; it only reaches
+    # aiohttp's ClientTimeout(total=...), which takes a float.
+    remote_actions.DEFAULT_REQUEST_TIMEOUT = timeout  # type: ignore[assignment,attr-defined]
     if os.environ.get("YINLING_ACTION_SCHEMA_CACHE", "1") != "0":
         install_cached_response_validation(remote_actions.RemoteAction)
     sys.argv = ["rasa", *sys.argv[1:], *jwt_arguments(sys.argv[1:])]

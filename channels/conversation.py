@@ -26,6 +26,8 @@ from typing import Any
 from rasa.shared.core.events import BotUttered, Event, Restarted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from common.errors import Refusal, YinlingError
+
 logger = logging.getLogger(__name__)
 
 # Metadata keys the channels themselves set on a user message; never taken from a client.
@@ -36,11 +38,11 @@ RESERVED_METADATA = (TRUSTED_PAYLOAD, BUTTON_TITLE)
 _CURSOR = re.compile(r"([0-9]{1,16})\.([0-9]{1,9})")
 
 
-class ConversationError(Exception):
+class ConversationError(YinlingError):
     """Root of this module's errors."""
 
 
-class BadCursor(ConversationError, ValueError):
+class BadCursor(ConversationError, Refusal, ValueError):
     """An ``after`` value that no answer of ours ever gave."""
 
 

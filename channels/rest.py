@@ -34,6 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.conversation import TRUSTED_PAYLOAD, offered_button, strip_reserved
+from channels.errors import ChannelConfigError
 from channels.guard import answer_or_apologize
 from channels.http_limits import MAX_MESSAGE_CHARS, Throttle, bearer_token, body_too_large, error, message_too_long
 from channels.plumbing import guard_content_length
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 
-class RestConfigError(ValueError):
+class RestConfigError(ChannelConfigError):
     """The REST channel's settings are wrong; the message says what to change."""
 
 

@@ -55,7 +55,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from channels.config import channel_limit, check_keys
 from channels.dedupe import Deduplicator, make_deduplicator
-from channels.errors import BadPayload, ChannelConfigError, ChannelError, RequestRefused
+from channels.errors import BadPayload, ChannelConfigError, ChannelError, PeerUnavailable, RequestRefused
 from channels.guard import answer_or_apologize
 from channels.limits import (
     DEFAULT_ADDRESS_LIMIT,
@@ -134,7 +134,7 @@ class TelegramConfigError(TelegramChannelError, ChannelConfigError):
     """The Telegram credentials are missing or malformed; the message says what to change."""
 
 
-class TelegramApiError(TelegramChannelError):
+class TelegramApiError(TelegramChannelError, PeerUnavailable):
     """A Bot API call failed (the cause is the python-telegram-bot error)."""
 
 

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from common.errors import ConfigError, Refusal, YinlingError
+
 ID_PREFIX = "web-"
 DEFAULT_LIFETIME_SECONDS = 30 * 24 * 3600
 MIN_SECRET_CHARS = 16
@@ -32,15 +34,15 @@ _PURPOSE = b"yinling-webchat-conversation-v1"
 _TOKEN = re.compile(r"(web-[0-9a-f]{32})\.([0-9]{1,12})\.([0-9a-f]{64})")
 
 
-class WebChatTokenError(Exception):
+class WebChatTokenError(YinlingError):
     """Root of this module's errors."""
 
 
-class WebChatConfigError(WebChatTokenError, ValueError):
+class WebChatConfigError(WebChatTokenError, ConfigError):
     """The signing secret is missing or too weak."""
 
 
-class InvalidToken(WebChatTokenError):
+class InvalidToken(WebChatTokenError, Refusal):
     """Missing, malformed, forged or expired: the caller must start a new conversation."""
 
     def __init__(self, reason: str) -> None:

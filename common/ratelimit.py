@@ -27,10 +27,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from common.errors import ConfigError
+
 SLOW_DOWN = "您发得有点快，我跟不上啦。请等一小会儿再发，我一定回复您。如有危险请马上拨打 120。"
 
 
-class RateLimitConfigError(ValueError):
+class RateLimitConfigError(ConfigError):
     """A rate-limit setting in the environment is malformed."""
 
 

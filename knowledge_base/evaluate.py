@@ -54,8 +54,12 @@ def _read_tsv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
                     raise EvalInputError(f"{path}, line {number}: empty {', '.join(empty)}")
                 rows.append(clean)
             return rows
+    except FileNotFoundError as err:
+        raise EvalInputError(f"{path}: no such file") from err
     except OSError as err:
-        raise EvalInputError(f"cannot read {path}: {err}") from err
+        raise EvalInputError(f"cannot read {path}: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise EvalInputError(f"{path}: not UTF-8 text (save it as UTF-8)") from err
 
 
 def docs_from_tsv(path: Path) -> list[Doc]:
@@ -160,7 +164,7 @@ def main(entries: str | None, queries: str | None, as_json: bool) -> int:
         settings = Settings.load()
         report = evaluate(docs, query_list, settings)
     except KnowledgeBaseError as err:
-        print(f"eval: {err}", file=sys.stderr)
+        print(f"knowledge_base: eval: {err}", file=sys.stderr)
         return 2
     print(render(report, settings.retriever))
     if as_json:

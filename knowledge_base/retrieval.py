@@ -1,8 +1,12 @@
 """Retrievers: dense (E5 + faiss), sparse (BM25 over jieba words) and their fusion.
 
-Retrievers register by name; ``knowledge_base/retrieval.yml`` chooses the one the bot and
-the evaluation use. A document is anything with an id, texts to embed and words to count,
-so the same code serves the product KB and the evaluation's TSV files.
+A retriever is anything that fits the :class:`Retriever` protocol (``build`` over documents,
+``search`` for ranked hits). Each registers itself by name (``@register("bm25")``);
+``knowledge_base/retrieval.yml`` chooses the one the bot and the evaluation use, so a new
+retriever is a new class with the decorator, not an edit here. Every registered retriever
+passes one contract suite (``tests/app/test_retriever_contract.py``). A document is anything
+with an id, texts to embed and words to count, so the same code serves the product KB and
+the evaluation's TSV files.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Protocol, TypeVar, get_type_hints
 from zoneinfo import ZoneInfo
 
 import bm25s
@@ -144,6 +148,46 @@ def _from_mapping(cls: Any, data: Any, path: Path, prefix: str) -> Any:
     return cls(**values)
 
 
+class Retriever(Protocol):
+    """What the live index, the evaluation and the bench need of a retriever.
+
+    - ``build(docs)`` replaces whatever was indexed before (a rebuild after an edit is a
+      new ``build``); building nothing is allowed, and so is searching before any build
+      (no hits).
+    - ``search`` returns at most ``top_k`` hits, best first (scores never increase), each
+      id at most once and only ids of the last build; ``collection``/``street`` keep only
+      documents with that value. An empty or unmatched query gives fewer hits or none,
+      never an error.
+    - ``use_token_memo`` lets a retriever that counts words reuse them across rebuilds;
+      others ignore it.
+    """
+
+    def build(self, docs: Sequence[Doc]) -> None: ...
+
+    def search(
+        self, query: str, top_k: int = 5, collection: str | None = None, street: str | None = None
+    ) -> list[Hit]: ...
+
+    def use_token_memo(self, memo: dict[str, list[str]]) -> None: ...
+
+
+RetrieverFactory = Callable[[Settings, Embedder | None], Retriever]
+RETRIEVERS: dict[str, RetrieverFactory] = {}
+_Factory = TypeVar("_Factory", bound=RetrieverFactory)
+
+
+def register(name: str) -> Callable[[_Factory], _Factory]:
+    """Class decorator: make a retriever available under ``name`` in ``retrieval.yml``."""
+
+    def add(factory: _Factory) -> _Factory:
+        if name in RETRIEVERS and RETRIEVERS[name] is not factory:
+            raise RetrievalConfigError(f"two retrievers are registered as {name!r}; give one another name")
+        RETRIEVERS[name] = factory
+        return factory
+
+    return add
+
+
 def _mask(docs: Sequence[Doc], collection: str | None, street: str | None) -> np.ndarray | None:
     if collection is None and street is None:
         return None
@@ -152,6 +196,7 @@ def _mask(docs: Sequence[Doc], collection: str | None, street: str | None) -> np
     )
 
 
+@register("dense")
 class DenseRetriever:
     """Cosine of the query to the closest of an entry's texts (faiss inner product)."""
 
@@ -194,6 +239,11 @@ class DenseRetriever:
             index.add(vectors)
         self._docs, self._owner, self._index = list(docs), np.array(owners + owners_p, dtype=np.int64), index
 
+    @property
+    def docs(self) -> tuple[Doc, ...]:
+        """The documents of the last build, in the order they were given."""
+        return tuple(self._docs)
+
     def _query_vector(self, text: str) -> np.ndarray:
         last = self._last_query  # one read: another thread may replace it meanwhile
         if last is not None and last[0] == text:
@@ -226,6 +276,7 @@ class DenseRetriever:
         return [Hit(self._docs[i].id, s, dense=s) for i, s in ranked]
 
 
+@register("bm25")
 class BM25Retriever:
     """BM25 (bm25s) over normalized jieba words with the domain dictionary."""
 
@@ -257,6 +308,11 @@ class BM25Retriever:
             bm25.index(corpus, show_progress=False)
         self._docs, self._bm25 = list(docs), bm25 if corpus else None
 
+    @property
+    def docs(self) -> tuple[Doc, ...]:
+        """The documents of the last build, in the order they were given."""
+        return tuple(self._docs)
+
     def scores(self, query: str, mask: np.ndarray | None) -> np.ndarray:
         if self._bm25 is None:
             return np.zeros(0)
@@ -274,6 +330,7 @@ class BM25Retriever:
         return [Hit(self._docs[i].id, float(scores[i]), sparse=float(scores[i])) for i in order if scores[i] > 0]
 
 
+@register("hybrid")
 class HybridRetriever:
     """Dense cosine plus a saturated BM25 bonus: ``dense + w · b / (b + s)``.
 
@@ -281,11 +338,35 @@ class HybridRetriever:
     entries that share the query's rare words (names of services, streets, brands).
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        *,
+        parts: tuple[DenseRetriever, BM25Retriever] | None = None,
+    ) -> None:
         self._settings = settings
-        self._dense = DenseRetriever(settings, embedder)
-        self._sparse = BM25Retriever(settings)
-        self._docs: list[Doc] = []
+        if parts is None:
+            self._dense, self._sparse = DenseRetriever(settings, embedder), BM25Retriever(settings)
+            self._docs: list[Doc] = []
+        else:
+            self._dense, self._sparse = parts
+            self._docs = list(self._dense.docs)
+
+    @classmethod
+    def from_parts(cls, settings: Settings, dense: DenseRetriever, sparse: BM25Retriever) -> HybridRetriever:
+        """A hybrid over a dense and a BM25 retriever already built over the same documents.
+
+        The bench builds BM25 once per corpus size and pairs it with a flat and an HNSW dense index.
+        """
+        if [d.id for d in dense.docs] != [d.id for d in sparse.docs]:
+            raise ValueError("the dense and BM25 parts were built over different documents")
+        return cls(settings, parts=(dense, sparse))
+
+    @property
+    def docs(self) -> tuple[Doc, ...]:
+        """The documents of the last build, in the order they were given."""
+        return tuple(self._docs)
 
     def use_token_memo(self, memo: dict[str, list[str]]) -> None:
         self._sparse.use_token_memo(memo)
@@ -310,21 +391,17 @@ class HybridRetriever:
         return hits[:top_k]
 
 
-Retriever = DenseRetriever | BM25Retriever | HybridRetriever
-RETRIEVERS: dict[str, Callable[[Settings, Embedder | None], Retriever]] = {
-    "dense": DenseRetriever,
-    "bm25": BM25Retriever,
-    "hybrid": HybridRetriever,
-}
-
-
 def make_retriever(
     settings: Settings,
     name: str | None = None,
     embedder: Embedder | None = None,
     token_memo: dict[str, list[str]] | None = None,
 ) -> Retriever:
-    retriever = RETRIEVERS[name or settings.retriever](settings, embedder)
+    """The retriever registered as ``name`` (default: the one ``retrieval.yml`` chooses)."""
+    chosen = name or settings.retriever
+    if chosen not in RETRIEVERS:
+        raise RetrievalConfigError(f"retriever {chosen!r} is unknown; use one of {', '.join(sorted(RETRIEVERS))}")
+    retriever = RETRIEVERS[chosen](settings, embedder)
     if token_memo is not None:
         retriever.use_token_memo(token_memo)
     return retriever

@@ -47,6 +47,14 @@ make_venv() {  # $1 = venv dir, $2 = python version, $3 = lock file
 
 make_venv .venv-rasa 3.10 requirements/rasa.lock
 make_venv .venv 3.11 requirements/app.lock
+# Type stubs for the Rasa runtime's libraries, read only by `make lint` (mypy-rasa.ini). They live
+# apart from .venv-rasa, so requirements/rasa.lock (part of the model's fingerprint) stays as it is.
+types_stamp=".venv/rasa-types/.installed-$(sha256sum requirements/rasa-types.lock | cut -c1-16)"
+if [ ! -f "$types_stamp" ]; then
+    rm -rf .venv/rasa-types
+    .venv/bin/pip install --disable-pip-version-check -q --no-deps --target .venv/rasa-types -r requirements/rasa-types.lock
+    touch "$types_stamp"
+fi
 # Debian's chromium and fonts, for the web page's browser tests (skips what is installed).
 bash scripts/install_chromium.sh
 # Debian's nginx, the load balancer of `make run-cluster` and the cluster tests (skips when installed).

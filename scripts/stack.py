@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from common.errors import Unavailable
+
 ROOT = Path(__file__).resolve().parent.parent
 RASA_VENV = ROOT / ".venv-rasa"
 APP_VENV = ROOT / ".venv"
 
 
-class StackError(RuntimeError):
+class StackError(Unavailable, RuntimeError):
     pass
 
 

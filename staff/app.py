@@ -113,7 +113,7 @@ class Principal:
         return self.session.csrf_token if self.session else ""
 
 
-class LoginRequired(Exception):
+class LoginRequired(StaffError):
     """A page was asked for without a session: send the browser to the login page."""
 
 

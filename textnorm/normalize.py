@@ -25,6 +25,8 @@ import opencc
 import regex
 import yaml
 
+from common.errors import ConfigError
+
 DEFAULT_TABLE = Path(__file__).resolve().parent.parent / "training_data" / "normalization.yml"
 DEFAULT_MAX_CHARS = 1000
 
@@ -37,7 +39,7 @@ _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
 _Chars = list[tuple[str, int]]
 
 
-class NormalizationTableError(ValueError):
+class NormalizationTableError(ConfigError):
     """The normalization table is malformed; the message says which entry to fix."""
 
 

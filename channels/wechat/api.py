@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from channels.errors import PeerUnavailable
 from channels.wechat.errors import WeChatError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ REFRESH_MARGIN_SECONDS = 300.0
 REQUEST_TIMEOUT_SECONDS = 10.0
 
 
-class WeChatAPIError(WeChatError):
+class WeChatAPIError(WeChatError, PeerUnavailable):
     """WeChat's API refused a call (``errcode`` ≠ 0) or could not be reached (``errcode`` is None)."""
 
     def __init__(self, message: str, errcode: int | None = None) -> None:

@@ -181,6 +181,56 @@ def test_config_errors_say_what_to_fix(tmp_path: Path) -> None:
         load_catalog(path)
 
 
+@pytest.mark.parametrize(
+    ("typo", "message"),
+    [
+        (
+            "timezone: Asia/Shanghai\nservice:\n  x: 1\n",
+            "the top level: unknown key 'service' (did you mean 'services'?)",
+        ),
+        ("    slot_minute: 60\n", "services.bath: unknown key 'slot_minute' (did you mean 'slot_minutes'?)"),
+        (
+            "    colour: red\n",
+            "services.bath: unknown key 'colour'; allowed keys: aliases, capacity, description, hours,",
+        ),
+    ],
+)
+def test_an_unknown_key_in_services_yml_names_the_key_and_the_file(tmp_path: Path, typo: str, message: str) -> None:
+    """A typo in services.yml is never dropped: `slot_minute: 60` would silently make each window one slot."""
+    good = (
+        "services:\n  bath:\n    name: 助浴\n    capacity: 2\n"
+        "    hours: {mon-fri: ['09:00-16:00']}\n"
+        "    resources: [{id: a, name: 示例, street: 顾村镇, sample: true}]\n"
+    )
+    path = tmp_path / "services.yml"
+    path.write_text(good, encoding="utf-8")
+    assert load_catalog(path).service("bath").resources[0].capacity == 2
+    typoed = (
+        typo + good if typo.startswith("timezone") else good.replace("    capacity: 2\n", "    capacity: 2\n" + typo)
+    )
+    path.write_text(typoed, encoding="utf-8")
+    with pytest.raises(ServiceConfigError) as info:
+        load_catalog(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+
+
+def test_an_unknown_key_in_a_resource_is_refused_too(tmp_path: Path) -> None:
+    path = tmp_path / "services.yml"
+    path.write_text(
+        "services:\n  bath:\n    name: 助浴\n    capacity: 2\n    hours: {mon-fri: ['09:00-16:00']}\n"
+        "    resources: [{id: a, name: 示例, street: 顾村镇, smaple: true}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ServiceConfigError, match=r"services\.bath\.resources\[0\]: unknown key 'smaple' \(did you mean 'sample'\?\)"
+    ):
+        load_catalog(path)
+
+
+def test_the_shipped_services_file_loads() -> None:
+    assert len(load_catalog().services) >= 5
+
+
 # -- schedule ----------------------------------------------------------------------------------
 
 

@@ -59,6 +59,15 @@ def test_unreadable_input_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
     _one_clear_line(_cli(tmp_path, "export", "no-such-folder/kb.csv"), "no-such-folder/kb.csv: cannot be written")
 
 
+def test_eval_inputs_that_cannot_be_used_are_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    (tmp_path / "entries.tsv").write_text("id\ttext\nx\t遗嘱公证\n", encoding="utf-8")
+    (tmp_path / "latin1.tsv").write_bytes("query\tgold_id\ncafé\tx\n".encode("latin-1"))
+    eval_ = ("eval", "--entries", "entries.tsv", "--queries")
+    _one_clear_line(_cli(tmp_path, *eval_, "missing.tsv"), "eval: missing.tsv: no such file")
+    _one_clear_line(_cli(tmp_path, *eval_, "latin1.tsv"), "eval: latin1.tsv: not UTF-8 text")
+    _one_clear_line(_cli(tmp_path, "eval", "--entries", "entries.tsv"), "give both --entries and --queries")
+
+
 def test_invalid_entries_list_every_problem_and_write_nothing(tmp_path: Path) -> None:
     good = builtin_entries()[0].to_dict()
     entries = [
