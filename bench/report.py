@@ -588,6 +588,7 @@ def _admin(part: dict[str, Any]) -> list[str]:
             )
         ],
     )
+    return [*lines, ""]
 
 
 def _fuzz(part: dict[str, Any]) -> list[str]:
