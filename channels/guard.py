@@ -28,6 +28,8 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
+from common.contacts import HOTLINE
+
 logger = logging.getLogger(__name__)
 
 # While paused: the waiting notice at most this often per conversation, and not while an agent
@@ -43,9 +45,7 @@ _background: set[asyncio.Task[None]] = set()
 NLU_MAX_CHARS = 300
 LONG_MESSAGE = "（您的话比较长，我主要看了开头和结尾。要是没说到点子上，请分几次、每次简短地说。）"
 
-APOLOGY = (
-    "抱歉，系统刚才有点忙，没能回答您。请过一会儿再发一次；着急的话请拨打 12345 市民服务热线。如有危险请马上拨打 120。"
-)
+APOLOGY = f"抱歉，系统刚才有点忙，没能回答您。请过一会儿再发一次；着急的话请拨打 {HOTLINE} 市民服务热线。如有危险请马上拨打 120。"
 
 
 class CountingOutputChannel(OutputChannel):

@@ -76,8 +76,9 @@ from channels.plumbing import (
     read_body,
     status_json,
 )
-from channels.render import render
+from common.contacts import HOTLINE
 from common.ratelimit import SLOW_DOWN, Limit
+from common.render import render
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ HELP_TEXT: Final = (
     "4. 预约服务，查看或取消预约\n"
     "5. 想找真人帮忙，就发“找人工”\n"
     "有按钮时，点按钮也可以。发 /start 从头开始。\n"
-    "着急请拨打 12345 市民服务热线；有危险请马上拨打 120。"
+    f"着急请拨打 {HOTLINE} 市民服务热线；有危险请马上拨打 120。"
 )
 TEXT_ONLY_TEXT: Final = (
     "抱歉，我现在只看得懂文字，还看不懂图片、语音和表情。"

@@ -76,6 +76,7 @@ from channels.webchat_token import (
     InvalidToken,
     WebChatConfigError,
 )
+from common.contacts import HOTLINE
 from common.ratelimit import Limit, RateLimiter, hashed, limit_from_env
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ _MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # Polling every 2 s is 30 reads a minute per open page; this leaves room for a few tabs.
 DEFAULT_HISTORY_LIMIT = Limit(per_minute=120, burst=60)
 UNAUTHORIZED = "the conversation token is missing, invalid or expired: start a new conversation with POST /webhooks/webchat/session"
-NOT_READY = "抱歉，助手正在启动，请过一会儿再发。着急的话请拨打 12345 市民服务热线。"
+NOT_READY = f"抱歉，助手正在启动，请过一会儿再发。着急的话请拨打 {HOTLINE} 市民服务热线。"
 
 
 class _Asset:

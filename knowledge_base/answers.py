@@ -20,6 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from common.contacts import HOTLINE, SERVICE_CENTRE
 from knowledge_base.followup import Aspect
 from knowledge_base.retrieval import Hit
 from knowledge_base.schema import Entry
@@ -36,14 +37,14 @@ FIELD_LABELS = {
 }
 # Fields that are contact details: hidden for sample entries.
 CONTACT_FIELDS = frozenset({"place", "phone", "hours"})
-SAMPLE_CONTACTS_HIDDEN = "具体地址、电话和开放时间，请打 12345 问，或者问街道社区事务受理服务中心。"
-SAMPLE_NOTE = "（提醒：这里的地点、时间是示例数据，请先打 12345 或问街道社区事务受理服务中心核实。）"
-UNSURE_NOTE = "（以上信息仅供参考，以官方最新规定为准，可拨打 12345 或到街道社区事务受理服务中心咨询。）"
+SAMPLE_CONTACTS_HIDDEN = f"具体地址、电话和开放时间，请打 {HOTLINE} 问，或者问{SERVICE_CENTRE}。"
+SAMPLE_NOTE = f"（提醒：这里的地点、时间是示例数据，请先打 {HOTLINE} 或问{SERVICE_CENTRE}核实。）"
+UNSURE_NOTE = f"（以上信息仅供参考，以官方最新规定为准，可拨打 {HOTLINE} 或到{SERVICE_CENTRE}咨询。）"
 UNSURE_MARK = "（以官方为准）"
 NOT_SURE = "这个问题我不太有把握，怕讲错耽误您。"
-OFFER_PERSON = "您也可以拨打 12345 市民服务热线，或到街道社区事务受理服务中心问工作人员。"
+OFFER_PERSON = f"您也可以拨打 {HOTLINE} 市民服务热线，或到{SERVICE_CENTRE}问工作人员。"
 # The answer text already points to the official channel: no second disclaimer.
-_ALREADY_HEDGED = re.compile(r"以官方为准|以官方最新|12345")
+_ALREADY_HEDGED = re.compile(rf"以官方为准|以官方最新|{HOTLINE}")
 
 
 def show_sample_contacts() -> bool:

@@ -45,7 +45,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from channels.render import render, utf8_bytes
+from common.render import render, utf8_bytes
 from knowledge_base.answers import compose, format_entry
 from knowledge_base.files import FORMATS, read_entries
 from knowledge_base.retrieval import Hit

@@ -12,6 +12,7 @@ import logging
 import threading
 from typing import Any
 
+from common.contacts import HOTLINE
 from knowledge_base.answers import FIELD_LABELS, SAMPLE_NOTE, UNSURE_NOTE, format_entry
 from knowledge_base.retrieval import LiveIndex
 from knowledge_base.schema import Entry
@@ -35,9 +36,9 @@ def spoken(entry: Entry) -> str:
             text = "、".join(str(v) for v in value) if isinstance(value, list) else str(value)
             parts.append(f"{FIELD_LABELS.get(key, key)}：{text.rstrip('。')}。")
     if entry.sample:
-        parts.append("地址电话是示例，请先打 12345 核实。")
+        parts.append(f"地址电话是示例，请先打 {HOTLINE} 核实。")
     elif entry.unsure:
-        parts.append("以官方最新规定为准，可以打 12345 问。")
+        parts.append(f"以官方最新规定为准，可以打 {HOTLINE} 问。")
     return "".join(parts)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel
 
 from channels.plumbing import mask
-from channels.render import render, utf8_bytes
 from channels.wechat.api import CustomerServiceClient, WeChatAPIError
+from common.render import render, utf8_bytes
 
 logger = logging.getLogger(__name__)
 

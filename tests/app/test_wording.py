@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from common.contacts import HOTLINE
 from tests.app.domain_support import DOMAIN, INITIAL_SLOTS, ROOT, said
 
 ACTIONS = sorted((ROOT / "actions").glob("*.py"))
@@ -23,7 +24,6 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 SENTENCE_END = re.compile(r"[。！？]")
 # Calls whose string arguments are patterns, not wording.
 PATTERN_CALLS = {"compile", "search", "sub", "findall", "finditer", "match", "fullmatch", "split"}
-HOTLINE = "12345"
 NOT_RESPONSES = {"utter_action"}  # Rasa's metadata key naming the response a bot message came from
 
 
@@ -124,6 +124,27 @@ def test_the_hotline_is_one_setting() -> None:
             if "{hotline}" in text:
                 naming.append(name)
     assert {"utter_busy", "utter_handoff_unavailable", "utter_booking_full_none"} <= set(naming)
+
+
+PACKAGES = ("actions", "bookings", "bot", "care", "channels", "common", "knowledge_base", "staff", "textnorm")
+
+
+def test_no_python_sentence_types_the_hotline() -> None:
+    """Sentences written in Python (knowledge answers, channel apologies, the agents' assist) format the
+    hotline from ``common.contacts``; only that module holds the number."""
+    root = Path(__file__).resolve().parents[2]
+    typed = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            if path == root / "common" / "contacts.py":
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            typed += [
+                f"{path.relative_to(root)}:{line}"
+                for line, value in strings(tree)
+                if HOTLINE in value and CJK.search(value) and not re.search(r"\d" + HOTLINE, value)
+            ]
+    assert not typed, f"the hotline typed out (use common.contacts.HOTLINE): {typed}"
 
 
 @pytest.mark.parametrize("name", ["utter_busy", "utter_handoff_callback_declined", "utter_out_of_scope"])

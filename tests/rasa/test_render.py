@@ -4,7 +4,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from channels.render import numbered_choices, render, split_text, utf8_bytes
+from common.render import numbered_choices, render, split_text, utf8_bytes
 
 BUTTONS = [{"title": "1. 养老服务", "payload": "/ask_care_service"}, {"title": "2. 法律公证", "payload": "/ask_legal"}]
 
