@@ -19,6 +19,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions import clock
 from actions.booking_common import (
@@ -98,6 +99,14 @@ def misrouted(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events | No
     return resolved.events
 
 
+def int_slot(tracker: Tracker, name: str) -> int:
+    """A slot that must hold a number at this step (a chosen slot id): a missing one is a flow bug, said by name."""
+    value = tracker.get_slot(name)
+    if value is None:
+        raise ValueError(f"slot {name} is empty at a step that needs it")
+    return int(value)
+
+
 def chosen_number(text: str) -> int | None:
     """1 from "1", "１", "①", "第一个", "选二", "头一个", "就第三个吧"; "最后一个" is -1; None when no number is said.
 
@@ -169,10 +178,12 @@ def offer(
     dispatcher: CollectingDispatcher, slots: list[Any], stage: str, responses: tuple[str, str], **values: str
 ) -> Events:
     """Say why (``responses``: full or just taken) and offer the nearest free slots as numbered choices."""
+    # utter_message's extra keyword arguments fill the response's {placeholders}.
+    fills: dict[str, Any] = dict(values)
     if not slots:
-        dispatcher.utter_message(response=responses[1], **values)
+        dispatcher.utter_message(response=responses[1], **fills)
         return [SlotSet(STAGE, None), SlotSet(CHOICES, None)]
-    dispatcher.utter_message(response=responses[0], options=numbered(slots), **values)
+    dispatcher.utter_message(response=responses[0], options=numbered(slots), **fills)
     return [SlotSet(STAGE, stage), SlotSet(CHOICES, [s.id for s in slots])]
 
 
@@ -184,7 +195,7 @@ class TurnEndingAction(Action, abc.ABC):
     would answer instead. The action says it explicitly.
     """
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         try:
             events = await self.act(dispatcher, tracker, domain)
         except Unavailable as err:
@@ -201,7 +212,7 @@ class TurnEndingAction(Action, abc.ABC):
         return events
 
     @abc.abstractmethod
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         """The action's own work; its events are returned with the instruction to listen."""
 
 
@@ -211,7 +222,7 @@ class ActionAskBookingWhen(Action):
     def name(self) -> str:
         return "action_ask_booking_when"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         question = tracker.get_slot(QUESTION)
         if question:
             # The day said was unclear ("下礼拜", "过两天", "明天" at 2 a.m.): ask, with numbered days.
@@ -229,7 +240,7 @@ class ActionBookingReadback(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_readback"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         if tracker.get_slot(STAGE) == STOPPED:
             # "算了" during the form: the form ended itself.
             dispatcher.utter_message(response="utter_booking_stopped")
@@ -266,7 +277,7 @@ class ActionBookingConfirm(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_confirm"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         stage = tracker.get_slot(STAGE)
         if stage == "confirm":
             return self._book(dispatcher, tracker)
@@ -279,7 +290,7 @@ class ActionBookingConfirm(TurnEndingAction):
 
     @staticmethod
     def _book(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
-        slot_id = int(tracker.get_slot(SLOT_ID))
+        slot_id = int_slot(tracker, SLOT_ID)
         contact, phone = str(tracker.get_slot(CONTACT)), str(tracker.get_slot(PHONE))
         # A redelivered "对" (same channel message) must not book twice: key on the message and the form.
         key = hashlib.sha256(
@@ -311,7 +322,7 @@ class ActionBookingConfirm(TurnEndingAction):
 
     @staticmethod
     def _reschedule(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
-        code, slot_id = str(tracker.get_slot(TARGET)), int(tracker.get_slot(SLOT_ID))
+        code, slot_id = str(tracker.get_slot(TARGET)), int_slot(tracker, SLOT_ID)
         try:
             booking = store().reschedule(code, tracker.sender_id or "", slot_id)
         except (SlotFull, SlotClosed) as err:
@@ -330,7 +341,7 @@ class ActionBookingChoose(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_choose"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         number = chosen_number(raw_text(tracker))
         stage = tracker.get_slot(STAGE)
         pending = [dt.date.fromisoformat(d) for d in tracker.get_slot(OPTIONS) or []]
@@ -427,7 +438,7 @@ class ActionBookingCorrect(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_correct"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         stage = tracker.get_slot(STAGE)
         if stage in ("reschedule_confirm", "reschedule_choose"):
             return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)))
@@ -484,13 +495,13 @@ class ActionBookingCorrect(TurnEndingAction):
         for event in events:
             tracker.slots[event["name"]] = event["value"]
         if stage == "choose" and tracker.get_slot(CHOICES):
-            slots = [store().slot(int(i)) for i in tracker.get_slot(CHOICES)]
+            slots = [store().slot(int(i)) for i in tracker.get_slot(CHOICES) or []]
             utter_changed(dispatcher, correction.contact, correction.phone)
             dispatcher.utter_message(response="utter_booking_choose_time", options=numbered(slots))
             return events
         if tracker.get_slot(SLOT_ID) is not None:
             utter_changed(dispatcher, correction.contact, correction.phone)
-            utter_readback(dispatcher, tracker, int(tracker.get_slot(SLOT_ID)))
+            utter_readback(dispatcher, tracker, int_slot(tracker, SLOT_ID))
             return events
         return [*events, FollowupAction("action_booking_readback")]
 
@@ -511,7 +522,7 @@ class ActionBookingStop(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_stop"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         dispatcher.utter_message(response="utter_booking_stopped")
         return reset_booking()
 
@@ -520,7 +531,7 @@ class ActionBookingList(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_list"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         elsewhere = misrouted(dispatcher, tracker)
         if elsewhere is not None:
             return elsewhere
@@ -607,7 +618,7 @@ class ActionBookingCancel(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_cancel"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         elsewhere = misrouted(dispatcher, tracker)
         if elsewhere is not None:
             return elsewhere
@@ -694,7 +705,7 @@ class ActionBookingReschedule(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_reschedule"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         code = tracker.get_slot(TARGET) if tracker.get_slot(STAGE) == "reschedule_when" else None
         pending = [dt.date.fromisoformat(d) for d in tracker.get_slot(OPTIONS) or []]
         if code is not None and pending:

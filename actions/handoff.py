@@ -29,6 +29,7 @@ import phonenumbers
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from staff.config import Settings
 from staff.db import StaffDB
@@ -155,9 +156,7 @@ class ActionHandoff(Action):
     def name(self) -> str:
         return "action_handoff"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         try:
             queue, settings = staff_queue()
             if tracker.get_slot(STAGE) == AWAITING_PHONE and _reason(tracker) not in ("emergency", "scam", "asked"):

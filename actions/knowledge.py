@@ -27,6 +27,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions.care import comfort_response
 from actions.handoff import misunderstood_twice
@@ -280,9 +281,7 @@ class ActionKnowledgeAnswer(Action):
     def name(self) -> str:
         return "action_kb_answer"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         message = tracker.latest_message or {}
         text = str(message.get("text") or "")
         if not text or text.startswith("/"):
@@ -307,9 +306,7 @@ class ActionFallbackKnowledge(Action):
     fallback_response = "utter_default"
     hands_over = True
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         message = tracker.latest_message or {}
         text = str(message.get("text") or "")
         resolved = answer(tracker, text, message) if text and not text.startswith("/") else None

@@ -23,6 +23,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions import clock
 from actions.booking_common import STAGE, TARGET, booking_line, raw_text, store
@@ -95,7 +96,7 @@ class CareAction(Action, abc.ABC):
     Abstract, so rasa-sdk's registry (every Action subclass that is not abstract) skips it.
     """
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         try:
             care().touch(tracker.sender_id)
             events = self.act(dispatcher, tracker)

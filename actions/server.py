@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rasa_sdk.endpoint import create_app
-from rasa_sdk.executor import ActionExecutor
+from rasa_sdk.executor import ActionExecutor, ActionExecutorRunResult, CollectingDispatcher
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -56,10 +56,18 @@ class ThreadedExecutor(ActionExecutor):
         super().__init__()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="action")
 
-    async def run(self, action_call: dict[str, Any]) -> Any:
+    async def run(
+        self,
+        action_call: dict[str, Any],
+        sink: asyncio.Queue[Any] | None = None,
+        dispatcher: CollectingDispatcher | None = None,
+    ) -> ActionExecutorRunResult | None:
         run_here = super().run
+        if sink is not None:
+            # A streaming caller's queue belongs to this loop: stream here, not from another thread's loop.
+            return await run_here(action_call, sink, dispatcher)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: asyncio.run(run_here(action_call)))
+        return await loop.run_in_executor(self._pool, lambda: asyncio.run(run_here(action_call, None, dispatcher)))
 
 
 def secure(app: Sanic[Any, Any], token: str) -> None:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
+from actions.server import ThreadedExecutor
 from scripts.stack import APP_VENV, ROOT, base_env, free_port
 
 TOKEN = "action-token-for-tests-0123456789"
@@ -96,3 +103,55 @@ def test_a_failing_action_answers_without_echoing_the_conversation_and_logs_noth
     assert "An action failed" in logged
     for secret in ("张秀英", "13812345678", "我老伴", "oTESTopenid0123456789abcdefg"):
         assert secret not in logged
+
+
+class _Echo(Action):
+    """Says which thread ran it, so the test sees the call left the caller's event loop."""
+
+    def name(self) -> str:
+        return "action_echo_thread"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=threading.current_thread().name)
+        return []
+
+
+def _call() -> dict[str, Any]:
+    tracker = {
+        "sender_id": "t1",
+        "slots": {},
+        "latest_message": {},
+        "events": [],
+        "paused": False,
+        "followup_action": None,
+        "active_loop": {},
+        "latest_action_name": None,
+    }
+    return {"next_action": "action_echo_thread", "sender_id": "t1", "tracker": tracker, "domain": {}, "version": "3.6"}
+
+
+def test_the_threaded_executor_runs_an_action_off_the_loop_and_returns_its_answer() -> None:
+    executor = ThreadedExecutor(2)
+    executor.register_action(_Echo)
+    result = asyncio.run(executor.run(_call()))
+    assert result is not None
+    [message] = result.model_dump()["responses"]
+    assert message["text"].startswith("action")  # the pool's thread name, not the test's MainThread
+
+
+def test_a_streaming_call_stays_on_the_callers_loop() -> None:
+    executor = ThreadedExecutor(2)
+    executor.register_action(_Echo)
+
+    async def stream() -> tuple[Any, list[Any]]:
+        sink: asyncio.Queue[Any] = asyncio.Queue()
+        result = await executor.run(_call(), sink)
+        items = []
+        while not sink.empty():
+            items.append(sink.get_nowait())
+        return result, items
+
+    result, _ = asyncio.run(stream())
+    assert result is not None
+    [message] = result.model_dump()["responses"]
+    assert message["text"] == "MainThread"
