@@ -43,6 +43,8 @@ from staff import unanswered
 logger = logging.getLogger(__name__)
 
 TOPIC, ASPECT, DISCLAIMER = "kb_topic", "kb_aspect", "kb_disclaimer"
+# Said after a complaint about a KB answer: sorry, rephrase, or a person (button 找人工).
+UNHELPFUL_RESPONSE = "utter_unhelpful"
 # A related entry may answer an aspect the topic entry lacks only if it is nearly as close as a
 # confident answer (same subject, other facet: 长护险 what-is → 长护险 eligibility has the documents).
 RELATED_MARGIN = 0.02
@@ -242,7 +244,10 @@ def answered_by_kb_just_now(tracker: Tracker) -> str | None:
 def check_unhelpful(tracker: Tracker, text: str) -> bool:
     """不对 / 没用 / 听不懂 right after a KB answer: the question before it was not answered well.
 
-    True when reported (the complaint itself is then not kept as a question)."""
+    True when reported: the question that got the answer (the user message before this one) is kept
+    as unanswered with reason ``unhelpful``, masked before it is stored; the complaint itself is not
+    kept as a question. Whichever action the complaint reached (``action_deny`` for most of them, the
+    fallbacks or ``action_kb_answer`` for the rest) then says ``utter_unhelpful``."""
     if not unanswered.unhelpful(text):
         return False
     entry = answered_by_kb_just_now(tracker)
@@ -250,9 +255,19 @@ def check_unhelpful(tracker: Tracker, text: str) -> bool:
         return False
     asked = [e for e in tracker.events if e.get("event") == "user"]
     question = str(asked[-2].get("text") or "") if len(asked) >= 2 else ""
-    if question:
-        unanswered.report(question, "unhelpful", tracker.sender_id, kb_entry=entry)
-    return bool(question)
+    if not question or question.startswith("/"):
+        return False
+    previous = (asked[-2].get("parse_data") or {}).get("intent") or {}
+    unanswered.report(
+        question,
+        "unhelpful",
+        tracker.sender_id,
+        intent=previous.get("name"),
+        confidence=previous.get("confidence"),
+        kb_entry=entry,
+    )
+    logger.info("A senior found the KB answer %s unhelpful; the question is kept.", entry)
+    return True
 
 
 def utter_reply(dispatcher: CollectingDispatcher, reply: Reply) -> None:
@@ -289,9 +304,11 @@ class ActionKnowledgeAnswer(Action):
             intent = str((message.get("intent") or {}).get("name"))
             dispatcher.utter_message(response=MENU_RESPONSES.get(intent, DEFAULT_MENU_RESPONSE))
             return []
-        complained = check_unhelpful(tracker, text)
+        if check_unhelpful(tracker, text):
+            dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
+            return []
         resolved = answer(tracker, text, message)
-        if not resolved.reply.confident and not complained:
+        if not resolved.reply.confident:
             report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
         utter_resolved(dispatcher, resolved)
         return resolved.events
@@ -309,11 +326,14 @@ class ActionFallbackKnowledge(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         message = tracker.latest_message or {}
         text = str(message.get("text") or "")
+        if text and check_unhelpful(tracker, text):
+            dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
+            return []
         resolved = answer(tracker, text, message) if text and not text.startswith("/") else None
         if resolved is not None and resolved.reply.confident:
             utter_resolved(dispatcher, resolved)
             return resolved.events
-        if text and not text.startswith("/") and not check_unhelpful(tracker, text):
+        if text and not text.startswith("/"):
             intent = str((message.get("intent") or {}).get("name") or "")
             reason = "nlu_fallback" if intent == "nlu_fallback" else "kb_below_threshold"
             report_unsure(tracker, text, message, reason, resolved.reply if resolved else None)
@@ -335,3 +355,23 @@ class ActionOutOfScope(ActionFallbackKnowledge):
 
     def name(self) -> str:
         return "action_out_of_scope"
+
+
+class ActionDeny(Action):
+    """ "不对" / "没用" / "听不懂" outside a question (the rule "deny outside a question").
+
+    Right after a knowledge answer it is a complaint about that answer: the question that got it is
+    kept for the administrators (reason ``unhelpful``, masked before it is stored) and the senior is
+    offered to ask again in other words or to get a person. Anywhere else it is a plain "no" and gets
+    the short acknowledgement it always got."""
+
+    def name(self) -> str:
+        return "action_deny"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if text and check_unhelpful(tracker, text):
+            dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
+        else:
+            dispatcher.utter_message(response="utter_deny_ack")
+        return []

@@ -15,6 +15,9 @@ Guarantees, and what provides them:
 - Listeners (``add_listener``) run inside the write transaction of every booking, cancellation
   and move, on the same connection: proactive care (care/) schedules reminders there, so a
   booking and its reminders commit together or not at all.
+- Attendance (已到 / 未到) is taken by staff once a booking's time has come (``mark_attendance``),
+  in its own table ``booking_attendance``: ``metadata.create_all`` adds a new table to an existing
+  database on the next start (SQLite and PostgreSQL alike), so no migration step is needed.
 - Personal data (names, phones, notes, channel user ids) is stored, never logged: logs carry
   booking codes and slot ids only, and ``repr(Booking)`` leaves those fields out.
 """
@@ -45,6 +48,7 @@ from common.errors import ConfigError, Refusal, Unavailable
 from yinling.db import driver_url, sqlite_engine, sqlite_file
 
 __all__ = [
+    "AttendanceRefused",
     "Booking",
     "BookingClosed",
     "BookingConflict",
@@ -136,6 +140,15 @@ class BookingClosed(BookingError, Refusal):
         self.booking = booking
 
 
+class AttendanceRefused(BookingError, Refusal):
+    """Attendance cannot be taken for this booking: it was cancelled, or its time has not come yet."""
+
+    def __init__(self, booking: Booking, why: str) -> None:
+        super().__init__(f"booking {booking.code} {why}")
+        self.booking = booking
+        self.why = why
+
+
 class BookingConflict(BookingError, Unavailable):
     """Concurrent writers kept colliding past the retry limit; trying again later is safe."""
 
@@ -176,6 +189,7 @@ class Booking:
     contact_name: str = field(repr=False)
     phone: str = field(repr=False)
     notes: str | None = field(repr=False)
+    attended: bool | None = None  # taken by staff after the start: True 已到, False 未到 (no-show), None not yet
 
     @property
     def active(self) -> bool:
@@ -296,6 +310,16 @@ events_table = sa.Table(
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.CheckConstraint("kind IN ('booked', 'cancelled', 'rescheduled')", name="ck_booking_events_kind"),
 )
+# Attendance taken by staff (one row per booking, replaced when corrected). A table of its own, so
+# create_all adds it to a database made before it existed; ``marked_by`` is a staff username.
+attendance_table = sa.Table(
+    "booking_attendance",
+    metadata,
+    sa.Column("booking_id", sa.Integer, sa.ForeignKey("bookings.id"), primary_key=True),
+    sa.Column("attended", sa.Boolean, nullable=False),
+    sa.Column("marked_by", sa.String(64), nullable=False),
+    sa.Column("marked_at", UTCDateTime(), nullable=False),
+)
 
 
 # -- engines -----------------------------------------------------------------------------------
@@ -376,9 +400,23 @@ def _slot_select() -> tuple[sa.Select[Any], sa.ColumnElement[int]]:
 def _booking_select() -> sa.Select[Any]:
     slots, _ = _slot_select()
     b = bookings_table.c
-    return slots.add_columns(
-        b.id, b.code, b.status, b.seat, b.channel_user, b.contact_name, b.phone, b.notes, b.created_at, b.updated_at
-    ).join_from(slots_table, bookings_table, b.slot_id == slots_table.c.id)
+    return (
+        slots.add_columns(
+            b.id,
+            b.code,
+            b.status,
+            b.seat,
+            b.channel_user,
+            b.contact_name,
+            b.phone,
+            b.notes,
+            b.created_at,
+            b.updated_at,
+            attendance_table.c.attended,
+        )
+        .join_from(slots_table, bookings_table, b.slot_id == slots_table.c.id)
+        .outerjoin_from(bookings_table, attendance_table, attendance_table.c.booking_id == b.id)
+    )
 
 
 def _slot_from(row: Mapping[Any, Any]) -> Slot:
@@ -407,6 +445,7 @@ def _booking_from(row: Mapping[Any, Any]) -> Booking:
         contact_name=row["contact_name"],
         phone=row["phone"],
         notes=row["notes"],
+        attended=None if row["attended"] is None else bool(row["attended"]),
     )
 
 
@@ -704,6 +743,49 @@ class BookingStore:
         if old_slot is not None:
             logger.info("rescheduled %s from slot %s to slot %s", booking.code, old_slot, booking.slot.id)
         return booking
+
+    # -- attendance ------------------------------------------------------------------------
+    def mark_attendance(self, code: str, attended: bool, by: str) -> Booking:
+        """Record whether the senior came (True 已到, False 未到), by a staff member ``by``.
+
+        Only for an active booking whose slot has started (AttendanceRefused otherwise: a booking
+        that has not happened yet, or was cancelled, has no attendance). Marking again replaces
+        the earlier mark, so a slip can be corrected."""
+        clean = self._code_or_not_found(code)
+        if not by.strip() or len(by) > 64:
+            raise BookingInputError("the staff member marking attendance must be named (at most 64 characters)")
+
+        def mark(conn: Connection) -> Booking:
+            b = bookings_table.c
+            booking_id = conn.execute(sa.select(b.id).where(b.code == clean).with_for_update()).scalar()
+            if booking_id is None:
+                raise BookingNotFound(clean)
+            booking = self._booking_by_code(conn, clean)
+            if booking.status != ACTIVE:
+                raise AttendanceRefused(booking, "was cancelled")
+            if booking.slot.start > self._now():
+                raise AttendanceRefused(booking, f"starts {booking.slot.start:%Y-%m-%d %H:%M}, not yet")
+            conn.execute(attendance_table.delete().where(attendance_table.c.booking_id == booking_id))
+            conn.execute(
+                attendance_table.insert().values(
+                    booking_id=booking_id, attended=attended, marked_by=by.strip(), marked_at=self._now()
+                )
+            )
+            return self._booking_by_code(conn, clean)
+
+        booking = self._write_tx(mark)
+        logger.info("attendance of %s: %s", booking.code, "attended" if attended else "no-show")
+        return booking
+
+    def past_bookings(self, since: dt.datetime, limit: int = 500) -> list[Booking]:
+        """Active bookings whose slot started between ``since`` and now, latest first (for taking attendance)."""
+        c = slots_table.c
+        stmt = _booking_select().where(
+            bookings_table.c.status == ACTIVE, c.starts_at >= _aware(since, "since"), c.starts_at <= self._now()
+        )
+        with self._reading() as conn:
+            rows = conn.execute(stmt.order_by(c.starts_at.desc(), bookings_table.c.id).limit(limit)).mappings().all()
+        return [_booking_from(r) for r in rows]
 
     # -- reading bookings ------------------------------------------------------------------
     def get(self, code: str, channel_user: str) -> Booking:

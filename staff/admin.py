@@ -45,6 +45,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
+from common.errors import ConfigError, Unavailable
 from common.render import render, utf8_bytes
 from knowledge_base.answers import compose, format_entry
 from knowledge_base.files import FORMATS, read_entries
@@ -549,14 +550,21 @@ def install(app: FastAPI, staff: Staff, templates: Jinja2Templates) -> None:
 
 
 def _engines(staff: Staff) -> tuple[Engine | None, Engine | None]:
-    """Read-only engines on Rasa's tracker store and the bookings database (None when not configured)."""
+    """Read-only engines on Rasa's tracker store and the bookings database (None when not configured).
+
+    The bookings database is the one the console books in and takes attendance in (its store opened
+    first, so the attendance table exists); if it cannot be opened now, the configured URL is read."""
     from bookings.store import database_url as bookings_url
     from yinling.db import driver_url
 
     tracker = None
     if staff.settings.tracker_url:
         tracker = sa.create_engine(driver_url(staff.settings.tracker_url), pool_pre_ping=True)
-    return tracker, sa.create_engine(driver_url(bookings_url()), pool_pre_ping=True)
+    try:
+        url = staff.bookings().url
+    except (Unavailable, ConfigError):
+        url = driver_url(bookings_url())
+    return tracker, sa.create_engine(url, pool_pre_ping=True)
 
 
 def _add_variants(staff: Staff, entry_id: str, questions: list[str], author: str, reason: str) -> int:

@@ -810,6 +810,11 @@ def create_app(
 
     install_admin(app, staff, templates)
 
+    # -- attendance at booked services, for agents and admins (staff/attendance.py) ---------------
+    from staff.attendance import install as install_attendance
+
+    install_attendance(app, staff, templates)
+
     # -- from the Rasa server --------------------------------------------------------------------
     async def from_rasa(request: Request) -> None:
         header = request.headers.get("authorization", "")

@@ -24,6 +24,7 @@ ACTIONS = frozenset(
         "transfer",
         "send_entry",
         "booking",
+        "attendance",
         "mark_answer",
         "ticket_done",
         "kb_change",

@@ -5,7 +5,10 @@ Who reports (each a reason):
 - ``nlu_fallback``: the classifier was unsure and no confident KB answer was found
   (``actions/knowledge.py``, ``action_fallback_kb``);
 - ``kb_below_threshold``: a knowledge question whose best entry scored below the threshold;
-- ``unhelpful``: right after a KB answer the senior said 不对 / 没用 / 听不懂 / 不是这个 …;
+- ``unhelpful``: right after a KB answer the senior said 不对 / 没用 / 听不懂 / 不是这个 … (:data:`UNHELPFUL`);
+  the question that got the answer is kept (``actions/knowledge.py``: ``action_deny``, which the
+  "deny outside a question" rule runs, and the fallbacks and ``action_kb_answer`` for what the NLU
+  read otherwise);
 - ``marked_wrong``: an agent marked a bot answer 答错 in the console (the question is kept).
 
 The text is masked (:func:`staff.masking.mask`) *before* it is written, and the e5 query
@@ -66,8 +69,9 @@ MAX_GROUPED = 20_000
 EXAMPLES = 5
 # A senior telling the bot its last answer did not help.
 UNHELPFUL = re.compile(
-    r"^\s*(?:不对|不是这个|不是的|没用|没有用|听不懂|看不懂|不明白|答非所问|说的不对|讲的不对|不是我要问的|"
-    r"搞错了|覅|勿对|伐对)[啊呀哦吧的了，。,.!！?？\s]*$"
+    r"^\s*(?:你|侬|您|这个|刚才|刚刚)?"
+    r"(?:不对(?:[，, ]?不对)*|不是这个(?:意思)?|不是的|没用|没有用|没啥用|听不懂|看不懂|不明白|答非所问|[说讲][的得]不对|"
+    r"不是我要问的|搞错了|覅|勿对|伐对)[啊呀哦吧的了，。,.!！?？\s]*$"
 )
 
 Embed = Callable[[list[str]], np.ndarray]

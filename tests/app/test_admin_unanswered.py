@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -143,7 +144,9 @@ def test_clustering_scales_past_the_direct_limit_through_micro_groups() -> None:
     assert purity(labels, truth) == 1.0 and inverse_purity(labels, truth) == 1.0
 
 
-@pytest.mark.parametrize("text", ["不对", "没用", "听不懂", "不是这个啊", "讲的不对。"])
+@pytest.mark.parametrize(
+    "text", ["不对", "没用", "听不懂", "不是这个啊", "讲的不对。", "你说得不对", "不对不对", "这个不对", "不是这个意思"]
+)
 def test_complaints_after_an_answer_are_recognised(text: str) -> None:
     assert unhelpful(text)
 
@@ -168,3 +171,68 @@ def test_the_action_servers_hook_keeps_the_message_masked_after_the_reply(
         rows = conn.execute(sa.select(unanswered.c.text, unanswered.c.channel, unanswered.c.intent)).all()
     kept.db.dispose()
     assert [tuple(r) for r in rows] == [("广场舞太吵了，我电话【手机号】", "webchat", "nlu_fallback")]
+
+
+def _conversation(*turns: tuple[str, str, str | None]) -> list[dict[str, Any]]:
+    """Tracker events: (user text, intent, the KB entry the bot answered with or None for a plain reply)."""
+    events: list[dict[str, Any]] = []
+    for i, (text, intent, entry) in enumerate(turns):
+        parse = {"text": text, "intent": {"name": intent, "confidence": 0.93}, "entities": []}
+        events.append({"event": "user", "text": text, "parse_data": parse, "timestamp": 10.0 * i})
+        if entry is not None or i < len(turns) - 1:
+            custom = {"kb_entry": entry, "score": 0.9, "confident": True} if entry else None
+            events.append({"event": "bot", "text": "……", "data": {"custom": custom}, "timestamp": 10.0 * i + 1})
+    return events
+
+
+def _deny(events: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[list[str], list[Any]]:
+    """Run action_deny on the last user message; the responses said and the unanswered rows kept."""
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from staff import unanswered as module
+
+    monkeypatch.setenv("YINLING_WARM_KB", "0")
+    monkeypatch.setenv("STAFF_DATABASE_URL", f"sqlite:///{tmp_path / 'deny.sqlite'}")
+    monkeypatch.setattr(module, "_reporter", None)
+    from actions.knowledge import ActionDeny
+
+    latest = events[-1]["parse_data"]
+    tracker = Tracker("wechat:oSenior7", {}, latest, events, False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    assert asyncio.run(ActionDeny().run(dispatcher, tracker, {})) == []
+    module._background.submit(lambda: None).result(timeout=60)  # the report thread works in order: done
+    kept = module.reporter()
+    with kept.db.read() as conn:
+        rows = conn.execute(
+            sa.select(unanswered.c.text, unanswered.c.reason, unanswered.c.kb_entry, unanswered.c.intent)
+        ).all()
+    kept.db.dispose()
+    return [str(m.get("response")) for m in dispatcher.messages], list(rows)
+
+
+@pytest.mark.parametrize("complaint", ["不对", "没用", "听不懂", "你说的不对", "不是这个意思"])
+def test_a_complaint_right_after_a_kb_answer_keeps_the_question_masked_and_offers_help(
+    complaint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    events = _conversation(
+        ("长护险怎么申请，我电话13912345678", "ask_insurance", "care-ltc"), (complaint, "deny", None)
+    )
+    said, rows = _deny(events, monkeypatch, tmp_path)
+    assert said == ["utter_unhelpful"]
+    assert [tuple(r) for r in rows] == [("长护险怎么申请，我电话【手机号】", "unhelpful", "care-ltc", "ask_insurance")]
+
+
+def test_no_after_something_else_than_a_kb_answer_is_a_plain_no_and_nothing_is_kept(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The bot's last message was a greeting, not a knowledge answer.
+    said, rows = _deny(_conversation(("侬好", "greet", None), ("不对", "deny", None)), monkeypatch, tmp_path)
+    assert said == ["utter_deny_ack"] and rows == []
+    # A "no" that is not a complaint ("不用了") after a KB answer is not one either.
+    said, rows = _deny(
+        _conversation(("长护险怎么申请", "ask_insurance", "care-ltc"), ("不用了", "deny", None)), monkeypatch, tmp_path
+    )
+    assert said == ["utter_deny_ack"] and rows == []

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from bookings import catalog
 from bookings.catalog import SHANGHAI, STREETS, BookingError, ServiceConfigError, UnknownService, load_catalog
 from bookings.store import (
+    AttendanceRefused,
     Booking,
     BookingInputError,
     BookingNotFound,
@@ -23,8 +24,10 @@ from bookings.store import (
     Slot,
     SlotClosed,
     SlotFull,
+    attendance_table,
     bookings_table,
     format_code,
+    metadata,
     parse_code,
     slots_table,
 )
@@ -503,3 +506,50 @@ def test_bad_input_is_refused_with_booking_errors(store: BookingStore) -> None:
     with pytest.raises(BookingNotFound):
         store.cancel("not a code", "u")
     assert issubclass(SlotFull, BookingError) and issubclass(UnknownService, BookingError)
+
+
+# -- attendance (已到 / 未到) --------------------------------------------------------------------
+
+
+def test_attendance_is_taken_once_the_time_has_come_and_can_be_corrected(url: str, store: BookingStore) -> None:
+    slot = first_slot(store, "bath")
+    booking = book(store, slot, "owner")
+    with pytest.raises(AttendanceRefused, match="not yet"):
+        store.mark_attendance(booking.code, False, "xiaoli")
+    assert store.get(booking.code, "owner").attended is None
+    later = BookingStore(url, clock=lambda: slot.start + dt.timedelta(minutes=1))
+    assert later.mark_attendance(format_code(booking.code), False, "xiaoli").attended is False
+    assert later.mark_attendance(booking.code, True, "laowang").attended is True  # a slip corrected
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(attendance_table.c.attended, attendance_table.c.marked_by)).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(True, "laowang")], "one row per booking, the latest mark"
+    past = later.past_bookings(slot.start - dt.timedelta(hours=1))
+    assert [(b.code, b.attended) for b in past] == [(booking.code, True)]
+    assert store.past_bookings(slot.start - dt.timedelta(hours=1)) == [], "not started yet: not listed"
+    later.dispose()
+
+
+def test_attendance_is_refused_for_a_cancelled_or_unknown_booking(url: str, store: BookingStore) -> None:
+    slot = first_slot(store, "notary")
+    booking = book(store, slot, "owner")
+    store.cancel(booking.code, "owner")
+    later = BookingStore(url, clock=lambda: slot.start + dt.timedelta(hours=1))
+    with pytest.raises(AttendanceRefused, match="cancelled"):
+        later.mark_attendance(booking.code, False, "xiaoli")
+    with pytest.raises(BookingNotFound):
+        later.mark_attendance("999 999" if booking.code != "999999" else "888 888", False, "xiaoli")
+    assert later.past_bookings(slot.start - dt.timedelta(hours=1)) == [], "cancelled bookings take no attendance"
+    later.dispose()
+
+
+def test_a_database_made_before_attendance_existed_gets_its_table_on_start(url: str) -> None:
+    engine = sa.create_engine(url)
+    older = [t for t in metadata.sorted_tables if t.name != "booking_attendance"]
+    metadata.create_all(engine, tables=older)
+    assert "booking_attendance" not in sa.inspect(engine).get_table_names()
+    store = BookingStore(url)
+    assert "booking_attendance" in sa.inspect(engine).get_table_names()
+    store.dispose()
+    engine.dispose()

@@ -13,7 +13,10 @@ import urllib.request
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
+from staff.config import Settings
+from staff.db import StaffDB, unanswered
 from tests.app.conftest import ADMIN_TOKEN as TOKEN
 from tests.app.conftest import Stack, kb_entry, new_sender, texts
 
@@ -142,3 +145,30 @@ def test_most_heldout_knowledge_questions_reach_the_knowledge_base(stack: Stack)
     sample = rows[::6]  # every 6th held-out question: about 60, from all collections
     answered = [q for q, gold in sample if kb_entry(stack.say(new_sender(), q)) == gold]
     assert len(answered) / len(sample) >= 0.75, f"{len(answered)}/{len(sample)} answered from the right entry"
+
+
+def test_saying_the_answer_was_wrong_keeps_the_question_and_offers_a_person(stack: Stack) -> None:
+    """不对 right after a KB answer (the NLU says deny): action_deny keeps the question as unanswered."""
+    question = "我想问问长护险哪能申请"  # masking is tested in test_admin_unanswered.py
+    db = StaffDB(Settings.from_env(stack.env()).database_url)
+
+    def kept() -> int:
+        with db.read() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(unanswered)
+                    .where(unanswered.c.text == question, unanswered.c.reason == "unhelpful")
+                ).scalar_one()
+            )
+
+    before, sender = kept(), new_sender()
+    assert kb_entry(stack.say(sender, question)) is not None
+    reply = "\n".join(texts(stack.say(sender, "不对")))
+    assert "没答到点子上" in reply and "转人工" in reply, reply
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and kept() == before:  # the action server writes after its reply
+        time.sleep(0.2)
+    after = kept()
+    db.dispose()
+    assert after == before + 1
