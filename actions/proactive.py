@@ -218,10 +218,16 @@ class ActionCareDelete(CareAction):
         return [SlotSet(CARE_STAGE, "delete_confirm")]
 
 
+# Read by the Rasa server's tracker store (bot/tracker_store.py): when this turn is saved, the sender's
+# whole conversation is deleted there (rows deleted from here would be written back by Rasa's save).
+FORGET_CONVERSATION = {"yinling": "forget_conversation"}
+
+
 def _delete(dispatcher: CollectingDispatcher, sender: str) -> Events:
     delete_everywhere(care(), sender)
     dispatcher.utter_message(response="utter_care_deleted")
-    return [SlotSet(CARE_STAGE, None), SlotSet(CARE_ARG, None), SlotSet(TARGET, None), SlotSet(STAGE, None)]
+    forget = {**SlotSet(CARE_STAGE, None), "metadata": dict(FORGET_CONVERSATION)}
+    return [forget, SlotSet(CARE_ARG, None), SlotSet(TARGET, None), SlotSet(STAGE, None)]
 
 
 class ActionCareAnswer(CareAction):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import sqlite3
 import urllib.request
 from typing import Any
 
@@ -50,7 +52,24 @@ def test_cant_go_and_delete_my_data_through_the_servers(stack: Stack) -> None:
     assert texts(stack.say(senior, "删除我的信息")) == [say("utter_care_delete_ask")]
     assert texts(stack.say(senior, "2")) == [say("utter_care_delete_kept")]
     assert texts(stack.say(senior, "删除我的信息")) == [say("utter_care_delete_ask")]
+    other = new_sender()
+    stack.say(other, "你好")
+    assert "删除我的信息" in _said(stack, senior)
     assert texts(stack.say(senior, "确定删除")) == [say("utter_care_deleted")]
+    # The conversation itself is gone from Rasa's tracker store (bot/tracker_store.py); nobody else's is.
+    assert _said(stack, senior) == []
+    assert _said(stack, other) == ["你好"]
+    stack.say(senior, "你好")
+    assert _said(stack, senior) == ["你好"], "the next message starts a new conversation"
+
+
+def _said(stack: Stack, sender: str) -> list[str]:
+    """What the sender said, as stored in the servers' SQLite tracker store (every session)."""
+    with contextlib.closing(sqlite3.connect(stack.env()["YINLING_TRACKER_DB"])) as conn:
+        rows = conn.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id", (sender,)
+        ).fetchall()
+    return [str(json.loads(data)["text"]) for (data,) in rows]
 
 
 def test_a_care_message_to_the_web_chat_appears_in_the_pages_history(stack: Stack, bookings_url: str) -> None:
