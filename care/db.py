@@ -47,6 +47,14 @@ contacts = sa.Table(
     sa.Column("last_inbound_at", UTCDateTime(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
+# The street or town (街道/镇) a senior said they live in, for the grid worker (care/grid.py).
+places = sa.Table(
+    "care_places",
+    metadata,
+    sa.Column("address", sa.String(160), primary_key=True),
+    sa.Column("street", sa.String(16), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
 consents = sa.Table(
     "care_consents",
     metadata,

@@ -22,10 +22,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bookings.catalog import SHANGHAI
-from bookings.store import Booking, BookingStore, bookings_table, events_table
+from bookings.store import Booking, BookingStore, bookings_table, events_table, slots_table
 from care import classify as classifier
 from care.config import CareSettings
-from care.db import CareDB, audit, checkin_days, checkins, consents, contacts, family_links, jobs, outbox
+from care.db import (
+    CareDB,
+    audit,
+    checkin_days,
+    checkins,
+    consents,
+    contacts,
+    family_links,
+    jobs,
+    outbox,
+    places,
+)
 from care.errors import CareRefusal, ConsentRequired
 from care.outbox import enqueue, insert_ignore
 from care.wording import say
@@ -93,6 +104,35 @@ def family_of(conn: Connection, senior: str) -> list[str]:
     return list(conn.execute(sa.select(c.family).where(c.senior == senior, c.status == "active")).scalars())
 
 
+@dataclass(frozen=True)
+class Whereabouts:
+    """What a grid worker needs to find a senior: the street, and a name and number if the senior left them."""
+
+    street: str | None
+    name: str | None = None
+    phone: str | None = None
+
+
+def whereabouts(conn: Connection, senior: str) -> Whereabouts:
+    """The street the senior named at opt-in, else that of their latest booking; the booking's contact, else
+    the number kept for SMS. Bookings are asked for with "老人住在宝山哪个街道或者镇", so their street is home."""
+    stated = conn.execute(sa.select(places.c.street).where(places.c.address == senior)).scalar()
+    booked = None
+    if sa.inspect(conn).has_table(bookings_table.name):
+        b, s = bookings_table.c, slots_table.c
+        booked = conn.execute(
+            sa.select(s.street, b.contact_name, b.phone)
+            .join_from(bookings_table, slots_table, b.slot_id == s.id)
+            .where(b.channel_user == senior)
+            .order_by(b.created_at.desc(), b.id.desc())
+            .limit(1)
+        ).first()
+    if booked is not None:
+        return Whereabouts(stated or booked.street, booked.contact_name, booked.phone)
+    phone = conn.execute(sa.select(contacts.c.phone).where(contacts.c.address == senior)).scalar()
+    return Whereabouts(stated, None, phone)
+
+
 def open_case(conn: Connection, senior: str, key: str, now: dt.datetime) -> None:
     """A case at the top of the agents' queue, through the outbox (the staff database is another one)."""
     enqueue(
@@ -147,8 +187,11 @@ class Care:
             raise ConsentRequired(purpose)
 
     # -- 每日平安 ----------------------------------------------------------------------------------
-    def checkin_optin(self, senior: str, minute_of_day: int) -> dt.datetime:
-        """Ask every day at ``minute_of_day`` (Shanghai); returns the first time. Needs consent first."""
+    def checkin_optin(self, senior: str, minute_of_day: int, street: str | None = None) -> dt.datetime:
+        """Ask every day at ``minute_of_day`` (Shanghai); returns the first time. Needs consent first.
+
+        ``street``: the street or town the senior said they live in, for the grid worker (care/grid.py).
+        """
         if not 0 <= minute_of_day < 24 * 60:
             raise CareRefusal("a time of day is 00:00–23:59")
         if self.settings.quiet.contains_minute(minute_of_day):
@@ -167,9 +210,33 @@ class Care:
                 conn.execute(
                     checkins.insert().values(senior=senior, minute_of_day=minute_of_day, active=True, created_at=now)
                 )
-            cancel_jobs(conn, senior, ("checkin_ask",))
+            if street:
+                if (
+                    conn.execute(
+                        places.update().where(places.c.address == senior).values(street=street, updated_at=now)
+                    ).rowcount
+                    == 0
+                ):
+                    conn.execute(places.insert().values(address=senior, street=street, updated_at=now))
             first = next_at_minute(minute_of_day, now)
-            schedule_job(conn, "checkin_ask", senior, first.date().isoformat() + f"@{minute_of_day}", first)
+            ref = first.date().isoformat() + f"@{minute_of_day}"
+            conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.subject == senior,
+                    jobs.c.kind == "checkin_ask",
+                    jobs.c.status == "pending",
+                    jobs.c.ref != ref,
+                )
+                .values(status="cancelled")
+            )
+            if not schedule_job(conn, "checkin_ask", senior, ref, first):
+                # The same question was planned before (said twice, or off and on again the same day): plan it again.
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.dedupe_key == f"checkin_ask|{senior}|{ref}", jobs.c.status == "cancelled")
+                    .values(status="pending", due_at=first)
+                )
         logger.info("Check-in on at minute %d.", minute_of_day)
         return first
 
@@ -408,6 +475,7 @@ class Care:
                     ),
                 ),
                 ("consents", consents.delete().where(consents.c.address == address)),
+                ("places", places.delete().where(places.c.address == address)),
                 ("contacts", contacts.delete().where(contacts.c.address == address)),
             ):
                 counts[name] = int(conn.execute(stmt).rowcount)
