@@ -190,7 +190,10 @@ class ActionCareFamilyLink(CareAction):
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
         code = _code(raw_text(tracker))
         if code is None:
-            new = care().family_code(tracker.sender_id)
+            # "我要绑定我妈": the relation is kept with the link, so "帮我妈约…" finds her among several.
+            from actions.family_booking import relation_named
+
+            new = care().family_code(tracker.sender_id, relation_named(raw_text(tracker)))
             dispatcher.utter_message(
                 response="utter_care_family_code_given",
                 code=f"{new[:3]} {new[3:]}",

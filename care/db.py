@@ -110,6 +110,14 @@ sa.Index(
     sqlite_where=sa.text("status = 'active'"),
     postgresql_where=sa.text("status = 'active'"),
 )
+# Who the linked senior is to the family member, as they said it when asking for the code ("我要绑定我妈" →
+# 母亲), so that "帮我妈约…" finds the right parent among several links.
+link_relations = sa.Table(
+    "care_link_relations",
+    metadata,
+    sa.Column("link_id", sa.Integer, primary_key=True),
+    sa.Column("relation", sa.String(8), nullable=False),
+)
 jobs = sa.Table(
     "care_jobs",
     metadata,

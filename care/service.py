@@ -16,13 +16,15 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bookings.catalog import SHANGHAI
-from bookings.store import Booking, BookingStore, bookings_table, events_table, slots_table
+from bookings.catalog import SHANGHAI, default_catalog
+from bookings.store import Booking, BookingStore, bookings_table, events_table, format_code, slots_table
+from bookings.timeparse import describe_date
 from care import classify as classifier
 from care.config import CareSettings
 from care.db import (
@@ -34,6 +36,7 @@ from care.db import (
     contacts,
     family_links,
     jobs,
+    link_relations,
     outbox,
     places,
 )
@@ -52,6 +55,18 @@ class QuietTime(CareRefusal):
 
 class BadLinkCode(CareRefusal):
     """The code is unknown, used or expired."""
+
+
+class NotLinked(CareRefusal):
+    """The family member is not (or no longer) linked to the senior they act for."""
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A senior a family member is linked to; ``relation`` as the family member named them (母亲, 父亲 …) or None."""
+
+    senior: str
+    relation: str | None
 
 
 @dataclass(frozen=True)
@@ -342,8 +357,11 @@ class Care:
         open_case(conn, senior, f"emergency|{key}", now)
 
     # -- family links ------------------------------------------------------------------------------
-    def family_code(self, family: str) -> str:
-        """A one-time 6-digit code for the family member to give the parent (only its hash is kept)."""
+    def family_code(self, family: str, relation: str | None = None) -> str:
+        """A one-time 6-digit code for the family member to give the parent (only its hash is kept).
+
+        ``relation``: who the parent is to them, as said ("我要绑定我妈" → 母亲), kept with the link.
+        """
         now = self.db.now()
         expires = now + dt.timedelta(minutes=self.settings.link_code_minutes)
         with self.db.write() as conn:
@@ -368,6 +386,11 @@ class Care:
                     },
                     "code_hash",
                 ):
+                    if relation:
+                        link_id = conn.execute(
+                            sa.select(family_links.c.id).where(family_links.c.code_hash == _code_hash(code))
+                        ).scalar_one()
+                        conn.execute(link_relations.insert().values(link_id=link_id, relation=relation))
                     return code
         raise CareRefusal("no unused link code found")
 
@@ -435,6 +458,48 @@ class Care:
         with self.db.read() as conn:
             return list(conn.execute(sa.select(c.senior).where(c.family == family, c.status == "active")).scalars())
 
+    def linked_parents(self, family: str) -> list[Parent]:
+        """The seniors ``family`` is linked to, oldest link first, with the relation said when linking."""
+        c = family_links.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(c.senior, link_relations.c.relation)
+                .join_from(family_links, link_relations, link_relations.c.link_id == c.id, isouter=True)
+                .where(c.family == family, c.status == "active")
+                .order_by(c.confirmed_at, c.id)
+            ).all()
+        return [Parent(str(row.senior), row.relation) for row in rows]
+
+    def booked_for_parent(self, family: str) -> Callable[[Connection, Booking], None]:
+        """The booking store's ``on_booked`` for a family member booking for a parent.
+
+        Inside the booking's transaction: the link must still be active (else NotLinked rolls the
+        booking back), and the parent is told in their own channel, through the outbox, that the family
+        booked it; reminders then go to the parent and linked family as for any booking of theirs.
+        """
+
+        def on_booked(conn: Connection, booking: Booking) -> None:
+            c = family_links.c
+            linked = conn.execute(
+                sa.select(c.id).where(c.family == family, c.senior == booking.channel_user, c.status == "active")
+            ).first()
+            if linked is None:
+                raise NotLinked("the family link ended before the booking was made")
+            now = self.db.now()
+            enqueue(
+                conn,
+                recipient=booking.channel_user,
+                purpose="booking",
+                text=say("utter_care_msg_booked_by_family", **booking_values(booking)),
+                dedupe_key=f"booked_for|{booking.code}",
+                now=now,
+                about=booking.channel_user,
+                not_before=self.settings.quiet.end_after(now, SHANGHAI),  # a booking made at night: told at 07:00
+            )
+            logger.info("Booking %s made by linked family; the senior is told.", booking.code)
+
+        return on_booked
+
     def bookings_for_family(self, family: str, store: BookingStore) -> dict[str, list[Booking]]:
         """What a linked family member may see: each linked parent's upcoming bookings."""
         return {senior: store.list_for_user(senior) for senior in self.seniors_of(family)}
@@ -458,6 +523,7 @@ class Care:
                     sa.or_(family_links.c.senior == address, family_links.c.family == address)
                 )
             ).all():
+                conn.execute(link_relations.delete().where(link_relations.c.link_id == links_row.id))
                 conn.execute(family_links.delete().where(family_links.c.id == links_row.id))
                 counts["family_links"] = counts.get("family_links", 0) + 1
             for name, stmt in (
@@ -492,6 +558,18 @@ class Care:
             conn.execute(audit.insert().values(at=now, kind="personal_data_deleted"))
         logger.info("Personal data deleted: %s.", ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         return counts
+
+
+def booking_values(booking: Booking) -> dict[str, str]:
+    """What a message about one booking says: service, when, place and the code read in two groups."""
+    service = default_catalog().service(booking.slot.service)
+    start = booking.slot.start.astimezone(SHANGHAI)
+    return {
+        "service": service.name,
+        "when": f"{describe_date(start.date())}{start:%H:%M}",
+        "place": service.resource(booking.slot.resource).name,
+        "code": format_code(booking.code),
+    }
 
 
 def _day_words(day: dt.date) -> str:
