@@ -232,7 +232,7 @@ class Care:
                     ).rowcount
                     == 0
                 ):
-                    conn.execute(places.insert().values(address=senior, street=street, updated_at=now))
+                    insert_ignore(conn, places, {"address": senior, "street": street, "updated_at": now}, "address")
             first = next_at_minute(minute_of_day, now)
             ref = first.date().isoformat() + f"@{minute_of_day}"
             conn.execute(
