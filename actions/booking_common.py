@@ -41,8 +41,11 @@ DATE, TIME, STAGE, SLOT_ID, CHOICES, TARGET = (
     "booking_choices",
     "booking_target",
 )
+# Whose booking this is: a linked parent's conversation id ("帮我妈约…", actions/family_booking.py), or
+# FOR_SELF (a parent named but not linked: the speaker's own), or FOR_STOP (stopped, the reason already said).
+FOR_PARENT, FOR_SELF, FOR_STOP = "booking_for", "self", "stop"
 FORM_SLOTS = (SERVICE, WHEN, STREET, CONTACT, PHONE, NOTES, DATE, TIME, OPTIONS, WEEK_OF, QUESTION)
-STATE_SLOTS = (STAGE, SLOT_ID, CHOICES, TARGET)
+STATE_SLOTS = (STAGE, SLOT_ID, CHOICES, TARGET, FOR_PARENT)
 WEEKDAYS = "一二三四五六日"
 
 _store: BookingStore | None = None

@@ -15,6 +15,7 @@ on the text the user typed (not only on what the classifier extracted):
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 
@@ -28,6 +29,8 @@ from actions import clock
 from actions.booking_common import (
     CONTACT,
     DATE,
+    FOR_PARENT,
+    FOR_STOP,
     OPTIONS,
     PHONE,
     QUESTION,
@@ -43,10 +46,14 @@ from actions.booking_common import (
     service_name,
     time_spec,
 )
+from actions.family_booking import start_for_parent
 from actions.knowledge import answer, utter_resolved
 from actions.understand import clean_contact, clean_phone, is_stop, looks_like_question
 from bookings.timeparse import choose_option, parse_when
+from common.errors import Unavailable
 from yinling.places import find_street
+
+logger = logging.getLogger(__name__)
 
 BOOKING_HORIZON_DAYS = 60
 REQUESTED = "requested_slot"
@@ -108,7 +115,16 @@ class ValidateBookingForm(FormValidationAction):
         if text and is_stop(text):
             # The form ends here; action_booking_readback sees the stage and says goodbye.
             return [SlotSet(REQUESTED, None), SlotSet(STAGE, STOPPED)]
-        events: list[dict[str, Any]] = await super().run(dispatcher, tracker, domain)
+        try:
+            # "帮我妈约…": whose booking this is, said once (actions/family_booking.py).
+            for_parent = start_for_parent(dispatcher, tracker, text) if text else None
+        except Unavailable as err:
+            logger.warning("Booking for a parent not decided: %s", type(err).__name__)
+            dispatcher.utter_message(response="utter_busy")
+            return [SlotSet(REQUESTED, None), SlotSet(STAGE, STOPPED), SlotSet(FOR_PARENT, FOR_STOP)]
+        if for_parent is not None and any(e.get("name") == STAGE for e in for_parent):
+            return for_parent  # cannot tell which parent: stopped, the reason said
+        events: list[dict[str, Any]] = [*(for_parent or []), *await super().run(dispatcher, tracker, domain)]
         requested = tracker.get_slot(REQUESTED)
         asked_filled = any(e.get("name") == requested and e.get("value") is not None for e in events)
         if text and requested and not asked_filled and looks_like_question(text) and not _says_value(text):

@@ -26,6 +26,8 @@ from actions.booking_common import (
     CHOICES,
     CONTACT,
     DATE,
+    FOR_PARENT,
+    FOR_STOP,
     NOTES,
     OPTIONS,
     PHONE,
@@ -53,8 +55,10 @@ from actions.booking_common import (
     time_spec,
 )
 from actions.booking_form import STOPPED, notes_in
+from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for
 from actions.knowledge import answer, answer_entry, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
+from actions.proactive import care
 from actions.understand import parse_correction
 from bookings.catalog import SHANGHAI
 from bookings.store import (
@@ -68,6 +72,7 @@ from bookings.store import (
     parse_code,
 )
 from bookings.timeparse import choose_option, parse_when
+from care.service import NotLinked
 from common.errors import Unavailable
 from textnorm import normalize
 
@@ -155,6 +160,8 @@ def booking_texts(tracker: Tracker) -> list[str]:
 def utter_readback(dispatcher: CollectingDispatcher, tracker: Tracker, slot_id: int) -> None:
     """Everything the booking will hold, numbered, for the senior to check before saying "对"."""
     slot = store().slot(slot_id)
+    if booking_for(tracker) is not None:
+        dispatcher.utter_message(response="utter_booking_for_parent_note", who=who_for(tracker))
     notes = tracker.get_slot(NOTES)
     dispatcher.utter_message(
         response="utter_booking_readback_notes" if notes else "utter_booking_readback",
@@ -242,8 +249,9 @@ class ActionBookingReadback(TurnEndingAction):
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         if tracker.get_slot(STAGE) == STOPPED:
-            # "算了" during the form: the form ended itself.
-            dispatcher.utter_message(response="utter_booking_stopped")
+            # "算了" during the form: the form ended itself (or it stopped with its reason said already).
+            if tracker.get_slot(FOR_PARENT) != FOR_STOP:
+                dispatcher.utter_message(response="utter_booking_stopped")
             return reset_booking()
         service, date, street = tracker.get_slot(SERVICE), tracker.get_slot(DATE), tracker.get_slot(STREET)
         if not (service and date):
@@ -296,13 +304,33 @@ class ActionBookingConfirm(TurnEndingAction):
         key = hashlib.sha256(
             "|".join([tracker.sender_id or "", message_id(tracker), str(slot_id), contact, phone]).encode()
         ).hexdigest()
+        # For a linked parent ("帮我妈约…"): the parent's booking; the link is checked and the parent told
+        # in the booking's own transaction.
+        parent = booking_for(tracker)
         try:
             booking = store().book(
-                slot_id, tracker.sender_id or "", contact, phone, tracker.get_slot(NOTES), idempotency_key=key
+                slot_id,
+                parent or tracker.sender_id or "",
+                contact,
+                phone,
+                tracker.get_slot(NOTES),
+                idempotency_key=key,
+                on_booked=care().booked_for_parent(tracker.sender_id) if parent else None,
             )
         except (SlotFull, SlotClosed) as err:
             alternatives = store().alternatives(err.slot.service, err.slot.start, street=err.slot.street, n=3)
             return offer(dispatcher, alternatives, "choose", TAKEN, slot=describe_slot(err.slot))
+        except NotLinked:
+            dispatcher.utter_message(response="utter_booking_for_parent_unlinked")
+            return reset_booking()
+        if parent:
+            dispatcher.utter_message(
+                response="utter_booking_done_for_parent",
+                who=who_for(tracker),
+                code=booking.display_code,
+                booking=booking_line(booking),
+            )
+            return reset_booking()
         dispatcher.utter_message(
             response="utter_booking_done", code=booking.display_code, booking=booking_line(booking)
         )
@@ -535,6 +563,9 @@ class ActionBookingList(TurnEndingAction):
         elsewhere = misrouted(dispatcher, tracker)
         if elsewhere is not None:
             return elsewhere
+        said = parent_asked_about(raw_text(tracker))
+        if said is not None:
+            return list_for_parent(dispatcher, tracker, said)
         bookings = store().list_for_user(tracker.sender_id or "")
         if not bookings:
             dispatcher.utter_message(response="utter_booking_none")
@@ -543,6 +574,31 @@ class ActionBookingList(TurnEndingAction):
             response="utter_booking_list", count=str(len(bookings)), bookings=numbered_bookings(bookings)
         )
         return []
+
+
+def list_for_parent(dispatcher: CollectingDispatcher, tracker: Tracker, said: Said) -> Events:
+    """ "我妈约了啥": a linked parent's upcoming bookings (what the parent agreed family may see)."""
+    decision = decide(care().linked_parents(tracker.sender_id), said)
+    if decision.kind == "not_linked" or decision.parent is None:
+        response = (
+            "utter_booking_for_parent_not_linked_list"
+            if decision.kind == "not_linked"
+            else "utter_booking_for_parent_which"
+        )
+        dispatcher.utter_message(response=response, who=who(said.relation))
+        return []
+    name = who(decision.parent.relation)
+    bookings = store().list_for_user(decision.parent.senior)
+    if not bookings:
+        dispatcher.utter_message(response="utter_booking_none_for_parent", who=name)
+        return []
+    dispatcher.utter_message(
+        response="utter_booking_list_for_parent",
+        who=name,
+        count=str(len(bookings)),
+        bookings=numbered_bookings(bookings),
+    )
+    return []
 
 
 def numbered_bookings(bookings: list[Booking]) -> str:

@@ -35,6 +35,8 @@ from care.errors import CareError, ConsentRequired
 from care.privacy import delete_everywhere
 from care.service import BadLinkCode, Care, QuietTime
 from common.errors import Unavailable
+from textnorm import normalize
+from yinling.places import find_street
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +115,27 @@ class CareAction(Action, abc.ABC):
         """The action's own work; its events are returned with the instruction to listen."""
 
 
-def _turn_on(dispatcher: CollectingDispatcher, sender: str, minute: int | None) -> Events:
+def _street_said(tracker: Tracker) -> str | None:
+    """The street or town the senior named since asking for the check-in ("每天八点问我，我住顾村"), for the
+    grid worker; None when not said (the street of their latest booking is used then, care/service.py)."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        street = find_street(normalize(str(event.get("text") or "")))
+        if street is not None:
+            return street
+        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") == "checkin_optin":
+            break
+    return None
+
+
+def _turn_on(dispatcher: CollectingDispatcher, tracker: Tracker, minute: int | None) -> Events:
+    sender = tracker.sender_id
     if minute is None:
         dispatcher.utter_message(response="utter_care_ask_time")
         return [SlotSet(CARE_STAGE, "checkin_time")]
     try:
-        care().checkin_optin(sender, minute)
+        care().checkin_optin(sender, minute, street=_street_said(tracker))
     except QuietTime:
         dispatcher.utter_message(response="utter_care_checkin_quiet", time=_words(minute))
         return [SlotSet(CARE_STAGE, "checkin_time")]
@@ -135,7 +152,7 @@ class ActionCareCheckinOptin(CareAction):
         if not care().has_consent(tracker.sender_id, "checkin"):
             dispatcher.utter_message(response="utter_care_consent_checkin")
             return [SlotSet(CARE_STAGE, "consent_checkin"), SlotSet(CARE_ARG, None if minute is None else str(minute))]
-        return _turn_on(dispatcher, tracker.sender_id, minute)
+        return _turn_on(dispatcher, tracker, minute)
 
 
 class ActionCareCheckinOptout(CareAction):
@@ -173,7 +190,10 @@ class ActionCareFamilyLink(CareAction):
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
         code = _code(raw_text(tracker))
         if code is None:
-            new = care().family_code(tracker.sender_id)
+            # "我要绑定我妈": the relation is kept with the link, so "帮我妈约…" finds her among several.
+            from actions.family_booking import relation_named
+
+            new = care().family_code(tracker.sender_id, relation_named(raw_text(tracker)))
             dispatcher.utter_message(
                 response="utter_care_family_code_given",
                 code=f"{new[:3]} {new[3:]}",
@@ -218,10 +238,16 @@ class ActionCareDelete(CareAction):
         return [SlotSet(CARE_STAGE, "delete_confirm")]
 
 
+# Read by the Rasa server's tracker store (bot/tracker_store.py): when this turn is saved, the sender's
+# whole conversation is deleted there (rows deleted from here would be written back by Rasa's save).
+FORGET_CONVERSATION = {"yinling": "forget_conversation"}
+
+
 def _delete(dispatcher: CollectingDispatcher, sender: str) -> Events:
     delete_everywhere(care(), sender)
     dispatcher.utter_message(response="utter_care_deleted")
-    return [SlotSet(CARE_STAGE, None), SlotSet(CARE_ARG, None), SlotSet(TARGET, None), SlotSet(STAGE, None)]
+    forget = {**SlotSet(CARE_STAGE, None), "metadata": dict(FORGET_CONVERSATION)}
+    return [forget, SlotSet(CARE_ARG, None), SlotSet(TARGET, None), SlotSet(STAGE, None)]
 
 
 class ActionCareAnswer(CareAction):
@@ -249,7 +275,7 @@ class ActionCareAnswer(CareAction):
         if stage == "consent_checkin":
             if answer == "yes":
                 care().give_consent(sender, "checkin")
-                return _turn_on(dispatcher, sender, int(arg) if arg else _minute(text))
+                return _turn_on(dispatcher, tracker, int(arg) if arg else _minute(text))
             dispatcher.utter_message(response="utter_care_declined")
             return [SlotSet(CARE_STAGE, None)]
         if stage == "checkin_time":
@@ -257,7 +283,7 @@ class ActionCareAnswer(CareAction):
             if minute is None and answer == "no":
                 dispatcher.utter_message(response="utter_care_declined")
                 return [SlotSet(CARE_STAGE, None)]
-            return _turn_on(dispatcher, sender, minute)
+            return _turn_on(dispatcher, tracker, minute)
         if stage == "consent_family":
             if answer == "yes":
                 care().give_consent(sender, "family")

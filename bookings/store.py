@@ -632,11 +632,15 @@ class BookingStore:
         phone: str,
         notes: str | None = None,
         idempotency_key: str | None = None,
+        on_booked: Callable[[Connection, Booking], None] | None = None,
     ) -> Booking:
         """Take a seat in the slot. Raises SlotFull, SlotClosed or SlotNotFound.
 
         A repeated ``idempotency_key`` returns the booking it made the first time, whatever
         has happened to that booking since (a redelivered message must not book again).
+        ``on_booked(conn, booking)`` runs inside the booking's transaction when a booking is made
+        (a family member booking for a parent: the link checked, the parent told); an exception
+        from it rolls the booking back.
         """
         _check_text("channel_user", channel_user)
         _check_text("contact_name", contact_name)
@@ -676,6 +680,8 @@ class BookingStore:
             self._record(conn, booking_id, "booked", slot.id, None)
             booked = self._booking_by_code(conn, code)
             self._changed(conn, "booked", booked)
+            if on_booked is not None:
+                on_booked(conn, booked)
             return booked, True
 
         try:

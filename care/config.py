@@ -6,9 +6,10 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from care.errors import CareConfigError
+from care.grid import GridWorkers
 
 _SPAN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 KNOWN = frozenset(
@@ -21,6 +22,7 @@ KNOWN = frozenset(
         "CARE_POLL_SECONDS",
         "CARE_LINK_CODE_MINUTES",
         "CARE_WECHAT_TEMPLATE_ID",
+        "CARE_GRID_WORKERS_FILE",
     }
 )
 
@@ -81,6 +83,8 @@ class CareSettings:
     backoff_seconds: float = 30.0
     poll_seconds: float = 5.0
     link_code_minutes: int = 30
+    # 网格员 told when a check-in goes unanswered twice (CARE_GRID_WORKERS_FILE, else care/grid_workers.yml).
+    grid: GridWorkers = field(default_factory=GridWorkers)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CareSettings:
@@ -107,4 +111,5 @@ class CareSettings:
             backoff_seconds=number("CARE_BACKOFF_SECONDS", 30, 0.01),
             poll_seconds=number("CARE_POLL_SECONDS", 5, 0.05),
             link_code_minutes=int(number("CARE_LINK_CODE_MINUTES", 30, 1)),
+            grid=GridWorkers.from_env(env),
         )

@@ -47,6 +47,14 @@ contacts = sa.Table(
     sa.Column("last_inbound_at", UTCDateTime(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
+# The street or town (街道/镇) a senior said they live in, for the grid worker (care/grid.py).
+places = sa.Table(
+    "care_places",
+    metadata,
+    sa.Column("address", sa.String(160), primary_key=True),
+    sa.Column("street", sa.String(16), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
 consents = sa.Table(
     "care_consents",
     metadata,
@@ -101,6 +109,14 @@ sa.Index(
     unique=True,
     sqlite_where=sa.text("status = 'active'"),
     postgresql_where=sa.text("status = 'active'"),
+)
+# Who the linked senior is to the family member, as they said it when asking for the code ("我要绑定我妈" →
+# 母亲), so that "帮我妈约…" finds the right parent among several links.
+link_relations = sa.Table(
+    "care_link_relations",
+    metadata,
+    sa.Column("link_id", sa.Integer, primary_key=True),
+    sa.Column("relation", sa.String(8), nullable=False),
 )
 jobs = sa.Table(
     "care_jobs",

@@ -6,9 +6,10 @@
   rows without the conversation id;
 - the audit (care_audit) keeps only that a deletion happened, and when — no id, no count of what.
 
-Rasa's tracker store (the conversation itself) belongs to the Rasa server: the action that asks for
-the confirmation ends the conversation with a ``restart`` event; the stored events of a SQL tracker
-store are removed by the operator (see README, "Privacy").
+The conversation itself lives in Rasa's tracker store, which belongs to the Rasa server: the action
+that confirms the deletion marks its events (``actions/proactive.py``), and the Rasa server's tracker
+store (``bot/tracker_store.py``, SQLite under ``make run``, PostgreSQL under ``make run-cluster``)
+deletes every stored event of that conversation when it saves the turn.
 """
 
 from __future__ import annotations

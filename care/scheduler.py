@@ -12,8 +12,9 @@ Jobs (kind → what happens when it is due):
   ``checkin_ask``.
 - ``checkin_again``: unanswered → the second question; ``checkin_alert`` after the alert time. A
   second question that would fall in quiet hours waits for their end.
-- ``checkin_alert``: still unanswered → one alert per linked family member (unique per senior, day
-  and contact) and one case at the top of the agents' queue.
+- ``checkin_alert``: still unanswered → one alert per linked family member and one SMS per grid worker
+  (网格员) of the senior's street (care/grid.py), each unique per senior, day and contact, and one case
+  at the top of the agents' queue.
 - ``reminder_day`` / ``reminder_2h``: the day before and two hours before a booking, to the senior
   and to linked family; skipped if the booking was cancelled or moved (a move schedules new ones).
   A reminder due in quiet hours goes out just before they begin, the evening before.
@@ -34,8 +35,9 @@ from bookings.store import Booking, BookingStore, bookings_table, format_code, s
 from bookings.timeparse import describe_date
 from care.config import CareSettings
 from care.db import CareDB, checkin_days, checkins, jobs
+from care.grid import phone_words
 from care.outbox import enqueue, insert_ignore
-from care.service import family_of, next_at_minute, open_case, schedule_job
+from care.service import Whereabouts, family_of, next_at_minute, open_case, schedule_job, whereabouts
 from care.wording import say
 
 logger = logging.getLogger(__name__)
@@ -180,7 +182,7 @@ def _checkin_again(conn: Connection, job: sa.Row[Any], now: dt.datetime, setting
     schedule_job(conn, "checkin_alert", senior, day.isoformat(), now + settings.alert_after)
 
 
-def _checkin_alert(conn: Connection, job: sa.Row[Any], now: dt.datetime, _settings: CareSettings) -> None:
+def _checkin_alert(conn: Connection, job: sa.Row[Any], now: dt.datetime, settings: CareSettings) -> None:
     senior, day = str(job.subject), _day_of(job)
     row = _unanswered(conn, senior, day)
     if row is None or row.alerted_at is not None:
@@ -196,8 +198,29 @@ def _checkin_alert(conn: Connection, job: sa.Row[Any], now: dt.datetime, _settin
             now=now,
             about=senior,
         )
+    place = whereabouts(conn, senior)
+    grid = settings.grid.for_street(place.street)
+    for worker in grid:
+        enqueue(
+            conn,
+            recipient=worker.address,
+            purpose="alert",
+            text=_grid_text(place, day),
+            dedupe_key=f"missed|{senior}|{day}|{worker.address}",
+            now=now,
+            about=senior,
+        )
     open_case(conn, senior, f"missed|{senior}|{day}", now)
-    logger.info("Check-in alert for job %s: family and agents told.", job.id)
+    logger.info("Check-in alert for job %s: family, %d grid workers and agents told.", job.id, len(grid))
+
+
+def _grid_text(place: Whereabouts, day: dt.date) -> str:
+    values = {"street": place.street, "day": f"{day.month}月{day.day}日"}
+    if place.name and place.phone:
+        return say("utter_care_msg_grid_missed", contact=place.name, phone=phone_words(place.phone), **values)
+    if place.phone:
+        return say("utter_care_msg_grid_missed_phone", phone=phone_words(place.phone), **values)
+    return say("utter_care_msg_grid_missed_unknown", **values)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -16,16 +16,30 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bookings.catalog import SHANGHAI
-from bookings.store import Booking, BookingStore, bookings_table, events_table
+from bookings.catalog import SHANGHAI, default_catalog
+from bookings.store import Booking, BookingStore, bookings_table, events_table, format_code, slots_table
+from bookings.timeparse import describe_date
 from care import classify as classifier
 from care.config import CareSettings
-from care.db import CareDB, audit, checkin_days, checkins, consents, contacts, family_links, jobs, outbox
+from care.db import (
+    CareDB,
+    audit,
+    checkin_days,
+    checkins,
+    consents,
+    contacts,
+    family_links,
+    jobs,
+    link_relations,
+    outbox,
+    places,
+)
 from care.errors import CareRefusal, ConsentRequired
 from care.outbox import enqueue, insert_ignore
 from care.wording import say
@@ -41,6 +55,18 @@ class QuietTime(CareRefusal):
 
 class BadLinkCode(CareRefusal):
     """The code is unknown, used or expired."""
+
+
+class NotLinked(CareRefusal):
+    """The family member is not (or no longer) linked to the senior they act for."""
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A senior a family member is linked to; ``relation`` as the family member named them (母亲, 父亲 …) or None."""
+
+    senior: str
+    relation: str | None
 
 
 @dataclass(frozen=True)
@@ -91,6 +117,35 @@ def next_at_minute(minute: int, after: dt.datetime) -> dt.datetime:
 def family_of(conn: Connection, senior: str) -> list[str]:
     c = family_links.c
     return list(conn.execute(sa.select(c.family).where(c.senior == senior, c.status == "active")).scalars())
+
+
+@dataclass(frozen=True)
+class Whereabouts:
+    """What a grid worker needs to find a senior: the street, and a name and number if the senior left them."""
+
+    street: str | None
+    name: str | None = None
+    phone: str | None = None
+
+
+def whereabouts(conn: Connection, senior: str) -> Whereabouts:
+    """The street the senior named at opt-in, else that of their latest booking; the booking's contact, else
+    the number kept for SMS. Bookings are asked for with "老人住在宝山哪个街道或者镇", so their street is home."""
+    stated = conn.execute(sa.select(places.c.street).where(places.c.address == senior)).scalar()
+    booked = None
+    if sa.inspect(conn).has_table(bookings_table.name):
+        b, s = bookings_table.c, slots_table.c
+        booked = conn.execute(
+            sa.select(s.street, b.contact_name, b.phone)
+            .join_from(bookings_table, slots_table, b.slot_id == s.id)
+            .where(b.channel_user == senior)
+            .order_by(b.created_at.desc(), b.id.desc())
+            .limit(1)
+        ).first()
+    if booked is not None:
+        return Whereabouts(stated or booked.street, booked.contact_name, booked.phone)
+    phone = conn.execute(sa.select(contacts.c.phone).where(contacts.c.address == senior)).scalar()
+    return Whereabouts(stated, None, phone)
 
 
 def open_case(conn: Connection, senior: str, key: str, now: dt.datetime) -> None:
@@ -147,8 +202,11 @@ class Care:
             raise ConsentRequired(purpose)
 
     # -- 每日平安 ----------------------------------------------------------------------------------
-    def checkin_optin(self, senior: str, minute_of_day: int) -> dt.datetime:
-        """Ask every day at ``minute_of_day`` (Shanghai); returns the first time. Needs consent first."""
+    def checkin_optin(self, senior: str, minute_of_day: int, street: str | None = None) -> dt.datetime:
+        """Ask every day at ``minute_of_day`` (Shanghai); returns the first time. Needs consent first.
+
+        ``street``: the street or town the senior said they live in, for the grid worker (care/grid.py).
+        """
         if not 0 <= minute_of_day < 24 * 60:
             raise CareRefusal("a time of day is 00:00–23:59")
         if self.settings.quiet.contains_minute(minute_of_day):
@@ -167,9 +225,33 @@ class Care:
                 conn.execute(
                     checkins.insert().values(senior=senior, minute_of_day=minute_of_day, active=True, created_at=now)
                 )
-            cancel_jobs(conn, senior, ("checkin_ask",))
+            if street:
+                if (
+                    conn.execute(
+                        places.update().where(places.c.address == senior).values(street=street, updated_at=now)
+                    ).rowcount
+                    == 0
+                ):
+                    insert_ignore(conn, places, {"address": senior, "street": street, "updated_at": now}, "address")
             first = next_at_minute(minute_of_day, now)
-            schedule_job(conn, "checkin_ask", senior, first.date().isoformat() + f"@{minute_of_day}", first)
+            ref = first.date().isoformat() + f"@{minute_of_day}"
+            conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.subject == senior,
+                    jobs.c.kind == "checkin_ask",
+                    jobs.c.status == "pending",
+                    jobs.c.ref != ref,
+                )
+                .values(status="cancelled")
+            )
+            if not schedule_job(conn, "checkin_ask", senior, ref, first):
+                # The same question was planned before (said twice, or off and on again the same day): plan it again.
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.dedupe_key == f"checkin_ask|{senior}|{ref}", jobs.c.status == "cancelled")
+                    .values(status="pending", due_at=first)
+                )
         logger.info("Check-in on at minute %d.", minute_of_day)
         return first
 
@@ -275,8 +357,11 @@ class Care:
         open_case(conn, senior, f"emergency|{key}", now)
 
     # -- family links ------------------------------------------------------------------------------
-    def family_code(self, family: str) -> str:
-        """A one-time 6-digit code for the family member to give the parent (only its hash is kept)."""
+    def family_code(self, family: str, relation: str | None = None) -> str:
+        """A one-time 6-digit code for the family member to give the parent (only its hash is kept).
+
+        ``relation``: who the parent is to them, as said ("我要绑定我妈" → 母亲), kept with the link.
+        """
         now = self.db.now()
         expires = now + dt.timedelta(minutes=self.settings.link_code_minutes)
         with self.db.write() as conn:
@@ -301,6 +386,11 @@ class Care:
                     },
                     "code_hash",
                 ):
+                    if relation:
+                        link_id = conn.execute(
+                            sa.select(family_links.c.id).where(family_links.c.code_hash == _code_hash(code))
+                        ).scalar_one()
+                        conn.execute(link_relations.insert().values(link_id=link_id, relation=relation))
                     return code
         raise CareRefusal("no unused link code found")
 
@@ -368,6 +458,48 @@ class Care:
         with self.db.read() as conn:
             return list(conn.execute(sa.select(c.senior).where(c.family == family, c.status == "active")).scalars())
 
+    def linked_parents(self, family: str) -> list[Parent]:
+        """The seniors ``family`` is linked to, oldest link first, with the relation said when linking."""
+        c = family_links.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(c.senior, link_relations.c.relation)
+                .join_from(family_links, link_relations, link_relations.c.link_id == c.id, isouter=True)
+                .where(c.family == family, c.status == "active")
+                .order_by(c.confirmed_at, c.id)
+            ).all()
+        return [Parent(str(row.senior), row.relation) for row in rows]
+
+    def booked_for_parent(self, family: str) -> Callable[[Connection, Booking], None]:
+        """The booking store's ``on_booked`` for a family member booking for a parent.
+
+        Inside the booking's transaction: the link must still be active (else NotLinked rolls the
+        booking back), and the parent is told in their own channel, through the outbox, that the family
+        booked it; reminders then go to the parent and linked family as for any booking of theirs.
+        """
+
+        def on_booked(conn: Connection, booking: Booking) -> None:
+            c = family_links.c
+            linked = conn.execute(
+                sa.select(c.id).where(c.family == family, c.senior == booking.channel_user, c.status == "active")
+            ).first()
+            if linked is None:
+                raise NotLinked("the family link ended before the booking was made")
+            now = self.db.now()
+            enqueue(
+                conn,
+                recipient=booking.channel_user,
+                purpose="booking",
+                text=say("utter_care_msg_booked_by_family", **booking_values(booking)),
+                dedupe_key=f"booked_for|{booking.code}",
+                now=now,
+                about=booking.channel_user,
+                not_before=self.settings.quiet.end_after(now, SHANGHAI),  # a booking made at night: told at 07:00
+            )
+            logger.info("Booking %s made by linked family; the senior is told.", booking.code)
+
+        return on_booked
+
     def bookings_for_family(self, family: str, store: BookingStore) -> dict[str, list[Booking]]:
         """What a linked family member may see: each linked parent's upcoming bookings."""
         return {senior: store.list_for_user(senior) for senior in self.seniors_of(family)}
@@ -391,6 +523,7 @@ class Care:
                     sa.or_(family_links.c.senior == address, family_links.c.family == address)
                 )
             ).all():
+                conn.execute(link_relations.delete().where(link_relations.c.link_id == links_row.id))
                 conn.execute(family_links.delete().where(family_links.c.id == links_row.id))
                 counts["family_links"] = counts.get("family_links", 0) + 1
             for name, stmt in (
@@ -408,6 +541,7 @@ class Care:
                     ),
                 ),
                 ("consents", consents.delete().where(consents.c.address == address)),
+                ("places", places.delete().where(places.c.address == address)),
                 ("contacts", contacts.delete().where(contacts.c.address == address)),
             ):
                 counts[name] = int(conn.execute(stmt).rowcount)
@@ -424,6 +558,18 @@ class Care:
             conn.execute(audit.insert().values(at=now, kind="personal_data_deleted"))
         logger.info("Personal data deleted: %s.", ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         return counts
+
+
+def booking_values(booking: Booking) -> dict[str, str]:
+    """What a message about one booking says: service, when, place and the code read in two groups."""
+    service = default_catalog().service(booking.slot.service)
+    start = booking.slot.start.astimezone(SHANGHAI)
+    return {
+        "service": service.name,
+        "when": f"{describe_date(start.date())}{start:%H:%M}",
+        "place": service.resource(booking.slot.resource).name,
+        "code": format_code(booking.code),
+    }
 
 
 def _day_words(day: dt.date) -> str:

@@ -2,6 +2,8 @@
 
     python -m tests.app.care_proc MODE DATABASE_URL NOW_ISO TELEGRAM_BASE STAFF_URL [GO_FILE]
 
+Settings come from the environment (CARE_*; SMS_GATEWAY_URL adds the SMS sender for grid workers).
+
 round            wait for GO_FILE, then 20 rounds of scheduler + worker (what `python -m care run` does)
 commit-and-hang  run the scheduler (messages committed to the outbox), say so, then hang before sending
 claim-and-hang   claim the first due message (a lease), say so, then hang before sending
@@ -10,22 +12,26 @@ claim-and-hang   claim the first due message (a lease), say so, then hang before
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
 
+from care.config import CareSettings
 from care.db import CareDB
 from care.outbox import Worker
 from care.scheduler import Scheduler
-from care.senders import Senders, StaffCaseSender, TelegramSender
+from care.senders import Sender, Senders, SmsSender, StaffCaseSender, TelegramSender
 
 
 def main() -> int:
     mode, url, now_iso, telegram, staff_url = sys.argv[1:6]
     now = dt.datetime.fromisoformat(now_iso)
     db = CareDB(url, clock=lambda: now)
-    senders = Senders({"telegram:": TelegramSender("1:TEST", telegram), "staff:": StaffCaseSender(staff_url)})
-    scheduler, worker = Scheduler(db), Worker(db, senders)
+    found: dict[str, Sender] = {"telegram:": TelegramSender("1:TEST", telegram), "staff:": StaffCaseSender(staff_url)}
+    if os.environ.get("SMS_GATEWAY_URL"):  # grid workers' SMS (CARE_GRID_WORKERS_FILE names them)
+        found["sms:"] = SmsSender(os.environ["SMS_GATEWAY_URL"], os.environ.get("SMS_GATEWAY_TOKEN", ""))
+    scheduler, worker = Scheduler(db, CareSettings.from_env()), Worker(db, Senders(found))
     if mode == "round":
         go = Path(sys.argv[6])
         while not go.exists():

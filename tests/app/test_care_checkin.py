@@ -175,6 +175,17 @@ def test_opting_out_cancels_what_was_pending(world: World) -> None:
     assert sorted(purposes) == ["checkin", "link"]
 
 
+def test_opting_in_again_or_off_and_on_the_same_day_still_asks_once(world: World) -> None:
+    world.care.give_consent(SENIOR, "checkin")
+    world.care.checkin_optin(SENIOR, 8 * 60)
+    world.care.checkin_optin(SENIOR, 8 * 60)  # said twice
+    world.care.checkin_optout(SENIOR)
+    world.care.checkin_optin(SENIOR, 8 * 60)  # off and on again before the first question
+    world.at(8, 0)
+    world.at(8, 1)
+    assert world.sent_to(SENIOR) == ["您好，今天还好吗？回“好”或者“不舒服”就行。"]
+
+
 def test_quiet_hours_span_midnight() -> None:
     quiet = QuietHours.parse("21:30-06:45")
     assert quiet.contains_minute(21 * 60 + 30) and quiet.contains_minute(0) and quiet.contains_minute(6 * 60 + 44)

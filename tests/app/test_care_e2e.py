@@ -1,6 +1,7 @@
 """End to end with the real actions, care service, worker and staff app: a son links to his mother by
 code, she opts in to 每日平安 by chat, does not answer, the son gets the alert on the (fake, loopback)
-Telegram API and an agent sees the case at the top of the queue. Also the chat side of the other care
+Telegram API, her street's grid worker an SMS through the fake gateway, and an agent sees the case at the
+top of the queue. Also the chat side of the other care
 dialogues (consent before storing, 去不了了, 删除我的信息)."""
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ class Chat:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.slots: dict[str, dict[str, Any]] = {}
+        self.said: dict[str, list[dict[str, Any]]] = {}  # each sender's user events, as Rasa's tracker keeps them
 
     def say(self, sender: str, text: str, intent: str, action: type[proactive.CareAction]) -> list[dict[str, Any]]:
         message = {"text": text, "intent": {"name": intent, "confidence": 0.95}, "entities": []}
         user = {"event": "user", "text": text, "parse_data": message, "input_channel": "telegram", "timestamp": 1.0}
         slots = self.slots.setdefault(sender, {})
-        tracker = Tracker(sender, dict(slots), message, [user], False, None, {}, "action_listen")
+        said = self.said.setdefault(sender, [])
+        said.append(user)
+        tracker = Tracker(sender, dict(slots), message, list(said), False, None, {}, "action_listen")
         dispatcher = CollectingDispatcher()
         events = asyncio.run(action().run(dispatcher, tracker, {}))
         for event in events:
@@ -91,18 +95,24 @@ def test_opt_in_no_reply_the_son_on_telegram_is_alerted_and_an_agent_sees_the_ca
     assert _responses(chat.say(MUM, "1", "choose", proactive.ActionCareAnswer)) == ["utter_care_family_linked"]
     assert care.family(MUM) == [SON]
     # She opts in by chat: consent first, then the time she named.
-    asked = chat.say(MUM, "每天八点问我一声", "checkin_optin", proactive.ActionCareCheckinOptin)
+    asked = chat.say(MUM, "每天八点问我一声，我住顾村", "checkin_optin", proactive.ActionCareCheckinOptin)
     assert _responses(asked) == ["utter_care_consent_checkin"] and not care.checkin_active(MUM)
     on = chat.say(MUM, "同意", "affirm", proactive.ActionCareAnswer)
     assert _responses(on) == ["utter_care_checkin_on"] and on[0]["time"] == "早上8点" and care.checkin_active(MUM)
 
     # The care process as `make run` configures it, the fake Telegram API standing in for Telegram.
+    # The grid worker of 顾村镇, which she named, is texted through the (fake) SMS gateway.
+    grid = tmp / "grid.yml"
+    grid.write_text("grid_workers:\n  - {street: 顾村镇, name: 网格员, phone: '139 0000 8003'}\n", encoding="utf-8")
     env = {
         "TELEGRAM_TOKEN": "1:TEST",
         "TELEGRAM_API_BASE_URL": apis.telegram_base,
         "STAFF_DATABASE_URL": f"sqlite:///{tmp / 'staff.sqlite'}",
+        "SMS_GATEWAY_URL": f"{apis.url}/sms",
+        "SMS_GATEWAY_TOKEN": "sms-test-token",
     }
-    scheduler, worker = Scheduler(care.db, care.settings), Worker(care.db, Senders.from_env(env))
+    settings = CareSettings.from_env({"CARE_GRID_WORKERS_FILE": str(grid)})
+    scheduler, worker = Scheduler(care.db, settings), Worker(care.db, Senders.from_env(env))
     for hour, minute in ((8, 0), (8, 30), (9, 0)):
         chat.clock.set_local(2026, 12, 7, hour, minute)
         scheduler.run_once()
@@ -110,10 +120,13 @@ def test_opt_in_no_reply_the_son_on_telegram_is_alerted_and_an_agent_sees_the_ca
     assert len(apis.texts("telegram", to="8001")) == 2, "asked twice, no answer"
     alerts = [t for t in apis.texts("telegram", to="8002") if "没有回音" in t]
     assert alerts == [say("utter_care_msg_family_missed", day="12月7日")]
+    assert apis.texts("sms", to="+8613900008003") == [
+        say("utter_care_msg_grid_missed_unknown", street="顾村镇", day="12月7日")
+    ]
 
-    settings = settings_for(tmp, STAFF_WORKING_HOURS="daily 00:00-24:00")
-    make_user(settings, "xiaoli", "agent")
-    with serve(settings) as served:
+    staff_settings = settings_for(tmp, STAFF_WORKING_HOURS="daily 00:00-24:00")
+    make_user(staff_settings, "xiaoli", "agent")
+    with serve(staff_settings) as served:
         client, _csrf = login(served.url, "xiaoli")
         queue = client.get("/api/queue").json()
     top = queue["waiting"][0]

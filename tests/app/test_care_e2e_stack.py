@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import re
+import sqlite3
 import urllib.request
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from bookings.catalog import SHANGHAI
 from care.config import CareSettings
-from care.db import CareDB
+from care.db import CareDB, outbox
 from care.outbox import Worker, enqueue
 from care.scheduler import Scheduler
 from care.senders import RasaTracker, Senders
@@ -50,7 +54,60 @@ def test_cant_go_and_delete_my_data_through_the_servers(stack: Stack) -> None:
     assert texts(stack.say(senior, "删除我的信息")) == [say("utter_care_delete_ask")]
     assert texts(stack.say(senior, "2")) == [say("utter_care_delete_kept")]
     assert texts(stack.say(senior, "删除我的信息")) == [say("utter_care_delete_ask")]
+    other = new_sender()
+    stack.say(other, "你好")
+    assert "删除我的信息" in _said(stack, senior)
     assert texts(stack.say(senior, "确定删除")) == [say("utter_care_deleted")]
+    # The conversation itself is gone from Rasa's tracker store (bot/tracker_store.py); nobody else's is.
+    assert _said(stack, senior) == []
+    assert _said(stack, other) == ["你好"]
+    stack.say(senior, "你好")
+    assert _said(stack, senior) == ["你好"], "the next message starts a new conversation"
+
+
+def test_a_linked_son_books_for_his_mother_through_the_servers(stack: Stack, bookings_url: str) -> None:
+    mum, son, stranger = new_sender(), new_sender(), new_sender()
+    given = "\n".join(texts(stack.say(son, "我要绑定我妈")))
+    code = re.search(r"绑定码是 (\d{3} \d{3})", given)
+    assert code, given
+    stack.say(mum, f"绑定 {code.group(1)}")
+    assert texts(stack.say(mum, "1")) == [say("utter_care_family_linked")]
+
+    reply = "\n".join(texts(stack.say(son, "帮我妈约个助浴，她住顾村")))
+    assert reply.startswith("好的，这次替您母亲约，预约记在您母亲名下。"), reply
+    answers = {"名字": "王秀英", "手机": "13912345678", "哪个街道": "顾村", "哪天": "下礼拜二上半天"}
+    while "请您核对" not in reply:
+        question = next((k for k in answers if k in reply), None)
+        assert question is not None, reply
+        reply = "\n".join(texts(stack.say(son, answers.pop(question))))
+    assert reply.startswith("这次是替您母亲约的"), reply
+    done = "\n".join(texts(stack.say(son, "对")))
+    assert done.startswith("替您母亲约好了！"), done
+    # Hers: in her list; the son sees it as hers; she is told through the care outbox.
+    assert "助浴" in "\n".join(texts(stack.say(mum, "我约了啥")))
+    assert "\n".join(texts(stack.say(son, "我妈约了哪些"))).startswith("您母亲有 1 个预约")
+    db = CareDB(bookings_url)
+    with db.read() as conn:
+        told = (
+            conn.execute(sa.select(outbox.c.text).where(outbox.c.recipient == mum, outbox.c.purpose == "booking"))
+            .scalars()
+            .all()
+        )
+    db.dispose()
+    assert len(told) == 1 and told[0].startswith("【银龄助手】您的家人替您约了助浴"), told
+
+    # Someone not linked is told how to link, and the booking is their own.
+    reply = "\n".join(texts(stack.say(stranger, "给我爸订个助浴")))
+    assert reply.startswith("您还没有和您父亲绑定"), reply
+
+
+def _said(stack: Stack, sender: str) -> list[str]:
+    """What the sender said, as stored in the servers' SQLite tracker store (every session)."""
+    with contextlib.closing(sqlite3.connect(stack.env()["YINLING_TRACKER_DB"])) as conn:
+        rows = conn.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id", (sender,)
+        ).fetchall()
+    return [str(json.loads(data)["text"]) for (data,) in rows]
 
 
 def test_a_care_message_to_the_web_chat_appears_in_the_pages_history(stack: Stack, bookings_url: str) -> None:

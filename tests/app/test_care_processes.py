@@ -45,7 +45,7 @@ def _missed_checkin(url: str, apis: FakeApis) -> dt.datetime:
     care.give_consent(SENIOR, "family")
     for family in FAMILY:
         care.family_confirm(SENIOR, care.family_code(family))
-    care.checkin_optin(SENIOR, 8 * 60)
+    care.checkin_optin(SENIOR, 8 * 60, street="顾村镇")
     scheduler = Scheduler(db)
     worker = Worker(db, Senders({"telegram:": TelegramSender("1:TEST", apis.telegram_base)}))
     for hour, minute in ((8, 0), (8, 30)):
@@ -57,10 +57,16 @@ def _missed_checkin(url: str, apis: FakeApis) -> dt.datetime:
 
 
 def _proc(
-    mode: str, url: str, now: dt.datetime, apis: FakeApis, staff_url: str, go: Path | None = None
+    mode: str,
+    url: str,
+    now: dt.datetime,
+    apis: FakeApis,
+    staff_url: str,
+    go: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     args = [sys.executable, "-m", "tests.app.care_proc", mode, url, now.isoformat(), apis.telegram_base, staff_url]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
     return subprocess.Popen([*args, *([str(go)] if go else [])], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
 
 
@@ -84,11 +90,26 @@ def test_two_scheduler_processes_alert_each_contact_exactly_once(url: str, apis:
     now = _missed_checkin(url, apis)
     assert _alerts(apis) == dict.fromkeys(FAMILY, 0)
     go = tmp_path / "go"
-    procs = [_proc("round", url, now, apis, staff_url, go) for _ in range(2)]
+    # The senior named 顾村镇 at opt-in: its grid worker gets one SMS too (the sample entry none).
+    grid = tmp_path / "grid.yml"
+    grid.write_text(
+        "grid_workers:\n"
+        "  - {street: 顾村镇, name: 网格员甲, phone: '139 0000 7004'}\n"
+        "  - {street: 顾村镇, name: 示例, phone: '139 0000 7005', sample: true}\n",
+        encoding="utf-8",
+    )
+    env = {
+        "CARE_GRID_WORKERS_FILE": str(grid),
+        "SMS_GATEWAY_URL": f"{apis.url}/sms",
+        "SMS_GATEWAY_TOKEN": "sms-test-token",
+    }
+    procs = [_proc("round", url, now, apis, staff_url, go, env) for _ in range(2)]
     go.touch()
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert _alerts(apis) == dict.fromkeys(FAMILY, 1)
+    assert [ALERT in t for t in apis.texts("sms", to="+8613900007004")] == [True]
+    assert apis.texts("sms", to="+8613900007005") == []
     assert sum(int(o.split("jobs=")[1].split()[0]) for o in outputs) >= 1
     assert _cases(staff_url) == [(SENIOR, "care", 0)]
 
