@@ -138,10 +138,15 @@ def test_action_server_workers_share_one_port_and_stop_together(tmp_path: Path) 
             time.sleep(0.3)
         workers = _children(process.pid)
         assert len(workers) == 2
-        # Both workers listen on the port (SO_REUSEPORT): each one's sockets include a listener.
-        listening = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
-        for pid in workers:
-            assert f"pid={pid}," in listening, listening
+        # Both workers listen on the port (SO_REUSEPORT): each one's sockets include a listener. The first
+        # to answer /health may be ready before the other, so wait (within the deadline) for both.
+        while True:
+            listening = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
+            if all(f"pid={pid}," in listening for pid in workers):
+                break
+            assert process.poll() is None, (tmp_path / "actions.log").read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, listening
+            time.sleep(0.3)
         # One worker dying takes the others down: the supervisor above (systemd, run-cluster) restarts all.
         os.kill(workers[0], signal.SIGKILL)
         assert process.wait(timeout=30) != 0
