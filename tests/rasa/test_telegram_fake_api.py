@@ -210,6 +210,8 @@ class ScriptedRasa:
     script: dict[str, Sequence[dict[str, Any]]] = field(default_factory=dict)
     delay: float = 0.0
     received: list[UserMessage] = field(default_factory=list)
+    # When set, no answer is sent before the test opens the gate (order, not time, shows who answered first).
+    gate: asyncio.Event | None = None
 
     @property
     def texts(self) -> list[str | None]:
@@ -219,6 +221,8 @@ class ScriptedRasa:
         self.received.append(message)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
         replies = self.script.get(message.text or "", [{"text": f"收到：{message.text}"}])
         for reply in replies:
             await message.output_channel.send_response(message.sender_id, dict(reply))
