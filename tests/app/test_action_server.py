@@ -116,7 +116,7 @@ class _Echo(Action):
         return []
 
 
-def _call() -> dict[str, Any]:
+def _echo_call() -> dict[str, Any]:
     tracker = {
         "sender_id": "t1",
         "slots": {},
@@ -133,7 +133,7 @@ def _call() -> dict[str, Any]:
 def test_the_threaded_executor_runs_an_action_off_the_loop_and_returns_its_answer() -> None:
     executor = ThreadedExecutor(2)
     executor.register_action(_Echo)
-    result = asyncio.run(executor.run(_call()))
+    result = asyncio.run(executor.run(_echo_call()))
     assert result is not None
     [message] = result.model_dump()["responses"]
     assert message["text"].startswith("action")  # the pool's thread name, not the test's MainThread
@@ -145,7 +145,7 @@ def test_a_streaming_call_stays_on_the_callers_loop() -> None:
 
     async def stream() -> tuple[Any, list[Any]]:
         sink: asyncio.Queue[Any] = asyncio.Queue()
-        result = await executor.run(_call(), sink)
+        result = await executor.run(_echo_call(), sink)
         items = []
         while not sink.empty():
             items.append(sink.get_nowait())
