@@ -235,8 +235,9 @@ def _nlu_tuning(datasets: dict[str, Any]) -> list[str]:
         "pair of its grid scored by stratified k-fold cross-validation (macro-F1 shown), the best refitted on all "
         "the training data; the softmax temperature fitted on the out-of-fold scores of that pair (ECE = expected "
         "calibration error, 10 bins, before → after). The fallback suggestion is the FallbackClassifier setting "
-        "that maximizes right answers minus wrong answers on the out-of-fold probabilities; the fallback of "
-        "config.yml is the project training data's suggestion.",
+        "that maximizes right answers minus wrong answers on the out-of-fold probabilities (with the early exit, "
+        "of the mix of the character head and the full model); the pipeline's CalibratedFallbackClassifier "
+        "applies each trained model's own suggestion.",
         "",
     ]
     lines += table(

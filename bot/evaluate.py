@@ -9,6 +9,9 @@ directory, then every TEST.yml example is parsed one at a time. Printed per pipe
 - accuracy: share of test examples whose top intent is the gold intent. Anything else is an
   error: an intent absent from TRAIN.yml, ``nlu_fallback`` (the project's FallbackClassifier),
   ``emergency`` (the project's EmergencyGuard), or no intent at all.
+- accuracy_before_fallback: the same, but where ``nlu_fallback`` was predicted, the intent the
+  classifier ranked first beneath it counts instead: how much of the accuracy the fallback takes
+  (a diagnostic; ``accuracy`` is the figure that counts).
 - macro_f1: intent F1 averaged over the gold intents of the test set (predicted labels that
   are not gold intents count only as false negatives of the gold intent).
 - entity_f1: micro-averaged F1 over (entity type, start, end) triples: a predicted entity counts
@@ -97,6 +100,8 @@ class Parse:
     intent: str
     entities: tuple[Span, ...]
     seconds: float
+    # The classifier's own top intent where the fallback replaced it, else the intent itself.
+    classifier_intent: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ class Scores:
     train_peak_rss_mb: float | None = None
     confusion: dict[str, Any] | None = None
     linear_intent: dict[str, Any] | None = None
+    accuracy_before_fallback: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -123,6 +129,8 @@ class Scores:
             "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb, 1),
             "train_peak_rss_mb": None if self.train_peak_rss_mb is None else round(self.train_peak_rss_mb, 1),
         }
+        if self.accuracy_before_fallback is not None:
+            out["accuracy_before_fallback"] = round(self.accuracy_before_fallback, 4)
         if self.confusion is not None:
             out["confusion"] = self.confusion
         if self.linear_intent is not None:
@@ -279,7 +287,17 @@ def _parse_result(result: dict[str, Any], text: str, seconds: float) -> Parse:
         for e in result.get("entities") or []
         if "start" in e and "end" in e
     )
-    return Parse(text=str(result.get("text") or text), intent=str(intent), entities=entities, seconds=seconds)
+    classifier_intent = str(intent)
+    ranking = result.get("intent_ranking") or []
+    if intent == "nlu_fallback" and len(ranking) >= 2:
+        classifier_intent = str(ranking[1].get("name") or "")
+    return Parse(
+        text=str(result.get("text") or text),
+        intent=str(intent),
+        entities=entities,
+        seconds=seconds,
+        classifier_intent=classifier_intent,
+    )
 
 
 # ---------------------------------------------------------------- scoring
@@ -361,6 +379,7 @@ def score(
     milliseconds = [p.seconds * 1000 for p in parses]
     return Scores(
         accuracy=float(accuracy_score(gold, predicted)),
+        accuracy_before_fallback=float(accuracy_score(gold, [p.classifier_intent or p.intent for p in parses])),
         macro_f1=float(f1_score(gold, predicted, labels=sorted(set(gold)), average="macro", zero_division=0)),
         entity_f1=micro_f1(*entity_counts(examples, parses)) if has_entities else None,
         train_s=train_s,

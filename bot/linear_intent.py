@@ -18,6 +18,18 @@ Everything that is chosen is chosen on the training data only, at training time:
 - a fallback threshold suggestion from the same out-of-fold probabilities (see
   ``suggest_fallback``): stored with the model and printed by ``python -m bot.linear_intent``.
 
+Early exit (``early_exit: true``, the project's setting): a second, character-only head is trained
+and calibrated the same way, and it answers alone when its confidence reaches a threshold; only the
+other messages need the sentence embedding, which a lazy ``E5SentenceFeaturizer`` then computes on
+demand (``bot.e5_featurizer.embed_pending``). The threshold is chosen on the training data too: on
+the out-of-fold probabilities of both heads, the lowest threshold of ``EXIT_GRID`` at which answering
+with the character head above it is right at least as often as the full model on the same
+examples (``choose_exit``).
+
+The model also carries its fallback suggestion to the messages it classifies (``FALLBACK_KEY``), so
+that ``bot.calibrated_fallback.CalibratedFallbackClassifier`` uses the thresholds suggested for the
+data it was trained on instead of numbers fixed in config.yml for one data set.
+
 ``combine: vote`` trains one head per feature block (dense alone, characters alone), each with
 its own cross-validated ``C`` and temperature, and averages their probabilities: the ensemble
 baseline of the benchmark. ``blocks: [char]`` is the character n-gram baseline.
@@ -76,6 +88,10 @@ COMBINES = ("concat", "vote")
 # The fallback thresholds the suggestion considers (FallbackClassifier's two settings).
 THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
 AMBIGUITY_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+# The early-exit thresholds considered (the character head's calibrated confidence).
+EXIT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
+# Message attribute (not in the parse output): the model's fallback suggestion, for CalibratedFallbackClassifier.
+FALLBACK_KEY = "linear_intent_fallback"
 
 
 class LinearIntentError(YinlingError, RasaException):
@@ -101,6 +117,7 @@ class Settings:
     featurizers: tuple[str, ...]
     ranking_length: int
     random_seed: int
+    early_exit: bool = False
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Settings:
@@ -133,6 +150,14 @@ class Settings:
         seed = config.get("random_seed")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise LinearIntentConfigError(f"{name}: 'random_seed' must be an integer.")
+        early_exit = config.get("early_exit", False)
+        if not isinstance(early_exit, bool):
+            raise LinearIntentConfigError(f"{name}: 'early_exit' must be true or false.")
+        if early_exit and (combine != "concat" or set(blocks) != set(BLOCKS)):
+            raise LinearIntentConfigError(
+                f"{name}: 'early_exit' needs both blocks [char, dense] and combine: concat (the character head "
+                "answers first, the full model the rest)."
+            )
         return cls(
             blocks=blocks,
             combine=combine,
@@ -144,6 +169,7 @@ class Settings:
             featurizers=tuple(str(f) for f in config.get("featurizers") or ()),
             ranking_length=ranking,
             random_seed=seed,
+            early_exit=early_exit,
         )
 
 
@@ -175,7 +201,8 @@ def _dense_matrix(messages: Sequence[Message], featurizers: tuple[str, ...], dim
     rows: list[np.ndarray | None] = []
     for message in messages:
         _, sentence = message.get_dense_features(TEXT, list(featurizers) or None)
-        rows.append(None if sentence is None else np.asarray(sentence.features, dtype=np.float32).reshape(-1))
+        row = None if sentence is None else np.asarray(sentence.features, dtype=np.float32).reshape(-1)
+        rows.append(None if row is None or row.size == 0 else row)  # size 0: a lazy featurizer's placeholder
     found = {row.shape[0] for row in rows if row is not None}
     if len(found) > 1:
         raise LinearIntentError(f"LinearIntentClassifier: dense sentence features of different sizes {sorted(found)}")
@@ -301,6 +328,52 @@ def suggest_fallback(probabilities: np.ndarray, y: np.ndarray) -> dict[str, floa
         "right_sent_to_fallback": round(float((correct & ~answered).sum() / max(1, correct.sum())), 4),
         "wrong_caught": round(float((~correct & ~answered).sum() / max(1, (~correct).sum())), 4),
     }
+
+
+def choose_exit(exit_probabilities: np.ndarray, full_probabilities: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The early-exit threshold, from out-of-fold probabilities of the character head and the full model.
+
+    For each threshold of ``EXIT_GRID`` (lowest first), the examples whose character-head
+    confidence reaches it are answered by that head, the others by the full model. The choice is
+    the lowest threshold at which this mix is right at least as often as the full model alone
+    (so exiting costs no accuracy out of fold), and stays so at every higher threshold of the grid;
+    ``threshold`` is None when no threshold qualifies (never exit).
+    """
+    confidence = exit_probabilities.max(axis=1)
+    exit_right = exit_probabilities.argmax(axis=1) == y
+    full_right = full_probabilities.argmax(axis=1) == y
+    rows = []
+    for threshold in EXIT_GRID:
+        exits = confidence >= threshold
+        mixed = np.where(exits, exit_right, full_right)
+        rows.append(
+            {
+                "threshold": threshold,
+                "exits": round(float(exits.mean()), 4),
+                "accuracy": round(float(mixed.mean()), 4),
+                "ok": bool(mixed.sum() >= full_right.sum()),
+            }
+        )
+    chosen = None
+    for row in reversed(rows):  # the lowest threshold from which every higher one qualifies too
+        if not row["ok"]:
+            break
+        chosen = row
+    return {
+        "threshold": None if chosen is None else chosen["threshold"],
+        "exits": 0.0 if chosen is None else chosen["exits"],
+        "accuracy": round(float(full_right.mean()), 4) if chosen is None else chosen["accuracy"],
+        "full_accuracy": round(float(full_right.mean()), 4),
+        "grid": rows,
+    }
+
+
+def mix_exit(exit_probabilities: np.ndarray, full_probabilities: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Each row from the character head where it is sure enough, else from the full model."""
+    if threshold is None:
+        return full_probabilities
+    exits = exit_probabilities.max(axis=1) >= threshold
+    return np.where(exits[:, None], exit_probabilities, full_probabilities)
 
 
 @dataclass
@@ -431,6 +504,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             "featurizers": [],
             "ranking_length": LABEL_RANKING_LENGTH,
             "random_seed": 42,
+            # A character-only head answers alone when sure (threshold chosen by cross-validation).
+            "early_exit": False,
         }
 
     @staticmethod
@@ -500,16 +575,35 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             seen &= report.pop("_oof_seen", seen)
             reports.append(report)
             vectorizer = vectorizer or head_vectorizer
+        exit_head, exit_threshold, exit_report = None, None, None
+        if self._settings.early_exit:
+            exit_head, _, exit_train = _train_head(("char",), texts, dense, y, len(classes), self._settings)
+            exit_oof = exit_train.pop("_oof_probabilities")
+            seen &= exit_train.pop("_oof_seen", seen)
+            if exit_oof is not None and oofs[0] is not None:
+                exit_report = {"head": exit_train, **choose_exit(exit_oof[seen], oofs[0][seen], y[seen])}
+                exit_threshold = exit_report["threshold"]
+                oofs = [mix_exit(exit_oof, oofs[0], exit_threshold)]
+            else:
+                exit_report = {"head": exit_train, "threshold": None, "note": "no cross-validation: no early exit"}
         model = _Model(classes, heads, vectorizer, dense.shape[1], self._settings.ngram_range)
+        if exit_head is not None and exit_threshold is not None:
+            model.exit_head, model.exit_threshold = exit_head, exit_threshold
         training_report: dict[str, Any] = {
             "examples": len(examples),
             "intents": len(classes),
             "heads": reports,
             "seconds": round(time.perf_counter() - started, 2),
         }
+        if exit_report is not None:
+            training_report["early_exit"] = exit_report
         if all(p is not None for p in oofs):
             combined = np.mean(np.stack(oofs), axis=0)
             training_report["fallback_suggestion"] = suggest_fallback(combined[seen], y[seen])
+            model.fallback = {
+                "threshold": training_report["fallback_suggestion"]["threshold"],
+                "ambiguity_threshold": training_report["fallback_suggestion"]["ambiguity_threshold"],
+            }
         model.report = training_report
         self._model = model
         logger.info(
@@ -543,6 +637,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             ranking = [{INTENT_NAME_KEY: classes[i], PREDICTED_CONFIDENCE_KEY: float(row[i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            if self._model is not None and self._model.fallback is not None:
+                message.set(FALLBACK_KEY, dict(self._model.fallback))
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -589,6 +685,11 @@ class _Model:
         self.dense_dims = dense_dims
         self.ngram_range = ngram_range
         self.report: dict[str, Any] = {}
+        # Early exit: a character-only head that answers alone at or above the threshold.
+        self.exit_head: Head | None = None
+        self.exit_threshold: float | None = None
+        # The fallback suggestion handed to CalibratedFallbackClassifier on each message.
+        self.fallback: dict[str, float] | None = None
 
     def probabilities(self, messages: Sequence[Message], featurizers: tuple[str, ...]) -> list[np.ndarray | None]:
         texts = _texts(messages)
@@ -596,8 +697,21 @@ class _Model:
         out: list[np.ndarray | None] = [None] * len(messages)
         if not todo:
             return out
-        chosen = [messages[i] for i in todo]
         char = self.vectorizer.transform([texts[i] for i in todo]) if self.vectorizer is not None else None
+        if self.exit_head is not None and self.exit_threshold is not None and char is not None:
+            early = self.exit_head.probabilities(char, None)
+            sure = early.max(axis=1) >= self.exit_threshold
+            for i, row in zip(np.asarray(todo)[sure], early[sure]):
+                out[int(i)] = row
+            if sure.all():
+                return out
+            todo = [i for i, done in zip(todo, sure) if not done]
+            char = char[np.flatnonzero(~sure)]
+        chosen = [messages[i] for i in todo]
+        if self.dense_dims:
+            from bot.e5_featurizer import embed_pending
+
+            embed_pending(chosen)  # a lazy featurizer left the embedding for whoever needs it
         dense = _dense_matrix(chosen, featurizers, self.dense_dims)
         combined = np.mean([head.probabilities(char, dense) for head in self.heads], axis=0)
         for i, row in zip(todo, combined):
@@ -617,9 +731,19 @@ class _Model:
         if self.vectorizer is not None:
             arrays["idf"] = self.vectorizer.idf_.astype(np.float32)
             vocabulary = {term: int(i) for term, i in self.vectorizer.vocabulary_.items()}
+        exit_head = None
+        if self.exit_head is not None:
+            arrays["exit_weights"], arrays["exit_bias"] = self.exit_head.weights, self.exit_head.bias
+            exit_head = {
+                "C": self.exit_head.c,
+                "temperature": self.exit_head.temperature,
+                "threshold": self.exit_threshold,
+            }
         np.savez_compressed(directory / MODEL_ARRAYS, **arrays)
         meta = {
             "format": FORMAT_VERSION,
+            "exit_head": exit_head,
+            "fallback": self.fallback,
             "classes": self.classes,
             "dense_dims": self.dense_dims,
             "char_ngram_range": list(self.ngram_range),
@@ -660,6 +784,20 @@ class _Model:
         ]
         model = cls(list(meta["classes"]), heads, vectorizer, int(meta["dense_dims"]), ngram_range)
         model.report = dict(meta.get("report") or {})
+        exit_head = meta.get("exit_head")  # absent from models stored before the early exit
+        if exit_head is not None:
+            model.exit_head = Head(
+                blocks=("char",),
+                c=float(exit_head["C"]),
+                scale=1.0,
+                temperature=float(exit_head["temperature"]),
+                weights=stored["exit_weights"],
+                bias=stored["exit_bias"],
+            )
+            model.exit_threshold = float(exit_head["threshold"])
+        fallback = meta.get("fallback")
+        if fallback is not None:
+            model.fallback = {k: float(fallback[k]) for k in ("threshold", "ambiguity_threshold")}
         return model
 
 

@@ -18,6 +18,7 @@ from bot.evaluate import (
     EvaluationInputError,
     Example,
     Parse,
+    _parse_result,
     align_span,
     confusion,
     entity_counts,
@@ -98,6 +99,7 @@ METRICS = {
     "peak_rss_mb",
     "train_peak_rss_mb",
     "confusion",
+    "accuracy_before_fallback",
 }
 
 
@@ -148,6 +150,16 @@ def test_scores_count_unseen_and_fallback_intents_as_errors() -> None:
     assert scores.parse_p50_ms == pytest.approx(10.0)
 
 
+def test_accuracy_before_fallback_counts_the_classifiers_intent_beneath_the_fallback() -> None:
+    examples = [Example("天气", "ask_weather", ()), Example("闹钟", "set_alarm", ())]
+    ranking = [{"name": "nlu_fallback", "confidence": 0.4}, {"name": "ask_weather", "confidence": 0.35}]
+    fell_back = _parse_result({"text": "天气", "intent": ranking[0], "intent_ranking": ranking}, "天气", 0.01)
+    assert (fell_back.intent, fell_back.classifier_intent) == ("nlu_fallback", "ask_weather")
+    answered = _parse_result({"text": "闹钟", "intent": {"name": "greet", "confidence": 0.9}}, "闹钟", 0.01)
+    scores = score(examples, [fell_back, answered], train_s=1.0)
+    assert scores.accuracy == 0.0 and scores.accuracy_before_fallback == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize("name", sorted(PIPELINES))
 def test_epochs_override_reaches_diet_and_only_diet(name: str) -> None:
     default = pipeline_config(name, None)
@@ -172,7 +184,10 @@ def test_the_baselines_differ_from_the_project_only_in_the_classifier() -> None:
     project = [c["name"] for c in pipeline_config("project", None)["pipeline"]]
     assert "bot.linear_intent.LinearIntentClassifier" in project
     # The guard comes last, so that no fallback rule can undo an emergency (test_linear_intent.py).
-    assert project[-1] == "bot.emergency_guard.EmergencyGuard" and "FallbackClassifier" in project
+    assert (
+        project[-1] == "bot.emergency_guard.EmergencyGuard"
+        and "bot.calibrated_fallback.CalibratedFallbackClassifier" in project
+    )
 
 
 def test_confusion_counts_every_gold_and_predicted_pair() -> None:
