@@ -29,7 +29,7 @@ setup:
 	@bash scripts/setup.sh
 
 train: setup
-	@$(RASA_PY) -m bot.train
+	@$(RASA_PY) -m bot.tools.train
 
 run: setup
 	@$(APP_PY) scripts/stack.py run

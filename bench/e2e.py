@@ -114,7 +114,7 @@ class E2EConfig:
     start_timeout: float = 600.0
     edit_timeout: float = 30.0
     seed: int = 20250429
-    model: Path | None = None  # None: bot.train's model for the current data (trained first if stale)
+    model: Path | None = None  # None: bot.tools.train's model for the current data (trained first if stale)
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -342,7 +342,7 @@ def run_e2e(cfg: E2EConfig, work: Path) -> dict[str, Any]:
             raise BenchError(f"model {cfg.model} does not exist")
         model = cfg.model
     else:
-        logger.info("e2e: making sure a trained model is present (bot.train; trains only if the data changed)")
+        logger.info("e2e: making sure a trained model is present (bot.tools.train; trains only if the data changed)")
         model = train_model()
     kb_url = f"sqlite:///{work / 'kb.sqlite'}"
     bookings_url = f"sqlite:///{work / 'bookings.sqlite'}"

@@ -1,17 +1,17 @@
 """NLU part: the project's pipeline against Rasa's stock Chinese pipeline and two baselines on three splits.
 
-Each pipeline on each split is one ``.venv-rasa/bin/python -m bot.evaluate --train T.yml
+Each pipeline on each split is one ``.venv-rasa/bin/python -m bot.tools.evaluate --train T.yml
 --test S.yml --pipelines P --json`` subprocess, at full settings; the JSON objects on their last
-lines are merged per split into what ``bot.evaluate`` prints for all pipelines at once:
+lines are merged per split into what ``bot.tools.evaluate`` prints for all pipelines at once:
 
 - ``project``: the project's own training data (``training_data/nlu/*.yml`` with the synonyms,
   lookup tables and regexes, merged into one file because the tool takes a file) against
   ``bench/nlu_test.yml``;
-- ``smp2017``: SMP2017-ECDT task 1, train split against test split (``bot.convert smp2017``);
+- ``smp2017``: SMP2017-ECDT task 1, train split against test split (``bot.tools.convert smp2017``);
 - ``xsid_zh``: xSID 0.7 Chinese, valid split as training data against the test split
-  (``bot.convert xsid``).
+  (``bot.tools.convert xsid``).
 
-The pipelines (``bot.evaluate``'s registry): ``project`` (config.yml), ``rasa_default`` (Rasa's
+The pipelines (``bot.tools.evaluate``'s registry): ``project`` (config.yml), ``rasa_default`` (Rasa's
 stock Chinese pipeline), and two plain baselines of the project's linear classifier:
 ``char_linear`` (character n-grams alone) and ``ensemble`` (an e5 model and a character model,
 probabilities averaged).
@@ -59,8 +59,8 @@ class NluTools:
     """How to call the Rasa-side tools; tests point this at a stand-in."""
 
     python: Path = RASA_VENV / "bin" / "python"
-    evaluate_module: str = "bot.evaluate"
-    convert_module: str = "bot.convert"
+    evaluate_module: str = "bot.tools.evaluate"
+    convert_module: str = "bot.tools.convert"
     cwd: Path = ROOT
 
     def convert(self, fmt: str, source: Path, target: Path, timeout: float = 600.0) -> None:
@@ -78,7 +78,7 @@ class NluTools:
     def evaluate(
         self, train: Path, test: Path, timeout: float, pipeline: str | None = None, cpu: int | None = None
     ) -> dict[str, Any]:
-        """``bot.evaluate`` on one split: every pipeline, or only ``pipeline``; pinned to ``cpu`` if given."""
+        """``bot.tools.evaluate`` on one split: every pipeline, or only ``pipeline``; pinned to ``cpu`` if given."""
         command = [str(self.python), "-m", self.evaluate_module, "--train", str(train), "--test", str(test), "--json"]
         if pipeline is not None:
             command += ["--pipelines", pipeline]
@@ -202,7 +202,7 @@ DATASETS: dict[str, tuple[str, Prepare]] = {
 
 @dataclass(frozen=True)
 class Job:
-    """One pipeline trained and scored on one dataset: one ``bot.evaluate`` process."""
+    """One pipeline trained and scored on one dataset: one ``bot.tools.evaluate`` process."""
 
     dataset: str
     pipeline: str

@@ -121,7 +121,7 @@ def _budget(results: dict[str, Any]) -> str:
 
 def _nlu(part: dict[str, Any]) -> list[str]:
     lines = [
-        "Every pipeline trained and scored by `bot.evaluate` at its full settings: project = `config.yml`, "
+        "Every pipeline trained and scored by `bot.tools.evaluate` at its full settings: project = `config.yml`, "
         "rasa_default = Rasa's stock Chinese pipeline, and two plain baselines of the project's linear classifier "
         "(`bot/pipelines/`): char_linear = character n-grams alone, ensemble = an e5 model and a character model "
         "with their probabilities averaged. Only the project pipeline has the FallbackClassifier and the emergency "
@@ -146,7 +146,7 @@ def _nlu(part: dict[str, Any]) -> list[str]:
         how = "one after the other, unpinned"
     if jobs:
         lines += [
-            f"Each (dataset, pipeline) is one `bot.evaluate` process: {len(jobs)} jobs, {how}. "
+            f"Each (dataset, pipeline) is one `bot.tools.evaluate` process: {len(jobs)} jobs, {how}. "
             f"Sum of job times {fmt(sum(j.get('seconds', 0) for _, _, j in jobs), 0)} s; "
             f"wall-clock of this part {fmt(part.get('seconds'), 0)} s.",
             "",
@@ -231,7 +231,7 @@ def _nlu_tuning(datasets: dict[str, Any]) -> list[str]:
     lines = [
         "### How the project's intent classifier chose its settings",
         "",
-        "`bot.linear_intent.LinearIntentClassifier`, on each dataset's training data only: every (C, e5 scale) "
+        "`bot.components.linear_intent.LinearIntentClassifier`, on each dataset's training data only: every (C, e5 scale) "
         "pair of its grid scored by stratified k-fold cross-validation (macro-F1 shown), the best refitted on all "
         "the training data; the softmax temperature fitted on the out-of-fold scores of that pair (ECE = expected "
         "calibration error, 10 bins, before → after). The fallback suggestion is the FallbackClassifier setting "

@@ -243,7 +243,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--parts", help=f"comma-separated subset of {','.join(PARTS)} (for development)")
     parser.add_argument("--sizes", help="KB sizes for the scale part, comma-separated (default by mode)")
-    parser.add_argument("--model", type=Path, help="Rasa model to use (default: bot.train's, trained if stale)")
+    parser.add_argument("--model", type=Path, help="Rasa model to use (default: bot.tools.train's, trained if stale)")
     parser.add_argument("--keep-work", action="store_true", help="keep the temporary folder (server logs, databases)")
     return parser.parse_args(argv)
 

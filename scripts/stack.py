@@ -114,9 +114,9 @@ def enabled_channels(credentials: Path) -> list[str]:
 
 
 def train_model() -> Path:
-    """Train if needed (bot.train) and return the model's path."""
+    """Train if needed (bot.tools.train) and return the model's path."""
     out = subprocess.run(
-        [str(RASA_VENV / "bin" / "python"), "-m", "bot.train"],
+        [str(RASA_VENV / "bin" / "python"), "-m", "bot.tools.train"],
         cwd=ROOT,
         env=base_env(),
         check=True,

@@ -171,7 +171,7 @@ def fake_platform() -> Iterator[FakePlatform]:
 def stack(
     tmp_path_factory: pytest.TempPathFactory, kb_url: str, bookings_url: str, fake_platform: FakePlatform
 ) -> Iterator[Stack]:
-    """Both real servers on free loopback ports, with a model trained once (bot.train)."""
+    """Both real servers on free loopback ports, with a model trained once (bot.tools.train)."""
     model = train_model()
     work = tmp_path_factory.mktemp("stack")
     running = Stack.isolated(

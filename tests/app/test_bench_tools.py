@@ -1,7 +1,7 @@
 """The benchmark harness's own pieces: load generator, percentiles, report, KB padding, NLU plumbing.
 
 Fast (no Rasa, no embedding model): the load generator runs against a tiny HTTP server on
-127.0.0.1, the NLU part against stand-in tools that print what ``bot.evaluate`` prints.
+127.0.0.1, the NLU part against stand-in tools that print what ``bot.tools.evaluate`` prints.
 """
 
 from __future__ import annotations

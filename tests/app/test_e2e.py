@@ -1,6 +1,6 @@
 """End to end: the real Rasa server and the real action server, on free loopback ports.
 
-The Rasa model is trained once (bot.train skips training while data and config are
+The Rasa model is trained once (bot.tools.train skips training while data and config are
 unchanged). The conversations go through the REST channel exactly as a web page would.
 """
 

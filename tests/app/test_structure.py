@@ -35,7 +35,7 @@ def test_no_module_imports_across_the_runtimes() -> None:
     sources = list(project_sources())
     modules = {name for name, _ in sources}
     assert {
-        "bot.train",
+        "bot.tools.train",
         "channels.wechat.crypto",
         "actions.server",
         "knowledge_base.retrieval",
@@ -165,7 +165,12 @@ def test_a_warning_from_the_project_is_an_error_and_a_librarys_deprecation_is_no
     """pyproject.toml's filterwarnings: the project's own warnings fail the test that raised them."""
     import warnings
 
-    for module in ("common.redact", "knowledge_base.retrieval", "bot.linear_intent", "channels.wechat.channel"):
+    for module in (
+        "common.redact",
+        "knowledge_base.retrieval",
+        "bot.components.linear_intent",
+        "channels.wechat.channel",
+    ):
         with pytest.raises(UserWarning, match="from the project"):
             warnings.warn_explicit("from the project", UserWarning, "x.py", 1, module=module)
     with pytest.raises(DeprecationWarning):
@@ -173,3 +178,50 @@ def test_a_warning_from_the_project_is_an_error_and_a_librarys_deprecation_is_no
     with warnings.catch_warnings(record=True) as seen:  # record, under the filters pytest set from pyproject.toml
         warnings.warn_explicit("a library's warning", UserWarning, "x.py", 1, module="commonmark.blocks")
     assert [str(w.message) for w in seen] == ["a library's warning"]  # still only a warning
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def bot_layout_problems(root: Path) -> list[str]:
+    """bot/ keeps pipeline components (bot/components) apart from tools (bot/tools); see ARCHITECTURE.md."""
+    problems: list[str] = []
+    for config in [root / "config.yml", *sorted((root / "bot" / "pipelines").glob("*.yml"))]:
+        if not config.exists():
+            continue
+        for name in re.findall(r"^\s*-\s*name:\s*(bot\.[\w.]+)", config.read_text(encoding="utf-8"), re.M):
+            if not name.startswith("bot.components."):
+                problems.append(f"{config.name} names {name}, which is not under bot.components")
+    for module in sorted((root / "bot" / "components").glob("*.py")):
+        for imported in _imported_modules(module):
+            if imported == "bot.tools" or imported.startswith("bot.tools."):
+                problems.append(f"bot/components/{module.name} imports the tool {imported}")
+    for module in sorted((root / "bot").glob("*.py")):
+        if module.name not in {"__init__.py", "server.py", "tracker_store.py"}:
+            problems.append(f"bot/{module.name} belongs in bot/components or bot/tools")
+    return problems
+
+
+def test_bot_keeps_pipeline_components_apart_from_tools() -> None:
+    assert bot_layout_problems(ROOT) == []
+
+
+def test_the_bot_layout_check_sees_a_misplaced_module(tmp_path: Path) -> None:
+    (tmp_path / "bot" / "components").mkdir(parents=True)
+    (tmp_path / "bot" / "pipelines").mkdir()
+    (tmp_path / "config.yml").write_text("pipeline:\n  - name: bot.normalizer.TextNormalizer\n", encoding="utf-8")
+    (tmp_path / "bot" / "components" / "x.py").write_text("from bot.tools.train import main\n", encoding="utf-8")
+    (tmp_path / "bot" / "evaluate.py").write_text("", encoding="utf-8")
+    assert bot_layout_problems(tmp_path) == [
+        "config.yml names bot.normalizer.TextNormalizer, which is not under bot.components",
+        "bot/components/x.py imports the tool bot.tools.train",
+        "bot/evaluate.py belongs in bot/components or bot/tools",
+    ]

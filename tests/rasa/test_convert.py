@@ -1,4 +1,4 @@
-"""bot.convert: SMP2017 TSV and xSID CoNLL to Rasa NLU YAML, offsets and special characters included."""
+"""bot.tools.convert: SMP2017 TSV and xSID CoNLL to Rasa NLU YAML, offsets and special characters included."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.convert import ConversionError, convert
+from bot.tools.convert import ConversionError, convert
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = Path("/work/shared/eval")
@@ -162,7 +162,7 @@ def test_cli_reports_counts_and_altered_examples(tmp_path: Path) -> None:
     source, target = tmp_path / "in.conll", tmp_path / "out.yml"
     source.write_text(XSID_SAMPLE, encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "bot.convert", "xsid", str(source), str(target)],
+        [sys.executable, "-m", "bot.tools.convert", "xsid", str(source), str(target)],
         cwd=ROOT,
         capture_output=True,
         text=True,

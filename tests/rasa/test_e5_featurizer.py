@@ -7,7 +7,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.e5_featurizer import E5SentenceFeaturizer
+from bot.components.e5_featurizer import E5SentenceFeaturizer
 
 
 def _featurize(tmp_path, texts: list[str]) -> list[np.ndarray]:

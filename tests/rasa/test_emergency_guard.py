@@ -5,8 +5,8 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.emergency_guard import EmergencyGuard, load_table
-from bot.normalizer import TextNormalizer
+from bot.components.emergency_guard import EmergencyGuard, load_table
+from bot.components.normalizer import TextNormalizer
 
 EMERGENCIES = [
     "我跌倒了起不来",

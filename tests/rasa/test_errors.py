@@ -20,8 +20,8 @@ def test_every_exception_of_the_rasa_runtime_derives_from_yinling_error() -> Non
 
 def test_config_errors_stay_rasa_config_errors() -> None:
     """Rasa prints an InvalidConfigException's message instead of a traceback: the bases Rasa needs are kept."""
-    from bot.intent_rules import IntentRulesError
-    from bot.linear_intent import LinearIntentConfigError, LinearIntentError
+    from bot.components.intent_rules import IntentRulesError
+    from bot.components.linear_intent import LinearIntentConfigError, LinearIntentError
     from channels.errors import ChannelConfigError
     from channels.rest import RestConfigError
     from channels.telegram import TelegramConfigError

@@ -1,4 +1,4 @@
-"""bot.evaluate: metrics, span alignment, input checks, and the CLI end to end on tiny data."""
+"""bot.tools.evaluate: metrics, span alignment, input checks, and the CLI end to end on tiny data."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.evaluate import (
+from bot.tools.evaluate import (
     PIPELINES,
     EvaluationInputError,
     Example,
@@ -177,16 +177,16 @@ def test_the_baselines_differ_from_the_project_only_in_the_classifier() -> None:
     char = pipeline_config("char_linear", None)["pipeline"]
     ensemble = pipeline_config("ensemble", None)["pipeline"]
     assert [c for c in char if c["name"].endswith("LinearIntentClassifier")] == [
-        {"name": "bot.linear_intent.LinearIntentClassifier", "blocks": ["char"]}
+        {"name": "bot.components.linear_intent.LinearIntentClassifier", "blocks": ["char"]}
     ]
-    assert {"name": "bot.linear_intent.LinearIntentClassifier", "combine": "vote"} in ensemble
-    assert {"name": "bot.e5_featurizer.E5SentenceFeaturizer"} in ensemble
+    assert {"name": "bot.components.linear_intent.LinearIntentClassifier", "combine": "vote"} in ensemble
+    assert {"name": "bot.components.e5_featurizer.E5SentenceFeaturizer"} in ensemble
     project = [c["name"] for c in pipeline_config("project", None)["pipeline"]]
-    assert "bot.linear_intent.LinearIntentClassifier" in project
+    assert "bot.components.linear_intent.LinearIntentClassifier" in project
     # The guard comes last, so that no fallback rule can undo an emergency (test_linear_intent.py).
     assert (
-        project[-1] == "bot.emergency_guard.EmergencyGuard"
-        and "bot.calibrated_fallback.CalibratedFallbackClassifier" in project
+        project[-1] == "bot.components.emergency_guard.EmergencyGuard"
+        and "bot.components.calibrated_fallback.CalibratedFallbackClassifier" in project
     )
 
 
@@ -268,7 +268,7 @@ def _cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         "TF_INTRA_OP_PARALLELISM_THREADS": "1",
     }
     return subprocess.run(
-        [sys.executable, "-m", "bot.evaluate", *args],
+        [sys.executable, "-m", "bot.tools.evaluate", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

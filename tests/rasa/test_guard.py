@@ -61,7 +61,7 @@ def test_the_guard_knows_the_classifier_s_length_cap() -> None:
     from channels.guard import NLU_MAX_CHARS
 
     config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yml").read_text(encoding="utf-8"))
-    normalizer = next(c for c in config["pipeline"] if c["name"] == "bot.normalizer.TextNormalizer")
+    normalizer = next(c for c in config["pipeline"] if c["name"] == "bot.components.normalizer.TextNormalizer")
     assert normalizer["max_chars"] == NLU_MAX_CHARS
 
 

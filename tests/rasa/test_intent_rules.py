@@ -6,7 +6,7 @@ import pytest
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.intent_rules import IntentRules, IntentRulesError, load_rules
+from bot.components.intent_rules import IntentRules, IntentRulesError, load_rules
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.e5_featurizer import E5SentenceFeaturizer
-from bot.emergency_guard import EmergencyGuard
-from bot.linear_intent import (
+from bot.components.e5_featurizer import E5SentenceFeaturizer
+from bot.components.emergency_guard import EmergencyGuard
+from bot.components.linear_intent import (
     MODEL_JSON,
     LinearIntentClassifier,
     LinearIntentError,
@@ -31,7 +31,7 @@ from bot.linear_intent import (
     read_report,
     suggest_fallback,
 )
-from bot.normalizer import TextNormalizer
+from bot.components.normalizer import TextNormalizer
 from tests.rasa.test_emergency_guard import EMERGENCIES
 
 EXAMPLES = {

@@ -13,11 +13,11 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot import e5_featurizer
-from bot.calibrated_fallback import CalibratedFallbackClassifier
-from bot.e5_featurizer import E5_PENDING, E5SentenceFeaturizer
-from bot.linear_intent import FALLBACK_KEY, LinearIntentClassifier, choose_exit, mix_exit
-from bot.normalizer import TextNormalizer
+from bot.components import e5_featurizer
+from bot.components.calibrated_fallback import CalibratedFallbackClassifier
+from bot.components.e5_featurizer import E5_PENDING, E5SentenceFeaturizer
+from bot.components.linear_intent import FALLBACK_KEY, LinearIntentClassifier, choose_exit, mix_exit
+from bot.components.normalizer import TextNormalizer
 from tests.rasa.test_linear_intent import UNSEEN, _context, _train
 
 

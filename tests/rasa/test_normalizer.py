@@ -7,7 +7,7 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.normalizer import RAW_TEXT, TextNormalizer
+from bot.components.normalizer import RAW_TEXT, TextNormalizer
 from textnorm import default_normalizer, normalize
 
 

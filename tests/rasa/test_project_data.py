@@ -10,7 +10,7 @@ import pytest
 from rasa.shared.core.domain import Domain
 from rasa.shared.importers.importer import TrainingDataImporter
 
-from bot import train
+from bot.tools import train
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_INTENTS = {

@@ -5,7 +5,7 @@ training data, the custom components and the pinned Rasa runtime). If
 ``models/yinling-<fingerprint>.tar.gz`` exists it is reused; otherwise ``rasa train``
 runs once. The path of the model is printed on the last line.
 
-    .venv-rasa/bin/python -m bot.train [--force]
+    .venv-rasa/bin/python -m bot.tools.train [--force]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
 # Everything that shapes the model: Rasa's configuration and data, the custom components the
 # pipeline trains with, the shared normalization code, and the pinned runtime. Not the evaluation
@@ -27,9 +27,9 @@ INPUTS = (
     "config.yml",
     "domain",
     "training_data",
-    "bot/normalizer.py",
-    "bot/e5_featurizer.py",
-    "bot/linear_intent.py",
+    "bot/components/normalizer.py",
+    "bot/components/e5_featurizer.py",
+    "bot/components/linear_intent.py",
     "textnorm",
     "requirements/rasa.lock",
 )

@@ -1,6 +1,6 @@
 """Compare NLU pipelines on one train/test split: the project's config.yml and Rasa's stock Chinese pipeline.
 
-    .venv-rasa/bin/python -m bot.evaluate --train TRAIN.yml --test TEST.yml [--json]
+    .venv-rasa/bin/python -m bot.tools.evaluate --train TRAIN.yml --test TEST.yml [--json]
         [--pipelines project,rasa_default] [--epochs N]
 
 Each pipeline is trained NLU-only on TRAIN.yml (a Rasa 3 NLU YAML file) in a temporary
@@ -26,7 +26,7 @@ directory, then every TEST.yml example is parsed one at a time. Printed per pipe
   resident memory, both measured in a fresh process that only loads the model and parses, as a
   server does (so training's memory does not count).
 - confusion: gold intents × predicted intents (``labels``, ``matrix`` rows = gold), for the report.
-- linear_intent: the training report of a ``bot.linear_intent.LinearIntentClassifier`` in the
+- linear_intent: the training report of a ``bot.components.linear_intent.LinearIntentClassifier`` in the
   pipeline (settings chosen by cross-validation, out-of-fold scores, fallback suggestion), if any.
 
 ``--pipelines`` takes names from the registry below or paths to Rasa config files (a study of a
@@ -65,7 +65,7 @@ import yaml
 
 from common.errors import Refusal, YinlingError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The pipelines that can be compared, by name; a new baseline is one more config file here.
 PIPELINES: dict[str, Path] = {
     "project": ROOT / "config.yml",
@@ -391,7 +391,7 @@ def score(
 
 def linear_intent_report(model: Path) -> dict[str, Any] | None:
     """The LinearIntentClassifier's training report inside the model, if the pipeline has one."""
-    from bot.linear_intent import LinearIntentError, read_report
+    from bot.components.linear_intent import LinearIntentError, read_report
 
     try:
         return read_report(model)
@@ -498,7 +498,7 @@ def _positive_int(value: str) -> int:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bot.tools.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--train", type=Path, required=True, help="Rasa NLU YAML to train on")
     parser.add_argument("--test", type=Path, required=True, help="Rasa NLU YAML to score on")

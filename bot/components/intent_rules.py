@@ -29,7 +29,7 @@ from textnorm import normalize
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TABLE = ROOT / "training_data" / "intent_rules.yml"
 DEFAULT_SERVICES = ROOT / "bookings" / "services.yml"
 _TRAILING = regex.compile(r"[\p{P}\s~～]+$")

@@ -1,7 +1,7 @@
-"""Convert external NLU evaluation sets to Rasa 3 NLU YAML, for ``bot.evaluate``.
+"""Convert external NLU evaluation sets to Rasa 3 NLU YAML, for ``bot.tools.evaluate``.
 
-    python -m bot.convert smp2017 IN.tsv OUT.yml     # `text<TAB>label`, header line first
-    python -m bot.convert xsid IN.conll OUT.yml      # `# text = …`, `# intent = …`, `idx<TAB>token<TAB>intent<TAB>slot`
+    python -m bot.tools.convert smp2017 IN.tsv OUT.yml     # `text<TAB>label`, header line first
+    python -m bot.tools.convert xsid IN.conll OUT.yml      # `# text = …`, `# intent = …`, `idx<TAB>token<TAB>intent<TAB>slot`
 
 What the conversion changes, and why:
 - Names: ``/`` becomes ``.`` in intent and entity names, because Rasa reads ``a/b`` as the

@@ -1,6 +1,6 @@
 """CalibratedFallbackClassifier: Rasa's FallbackClassifier with the thresholds the trained model suggests.
 
-``bot.linear_intent.LinearIntentClassifier`` chooses, at every training and on the training data
+``bot.components.linear_intent.LinearIntentClassifier`` chooses, at every training and on the training data
 alone, the (threshold, ambiguity threshold) pair that maximizes right minus wrong answers on its
 out-of-fold probabilities, and hands it to every message it classifies (``FALLBACK_KEY``). This
 component applies that pair; its own ``threshold`` and ``ambiguity_threshold`` are used only for
@@ -30,7 +30,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.linear_intent import FALLBACK_KEY
+from bot.components.linear_intent import FALLBACK_KEY
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)

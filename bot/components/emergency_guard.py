@@ -44,11 +44,11 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.normalizer import RAW_TEXT
+from bot.components.normalizer import RAW_TEXT
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TABLE = Path(__file__).resolve().parent.parent / "training_data" / "safety.yml"
+DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "training_data" / "safety.yml"
 KIND_ENTITY = "emergency_kind"
 GENERAL = "general"
 _TABLE_KEYS = {"version", "kinds", "idioms", "mentions", "now"}

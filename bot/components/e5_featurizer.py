@@ -5,7 +5,7 @@ Rasa runtime stays free of torch. Adds only sentence-level features. The model l
 
 ``lazy: true`` (config.yml): at parse time the embedding is not computed here but only marked as
 pending (``E5_PENDING``); a later component that needs it calls ``embed_pending``. The project's
-``bot.linear_intent.LinearIntentClassifier`` does so only when its character n-gram head is not
+``bot.components.linear_intent.LinearIntentClassifier`` does so only when its character n-gram head is not
 sure on its own (its "early exit"), which saves the ~16 ms of the embedding on most messages.
 Training data is always embedded at once.
 """

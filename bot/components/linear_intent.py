@@ -1,8 +1,8 @@
 """LinearIntentClassifier: a linear intent model over a sentence embedding and character n-grams.
 
 Features of a message: its dense sentence vector (the e5 vector that
-``bot.e5_featurizer.E5SentenceFeaturizer`` puts on the message), multiplied by ``dense_scale``,
-next to a character n-gram TF-IDF of the normalized text (``bot.normalizer.TextNormalizer``
+``bot.components.e5_featurizer.E5SentenceFeaturizer`` puts on the message), multiplied by ``dense_scale``,
+next to a character n-gram TF-IDF of the normalized text (``bot.components.normalizer.TextNormalizer``
 runs first and sets the text). A linear SVM (liblinear) scores every intent; a softmax with a
 temperature turns the scores into probabilities.
 
@@ -16,18 +16,18 @@ Everything that is chosen is chosen on the training data only, at training time:
 - the temperature: fitted on the out-of-fold scores of that combination (minimum negative
   log-likelihood), so that a confidence of 0.7 means right about 7 times in 10;
 - a fallback threshold suggestion from the same out-of-fold probabilities (see
-  ``suggest_fallback``): stored with the model and printed by ``python -m bot.linear_intent``.
+  ``suggest_fallback``): stored with the model and printed by ``python -m bot.components.linear_intent``.
 
 Early exit (``early_exit: true``, the project's setting): a second, character-only head is trained
 and calibrated the same way, and it answers alone when its confidence reaches a threshold; only the
 other messages need the sentence embedding, which a lazy ``E5SentenceFeaturizer`` then computes on
-demand (``bot.e5_featurizer.embed_pending``). The threshold is chosen on the training data too: on
+demand (``bot.components.e5_featurizer.embed_pending``). The threshold is chosen on the training data too: on
 the out-of-fold probabilities of both heads, the lowest threshold of ``EXIT_GRID`` at which answering
 with the character head above it is right at least as often as the full model on the same
 examples (``choose_exit``).
 
 The model also carries its fallback suggestion to the messages it classifies (``FALLBACK_KEY``), so
-that ``bot.calibrated_fallback.CalibratedFallbackClassifier`` uses the thresholds suggested for the
+that ``bot.components.calibrated_fallback.CalibratedFallbackClassifier`` uses the thresholds suggested for the
 data it was trained on instead of numbers fixed in config.yml for one data set.
 
 ``combine: vote`` trains one head per feature block (dense alone, characters alone), each with
@@ -37,7 +37,7 @@ baseline of the benchmark. ``blocks: [char]`` is the character n-gram baseline.
 The model is stored as JSON (classes, vocabulary, settings, the cross-validation report) and
 NumPy ``.npz`` arrays (weights, IDF), never as a pickle.
 
-    .venv-rasa/bin/python -m bot.linear_intent models/yinling-<fingerprint>.tar.gz   # the training report
+    .venv-rasa/bin/python -m bot.components.linear_intent models/yinling-<fingerprint>.tar.gz   # the training report
 """
 
 from __future__ import annotations
@@ -558,7 +558,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if "dense" in self._settings.blocks and dense.shape[1] == 0:
             raise LinearIntentConfigError(
                 "LinearIntentClassifier: 'blocks' includes 'dense' but no training example has dense sentence "
-                "features: put bot.e5_featurizer.E5SentenceFeaturizer before it in the pipeline, or set blocks: [char]."
+                "features: put bot.components.e5_featurizer.E5SentenceFeaturizer before it in the pipeline, or set blocks: [char]."
             )
         block_sets = (
             [self._settings.blocks]
@@ -709,7 +709,7 @@ class _Model:
             char = char[np.flatnonzero(~sure)]
         chosen = [messages[i] for i in todo]
         if self.dense_dims:
-            from bot.e5_featurizer import embed_pending
+            from bot.components.e5_featurizer import embed_pending
 
             embed_pending(chosen)  # a lazy featurizer left the embedding for whoever needs it
         dense = _dense_matrix(chosen, featurizers, self.dense_dims)
@@ -820,7 +820,7 @@ def read_report(archive: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.linear_intent", description=read_report.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bot.components.linear_intent", description=read_report.__doc__)
     parser.add_argument("model", type=Path, help="a trained Rasa model archive (models/*.tar.gz)")
     args = parser.parse_args(argv)
     try:
