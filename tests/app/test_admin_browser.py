@@ -149,7 +149,7 @@ def test_edit_preview_publish_and_the_running_bot_answers_with_the_new_text(
 def test_hit_testing_shows_intent_scores_and_the_answer_and_adds_a_variant(
     admin_page: Page, stack: Stack, staff_url: str, kb: KBStore
 ) -> None:
-    question = f"阿拉屋里老头子长护险到底哪能弄{uuid.uuid4().hex[:3]}"
+    question = "阿拉屋里老头子长护险到底哪能弄"  # fixed words: what the NLU makes of them must not vary by run
     page = admin_page
     page.goto(f"{staff_url}/admin/hit-test")
     page.fill("#hit-q", question)
@@ -215,7 +215,9 @@ def test_an_unsure_answer_is_kept_masked_in_the_unanswered_questions(
 ) -> None:
     settings = Settings.from_env(stack.env())
     db = StaffDB(settings.database_url)
-    marker = uuid.uuid4().hex[:4]
+    # A fixed marker: the words decide what the classifier makes of the message, so a random one would make
+    # the test pass or fail by chance (one such marker tipped this question over into an intent).
+    marker = "qzx"
     stack.say(new_sender(), f"楼下跳广场舞的音响太吵了{marker}找谁管，我电话13912345678")
     deadline = time.monotonic() + 30
     stored: list[str] = []
