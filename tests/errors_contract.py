@@ -97,20 +97,27 @@ def side_of(package: str) -> str:
     return "rasa" if package in RASA_PACKAGES else "app"
 
 
-def imported_packages(source: str, module: str) -> set[str]:
-    """The top-level packages a module's source imports anywhere (also inside functions)."""
+def imported_modules(source: str, module: str) -> set[str]:
+    """The full names of the modules a module's source imports anywhere (also inside functions);
+    a relative import is resolved against ``module``'s own package."""
     import ast
 
     found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: stays inside the module's own package
-                found.add(module.split(".")[0])
+                base = module.rsplit(".", node.level)[0]
+                found.add(f"{base}.{node.module}" if node.module else base)
             elif node.module:
-                found.add(node.module.split(".")[0])
+                found.add(node.module)
     return found
+
+
+def imported_packages(source: str, module: str) -> set[str]:
+    """The top-level packages a module's source imports anywhere (also inside functions)."""
+    return {name.split(".")[0] for name in imported_modules(source, module)}
 
 
 def import_violations(files: Iterable[tuple[str, str]]) -> list[str]:

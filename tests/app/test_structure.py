@@ -27,6 +27,7 @@ from tests.errors_contract import (
     ROOT,
     existing,
     import_violations,
+    imported_modules,
     project_sources,
 )
 
@@ -180,17 +181,6 @@ def test_a_warning_from_the_project_is_an_error_and_a_librarys_deprecation_is_no
     assert [str(w.message) for w in seen] == ["a library's warning"]  # still only a warning
 
 
-def _imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-    return found
-
-
 def bot_layout_problems(root: Path) -> list[str]:
     """bot/ keeps pipeline components (bot/components) apart from tools (bot/tools); see ARCHITECTURE.md."""
     problems: list[str] = []
@@ -201,7 +191,7 @@ def bot_layout_problems(root: Path) -> list[str]:
             if not name.startswith("bot.components."):
                 problems.append(f"{config.name} names {name}, which is not under bot.components")
     for module in sorted((root / "bot" / "components").glob("*.py")):
-        for imported in _imported_modules(module):
+        for imported in imported_modules(module.read_text(encoding="utf-8"), f"bot.components.{module.stem}"):
             if imported == "bot.tools" or imported.startswith("bot.tools."):
                 problems.append(f"bot/components/{module.name} imports the tool {imported}")
     for module in sorted((root / "bot").glob("*.py")):
