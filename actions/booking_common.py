@@ -131,10 +131,6 @@ def describe_slot(slot: Slot, *, lunar: bool = False) -> str:
     return f"{describe_date(day.date(), lunar=lunar)}{day:%H:%M}–{end:%H:%M}"
 
 
-def format_phone(phone: str) -> str:
-    return f"{phone[:3]} {phone[3:7]} {phone[7:]}" if len(phone) == 11 else phone
-
-
 def numbered(slots: list[Slot]) -> str:
     return "\n".join(f"{i}. {describe_slot(s)}，{resource_name(s)}" for i, s in enumerate(slots, start=1))
 

@@ -43,7 +43,6 @@ from actions.booking_common import (
     booking_line,
     describe_slot,
     describe_wanted,
-    format_phone,
     message_id,
     numbered,
     raw_text,
@@ -73,6 +72,7 @@ from bookings.store import (
 )
 from bookings.timeparse import choose_option, parse_when
 from care.service import NotLinked
+from common.contacts import phone_in_groups
 from common.errors import Unavailable
 from textnorm import normalize
 
@@ -169,7 +169,7 @@ def utter_readback(dispatcher: CollectingDispatcher, tracker: Tracker, slot_id: 
         time=describe_slot(slot, lunar=said_lunar(tracker.get_slot(WHEN))),
         place=resource_name(slot),
         contact=str(tracker.get_slot(CONTACT)),
-        phone=format_phone(str(tracker.get_slot(PHONE))),
+        phone=phone_in_groups(str(tracker.get_slot(PHONE))),
         notes=str(notes or ""),
     )
     if slot.sample:
@@ -538,12 +538,12 @@ def utter_changed(dispatcher: CollectingDispatcher, contact: str | None, phone: 
     """ "好的，联系人改成…，电话改成…。": what a correction changed, before the read-back."""
     if contact and phone:
         dispatcher.utter_message(
-            response="utter_booking_contact_phone_changed", contact=contact, phone=format_phone(phone)
+            response="utter_booking_contact_phone_changed", contact=contact, phone=phone_in_groups(phone)
         )
     elif contact:
         dispatcher.utter_message(response="utter_booking_contact_changed", contact=contact)
     elif phone:
-        dispatcher.utter_message(response="utter_booking_phone_changed", phone=format_phone(phone))
+        dispatcher.utter_message(response="utter_booking_phone_changed", phone=phone_in_groups(phone))
 
 
 class ActionBookingStop(TurnEndingAction):

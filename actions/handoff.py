@@ -31,6 +31,7 @@ from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from common.contacts import phone_in_groups
 from staff.config import Settings
 from staff.db import StaffDB
 from staff.errors import StaffError
@@ -81,10 +82,7 @@ def find_phone(text: str) -> str | None:
 
 def spoken_phone(e164: str) -> str:
     """+8613912345678 → 139 1234 5678 (read back the way seniors say numbers)."""
-    national = e164.removeprefix("+86")
-    if len(national) == 11:
-        return f"{national[:3]} {national[3:7]} {national[7:]}"
-    return national
+    return phone_in_groups(e164.removeprefix("+86"))
 
 
 def _turns(tracker: Tracker) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:

@@ -28,6 +28,7 @@ import phonenumbers
 import yaml
 
 from care.errors import CareConfigError
+from common.contacts import phone_in_groups
 from yinling.places import STREETS, find_street
 
 DEFAULT_FILE = Path(__file__).resolve().parent / "grid_workers.yml"
@@ -111,6 +112,4 @@ def phone_words(phone: str) -> str:
     digits = "".join(ch for ch in phone if ch.isdigit())
     if digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
-    if len(digits) == 11 and digits.startswith("1"):
-        return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
-    return phone
+    return phone_in_groups(digits) if len(digits) == 11 and digits.startswith("1") else phone

@@ -14,3 +14,8 @@ HOTLINE: Final = "12345"
 
 SERVICE_CENTRE: Final = "街道社区事务受理服务中心"
 """The street's community affairs acceptance centre, the official place to ask in person."""
+
+
+def phone_in_groups(number: str) -> str:
+    """An 11-digit number the way seniors read and say it, 3-4-4: "139 1234 5678"; any other length unchanged."""
+    return f"{number[:3]} {number[3:7]} {number[7:]}" if len(number) == 11 else number

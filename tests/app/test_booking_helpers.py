@@ -6,11 +6,12 @@ import datetime as dt
 
 import pytest
 
-from actions.booking_common import describe_wanted, format_phone, time_spec
+from actions.booking_common import describe_wanted, time_spec
 from actions.bookings import chosen_number, said_code, window
 from actions.understand import clean_contact, clean_phone
 from bookings.catalog import SHANGHAI
 from bookings.timeparse import parse_when
+from common.contacts import phone_in_groups
 
 # -- a number chosen from a numbered list -------------------------------------------------------
 
@@ -94,8 +95,8 @@ def test_not_a_booking_code(text: str) -> None:
 def test_phones_are_read_in_any_digits_and_shown_in_groups() -> None:
     assert clean_phone("电话１３９ １６２３ ４５６７") == "13916234567"
     assert clean_phone("021-56000101") is None
-    assert format_phone("13916234567") == "139 1623 4567"
-    assert format_phone("12345") == "12345"
+    assert phone_in_groups("13916234567") == "139 1623 4567"
+    assert phone_in_groups("12345") == "12345"
 
 
 def test_names_are_names_and_questions_are_not() -> None:
