@@ -9,10 +9,11 @@ becomes ``emergency`` with confidence 1.0 and an entity ``emergency_kind`` names
 first reply fits the case (fire → 119 and get out; stroke → note the time, no food or water).
 
 Danger *mentioned* is not danger now: a clause that talks about learning first aid, what an idiom
-means, fearing or preventing a fall, the past, the news or insurance does not count, unless it
-also says it is happening now. Idioms (救命稻草) are removed before matching. When the classifier
-alone said ``emergency`` for a message that only mentions danger, the guard hands the message to
-the next intent in the ranking instead.
+means, fearing or preventing a fall, the past, the news, insurance, a service or a product does not
+count, unless it also says it is happening now. Idioms (救命稻草) are removed before matching. When the
+classifier alone said ``emergency`` for a message that only mentions danger (a danger word — the
+table's ``topics`` — in such a clause), or for a question (the table's ``questions``) that says nothing
+of danger now, the guard hands the message to the next intent in the ranking instead.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "training_data" / "safety.yml"
 KIND_ENTITY = "emergency_kind"
 GENERAL = "general"
-_TABLE_KEYS = {"version", "kinds", "idioms", "mentions", "now"}
+_TABLE_KEYS = {"version", "kinds", "idioms", "mentions", "now", "topics", "questions"}
 _CLAUSE_BREAK = regex.compile(r"[，,。.!！?？;；、\s]+")
 
 
@@ -61,12 +62,15 @@ class SafetyTable:
     idioms: regex.Pattern[str] | None
     mentions: regex.Pattern[str] | None
     now: regex.Pattern[str] | None
+    topics: regex.Pattern[str] | None  # words naming a danger, for telling a mention apart
+    questions: regex.Pattern[str] | None  # a message that asks about something
 
 
 @dataclass(frozen=True)
 class Assessment:
     kind: str | None  # the kind of danger now, by priority; None if none
     mentioned: bool  # danger was only mentioned somewhere (an idiom, a learning/fear/past clause)
+    asking: bool = False  # a question that says nothing of danger now (no `now` word anywhere)
 
 
 def _union(patterns: Any, where: str) -> regex.Pattern[str] | None:
@@ -102,6 +106,8 @@ def load_table(path: Path | str) -> SafetyTable:
             idioms=_union(data.get("idioms"), "idioms"),
             mentions=_union(data.get("mentions"), "mentions"),
             now=_union(data.get("now"), "now"),
+            topics=_union(data.get("topics"), "topics"),
+            questions=_union(data.get("questions"), "questions"),
         )
     except (OSError, yaml.YAMLError, TypeError, regex.error) as err:
         raise InvalidConfigException(f"EmergencyGuard: cannot load the safety table {path}: {err}") from err
@@ -132,20 +138,39 @@ def _counts(table: SafetyTable, text: str, start: int, end: int) -> bool:
     return bool(table.now.search(near))
 
 
+def _asking(table: SafetyTable, text: str) -> bool:
+    """``text`` asks about something and says nothing anywhere of danger happening now."""
+    return bool(table.questions and table.questions.search(text)) and not (table.now and table.now.search(text))
+
+
+def _topic_in_a_mention(table: SafetyTable, text: str) -> bool:
+    """A clause that only mentions danger names one (我怕跌跤, 120是急救电话吗 …)."""
+    if table.mentions is None or table.topics is None:
+        return False
+    return any(table.mentions.search(text, s, e) and table.topics.search(text, s, e) for s, e in _clauses(text))
+
+
 def assess(table: SafetyTable, text: str) -> Assessment:
-    """What kind of danger now ``text`` describes, if any."""
+    """What kind of danger now ``text`` describes, if any.
+
+    A danger phrase counts unless its clause only mentions danger; and a message that asks about
+    something else, holds a mention and says nothing of "now" anywhere ("老头子中风后遗症 说话不清楚
+    能办长护险吗") only mentions the danger it describes.
+    """
     mentioned = False
     if table.idioms is not None:
         cleaned = table.idioms.sub(lambda m: " " * len(m[0]), text)
         mentioned = cleaned != text
         text = cleaned
+    asking = _asking(table, text)
+    about_something_else = asking and bool(table.mentions and table.mentions.search(text))
     for kind, patterns in table.kinds:
         for pattern in patterns:
             for match in pattern.finditer(text):
-                if _counts(table, text, match.start(), match.end()):
+                if not about_something_else and _counts(table, text, match.start(), match.end()):
                     return Assessment(kind, mentioned)
                 mentioned = True
-    return Assessment(None, mentioned)
+    return Assessment(None, mentioned or _topic_in_a_mention(table, text), asking)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -179,7 +204,7 @@ class EmergencyGuard(GraphComponent):
         results = [assess(self._table, t) for t in texts]
         kinds = {r.kind for r in results if r.kind}
         kind = next((k for k, _ in self._table.kinds if k in kinds), None)
-        return Assessment(kind, any(r.mentioned for r in results))
+        return Assessment(kind, any(r.mentioned for r in results), all(r.asking for r in results))
 
     def is_emergency(self, text: str) -> bool:
         return assess(self._table, text).kind is not None
@@ -198,7 +223,7 @@ class EmergencyGuard(GraphComponent):
                         current.get(INTENT_NAME_KEY),
                     )
                 self._set_emergency(message, found.kind)
-            elif said_emergency and found.mentioned:
+            elif said_emergency and (found.mentioned or found.asking):
                 self._hand_on(message)
             elif said_emergency:
                 self._set_emergency(message, GENERAL)

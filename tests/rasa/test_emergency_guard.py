@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -148,3 +152,56 @@ def test_a_table_with_an_unknown_key_is_refused(tmp_path) -> None:  # type: igno
     bad.write_text("version: 2\nkinds:\n  fire: ['着火']\nkindz: {}\n", encoding="utf-8")
     with pytest.raises(InvalidConfigException, match="kindz"):
         load_table(bad)
+
+
+# ---- the phrasing list of issue 10 (tests/fixtures/emergency_phrasings.yml), the guard alone ----------------
+
+ROOT = Path(__file__).resolve().parents[2]
+PHRASINGS = yaml.safe_load((ROOT / "tests" / "fixtures" / "emergency_phrasings.yml").read_text(encoding="utf-8"))
+LISTED_EMERGENCIES = [(kind, text) for kind, texts in PHRASINGS["emergencies"].items() for text in texts]
+LISTED_MENTIONS = PHRASINGS["not_emergencies"]["mentions"]
+LISTED_NOT_EMERGENCIES = [text for texts in PHRASINGS["not_emergencies"].values() for text in texts]
+
+
+def test_no_listed_phrasing_is_a_training_example() -> None:
+    examples = set()
+    for path in (ROOT / "training_data").rglob("*.yml"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip().startswith("- "):
+                examples.add(re.sub(r"\[([^\]]*)\][({][^)}]*[)}]", r"\1", line.strip()[2:]))
+    listed = [text for _, text in LISTED_EMERGENCIES] + LISTED_NOT_EMERGENCIES
+    assert len(listed) > 250 and not examples & set(listed)
+
+
+@pytest.mark.parametrize(("kind", "text"), LISTED_EMERGENCIES)
+def test_the_guard_alone_raises_every_listed_emergency_with_its_kind(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], kind: str, text: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency"
+    assert _kind(message) == kind
+
+
+@pytest.mark.parametrize("text", LISTED_NOT_EMERGENCIES)
+def test_the_guard_raises_no_alarm_for_a_listed_mention(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+
+
+@pytest.mark.parametrize("text", LISTED_MENTIONS)
+def test_a_classifier_alarm_on_a_listed_mention_is_handed_on(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    message = _classify(pipeline, text, said="emergency")
+    assert message.get(INTENT)["name"] == "ask_care_service" and _kind(message) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我老伴胸口痛 能叫个医生上门吗", "我想学急救，我老伴胸口痛", "心口绞痛 怎么办", "我胸口痛 吃什么药好"],
+)
+def test_a_question_beside_danger_now_is_still_an_emergency(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    assert _classify(pipeline, text).get(INTENT)["name"] == "emergency"
