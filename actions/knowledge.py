@@ -34,7 +34,7 @@ from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES
 from knowledge_base.answers import Reply, compose, format_aspect, format_entry, missing_aspect
 from knowledge_base.files import builtin_entries
-from knowledge_base.followup import Aspect, aspect_named, read
+from knowledge_base.followup import Aspect, aspect_named, read, same_subject
 from knowledge_base.retrieval import Hit, LiveIndex
 from knowledge_base.schema import Entry
 from knowledge_base.store import KBStore
@@ -100,6 +100,7 @@ class Resolved:
     reply: Reply
     aspect: Aspect | None = None
     how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure
+    topic_id: str | None = None  # the conversation's topic after this answer, when not the answering entry
     events: list[dict[str, Any]] = field(default_factory=list)
     comfort: str | None = None  # a response with one warm sentence, said before the answer (actions/care.py)
 
@@ -132,15 +133,18 @@ def _followup(index: LiveIndex, text: str, topic: Entry, aspect: Aspect | None, 
     direct = _aspect_reply(topic, aspect, 1.0, context)
     if direct is not None:
         return Resolved(direct, aspect, "followup")
-    # The topic entry does not say; a sibling entry about the same subject may.
+    # The topic entry does not say; a sibling entry about the same subject may (长护险申请 → 长护险评估的
+    # 费用), but not a neighbour on another subject (老年意外险 → 沪惠保). The topic stays what it was.
     threshold = index.settings.threshold - RELATED_MARGIN
     for hit in index.search(f"{topic.title} {aspect.question}", top_k=5):
         entry = index.entries.get(hit.id)
-        if entry is None or hit.score < threshold:
+        if entry is None or hit.score < threshold or not same_subject(topic.title, entry.title):
             continue
+        if entry.street and entry.street != context.street and entry.street != topic.street:
+            continue  # one street's 日间照料中心 does not answer for the district's
         related = _aspect_reply(entry, aspect, hit.score, context)
         if related is not None:
-            return Resolved(related, aspect, "related")
+            return Resolved(related, aspect, "related", topic_id=topic.id)
     reply = Reply(missing_aspect(topic, aspect), topic.id, True, 1.0)
     return Resolved(reply, aspect, "missing")
 
@@ -189,7 +193,7 @@ def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -
     events: list[dict[str, Any]] = []
     if resolved.reply.confident and resolved.reply.entry_id:
         events += [
-            SlotSet(TOPIC, resolved.reply.entry_id),
+            SlotSet(TOPIC, resolved.topic_id or resolved.reply.entry_id),
             SlotSet(ASPECT, resolved.aspect.name if resolved.aspect else None),
         ]
     if resolved.reply.disclaimed:

@@ -13,7 +13,7 @@ import pytest
 
 from actions.knowledge import Context, resolve
 from knowledge_base.files import builtin_entries
-from knowledge_base.followup import aspect_named, read
+from knowledge_base.followup import aspect_named, read, same_subject
 from knowledge_base.retrieval import LiveIndex
 from knowledge_base.store import KBStore
 
@@ -120,3 +120,81 @@ def test_a_new_topic_replaces_the_old_one(index: LiveIndex) -> None:
 
 def test_without_a_topic_a_bare_question_searches_the_whole_kb(index: LiveIndex) -> None:
     assert resolve(index, "要带啥材料", Context()).how in ("search", "unsure")
+
+
+# ---- more ways of asking, and answers that stay on the subject -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect"),
+    [
+        ("需要啥东西", "documents"),
+        ("那要准备点啥", "documents"),
+        ("办一次多少钱", "fees"),
+        ("多少钱一年", "fees"),
+        ("一年交多少", "fees"),
+        ("一个月多少钱", "fees"),
+        ("几点开饭", "hours"),
+        ("周末能去伐", "hours"),
+        ("礼拜六开门吗", "hours"),
+        ("离我近的在哪", "place"),
+        ("找谁办", "place"),
+        ("要等多久", "duration"),
+        ("多久批下来", "duration"),
+        ("大概多久能办好", "duration"),
+        ("怎么买", "how_to"),
+        ("啥病能赔", "coverage"),
+    ],
+)
+def test_more_bare_follow_ups(text: str, aspect: str) -> None:
+    reading = read(text)
+    assert reading.bare and reading.aspect is not None and reading.aspect.name == aspect, reading
+
+
+@pytest.mark.parametrize("text", ["助浴一次多少钱", "沪惠保一年交多少", "银护宝怎么买", "日间照料中心礼拜天开伐"])
+def test_a_follow_up_shape_that_names_its_topic_is_not_bare(text: str) -> None:
+    assert not read(text).bare
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("长护险怎么申请（照护评估）", "长护险评估要不要钱", True),
+        ("遗嘱公证要带啥材料", "办公证大概要多少钱", True),
+        ("意定监护是啥，啥人可以当监护人", "意定监护怎么办，要带啥材料", True),
+        ("老年意外险保啥、几岁能买", "沪惠保啥人能买、啥辰光买、去哪里买", False),
+        ("居家养老服务补贴", "长护险居家照护是什么", False),
+        ("“银护宝”北上海养老护理员临工市场", "长护险居家照护自己要付多少钱", False),
+    ],
+)
+def test_same_subject(first: str, second: str, same: bool) -> None:
+    assert same_subject(first, second) is same
+
+
+CONVERSATIONS = [
+    ["长护险怎么申请", "要带什么证件", "在哪里办", "收费吗", "几点上班", "要等多久"],
+    ["我想做个遗嘱公证", "需要啥东西", "办一次多少钱", "地址在哪", "周末能去伐"],
+    ["助餐点有哪些", "几点开饭", "要钱伐", "电话多少"],
+    ["老年人意外险有啥", "多少钱一年", "哪里买", "啥人能买"],
+    ["日间照料中心是做啥的", "离我近的在哪", "礼拜天开伐", "一个月多少钱"],
+    ["银护宝是什么", "怎么买", "多少钱"],
+    ["意定监护是啥", "要带啥", "去哪办", "费用大概多少"],
+    ["我想申请居家养老服务补贴", "要啥条件", "材料呢", "找谁办", "多久批下来"],
+]
+
+
+@pytest.mark.parametrize("turns", CONVERSATIONS, ids=[c[0] for c in CONVERSATIONS])
+def test_follow_ups_are_answered_from_the_subject_or_say_it_is_not_written(index: LiveIndex, turns: list[str]) -> None:
+    first = resolve(index, turns[0], Context())
+    assert first.reply.confident and first.reply.entry_id, first
+    topic = index.entries[first.reply.entry_id]
+    for text in turns[1:]:
+        then = resolve(index, text, Context(topic=topic, aspect=first.aspect))
+        assert then.how in ("followup", "related", "missing"), (text, then)
+        entry = index.entries[str(then.reply.entry_id)]
+        assert entry.id == topic.id or same_subject(topic.title, entry.title), (text, entry.title)
+        assert entry.street is None or entry.street == topic.street, (text, entry.id)
+        # A sibling's answer does not move the conversation: the next follow-up is about the same topic.
+        assert (then.topic_id or entry.id) == topic.id or then.how != "related", then
+        if then.how == "missing":
+            assert "没有写" in then.reply.text and "12345" in then.reply.text
