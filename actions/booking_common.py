@@ -44,8 +44,11 @@ DATE, TIME, STAGE, SLOT_ID, CHOICES, TARGET = (
 # Whose booking this is: a linked parent's conversation id ("帮我妈约…", actions/family_booking.py), or
 # FOR_SELF (a parent named but not linked: the speaker's own), or FOR_STOP (stopped, the reason already said).
 FOR_PARENT, FOR_SELF, FOR_STOP = "booking_for", "self", "stop"
+# Whose booking a cancellation or a move is about: None, the speaker's own; a linked parent's conversation id
+# ("取消我妈的预约"); or FOR_LINKED while a family member linked to several parents picks one of all their bookings.
+OWNER, FOR_LINKED = "booking_owner", "linked"
 FORM_SLOTS = (SERVICE, WHEN, STREET, CONTACT, PHONE, NOTES, DATE, TIME, OPTIONS, WEEK_OF, QUESTION)
-STATE_SLOTS = (STAGE, SLOT_ID, CHOICES, TARGET, FOR_PARENT)
+STATE_SLOTS = (STAGE, SLOT_ID, CHOICES, TARGET, FOR_PARENT, OWNER)
 WEEKDAYS = "一二三四五六日"
 
 _store: BookingStore | None = None

@@ -3,6 +3,13 @@
 A booking is written only after the user has seen everything read back and said yes.
 The stage of the conversation lives in the ``booking_stage`` slot, and the rules in
 training_data/rules.yml route "对", "不对", a number or "算了" by that stage.
+
+A linked family member cancels or moves a parent's booking the same way ("取消我妈的预约", "我爸那个预约
+改到下礼拜三", :func:`for_parent`): the parent's bookings as numbered choices, the same read-back naming
+whose booking it is, and the change written only after "对". Whose booking the steps are about is kept in
+``booking_owner``; every step reads the booking as that parent's only while the speaker is linked to them
+(:func:`owner_of`), and the write checks the link again in its own transaction and tells the parent through
+the care outbox (:meth:`care.service.Care.cancelled_for_parent`, :meth:`~care.service.Care.moved_for_parent`).
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ from actions.booking_common import (
     CHOICES,
     CONTACT,
     DATE,
+    FOR_LINKED,
     FOR_PARENT,
     FOR_STOP,
     NOTES,
     OPTIONS,
+    OWNER,
     PHONE,
     QUESTION,
     SERVICE,
@@ -54,12 +63,12 @@ from actions.booking_common import (
     time_spec,
 )
 from actions.booking_form import STOPPED, notes_in
-from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for
+from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for, who_of
 from actions.knowledge import answer, answer_entry, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
 from actions.proactive import care
 from actions.understand import parse_correction
-from bookings.catalog import SHANGHAI
+from bookings.catalog import SHANGHAI, find_service
 from bookings.store import (
     Booking,
     BookingClosed,
@@ -71,7 +80,7 @@ from bookings.store import (
     parse_code,
 )
 from bookings.timeparse import choose_option, parse_when
-from care.service import NotLinked
+from care.service import NotLinked, Parent
 from common.contacts import phone_in_groups
 from common.errors import Unavailable
 from textnorm import normalize
@@ -210,6 +219,11 @@ class TurnEndingAction(Action, abc.ABC):
             logger.warning("%s could not finish: %s", self.name(), type(err).__name__)
             dispatcher.utter_message(response="utter_busy")
             events = []
+        except NotLinked:
+            # A family member acting for a parent they are no longer linked to: nothing was read or changed.
+            logger.info("%s refused: the family link has ended.", self.name())
+            dispatcher.utter_message(response="utter_booking_for_parent_unlinked_change")
+            events = reset_booking()
         except (BookingNotFound, BookingClosed):
             # The booking being talked about was cancelled or has started meanwhile (another channel, staff).
             dispatcher.utter_message(response="utter_booking_gone")
@@ -339,27 +353,54 @@ class ActionBookingConfirm(TurnEndingAction):
     @staticmethod
     def _cancel(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
         # A refusal (not found, already over) is said as such; a database that is down or locked
-        # (Unavailable) is left to TurnEndingAction, which says "busy" and keeps the stage.
+        # (Unavailable) is left to TurnEndingAction, which says "busy" and keeps the stage. For a parent's
+        # booking the link is checked again in the cancellation's transaction (NotLinked: TurnEndingAction).
+        code, sender, owner = str(tracker.get_slot(TARGET)), tracker.sender_id or "", owner_slot(tracker)
         try:
-            booking = store().cancel(str(tracker.get_slot(TARGET)), tracker.sender_id or "")
+            if owner is None:
+                booking = store().cancel(code, sender)
+            else:
+                booking = store().cancel(
+                    code, owner_of(tracker, owner), on_cancelled=care().cancelled_for_parent(sender)
+                )
         except (BookingNotFound, BookingClosed):
             dispatcher.utter_message(response="utter_booking_gone")
             return reset_booking()
-        dispatcher.utter_message(response="utter_booking_cancelled", booking=booking_line(booking))
+        if owner is None:
+            dispatcher.utter_message(response="utter_booking_cancelled", booking=booking_line(booking))
+        else:
+            dispatcher.utter_message(
+                response="utter_booking_cancelled_for_parent",
+                who=who_of(sender, owner),
+                booking=booking_line(booking),
+            )
         return reset_booking()
 
     @staticmethod
     def _reschedule(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
         code, slot_id = str(tracker.get_slot(TARGET)), int_slot(tracker, SLOT_ID)
+        sender, owner = tracker.sender_id or "", owner_slot(tracker)
         try:
-            booking = store().reschedule(code, tracker.sender_id or "", slot_id)
+            if owner is None:
+                booking = store().reschedule(code, sender, slot_id)
+            else:
+                booking = store().reschedule(
+                    code, owner_of(tracker, owner), slot_id, on_moved=care().moved_for_parent(sender)
+                )
         except (SlotFull, SlotClosed) as err:
             alternatives = store().alternatives(err.slot.service, err.slot.start, street=err.slot.street, n=3)
             return offer(dispatcher, alternatives, "reschedule_choose", TAKEN, slot=describe_slot(err.slot))
         except (BookingNotFound, BookingClosed, SlotNotFound):
             dispatcher.utter_message(response="utter_booking_cannot_change")
             return reset_booking()
-        dispatcher.utter_message(response="utter_booking_rescheduled", booking=booking_line(booking))
+        if owner is None:
+            dispatcher.utter_message(response="utter_booking_rescheduled", booking=booking_line(booking))
+        else:
+            dispatcher.utter_message(
+                response="utter_booking_rescheduled_for_parent",
+                who=who_of(sender, owner),
+                booking=booking_line(booking),
+            )
         return reset_booking()
 
 
@@ -383,17 +424,24 @@ class ActionBookingChoose(TurnEndingAction):
                 else:
                     dispatcher.utter_message(response="utter_booking_choose_number", count=str(len(pending)))
                 return []
-            return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)), day=day)
+            return ask_reschedule(
+                dispatcher, tracker, str(tracker.get_slot(TARGET)), day=day, owner=owner_slot(tracker)
+            )
         options = list(tracker.get_slot(CHOICES) or [])
-        if stage in ("choose", "reschedule_choose", "cancel_choose") and options:
+        if stage in ("choose", "reschedule_choose", "cancel_choose", "change_choose") and options:
             if number is None or not (number == -1 or 1 <= number <= len(options)):
                 dispatcher.utter_message(response="utter_booking_choose_number", count=str(len(options)))
                 return []
             picked = options[number - 1 if number > 0 else -1]
             if stage == "cancel_choose":
-                return ask_cancel(dispatcher, tracker, str(picked))
+                return ask_cancel(dispatcher, tracker, str(picked), owner=picked_owner(tracker, str(picked)))
+            if stage == "change_choose":
+                # The new time, if it was said, is in the request that listed the bookings ("…改到下礼拜三").
+                owner = picked_owner(tracker, str(picked))
+                return ask_reschedule(dispatcher, tracker, str(picked), owner=owner, text=request_text(tracker))
             if stage == "reschedule_choose":
-                return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)), int(picked))
+                target = str(tracker.get_slot(TARGET))
+                return ask_reschedule(dispatcher, tracker, target, int(picked), owner=owner_slot(tracker))
             utter_readback(dispatcher, tracker, int(picked))
             return [SlotSet(SLOT_ID, float(picked)), SlotSet(STAGE, "confirm"), SlotSet(CHOICES, None)]
         return menu_choice(dispatcher, tracker, number)
@@ -469,9 +517,12 @@ class ActionBookingCorrect(TurnEndingAction):
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         stage = tracker.get_slot(STAGE)
         if stage in ("reschedule_confirm", "reschedule_choose"):
-            return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)))
+            return ask_reschedule(dispatcher, tracker, str(tracker.get_slot(TARGET)), owner=owner_slot(tracker))
         if stage in ("cancel_confirm", "cancel_choose"):
             dispatcher.utter_message(response="utter_booking_kept")
+            return reset_booking()
+        if stage == "change_choose":
+            dispatcher.utter_message(response="utter_booking_not_changed")
             return reset_booking()
         text = raw_text(tracker)
         now = clock.now()
@@ -656,18 +707,154 @@ def target_booking(tracker: Tracker) -> Target:
     return Target(None, bookings)
 
 
-def open_booking(tracker: Tracker, code: str) -> Booking:
-    """The user's booking ``code``, still active; BookingNotFound/BookingClosed (said as such) otherwise."""
-    booking = store().get(code, tracker.sender_id or "")
+def owner_slot(tracker: Tracker) -> str | None:
+    """``booking_owner``: a parent's conversation id (or FOR_LINKED) when a family member acts for a parent."""
+    value = tracker.get_slot(OWNER)
+    return str(value) if value else None
+
+
+def owner_of(tracker: Tracker, owner: str | None) -> str:
+    """Whose bookings a step reads and changes: the speaker's (``owner`` None), or the parent ``owner`` the
+    speaker is linked to now; NotLinked otherwise (the link ended meanwhile: nothing of the parent's is read)."""
+    sender = tracker.sender_id or ""
+    if owner is None:
+        return sender
+    if owner not in {parent.senior for parent in care().linked_parents(sender)}:
+        raise NotLinked("the family member is not linked to the senior whose booking this is")
+    return owner
+
+
+def picked_owner(tracker: Tracker, code: str) -> str | None:
+    """The owner of a booking picked from a numbered list: ``booking_owner``, or, from the list of every linked
+    parent's bookings (FOR_LINKED), the linked parent whose booking ``code`` is (BookingNotFound if none now)."""
+    owner = owner_slot(tracker)
+    if owner != FOR_LINKED:
+        return owner
+    for parent in care().linked_parents(tracker.sender_id or ""):
+        if any(b.code == code for b in store().list_for_user(parent.senior)):
+            return parent.senior
+    raise BookingNotFound(code)
+
+
+def request_text(tracker: Tracker, intent: str = "reschedule_booking") -> str:
+    """What the user typed when they asked for this change (the latest message with ``intent``)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user" and ((event.get("parse_data") or {}).get("intent") or {}).get("name") == intent:
+            return str(event.get("text") or "")
+    return ""
+
+
+def open_booking(tracker: Tracker, code: str, owner: str | None = None) -> Booking:
+    """The booking ``code`` of the user (or of the linked parent ``owner``), still active;
+    BookingNotFound/BookingClosed/NotLinked (each said as such) otherwise."""
+    booking = store().get(code, owner_of(tracker, owner))
     if not booking.active:
         raise BookingClosed(booking)  # cancelled meanwhile (on another channel, by staff)
     return booking
 
 
-def ask_cancel(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> Events:
-    booking = open_booking(tracker, code)
-    dispatcher.utter_message(response="utter_booking_cancel_confirm", booking=booking_line(booking))
-    return [SlotSet(STAGE, "cancel_confirm"), SlotSet(TARGET, code), SlotSet(CHOICES, None)]
+def ask_cancel(dispatcher: CollectingDispatcher, tracker: Tracker, code: str, owner: str | None = None) -> Events:
+    """ "要取消这个预约吗？" with the booking read back (date, weekday, number in groups); "对" then cancels it."""
+    booking = open_booking(tracker, code, owner)
+    if owner is None:
+        dispatcher.utter_message(response="utter_booking_cancel_confirm", booking=booking_line(booking))
+    else:
+        dispatcher.utter_message(
+            response="utter_booking_cancel_confirm_for_parent",
+            who=who_of(tracker.sender_id, owner),
+            booking=booking_line(booking),
+        )
+    return [SlotSet(STAGE, "cancel_confirm"), SlotSet(TARGET, code), SlotSet(CHOICES, None), SlotSet(OWNER, owner)]
+
+
+# What a family member reads when a parent's bookings are listed, or there are none: (cancel, move).
+_WHICH = ("utter_booking_cancel_which_for_parent", "utter_booking_change_which_for_parent")
+_NONE = ("utter_booking_none_to_cancel_for_parent", "utter_booking_none_to_change_for_parent")
+# … and when they are linked to several parents and did not say which one.
+_WHICH_OF_ALL = ("utter_booking_cancel_which_for_parents", "utter_booking_change_which_for_parents")
+_NONE_OF_ALL = ("utter_booking_none_to_cancel_for_parents", "utter_booking_none_to_change_for_parents")
+# "明天去不了，改到下礼拜一": the new time follows 改到/换到 …
+MOVE_TO = re.compile(r"(?:改到|改成|改在|换到|换成|挪到|推到)(.+)")
+
+
+def for_parent(dispatcher: CollectingDispatcher, tracker: Tracker, said: Said, *, move: bool) -> Events:
+    """ "取消我妈的预约", "帮我妈取消明天的助餐", "我爸那个预约改到下礼拜三": a linked parent's booking.
+
+    One parent meant (:func:`decide`): the booking named by its number, else the only one, else the only one
+    of the service and day said; otherwise their bookings as numbered choices. Several parents and no telling
+    which: every linked parent's bookings as numbered choices, each saying whose it is. Then the same
+    confirmation as the senior's own (:func:`ask_cancel`, :func:`ask_reschedule`). Not linked: said plainly,
+    and nothing of anyone's is read.
+    """
+    parents = care().linked_parents(tracker.sender_id or "")
+    decision = decide(parents, said)
+    idle = [SlotSet(STAGE, None), SlotSet(CHOICES, None), SlotSet(TARGET, None), SlotSet(OWNER, None)]
+    logger.info("Family %s for a parent: %s.", "move" if move else "cancellation", decision.kind)
+    if decision.kind == "not_linked":
+        dispatcher.utter_message(response="utter_booking_for_parent_not_linked_change", who=who(said.relation))
+        return idle
+    one = decision.parent
+    owned = [
+        (parent, booking) for parent in ([one] if one else parents) for booking in store().list_for_user(parent.senior)
+    ]
+    text = raw_text(tracker)
+    code = said_code(text)
+    meant: tuple[Parent, Booking] | None = None
+    if code is not None:
+        meant = next(((parent, b) for parent, b in owned if b.code == code), None)
+        if meant is None:
+            dispatcher.utter_message(response="utter_booking_code_unknown", code=format_code(code))
+    elif one is not None:
+        booking = meant_by(text, [b for _, b in owned], move=move)
+        meant = (one, booking) if booking is not None else None
+    if meant is not None:
+        parent, booking = meant
+        if move:
+            return ask_reschedule(dispatcher, tracker, booking.code, owner=parent.senior)
+        return ask_cancel(dispatcher, tracker, booking.code, owner=parent.senior)
+    stage = "change_choose" if move else "cancel_choose"
+    if one is None:  # several parents, and not told which: all their bookings, each saying whose
+        if not owned:
+            dispatcher.utter_message(response=_NONE_OF_ALL[move])
+            return idle
+        lines = "\n".join(f"{i}. {who(p.relation)}：{booking_line(b)}" for i, (p, b) in enumerate(owned, start=1))
+        dispatcher.utter_message(response=_WHICH_OF_ALL[move], bookings=lines)
+        owner = FOR_LINKED
+    else:
+        if not owned:
+            dispatcher.utter_message(response=_NONE[move], who=who(one.relation))
+            return idle
+        bookings = numbered_bookings([b for _, b in owned])
+        dispatcher.utter_message(response=_WHICH[move], who=who(one.relation), bookings=bookings)
+        owner = one.senior
+    return [
+        SlotSet(STAGE, stage),
+        SlotSet(CHOICES, [b.code for _, b in owned]),
+        SlotSet(TARGET, None),
+        SlotSet(OWNER, owner),
+    ]
+
+
+def meant_by(text: str, bookings: list[Booking], *, move: bool) -> Booking | None:
+    """The one booking ``text`` means among ``bookings``: the only one, or the only one of the service and
+    the day it names ("取消明天的助餐"; for a move only the day before 改到 counts: "把明天的助浴改到后天").
+    None when that does not single one out."""
+    if len(bookings) == 1:
+        return bookings[0]
+    normal = normalize(text)
+    service = find_service(normal)
+    old = MOVE_TO.split(normal)[0] if MOVE_TO.search(normal) else (None if move else normal)
+    when = parse_when(old, clock.now()) if old else None
+    day = when.date if when is not None and not when.ambiguous else None
+    if service is None and day is None:
+        return None
+    fitting = [
+        b
+        for b in bookings
+        if (service is None or b.slot.service == service)
+        and (day is None or b.slot.start.astimezone(SHANGHAI).date() == day)
+    ]
+    return fitting[0] if len(fitting) == 1 else None
 
 
 class ActionBookingCancel(TurnEndingAction):
@@ -678,6 +865,9 @@ class ActionBookingCancel(TurnEndingAction):
         elsewhere = misrouted(dispatcher, tracker)
         if elsewhere is not None:
             return elsewhere
+        said = parent_asked_about(raw_text(tracker))
+        if said is not None:
+            return for_parent(dispatcher, tracker, said, move=False)
         target = target_booking(tracker)
         if target.booking is not None:
             return ask_cancel(dispatcher, tracker, target.booking.code)
@@ -685,9 +875,13 @@ class ActionBookingCancel(TurnEndingAction):
             dispatcher.utter_message(response="utter_booking_code_unknown", code=format_code(target.unknown_code))
         if not target.bookings:
             dispatcher.utter_message(response="utter_booking_none_to_cancel")
-            return [SlotSet(STAGE, None), SlotSet(CHOICES, None)]
+            return [SlotSet(STAGE, None), SlotSet(CHOICES, None), SlotSet(OWNER, None)]
         dispatcher.utter_message(response="utter_booking_cancel_which", bookings=numbered_bookings(target.bookings))
-        return [SlotSet(STAGE, "cancel_choose"), SlotSet(CHOICES, [b.code for b in target.bookings])]
+        return [
+            SlotSet(STAGE, "cancel_choose"),
+            SlotSet(CHOICES, [b.code for b in target.bookings]),
+            SlotSet(OWNER, None),
+        ]
 
 
 def ask_reschedule(
@@ -696,16 +890,25 @@ def ask_reschedule(
     code: str,
     slot_id: int | None = None,
     day: dt.date | None = None,
+    *,
+    owner: str | None = None,
+    text: str | None = None,
 ) -> Events:
-    booking = open_booking(tracker, code)
+    """The new time for booking ``code`` (of the user, or of the linked parent ``owner``): read back for a "对".
+
+    The time is read from ``text`` (the latest message unless given): after 改到/换到 …, else the whole of it.
+    An unclear day is asked with numbered days; none said, the time is asked for; a full one offers the nearest.
+    """
+    booking = open_booking(tracker, code, owner)
+    # utter_message's extra keyword arguments fill the response's {placeholders}: for a parent's booking, whose.
+    whose: dict[str, Any] = {"who": who_of(tracker.sender_id, owner)} if owner is not None else {}
+    said_now = raw_text(tracker) if text is None else text
     if slot_id is None:
-        text = raw_text(tracker)
         now = clock.now()
         time: str | None = None
         if day is None:
-            # "明天去不了，改到下礼拜一": the new time follows 改到/换到 ….
-            target_part = re.search(r"(?:改到|改成|改在|换到|换成|挪到|推到)(.+)", text)
-            when = (parse_when(target_part.group(1), now) if target_part else None) or parse_when(text, now)
+            target_part = MOVE_TO.search(said_now)
+            when = (parse_when(target_part.group(1), now) if target_part else None) or parse_when(said_now, now)
             if when is not None and when.ambiguous:
                 dispatcher.utter_message(text=str(when.question))
                 return [
@@ -713,13 +916,24 @@ def ask_reschedule(
                     SlotSet(TARGET, code),
                     SlotSet(OPTIONS, [d.isoformat() for d in when.options] or None),
                     SlotSet(QUESTION, when.question),
+                    SlotSet(CHOICES, None),
+                    SlotSet(OWNER, owner),
                 ]
             if when is None or when.date is None:
-                dispatcher.utter_message(response="utter_booking_reschedule_when", booking=booking_line(booking))
-                return [SlotSet(STAGE, "reschedule_when"), SlotSet(TARGET, code)]
+                dispatcher.utter_message(
+                    response="utter_booking_reschedule_when_for_parent" if whose else "utter_booking_reschedule_when",
+                    booking=booking_line(booking),
+                    **whose,
+                )
+                return [
+                    SlotSet(STAGE, "reschedule_when"),
+                    SlotSet(TARGET, code),
+                    SlotSet(CHOICES, None),
+                    SlotSet(OWNER, owner),
+                ]
             day, time = when.date, time_spec(when)
         else:
-            when = parse_when(text, now)
+            when = parse_when(said_now, now)
             time = time_spec(when) if when else None
         start, end, exact = window(day.isoformat(), time)
         slot = booking.slot
@@ -736,16 +950,23 @@ def ask_reschedule(
             full = offer(
                 dispatcher, alternatives, "reschedule_choose", FULL, service=service_name(slot.service), wanted=wanted
             )
-            return [SlotSet(TARGET, code), SlotSet(OPTIONS, None), SlotSet(QUESTION, None), *full]
+            return [
+                SlotSet(TARGET, code),
+                SlotSet(OPTIONS, None),
+                SlotSet(QUESTION, None),
+                SlotSet(OWNER, owner),
+                *full,
+            ]
         slot_id = free[0].id
     new = store().slot(slot_id)
     dispatcher.utter_message(
-        response="utter_booking_reschedule_confirm",
+        response="utter_booking_reschedule_confirm_for_parent" if whose else "utter_booking_reschedule_confirm",
         code=booking.display_code,
         service=service_name(booking.slot.service),
         old=describe_slot(booking.slot),
         new=describe_slot(new),
         place=resource_name(new),
+        **whose,
     )
     return [
         SlotSet(STAGE, "reschedule_confirm"),
@@ -754,6 +975,7 @@ def ask_reschedule(
         SlotSet(CHOICES, None),
         SlotSet(OPTIONS, None),
         SlotSet(QUESTION, None),
+        SlotSet(OWNER, owner),
     ]
 
 
@@ -763,15 +985,20 @@ class ActionBookingReschedule(TurnEndingAction):
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         code = tracker.get_slot(TARGET) if tracker.get_slot(STAGE) == "reschedule_when" else None
+        # Still about the same booking, whoever's it is (a parent's: checked again at every step).
+        owner = owner_slot(tracker) if code is not None else None
         pending = [dt.date.fromisoformat(d) for d in tracker.get_slot(OPTIONS) or []]
         if code is not None and pending:
             chosen = choose_option(raw_text(tracker), pending, clock.now())
             if chosen is not None:
-                return ask_reschedule(dispatcher, tracker, str(code), day=chosen)
+                return ask_reschedule(dispatcher, tracker, str(code), day=chosen, owner=owner)
         if code is None:
             elsewhere = misrouted(dispatcher, tracker)
             if elsewhere is not None:
                 return elsewhere
+            said = parent_asked_about(raw_text(tracker))
+            if said is not None:
+                return for_parent(dispatcher, tracker, said, move=True)
             target = target_booking(tracker)
             if target.booking is None:
                 if target.unknown_code is not None:
@@ -786,4 +1013,4 @@ class ActionBookingReschedule(TurnEndingAction):
                     dispatcher.utter_message(response="utter_booking_none_to_change")
                 return []
             code = target.booking.code
-        return ask_reschedule(dispatcher, tracker, str(code))
+        return ask_reschedule(dispatcher, tracker, str(code), owner=owner)

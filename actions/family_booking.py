@@ -1,4 +1,6 @@
-"""Booking for a parent: "帮我妈约个助餐", "给我爸订个上门理发", "替我父亲约公证", "看看我妈的预约".
+"""Booking for a parent: "帮我妈约个助餐", "给我爸订个上门理发", "替我父亲约公证", "看看我妈的预约";
+cancelling or moving a parent's booking ("取消我妈的预约", "我爸那个预约改到下礼拜三") is read by the same
+:func:`parent_asked_about` and :func:`decide`, and handled in actions/bookings.py (:func:`~actions.bookings.for_parent`).
 
 A family member linked to a parent (care/, the one-time code) books through the ordinary booking form;
 what changes is whose booking it is. :func:`parent_said` reads the phrasing (a small parser over the
@@ -130,9 +132,12 @@ def booking_for(tracker: Tracker) -> str | None:
 
 def who_for(tracker: Tracker) -> str:
     """How the family member's replies name the parent this booking is for (您母亲 …)."""
-    parent = booking_for(tracker)
-    relation = next((p.relation for p in care().linked_parents(tracker.sender_id) if p.senior == parent), None)
-    return who(relation)
+    return who_of(tracker.sender_id, booking_for(tracker))
+
+
+def who_of(family: str, senior: str | None) -> str:
+    """How replies to ``family`` name the linked parent ``senior``: by the relation said when linking."""
+    return who(next((p.relation for p in care().linked_parents(family) if p.senior == senior), None))
 
 
 def start_for_parent(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> list[dict[str, Any]] | None:

@@ -26,7 +26,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import clock
-from actions.booking_common import STAGE, TARGET, booking_line, raw_text, store
+from actions.booking_common import OWNER, STAGE, TARGET, booking_line, raw_text, store
 from bookings.timeparse import parse_when
 from care.classify import FINE, OTHER, UNWELL
 from care.config import CareSettings
@@ -317,7 +317,12 @@ class ActionCareAnswer(CareAction):
                     dispatcher.utter_message(
                         response="utter_booking_reschedule_when", booking=booking_line(upcoming[code])
                     )
-                    return [SlotSet(CARE_STAGE, None), SlotSet(STAGE, "reschedule_when"), SlotSet(TARGET, code)]
+                    return [
+                        SlotSet(CARE_STAGE, None),
+                        SlotSet(STAGE, "reschedule_when"),
+                        SlotSet(TARGET, code),
+                        SlotSet(OWNER, None),  # their own booking, whatever a family member's steps left
+                    ]
         dispatcher.utter_message(response="utter_care_declined")
         return [SlotSet(CARE_STAGE, None)]
 

@@ -14,7 +14,9 @@ Guarantees, and what provides them:
   the loser trips the constraint, retries, and finds the winner's booking.
 - Listeners (``add_listener``) run inside the write transaction of every booking, cancellation
   and move, on the same connection: proactive care (care/) schedules reminders there, so a
-  booking and its reminders commit together or not at all.
+  booking and its reminders commit together or not at all. A single call may bring its own hook
+  (``on_booked``, ``on_cancelled``, ``on_moved``), run in that transaction after the listeners: a
+  family member acting for a parent has the link checked and the parent told there.
 - Attendance (已到 / 未到) is taken by staff once a booking's time has come (``mark_attendance``),
   in its own table ``booking_attendance``: ``metadata.create_all`` adds a new table to an existing
   database on the next start (SQLite and PostgreSQL alike), so no migration step is needed.
@@ -695,8 +697,15 @@ class BookingStore:
             logger.info("repeated request answered with existing booking %s", booking.code)
         return booking
 
-    def cancel(self, code: str, channel_user: str) -> Booking:
-        """Cancel the caller's booking and free its seat; cancelling twice is harmless."""
+    def cancel(
+        self, code: str, channel_user: str, on_cancelled: Callable[[Connection, Booking], None] | None = None
+    ) -> Booking:
+        """Cancel the booking of ``channel_user`` and free its seat; cancelling twice is harmless.
+
+        ``on_cancelled(conn, booking)`` runs inside the cancellation's transaction when it cancels (a family
+        member cancelling for a parent: the link checked, the parent told); an exception from it rolls the
+        cancellation back. A booking already cancelled changes nothing, and it is not called.
+        """
         clean = self._code_or_not_found(code)
 
         def cancel_it(conn: Connection) -> tuple[Booking, bool]:
@@ -709,6 +718,8 @@ class BookingStore:
             self._record(conn, booking_id, "cancelled", booking.slot.id, None)
             cancelled = self._booking_by_code(conn, clean)
             self._changed(conn, "cancelled", cancelled)
+            if on_cancelled is not None:
+                on_cancelled(conn, cancelled)
             return cancelled, True
 
         booking, changed = self._write_tx(cancel_it)
@@ -716,12 +727,20 @@ class BookingStore:
             logger.info("cancelled %s, freed slot %s seat %s", booking.code, booking.slot.id, booking.seat)
         return booking
 
-    def reschedule(self, code: str, channel_user: str, new_slot_id: int) -> Booking:
-        """Move the caller's booking to another slot of the same service, in one transaction.
+    def reschedule(
+        self,
+        code: str,
+        channel_user: str,
+        new_slot_id: int,
+        on_moved: Callable[[Connection, Booking, Slot], None] | None = None,
+    ) -> Booking:
+        """Move the booking of ``channel_user`` to another slot of the same service, in one transaction.
 
         The new seat is taken and the old one freed together; if the new slot is full
         (SlotFull) or started (SlotClosed), nothing changes. Moving to the slot it is already
-        in changes nothing, so a repeated request is harmless.
+        in changes nothing, so a repeated request is harmless. ``on_moved(conn, booking, old_slot)``
+        runs inside the move's transaction when it moves (a family member moving a parent's booking);
+        an exception from it rolls the move back.
         """
         clean = self._code_or_not_found(code)
 
@@ -743,6 +762,8 @@ class BookingStore:
             self._record(conn, booking_id, "rescheduled", slot.id, booking.slot.id)
             moved = self._booking_by_code(conn, clean)
             self._changed(conn, "rescheduled", moved)
+            if on_moved is not None:
+                on_moved(conn, moved, booking.slot)
             return moved, booking.slot.id
 
         booking, old_slot = self._write_tx(move)

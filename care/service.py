@@ -3,7 +3,10 @@
 - 每日平安: :meth:`Care.checkin_optin` (after consent), :meth:`Care.checkin_optout`,
   :meth:`Care.checkin_reply` (fine / unwell / emergency / other).
 - Family: :meth:`Care.family_code` (the family member asks), :meth:`Care.family_confirm` (the
-  parent confirms the code in chat, after consent), :meth:`Care.unlink` (either side).
+  parent confirms the code in chat, after consent), :meth:`Care.unlink` (either side). Acting for a
+  parent in chat: :meth:`Care.booked_for_parent`, :meth:`Care.cancelled_for_parent`,
+  :meth:`Care.moved_for_parent` — hooks the booking store runs in the change's own transaction, which
+  check the link and tell the parent through the outbox.
 - Escalation: :meth:`Care.emergency` — linked family notified, a case at the top of the agents' queue.
 - Privacy: :meth:`Care.give_consent`, :meth:`Care.delete_person` (every store; the audit keeps the kind only).
 
@@ -23,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bookings.catalog import SHANGHAI, default_catalog
-from bookings.store import Booking, BookingStore, bookings_table, events_table, format_code, slots_table
+from bookings.store import Booking, BookingStore, Slot, bookings_table, events_table, format_code, slots_table
 from bookings.timeparse import describe_date
 from care import classify as classifier
 from care.config import CareSettings
@@ -479,26 +482,72 @@ class Care:
         """
 
         def on_booked(conn: Connection, booking: Booking) -> None:
-            c = family_links.c
-            linked = conn.execute(
-                sa.select(c.id).where(c.family == family, c.senior == booking.channel_user, c.status == "active")
-            ).first()
-            if linked is None:
-                raise NotLinked("the family link ended before the booking was made")
-            now = self.db.now()
-            enqueue(
+            _require_link(conn, family, booking.channel_user, "booking")
+            self._tell_parent(
                 conn,
-                recipient=booking.channel_user,
-                purpose="booking",
-                text=say("utter_care_msg_booked_by_family", **booking_values(booking)),
-                dedupe_key=f"booked_for|{booking.code}",
-                now=now,
-                about=booking.channel_user,
-                not_before=self.settings.quiet.end_after(now, SHANGHAI),  # a booking made at night: told at 07:00
+                booking,
+                say("utter_care_msg_booked_by_family", **booking_values(booking)),
+                f"booked_for|{booking.code}",
             )
             logger.info("Booking %s made by linked family; the senior is told.", booking.code)
 
         return on_booked
+
+    def cancelled_for_parent(self, family: str) -> Callable[[Connection, Booking], None]:
+        """The booking store's ``on_cancelled`` for a family member cancelling a parent's booking.
+
+        Inside the cancellation's transaction: the link must still be active (else NotLinked rolls the
+        cancellation back), and the parent is told through the outbox that their family cancelled it.
+        The reminders are cancelled by the booking store's listener (care/scheduler.py), as for any
+        cancellation.
+        """
+
+        def on_cancelled(conn: Connection, booking: Booking) -> None:
+            _require_link(conn, family, booking.channel_user, "cancellation")
+            self._tell_parent(
+                conn,
+                booking,
+                say("utter_care_msg_cancelled_by_family", **booking_values(booking)),
+                f"cancelled_for|{booking.code}",
+            )
+            logger.info("Booking %s cancelled by linked family; the senior is told.", booking.code)
+
+        return on_cancelled
+
+    def moved_for_parent(self, family: str) -> Callable[[Connection, Booking, Slot], None]:
+        """The booking store's ``on_moved`` for a family member moving a parent's booking to another time.
+
+        As :meth:`cancelled_for_parent`: the link checked in the move's transaction, the parent told the old
+        and the new time (reminders move with the booking, care/scheduler.py). Each move is told once: the
+        message is keyed on the booking, both slots and the time of the move.
+        """
+
+        def on_moved(conn: Connection, booking: Booking, old: Slot) -> None:
+            _require_link(conn, family, booking.channel_user, "move")
+            now = self.db.now()
+            self._tell_parent(
+                conn,
+                booking,
+                say("utter_care_msg_moved_by_family", old=slot_when(old), **booking_values(booking)),
+                f"moved_for|{booking.code}|{old.id}>{booking.slot.id}|{now.isoformat()}",
+            )
+            logger.info("Booking %s moved by linked family; the senior is told.", booking.code)
+
+        return on_moved
+
+    def _tell_parent(self, conn: Connection, booking: Booking, text: str, key: str) -> None:
+        """A message to the booking's senior, in their own channel; one written in quiet hours waits for 07:00."""
+        now = self.db.now()
+        enqueue(
+            conn,
+            recipient=booking.channel_user,
+            purpose="booking",
+            text=text,
+            dedupe_key=key,
+            now=now,
+            about=booking.channel_user,
+            not_before=self.settings.quiet.end_after(now, SHANGHAI),
+        )
 
     def bookings_for_family(self, family: str, store: BookingStore) -> dict[str, list[Booking]]:
         """What a linked family member may see: each linked parent's upcoming bookings."""
@@ -560,13 +609,26 @@ class Care:
         return counts
 
 
+def _require_link(conn: Connection, family: str, senior: str, what: str) -> None:
+    """NotLinked unless ``family`` is linked to ``senior`` now (read in the caller's transaction)."""
+    c = family_links.c
+    linked = conn.execute(sa.select(c.id).where(c.family == family, c.senior == senior, c.status == "active")).first()
+    if linked is None:
+        raise NotLinked(f"the family link ended before the {what} was made")
+
+
+def slot_when(slot: Slot) -> str:
+    """12月9日（星期三）14:00: the date, its weekday and the starting time."""
+    start = slot.start.astimezone(SHANGHAI)
+    return f"{describe_date(start.date())}{start:%H:%M}"
+
+
 def booking_values(booking: Booking) -> dict[str, str]:
     """What a message about one booking says: service, when, place and the code read in two groups."""
     service = default_catalog().service(booking.slot.service)
-    start = booking.slot.start.astimezone(SHANGHAI)
     return {
         "service": service.name,
-        "when": f"{describe_date(start.date())}{start:%H:%M}",
+        "when": slot_when(booking.slot),
         "place": service.resource(booking.slot.resource).name,
         "code": format_code(booking.code),
     }

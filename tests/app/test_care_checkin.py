@@ -134,7 +134,7 @@ def test_fine_tells_nobody_and_an_emergency_reply_escalates(world: World) -> Non
     assert world.care.checkin_reply(SENIOR, "蛮好，没啥不舒服") == classify.FINE
     world.at(9, 0)
     assert world.sent_to(SON) == [
-        "绑定好了。您能看到家人的预约，会收到预约提醒和每日平安的消息，看不到聊天内容。说“解除绑定”可以取消。"
+        "绑定好了。您能看到家人的预约，也能替家人预约、取消或改时间，会收到预约提醒和每日平安的消息，看不到聊天内容。说“解除绑定”可以取消。"
     ]
     world.at(8, 0, day=8)
     assert world.care.checkin_reply(SENIOR, "我摔倒了起不来") == classify.EMERGENCY

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from bookings.catalog import SHANGHAI
+from bookings.store import BookingStore
 from care.config import CareSettings
 from care.db import CareDB, outbox
 from care.outbox import Worker, enqueue
@@ -99,6 +100,75 @@ def test_a_linked_son_books_for_his_mother_through_the_servers(stack: Stack, boo
     # Someone not linked is told how to link, and the booking is their own.
     reply = "\n".join(texts(stack.say(stranger, "给我爸订个助浴")))
     assert reply.startswith("您还没有和您父亲绑定"), reply
+
+
+def test_a_linked_son_cancels_and_moves_his_mothers_bookings_through_the_servers(
+    stack: Stack, bookings_url: str
+) -> None:
+    mum, son, stranger = new_sender(), new_sender(), new_sender()
+    given = "\n".join(texts(stack.say(son, "我要绑定我妈")))
+    code = re.search(r"绑定码是 (\d{3} \d{3})", given)
+    assert code, given
+    stack.say(mum, f"绑定 {code.group(1)}")
+    assert texts(stack.say(mum, "1")) == [say("utter_care_family_linked")]
+    # Two bookings of hers, made in her own chat as far as the store is concerned: a meal tomorrow, a bath later on.
+    store = BookingStore(bookings_url)
+    today = dt.datetime.now(SHANGHAI).date()
+    store.ensure_schedule(today)
+    next_wednesday = today + dt.timedelta(days=7 - today.weekday() + 2)
+    noon = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(11), SHANGHAI)
+    meal = store.book(
+        store.find_slots("meal", noon, noon + dt.timedelta(hours=1), street="顾村镇", only_free=True)[0].id,
+        mum,
+        "王秀英",
+        "13912345678",
+    )
+    later = dt.datetime.combine(today + dt.timedelta(days=2), dt.time(9), SHANGHAI)
+    bath_slot = next(
+        s
+        for s in store.find_slots("bath", later, later + dt.timedelta(days=7), street="顾村镇", only_free=True)
+        if s.start.astimezone(SHANGHAI).date() != next_wednesday
+    )
+    bath = store.book(bath_slot.id, mum, "王秀英", "13912345678")
+    store.dispose()
+
+    # Cancel: the service names the booking; the read-back says whose it is; "对" cancels it and she is told.
+    asked = "\n".join(texts(stack.say(son, "帮我妈把助餐取消掉")))
+    assert asked.startswith("要取消您母亲的这个预约吗？") and meal.display_code in asked, asked
+    done = "\n".join(texts(stack.say(son, "对")))
+    assert done.startswith("已经替您母亲取消了：助餐") and "已经告诉您母亲了" in done, done
+    # Move: the only booking left, to next Wednesday; "对" moves it and she is told the old and the new time.
+    asked = "\n".join(texts(stack.say(son, "我妈的预约改到下礼拜三")))
+    assert asked.startswith(f"把您母亲的预约 {bath.display_code}（助浴）"), asked
+    assert f"{next_wednesday.month}月{next_wednesday.day}日（星期三）" in asked, asked
+    done = "\n".join(texts(stack.say(son, "对")))
+    assert done.startswith("替您母亲改好了：助浴") and "已经告诉您母亲了" in done, done
+
+    store = BookingStore(bookings_url)
+    assert [b.code for b in store.list_for_user(mum)] == [bath.code]
+    [moved] = store.list_for_user(mum)
+    assert moved.slot.start.astimezone(SHANGHAI).date() == next_wednesday
+    assert store.list_for_user(son) == []
+    store.dispose()
+    db = CareDB(bookings_url)
+    with db.read() as conn:
+        told = (
+            conn.execute(
+                sa.select(outbox.c.text)
+                .where(outbox.c.recipient == mum, outbox.c.purpose == "booking")
+                .order_by(outbox.c.id)
+            )
+            .scalars()
+            .all()
+        )
+    db.dispose()
+    assert len(told) == 2, told
+    assert told[0].startswith("【银龄助手】您的家人替您取消了助餐"), told
+    assert told[1].startswith("【银龄助手】您的家人把您的助浴改了时间"), told
+
+    # Someone not linked gets a plain answer, and nothing of hers.
+    reply = "\n".join(texts(stack.say(stranger, "取消我妈的预约")))
+    assert reply.startswith("您还没有和您母亲绑定") and bath.display_code not in reply, reply
 
 
 def _said(stack: Stack, sender: str) -> list[str]:

@@ -73,7 +73,7 @@ def test_a_code_links_only_after_the_parent_consents_and_confirms(care: Care, ap
         care.family_confirm(MUM, code)  # one time only
     _worker(care, apis, f"sqlite:///{tmp_path / 'staff.sqlite'}").run_once()
     assert apis.texts("telegram", to="5005") == [
-        "绑定好了。您能看到家人的预约，会收到预约提醒和每日平安的消息，看不到聊天内容。说“解除绑定”可以取消。"
+        "绑定好了。您能看到家人的预约，也能替家人预约、取消或改时间，会收到预约提醒和每日平安的消息，看不到聊天内容。说“解除绑定”可以取消。"
     ]
     with care.db.read() as conn:
         hashes = conn.execute(sa.select(family_links.c.code_hash)).scalars().all()

@@ -1,13 +1,20 @@
 """A linked family member books for a parent in chat ("帮我妈约个助浴"): the booking form as usual, the booking the
 parent's, the read-back and the confirmation saying so, the parent told through the care outbox in the booking's
-own transaction, reminders to the parent and the family; not linked → how to link; "我妈约了啥" → her bookings."""
+own transaction, reminders to the parent and the family; not linked → how to link; "我妈约了啥" → her bookings.
+
+And cancels or moves a parent's booking ("帮我妈取消明天的助餐", "我爸那个预约改到下礼拜三", "取消我妈的预约"):
+the parent's bookings as numbered choices, the read-back naming whose booking it is, the change written after
+"对" with the link checked again in its transaction and the parent told through the outbox; two parents → which
+one, by their bookings; not linked, or a link ended meanwhile → said plainly, nothing changed; a busy database →
+"系统忙", never "没找到"."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +26,26 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions.proactive as proactive
 from actions import booking_common, clock
 from actions.booking_form import ValidateBookingForm
-from actions.bookings import ActionBookingConfirm, ActionBookingList, ActionBookingReadback
+from actions.bookings import (
+    ActionBookingCancel,
+    ActionBookingChoose,
+    ActionBookingConfirm,
+    ActionBookingCorrect,
+    ActionBookingList,
+    ActionBookingReadback,
+    ActionBookingReschedule,
+    ActionBookingStop,
+)
 from actions.family_booking import Decision, Said, decide, parent_asked_about, parent_said, relation_named
 from bookings.catalog import SHANGHAI
-from bookings.store import BookingStore, bookings_table
+from bookings.store import Booking, BookingStore, bookings_table
 from care.config import CareSettings
-from care.db import CareDB, outbox
+from care.db import CareDB, jobs, outbox
+from care.errors import CareUnavailable
 from care.outbox import Worker
 from care.scheduler import Scheduler, attach_reminders
 from care.senders import Senders, TelegramSender
-from care.service import Care, Parent
+from care.service import Care, NotLinked, Parent
 from tests.app.care_fakes import FakeApis, FakeClock, fake_apis
 from tests.app.domain_support import DOMAIN, said
 
@@ -120,7 +137,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     fake = FakeClock(dt.datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI))
     url = f"sqlite:///{tmp_path / 'bookings.sqlite'}"
     store = BookingStore(url, clock=fake)
-    store.ensure_schedule(TODAY, days=5)
+    store.ensure_schedule(TODAY, days=14)  # through next week ("下礼拜三")
     attach_reminders(store, CareSettings())
     care = Care(CareDB(url, clock=fake), CareSettings())
     monkeypatch.setattr(clock, "now", lambda: fake().astimezone(SHANGHAI))
@@ -268,3 +285,396 @@ def test_a_booking_made_at_night_is_told_to_the_parent_after_quiet_hours(world: 
     world.clock.set_local(2026, 12, 8, 7, 0)
     world.tick()
     assert len([t for t in world.telegram(MUM) if "替您约了" in t]) == 1
+
+
+# -- cancelling or moving a parent's booking ("取消我妈的预约", "我爸那个预约改到下礼拜三") ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "relation"),
+    [
+        ("帮我妈取消明天的助餐", "母亲"),
+        ("我爸那个预约改到下礼拜三", "父亲"),
+        ("取消我妈的预约", "母亲"),
+        ("把我母亲的助浴改到后天下午", "母亲"),
+        ("我爸妈的预约不要了", None),
+        ("替我外婆取消预约", "外婆"),
+    ],
+)
+def test_a_change_for_a_parent_is_read_from_the_phrasing(text: str, relation: str | None) -> None:
+    assert parent_asked_about(text) == Said(relation)
+
+
+@pytest.mark.parametrize(
+    "text", ["取消预约", "取消刚才那个", "改到后天下午", "帮我取消明天的助浴", "我老伴的预约取消掉"]
+)
+def test_a_change_of_ones_own_booking_is_not_read_as_for_a_parent(text: str) -> None:
+    assert parent_asked_about(text) is None
+
+
+# What Rasa's rules run for an intent at a booking stage (training_data/rules.yml), for the chats below.
+ROUTES: dict[tuple[str, str | None], Action] = {
+    ("cancel_booking", None): ActionBookingCancel(),
+    ("reschedule_booking", None): ActionBookingReschedule(),
+    ("check_bookings", None): ActionBookingList(),
+    ("choose", None): ActionBookingChoose(),
+    ("affirm", "cancel_confirm"): ActionBookingConfirm(),
+    ("affirm", "reschedule_confirm"): ActionBookingConfirm(),
+    ("deny", "cancel_confirm"): ActionBookingCorrect(),
+    ("deny", "cancel_choose"): ActionBookingCorrect(),
+    ("deny", "change_choose"): ActionBookingCorrect(),
+    ("deny", "reschedule_confirm"): ActionBookingCorrect(),
+    ("inform", "reschedule_when"): ActionBookingReschedule(),
+    ("inform", "change_choose"): ActionBookingChoose(),
+    ("stop", None): ActionBookingStop(),
+}
+
+
+@dataclass
+class Chat:
+    """One person's conversation with the actions: slots carried from turn to turn, as Rasa keeps them."""
+
+    sender: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def stage(self) -> str | None:
+        return self.slots.get("booking_stage")
+
+    def say(self, text: str, intent: str) -> list[str]:
+        action = ROUTES.get((intent, self.stage)) or ROUTES[intent, None]
+        self.events.append(
+            {
+                "event": "user",
+                "text": text,
+                "parse_data": {"intent": {"name": intent}},
+                "message_id": f"m{len(self.events)}",
+            }
+        )
+        values = {name: None for name in DOMAIN["slots"]} | {"hotline": "12345"} | self.slots
+        tracker = Tracker(
+            self.sender,
+            values,
+            {"text": text, "intent": {"name": intent}},
+            list(self.events),
+            False,
+            None,
+            {},
+            "action_listen",
+        )
+        dispatcher = CollectingDispatcher()
+        events = asyncio.run(action.run(dispatcher, tracker, DOMAIN))
+        self.events.extend(events)
+        self.slots.update({e["name"]: e["value"] for e in events if e.get("event") == "slot"})
+        return [said(m, values) for m in dispatcher.messages]
+
+
+def _book(world: World, senior: str, service: str, day: dt.date, hour: int, street: str = "顾村镇") -> Booking:
+    start = dt.datetime.combine(day, dt.time(hour), SHANGHAI)
+    slot = world.store.find_slots(service, start, start + dt.timedelta(hours=1), street=street, only_free=True)[0]
+    return world.store.book(slot.id, senior, "王秀英", "13912345678")
+
+
+def _told(world: World, senior: str, purpose: str = "booking") -> list[str]:
+    with world.care.db.read() as conn:
+        rows = conn.execute(
+            sa.select(outbox.c.text)
+            .where(outbox.c.recipient == senior, outbox.c.purpose == purpose)
+            .order_by(outbox.c.id)
+        )
+        return [str(text) for text in rows.scalars()]
+
+
+def _status(world: World, booking: Booking) -> tuple[str, int]:
+    current = world.store.get(booking.code, booking.channel_user)
+    return current.status, current.slot.id
+
+
+def _reminders(world: World, booking: Booking, status: str = "pending") -> list[str]:
+    with world.care.db.read() as conn:
+        refs = conn.execute(
+            sa.select(jobs.c.ref).where(jobs.c.ref.startswith(booking.code + "@"), jobs.c.status == status)
+        )
+        return sorted(str(ref) for ref in refs.scalars())
+
+
+TOMORROW, IN_TWO_DAYS = TODAY + dt.timedelta(days=1), TODAY + dt.timedelta(days=2)
+NEXT_WEDNESDAY = dt.date(2026, 12, 16)
+
+
+def test_a_linked_son_cancels_his_mothers_meal_tomorrow_and_she_is_told(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    meal = _book(world, MUM, "meal", TOMORROW, 11)
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    assert _reminders(world, meal), "booked with reminders"
+    son = Chat(SON)
+    # Two bookings; "明天的助餐" singles one out: the read-back names her, the day with its weekday, the number in groups.
+    [asked] = son.say("帮我妈取消明天的助餐", "cancel_booking")
+    assert asked.startswith("要取消您母亲的这个预约吗？\n助餐，12月8日（星期二）11:00–12:30，顾村镇长者食堂（示例），")
+    assert f"预约号 {meal.code[:3]} {meal.code[3:]}" in asked and "取消了会告诉您母亲" in asked
+    assert (son.stage, son.slots["booking_owner"]) == ("cancel_confirm", MUM)
+    assert _status(world, meal)[0] == "active", "nothing is cancelled before the yes"
+
+    [done] = son.say("对", "affirm")
+    assert done.startswith("已经替您母亲取消了：助餐，12月8日（星期二）") and done.endswith("已经告诉您母亲了。")
+    assert _status(world, meal)[0] == "cancelled" and _status(world, bath)[0] == "active"
+    assert son.stage is None and son.slots["booking_owner"] is None, "the next request starts afresh"
+    assert _reminders(world, meal) == [] and _reminders(world, meal, "cancelled"), "her reminders go with it"
+    # She is told in her own channel, through the care outbox.
+    world.tick()
+    code = f"{meal.code[:3]} {meal.code[3:]}"
+    assert [t for t in world.telegram(MUM) if "取消" in t] == [
+        f"【银龄助手】您的家人替您取消了助餐：12月8日（星期二）11:00，在顾村镇长者食堂（示例），预约号 {code}。"
+        "还想去的话，跟我说“我想约助餐”就行。"
+    ]
+    # Her own list no longer has it; the son sees what is left.
+    assert [b.code for b in world.store.list_for_user(MUM)] == [bath.code]
+    texts = son.say("我妈约了哪些", "check_bookings")
+    assert texts[0].startswith("您母亲有 1 个预约：\n1. 助浴")
+
+
+def test_the_parents_bookings_are_numbered_and_no_stops_without_a_change(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    meal = _book(world, MUM, "meal", TOMORROW, 11)
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    son = Chat(SON)
+    [listed] = son.say("取消我妈的预约", "cancel_booking")
+    assert listed.startswith("您母亲有这几个预约，您要取消哪一个？\n1. 助餐，12月8日（星期二）")
+    assert "\n2. 助浴，12月9日（星期三）14:00–15:00" in listed and listed.endswith("请回复数字。")
+    assert son.slots["booking_choices"] == [meal.code, bath.code] and son.stage == "cancel_choose"
+    assert son.say("5", "choose") == ["请回复 1 到 2 之间的数字。"]
+    [asked] = son.say("2", "choose")
+    assert asked.startswith("要取消您母亲的这个预约吗？\n助浴，12月9日（星期三）14:00–15:00")
+    assert son.say("不要", "deny") == ["好的，预约给您留着，不取消。"]
+    assert _status(world, bath)[0] == "active" and _told(world, MUM) == []
+
+
+def test_a_linked_son_moves_his_fathers_booking_to_next_wednesday(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    world.link(DAD, SON, "我要绑定我爸")
+    bath = _book(world, DAD, "bath", IN_TWO_DAYS, 14)
+    meal = _book(world, DAD, "meal", TOMORROW, 11)
+    old_reminders = _reminders(world, bath)
+    son = Chat(SON)
+    # Two bookings of his father's: which one, by number; the new day said in the request is kept for after the pick.
+    [listed] = son.say("我爸那个预约改到下礼拜三", "reschedule_booking")
+    assert listed.startswith("您父亲有这几个预约，您要改哪一个？\n1. 助餐") and "\n2. 助浴" in listed
+    assert (son.stage, son.slots["booking_owner"]) == ("change_choose", DAD)
+    assert son.say("就那个", "inform") == ["请回复 1 到 2 之间的数字。"]
+    [asked] = son.say("2", "choose")
+    code = f"{bath.code[:3]} {bath.code[3:]}"
+    assert asked.startswith(f"把您父亲的预约 {code}（助浴）\n从 12月9日（星期三）14:00–15:00\n改到 12月16日（星期三）")
+    assert asked.endswith("对吗？对的话请回复“对”，改好了会告诉您父亲。")
+    assert son.stage == "reschedule_confirm" and _status(world, bath)[1] == bath.slot.id
+
+    [done] = son.say("对", "affirm")
+    assert done.startswith("替您父亲改好了：助浴，12月16日（星期三）") and "预约号不变" in done
+    status, slot_id = _status(world, bath)
+    moved = world.store.slot(slot_id)
+    assert status == "active" and moved.start.astimezone(SHANGHAI).date() == NEXT_WEDNESDAY
+    assert moved.street == bath.slot.street, "moved within the same place's street"
+    assert _status(world, meal) == ("active", meal.slot.id)
+    # Reminders follow the booking; the father is told old and new; the mother is told nothing.
+    assert _reminders(world, bath) and set(_reminders(world, bath)).isdisjoint(old_reminders)
+    [told] = _told(world, DAD)
+    assert told.startswith("【银龄助手】您的家人把您的助浴改了时间：从12月9日（星期三）14:00改到12月16日（星期三）")
+    assert f"预约号 {code} 不变" in told
+    assert _told(world, MUM) == []
+
+
+def test_a_move_without_a_time_asks_for_one_then_reads_back(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    son = Chat(SON)
+    [asked] = son.say("帮我妈改个时间", "reschedule_booking")
+    assert asked.startswith("要把您母亲的这个预约改到哪天、什么时间？\n助浴，12月9日（星期三）14:00–15:00")
+    assert son.stage == "reschedule_when" and son.slots["booking_owner"] == MUM
+    [confirm] = son.say("礼拜四下午三点", "inform")
+    assert confirm.startswith("把您母亲的预约") and "改到 12月10日（星期四）15:00–16:00" in confirm
+    # "不对" asks for the time again, still about her booking.
+    [again] = son.say("不对", "deny")
+    assert again.startswith("要把您母亲的这个预约改到哪天")
+    son.say("礼拜五上午", "inform")
+    [done] = son.say("对", "affirm")
+    assert done.startswith("替您母亲改好了：助浴，12月11日（星期五）")
+    assert world.store.slot(_status(world, bath)[1]).start.astimezone(SHANGHAI).date() == dt.date(2026, 12, 11)
+
+
+def test_two_parents_without_a_relation_are_asked_which_by_their_bookings(world: World) -> None:
+    world.link(MUM, SON, "我要绑定")
+    world.link(DAD, SON, "绑定家人")
+    mine = _book(world, MUM, "meal", TOMORROW, 11)
+    his = _book(world, DAD, "bath", IN_TWO_DAYS, 14)
+    son = Chat(SON)
+    [listed] = son.say("取消我妈的预约", "cancel_booking")
+    assert listed.startswith("您绑定了不止一位家人。要取消的是哪一位的哪个预约？\n")
+    assert "\n1. 您家里老人：助餐，12月8日（星期二）" in listed and "\n2. 您家里老人：助浴，12月9日（星期三）" in listed
+    assert son.slots["booking_owner"] == "linked"
+    [asked] = son.say("第二个", "choose")
+    assert asked.startswith("要取消您家里老人的这个预约吗？\n助浴") and son.slots["booking_owner"] == DAD
+    son.say("对", "affirm")
+    assert _status(world, his)[0] == "cancelled" and _status(world, mine)[0] == "active"
+    assert len(_told(world, DAD)) == 1 and _told(world, MUM) == [], "the father is told, not the mother"
+
+
+def test_with_both_parents_linked_by_relation_the_one_named_is_meant(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    world.link(DAD, SON, "我要绑定我爸")
+    _book(world, MUM, "meal", TOMORROW, 11)
+    his = _book(world, DAD, "meal", TOMORROW, 17)
+    son = Chat(SON)
+    [asked] = son.say("取消我爸的预约", "cancel_booking")
+    assert asked.startswith("要取消您父亲的这个预约吗？\n助餐，12月8日（星期二）17:00") and his.display_code in asked
+    # Both parents, not told which ("我爸妈"): every linked parent's bookings, each with whose it is.
+    [listed] = Chat(SON).say("我爸妈的预约要改一下", "reschedule_booking")
+    assert "1. 您母亲：助餐" in listed and "2. 您父亲：助餐" in listed
+
+
+def test_a_code_that_is_not_the_parents_is_not_found_and_nothing_falls_back(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    hers = _book(world, MUM, "meal", TOMORROW, 11)
+    someone = _book(world, STRANGER, "bath", IN_TWO_DAYS, 14)
+    son = Chat(SON)
+    texts = son.say(f"取消我妈的预约{someone.code}", "cancel_booking")
+    assert texts[0] == f"没找到预约号 {someone.display_code} 的预约，可能号码不对，或者已经取消了。"
+    assert texts[1].startswith("您母亲有这几个预约") and hers.display_code in texts[1]
+    assert someone.display_code not in texts[1] and son.stage == "cancel_choose"
+    assert _status(world, someone)[0] == "active"
+
+
+def test_someone_not_linked_gets_a_plain_answer_and_nothing_is_read(world: World) -> None:
+    _book(world, MUM, "meal", TOMORROW, 11)
+    stranger = Chat(STRANGER)
+    [answer] = stranger.say("取消我妈的预约", "cancel_booking")
+    assert answer.startswith("您还没有和您母亲绑定，看不到、也改不了您母亲的预约。")
+    assert "1. 跟我说“我要绑定我妈”" in answer and "12月" not in answer
+    assert stranger.stage is None and stranger.slots["booking_owner"] is None
+    [answer] = stranger.say("我爸那个预约改到下礼拜三", "reschedule_booking")
+    assert answer.startswith("您还没有和您父亲绑定")
+
+
+def test_a_forged_owner_is_refused_at_every_step(world: World) -> None:
+    """Only a parent the speaker is linked to now: a slot naming anyone else reads and changes nothing."""
+    theirs = _book(world, MUM, "meal", TOMORROW, 11)
+    stranger = Chat(
+        STRANGER, slots={"booking_stage": "cancel_confirm", "booking_target": theirs.code, "booking_owner": MUM}
+    )
+    assert stranger.say("对", "affirm") == [said({"response": "utter_booking_for_parent_unlinked_change"})]
+    stranger = Chat(
+        STRANGER, slots={"booking_stage": "cancel_choose", "booking_choices": [theirs.code], "booking_owner": MUM}
+    )
+    assert stranger.say("1", "choose") == [said({"response": "utter_booking_for_parent_unlinked_change"})]
+    assert _status(world, theirs)[0] == "active" and _told(world, MUM) == []
+
+
+@pytest.mark.parametrize("move", [False, True])
+def test_a_link_ended_before_the_yes_changes_nothing_and_tells_no_one(world: World, move: bool) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    son = Chat(SON)
+    if move:
+        son.say("我妈的助浴改到礼拜四上午", "reschedule_booking")
+        assert son.stage == "reschedule_confirm"
+    else:
+        son.say("取消我妈的预约", "cancel_booking")
+        assert son.stage == "cancel_confirm"
+    world.care.unlink(MUM)  # she ends it, from her side
+    texts = son.say("对", "affirm")
+    assert texts == ["这次没有办成：您和家里老人的绑定已经解除了，预约没有动。要替老人取消或改时间，请先重新绑定。"]
+    assert _status(world, bath) == ("active", bath.slot.id) and _told(world, MUM) == []
+    assert son.stage is None
+
+
+def test_a_link_ended_inside_the_write_rolls_the_change_back(world: World) -> None:
+    """The link is checked again in the cancellation's own transaction (the store's hook), not only before."""
+    world.link(MUM, SON, "我要绑定我妈")
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    on_cancelled = world.care.cancelled_for_parent(SON)
+    world.care.unlink(SON)
+    with pytest.raises(NotLinked):
+        world.store.cancel(bath.code, MUM, on_cancelled=on_cancelled)
+    slot = world.store.find_slots("bath", bath.slot.start + dt.timedelta(days=1), bath.slot.end + dt.timedelta(days=1))[
+        0
+    ]
+    with pytest.raises(NotLinked):
+        world.store.reschedule(bath.code, MUM, slot.id, on_moved=world.care.moved_for_parent(SON))
+    assert _status(world, bath) == ("active", bath.slot.id) and _told(world, MUM) == []
+    assert _reminders(world, bath), "the reminders' cancellation was rolled back with it"
+
+
+def test_a_locked_database_is_busy_and_the_yes_still_counts_afterwards(world: World, tmp_path: Path) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    son = Chat(SON)
+    son.say("取消我妈的预约", "cancel_booking")
+    lock = sqlite3.connect(tmp_path / "bookings.sqlite", isolation_level=None, timeout=0.1)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        texts = son.say("对", "affirm")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert texts == [said({"response": "utter_busy"}, {"hotline": "12345"})]
+    assert "没找到" not in texts[0] and son.stage == "cancel_confirm", "busy, never 'not found'; the question stands"
+    assert _status(world, bath)[0] == "active"
+    [done] = son.say("对", "affirm")
+    assert done.startswith("已经替您母亲取消了") and _status(world, bath)[0] == "cancelled"
+    assert len(_told(world, MUM)) == 1
+
+
+def test_care_database_unavailable_is_busy_not_not_linked(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(_family: str) -> list[Parent]:
+        raise CareUnavailable("the care database did not answer")
+
+    monkeypatch.setattr(world.care, "linked_parents", down)
+    texts = Chat(SON).say("取消我妈的预约", "cancel_booking")
+    assert texts == [said({"response": "utter_busy"}, {"hotline": "12345"})]
+
+
+def test_a_booking_the_parent_cancelled_meanwhile_is_refused_as_gone(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    son = Chat(SON)
+    son.say("我妈的助浴改到礼拜四上午", "reschedule_booking")
+    world.store.cancel(bath.code, MUM)  # she cancelled it herself, in her own chat
+    assert son.say("对", "affirm") == ["这个预约改不了（可能已经取消或者已经开始了）。"]
+    son = Chat(SON)
+    assert son.say("取消我妈的预约", "cancel_booking") == ["您母亲现在没有可以取消的预约。"]
+    assert _told(world, MUM) == []
+
+
+def test_a_cancellation_at_night_is_told_to_the_parent_after_quiet_hours(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    world.clock.set_local(2026, 12, 7, 22, 30)
+    son = Chat(SON)
+    son.say("取消我妈的预约", "cancel_booking")
+    son.say("对", "affirm")
+    world.tick()
+    assert not [t for t in world.telegram(MUM) if "取消" in t]
+    world.clock.set_local(2026, 12, 8, 7, 0)
+    world.tick()
+    assert len([t for t in world.telegram(MUM) if "替您取消了助浴" in t]) == 1
+
+
+def test_the_seniors_own_cancel_after_a_family_step_is_their_own(world: World) -> None:
+    """A family step left unfinished does not make a later "取消预约" about the parent."""
+    world.link(MUM, SON, "我要绑定我妈")
+    _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    own = _book(world, SON, "meal", TOMORROW, 11)
+    son = Chat(SON)
+    son.say("取消我妈的预约", "cancel_booking")
+    [asked] = son.say("取消预约", "cancel_booking")
+    assert asked.startswith("要取消这个预约吗？\n助餐") and own.display_code in asked
+    assert son.slots["booking_owner"] is None
+    son.say("对", "affirm")
+    assert _status(world, own)[0] == "cancelled" and _told(world, MUM) == []
+
+
+def test_nothing_to_cancel_or_move_is_said_for_whom(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    assert Chat(SON).say("帮我妈改个时间", "reschedule_booking") == ["您母亲现在没有可以改的预约。"]
+    world.link(DAD, SON, "我要绑定我爸")
+    assert Chat(SON).say("取消我爸妈的预约", "cancel_booking") == ["您绑定的家人现在都没有可以取消的预约。"]
+    assert Chat(SON).say("我爸妈的预约改一下", "reschedule_booking") == ["您绑定的家人现在都没有可以改的预约。"]

@@ -9,8 +9,9 @@ Two kinds of server:
   test releases it). Failures (5xx, a dropped connection, a lost answer, 429) are made with
   Playwright's request routing. Every page behaviour and the elderly-friendly measurements run here.
 - **The real servers** (``stack`` from tests/app/conftest.py, marked e2e): a booking form
-  interrupted by a reload, 重新开始 ending that form, and a human agent's message appended to
-  Rasa's tracker store from outside showing up on the open page.
+  interrupted by a reload, 重新开始 ending that form, 删除我的信息 leaving nothing to show after a
+  reload, and a human agent's message appended to Rasa's tracker store from outside showing up on
+  the open page.
 
 Chromium is Debian's (/usr/bin/chromium, see scripts/install_chromium.sh): Playwright's own
 browser download cannot be reached from here. Screenshots are kept in /tmp/webchat*.png.
@@ -1248,6 +1249,41 @@ def test_restart_really_ends_the_booking_form(stack_page: OpenPage, stack: Stack
     reply = _wait_for_reply(page, 2)
     assert "助浴" not in reply and "确认" not in reply, reply
     assert "active_loop" not in _tracker_events(stack, new)[: _tracker_events(stack, new).index("user") + 1]
+
+
+@pytest.mark.e2e
+def test_after_deleting_my_data_a_reload_shows_nothing_of_the_old_conversation(
+    stack_page: OpenPage, stack: Stack
+) -> None:
+    """删除我的信息 on the web page: the Rasa server's tracker store deletes the conversation (bot/tracker_store.py),
+    so the open page gets nothing back from its polls, and a reload shows the greeting alone, not the history."""
+    page = stack_page(width=360, height=800)
+    _say(page, "我想问问长护险哪能申请")
+    _wait_bot_count(page, 2)
+    _say(page, "删除我的信息")
+    assert _wait_for_reply(page, 3).startswith("要删除您在这里的所有信息吗")
+    _say(page, "确定删除")
+    assert _wait_for_reply(page, 4) == "已经删除了您的信息。以后需要，随时再来找我。"
+    conversation = _conversation_id(page)
+    assert _tracker_events(stack, conversation) == [], "nothing of it is kept on the server"
+    shown = page.locator(".msg").count()
+    page.wait_for_timeout(4500)  # two polls of the history: nothing comes back, nothing is shown twice
+    assert page.locator(".msg").count() == shown
+
+    page.reload()
+    page.wait_for_function("() => document.querySelectorAll('.msg').length >= 1")
+    page.wait_for_timeout(500)  # the history has been asked for and shown by now
+    assert page.locator(".msg-user").count() == 0, "no message of the deleted conversation is shown again"
+    assert len(_bot_texts(page)) == 1 and GREETING_START in _bot_texts(page)[0], "the greeting alone"
+    assert "长护险" not in page.locator("#messages").inner_text()
+    assert _conversation_id(page) == conversation, "the page's signed conversation goes on, empty"
+    page.screenshot(path=str(SHOTS / "webchat-deleted.png"))
+
+    # The next message starts a new, empty conversation on the server.
+    _say(page, "你好")
+    _wait_bot_count(page, 2)
+    assert page.locator(".msg-user .bubble").all_inner_texts() == ["你好"]
+    assert _tracker_events(stack, conversation).count("user") == 1
 
 
 APPEND_BOT_EVENT = """
