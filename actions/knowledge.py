@@ -361,6 +361,17 @@ class ActionOutOfScope(ActionFallbackKnowledge):
         return "action_out_of_scope"
 
 
+class ActionInformOutOfContext(ActionFallbackKnowledge):
+    """A date, a street or a name with no form to put it in. "礼拜天开伐" right after an answer about 日间照料
+    reads like a date to the classifier; it is a follow-up about the topic's hours."""
+
+    fallback_response = "utter_default"
+    hands_over = False
+
+    def name(self) -> str:
+        return "action_inform_out_of_context"
+
+
 class ActionDeny(Action):
     """ "不对" / "没用" / "听不懂" outside a question (the rule "deny outside a question").
 
