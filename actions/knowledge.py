@@ -245,14 +245,28 @@ def answered_by_kb_just_now(tracker: Tracker) -> str | None:
     return None
 
 
-def check_unhelpful(tracker: Tracker, text: str) -> bool:
-    """不对 / 没用 / 听不懂 right after a KB answer: the question before it was not answered well.
+def is_complaint(text: str, message: dict[str, Any], *, denied: bool = False) -> bool:
+    """Does this message, if it follows a knowledge answer, say the answer did not help?
+
+    Any action: the whole message is a complaint of the table ``training_data/complaints.yml`` (不对,
+    没用, 听不懂, 答非所问, 你说的不是我问的 …; the NLU's IntentRules reads these as ``deny`` too).
+    ``denied`` (``action_deny``: the NLU read the message as ``deny``): a knowledge answer asks nothing,
+    so any "no" right after one is a complaint too ("这回答不行", and phrasings the table lacks but the
+    classifier learnt as ``deny``), unless it is a plain "no thanks" (不用了, 没有了) or corrects a value
+    (it carries an entity: "不对，是下午")."""
+    if unanswered.unhelpful(text):
+        return True
+    return denied and not message.get("entities") and not unanswered.declined(text)
+
+
+def check_unhelpful(tracker: Tracker, text: str, *, denied: bool = False) -> bool:
+    """A complaint (:func:`is_complaint`) right after a KB answer: the question before it was not answered well.
 
     True when reported: the question that got the answer (the user message before this one) is kept
     as unanswered with reason ``unhelpful``, masked before it is stored; the complaint itself is not
     kept as a question. Whichever action the complaint reached (``action_deny`` for most of them, the
     fallbacks or ``action_kb_answer`` for the rest) then says ``utter_unhelpful``."""
-    if not unanswered.unhelpful(text):
+    if not is_complaint(text, tracker.latest_message or {}, denied=denied):
         return False
     entry = answered_by_kb_just_now(tracker)
     if entry is None:
@@ -373,19 +387,20 @@ class ActionInformOutOfContext(ActionFallbackKnowledge):
 
 
 class ActionDeny(Action):
-    """ "不对" / "没用" / "听不懂" outside a question (the rule "deny outside a question").
+    """ "不对" / "没用" / "听不懂" / "答非所问" outside a question (the rule "deny outside a question").
 
-    Right after a knowledge answer it is a complaint about that answer: the question that got it is
-    kept for the administrators (reason ``unhelpful``, masked before it is stored) and the senior is
-    offered to ask again in other words or to get a person. Anywhere else it is a plain "no" and gets
-    the short acknowledgement it always got."""
+    Right after a knowledge answer it is a complaint about that answer (any "no" but a plain "no
+    thanks" or a correction: :func:`is_complaint`): the question that got it is kept for the
+    administrators (reason ``unhelpful``, masked before it is stored) and the senior is offered to ask
+    again in other words or to get a person. Anywhere else it is a plain "no" and gets the short
+    acknowledgement it always got."""
 
     def name(self) -> str:
         return "action_deny"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         text = str((tracker.latest_message or {}).get("text") or "")
-        if text and check_unhelpful(tracker, text):
+        if text and not text.startswith("/") and check_unhelpful(tracker, text, denied=True):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
         else:
             dispatcher.utter_message(response="utter_deny_ack")

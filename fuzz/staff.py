@@ -1,9 +1,12 @@
-"""Fuzz the staff app's login, admin and KB API routes in process (app runtime: ``.venv/bin/python -m fuzz.staff``).
+"""Fuzz the staff app's login, admin, KB API and attendance routes in process (app runtime: ``.venv/bin/python -m fuzz.staff``).
 
 The app is built as ``python -m staff serve`` builds it (:func:`staff.app.create_app` inside its
-:class:`staff.web.ProtocolGuard`) on a fresh SQLite staff database and knowledge base in a temporary
-folder, and driven through ASGI (:mod:`fuzz.core`). Callers are an admin with an API token (KB API),
-an admin's browser session with its CSRF token (``/api/users``), and a browser at ``/login``.
+:class:`staff.web.ProtocolGuard`) on a fresh SQLite staff database, knowledge base and bookings
+database in a temporary folder, and driven through ASGI (:mod:`fuzz.core`). Callers are an admin with
+an API token (KB API, attendance), an admin's or an agent's browser session with its CSRF token
+(``/api/users``, the 到场登记 page and its 已到/未到 POST), and a browser at ``/login``. The bookings
+database holds one booking whose time has come, one still to come and one cancelled, so the
+attendance POST meets each of its answers (marked, 409 not yet, 409 cancelled, 404).
 
 Two things are changed for speed, neither on the request path under test: argon2 hashes with its
 cheapest parameters (a login costs microseconds instead of 50 ms: the fuzzer is after what the
@@ -23,6 +26,7 @@ os.environ.pop("REDIS_URL", None)
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import sys
@@ -65,6 +69,9 @@ ROUTES = (
     "kb-import",
     "kb-export",
     "users-create",
+    "attendance-page",
+    "attendance-list",
+    "attendance-mark",
 )
 
 
@@ -91,12 +98,13 @@ class Staff:
         self.entries = builtin_entries()[:seed_entries]
         self.kb.seed_if_empty(self.entries)
         self.ids = [e.id for e in self.entries]
+        self.bookings, self.codes = past_and_future_bookings(f"sqlite:///{folder / 'bookings.sqlite'}")
 
         async def no_sleep(_: float) -> None:
             return None
 
         with environment(**{f"YINLING_RATE_{n}": "600000/100000" for n in ("STAFF_IP", "STAFF_USER", "STAFF_LOGIN")}):
-            app = create_app(self.settings, kb=self.kb, sleep=no_sleep, background=False)
+            app = create_app(self.settings, kb=self.kb, bookings=self.bookings, sleep=no_sleep, background=False)
         self.app: ASGIApp = ProtocolGuard(app, self.settings.max_body_bytes, app.state.limiters["ip"])
         accounts = Accounts(StaffDB(self.settings.database_url), self.settings)
         admin = accounts.create_user(ADMIN, PASSWORD, "admin")
@@ -106,8 +114,35 @@ class Staff:
         session = accounts.session(self.session_cookie)
         assert session is not None
         self.csrf = session.csrf_token
+        _, self.agent_cookie = accounts.login("fuzzagent", PASSWORD)
+        agent_session = accounts.session(self.agent_cookie)
+        assert agent_session is not None
+        self.agent_csrf = agent_session.csrf_token
         self.session_name, self.login_name = SESSION_COOKIE, LOGIN_COOKIE
         self.login_csrf = "fuzz-login-csrf-0123456789"
+
+
+def past_and_future_bookings(url: str) -> tuple[Any, list[str]]:
+    """A bookings store with a 助餐 booking three days ago, one cancelled before it began and one
+    tomorrow (as ``tests/app/test_attendance.py`` makes them); their codes: past, tomorrow, cancelled."""
+    from bookings.catalog import SHANGHAI
+    from bookings.store import BookingStore
+
+    today = dt.datetime.now(SHANGHAI).date()
+    morning = dt.datetime.combine(today - dt.timedelta(days=3), dt.time(8, 0), SHANGHAI)
+    then = BookingStore(url, clock=lambda: morning)  # the store as it was three days ago at 08:00
+    then.ensure_schedule(morning.date(), days=5)
+    sittings = then.find_slots("meal", morning, morning + dt.timedelta(hours=12))
+    past = then.book(sittings[0].id, "web-fuzz-a", "王桂芳", "13912345678")
+    cancelled = then.book(sittings[1].id, "web-fuzz-b", "李建国", "13800001234")
+    then.cancel(cancelled.code, "web-fuzz-b")
+    then.dispose()
+    store = BookingStore(url)
+    tomorrow = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0), SHANGHAI)
+    later = store.book(
+        store.find_slots("meal", tomorrow, tomorrow + dt.timedelta(days=1))[0].id, "web-fuzz-c", "张三", "13700007777"
+    )
+    return store, [past.code, later.code, cancelled.code]
 
 
 @contextlib.contextmanager
@@ -336,6 +371,76 @@ def users_create_route(st: Staff, seed: str) -> Route:
     return Route("staff POST /api/users (session + CSRF)", st.app, make)
 
 
+def _session(st: Staff, m: Mutator) -> list[tuple[str, str]]:
+    """A browser's cookie: the admin's or the agent's session (both may take attendance), or a forged one."""
+    cookie, csrf = (st.session_cookie, st.csrf) if m.chance(0.5) else (st.agent_cookie, st.agent_csrf)
+    if m.chance(0.05):
+        cookie = m.ascii_token()
+    headers = [("cookie", f"{st.session_name}={cookie}")] if m.chance(0.9) else []
+    if m.chance(0.85):
+        headers.append(("x-csrf-token", csrf if m.chance(0.85) else m.pick(["", m.ascii_token(), csrf + "x"])))
+    return headers
+
+
+def _booking_code(m: Mutator, codes: list[str]) -> str:
+    roll = m.rng.random()
+    if roll < 0.6:
+        return m.pick(codes)  # past (marked), tomorrow (409 not yet), cancelled (409)
+    if roll < 0.7:
+        code = m.pick(codes)
+        return f"{code[:3]}%20{code[3:]}"  # as the page shows it, "385 217"
+    if roll < 0.8:
+        return str(m.rng.randrange(100_000, 1_000_000))  # no such booking
+    return urllib.parse.quote(m.text()[:40] or "x", safe="", errors="surrogatepass")
+
+
+def attendance_page_route(st: Staff, seed: str) -> Route:
+    """The 到场登记 page: a browser with an agent's or admin's session (or none: the login redirect)."""
+    m = Mutator(f"{seed}:attendance-page")
+
+    def make(_: int) -> Probe:
+        headers = _session(st, m)
+        headers.extend(m.extra_headers())
+        query = b""
+        if m.chance(0.2):
+            query = urllib.parse.quote(m.text()[:60], safe="=&", errors="surrogatepass").encode()
+        return Probe(_method(m, "GET"), "/attendance", query=query, headers=headers, client=_client(m))
+
+    return Route("staff GET /attendance (session)", st.app, make)
+
+
+def attendance_list_route(st: Staff, seed: str) -> Route:
+    m = Mutator(f"{seed}:attendance-list")
+
+    def make(_: int) -> Probe:
+        query = b""
+        if m.chance(0.8):
+            days = m.pick(["1", "7", "31", "0", "32", "-1", "", "1e3", str(10**30), m.text()[:20]])
+            query = b"days=" + urllib.parse.quote(days, safe="", errors="surrogatepass").encode()
+        return _api(st, m, "GET", "/api/attendance", query=query, json_body=False)
+
+    return Route("staff GET /api/attendance", st.app, make)
+
+
+def attendance_mark_route(st: Staff, seed: str) -> Route:
+    """已到 / 未到 for a booking: an admin's API token, or a browser session with or without its CSRF token."""
+    m = Mutator(f"{seed}:attendance-mark")
+
+    def make(_: int) -> Probe:
+        path = f"/api/bookings/{_booking_code(m, st.codes)}/attendance"
+        body = m.json_body({"attended": m.chance(0.5)}, p_valid=0.4)
+        if m.chance(0.5):
+            return _api(st, m, "POST", path, body=body)
+        headers = _session(st, m)
+        ctype = m.content_type("application/json")
+        if ctype is not None:
+            headers.append(("content-type", ctype))
+        headers.extend(m.extra_headers())
+        return Probe(_method(m, "POST"), path, headers=headers, body=body, client=_client(m))
+
+    return Route("staff POST /api/bookings/{code}/attendance (token or session + CSRF)", st.app, make)
+
+
 MAKERS: dict[str, Callable[[Staff, str], Route]] = {
     "login": login_route,
     "kb-list": kb_list_route,
@@ -348,6 +453,9 @@ MAKERS: dict[str, Callable[[Staff, str], Route]] = {
     "kb-import": kb_import_route,
     "kb-export": kb_export_route,
     "users-create": users_create_route,
+    "attendance-page": attendance_page_route,
+    "attendance-list": attendance_list_route,
+    "attendance-mark": attendance_mark_route,
 }
 
 

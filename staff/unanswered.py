@@ -5,10 +5,11 @@ Who reports (each a reason):
 - ``nlu_fallback``: the classifier was unsure and no confident KB answer was found
   (``actions/knowledge.py``, ``action_fallback_kb``);
 - ``kb_below_threshold``: a knowledge question whose best entry scored below the threshold;
-- ``unhelpful``: right after a KB answer the senior said 不对 / 没用 / 听不懂 / 不是这个 … (:data:`UNHELPFUL`);
-  the question that got the answer is kept (``actions/knowledge.py``: ``action_deny``, which the
-  "deny outside a question" rule runs, and the fallbacks and ``action_kb_answer`` for what the NLU
-  read otherwise);
+- ``unhelpful``: right after a KB answer the senior said 不对 / 没用 / 听不懂 / 答非所问 / 你说的不是我问的 …
+  (:func:`unhelpful`, the table ``training_data/complaints.yml``, which the NLU's IntentRules also reads
+  to make such a message ``deny``); the question that got the answer is kept (``actions/knowledge.py``:
+  ``action_deny``, which the "deny outside a question" rule runs, and the fallbacks and
+  ``action_kb_answer`` for what the NLU read otherwise);
 - ``marked_wrong``: an agent marked a bot answer 答错 in the console (the question is kept).
 
 The text is masked (:func:`staff.masking.mask`) *before* it is written, and the e5 query
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from common import complaints
 from staff.db import StaffDB, now, unanswered
 from staff.errors import InvalidInput
 from staff.masking import mask
@@ -67,13 +68,6 @@ DIRECT_MAX = 2500
 LEADER_SHARE = 1 / 8
 MAX_GROUPED = 20_000
 EXAMPLES = 5
-# A senior telling the bot its last answer did not help.
-UNHELPFUL = re.compile(
-    r"^\s*(?:你|侬|您|这个|刚才|刚刚)?"
-    r"(?:不对(?:[，, ]?不对)*|不是这个(?:意思)?|不是的|没用|没有用|没啥用|听不懂|看不懂|不明白|答非所问|[说讲][的得]不对|"
-    r"不是我要问的|搞错了|覅|勿对|伐对)[啊呀哦吧的了，。,.!！?？\s]*$"
-)
-
 Embed = Callable[[list[str]], np.ndarray]
 
 
@@ -413,4 +407,10 @@ def report(
 
 
 def unhelpful(text: str) -> bool:
-    return bool(UNHELPFUL.match(text))
+    """The whole message complains about the answer just given (``common.complaints``)."""
+    return complaints.is_complaint(text)
+
+
+def declined(text: str) -> bool:
+    """The whole message is a plain "no thanks" (不用了, 没有了), which is never a complaint."""
+    return complaints.is_decline(text)

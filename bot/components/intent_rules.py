@@ -5,7 +5,9 @@ trained on a few thousand examples gets such two-word messages wrong now and the
 ``training_data/intent_rules.yml`` lists, per intent, regular expressions that must match the
 *whole* normalized message (trailing punctuation ignored). ``{services}`` in a rule stands for
 every name and alias in ``bookings/services.yml`` (read as a data file: this runtime does not import
-the app side). Runs after the classifier and before EmergencyGuard, which has the last word.
+the app side); ``{complaint}``, a rule of its own, for a complaint about the answer just given
+(``training_data/complaints.yml`` through :mod:`common.complaints`, which the action server reads
+too). Runs after the classifier and before EmergencyGuard, which has the last word.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from common import complaints
 from common.errors import ConfigError
 from textnorm import normalize
 
@@ -32,6 +35,7 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TABLE = ROOT / "training_data" / "intent_rules.yml"
 DEFAULT_SERVICES = ROOT / "bookings" / "services.yml"
+DEFAULT_COMPLAINTS = complaints.DEFAULT_TABLE
 _TRAILING = regex.compile(r"[\p{P}\s~～]+$")
 
 
@@ -53,7 +57,9 @@ def service_words(path: Path | str) -> list[str]:
     return sorted((w for w in words if w), key=len, reverse=True)
 
 
-def load_rules(table: Path | str, services: Path | str) -> list[tuple[str, regex.Pattern[str]]]:
+def load_rules(
+    table: Path | str, services: Path | str, complaint_table: Path | str = DEFAULT_COMPLAINTS
+) -> list[tuple[str, regex.Pattern[str]]]:
     try:
         data = yaml.safe_load(Path(table).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
@@ -61,13 +67,18 @@ def load_rules(table: Path | str, services: Path | str) -> list[tuple[str, regex
     if not isinstance(data, dict) or not isinstance(data.get("intents"), dict) or set(data) - {"version", "intents"}:
         raise IntentRulesError(f"IntentRules: {table} must have exactly 'version' and 'intents' (intent → patterns)")
     names = "|".join(regex.escape(w) for w in service_words(services))
+    try:
+        complaint = complaints.pattern_source(complaint_table)
+    except complaints.ComplaintTableError as err:
+        raise IntentRulesError(f"IntentRules: {err}") from err
     rules = []
     for intent, patterns in data["intents"].items():
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise IntentRulesError(f"IntentRules: {table}: intents.{intent} must be a list of regular expressions")
         for pattern in patterns:
             try:
-                rules.append((str(intent), regex.compile(pattern.replace("{services}", names))))
+                source = pattern.replace("{services}", names).replace("{complaint}", complaint)
+                rules.append((str(intent), regex.compile(source)))
             except regex.error as err:
                 raise IntentRulesError(f"IntentRules: {table}: intents.{intent}: {pattern!r}: {err}") from err
     return rules
@@ -77,10 +88,10 @@ def load_rules(table: Path | str, services: Path | str) -> list[tuple[str, regex
 class IntentRules(GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"table": str(DEFAULT_TABLE), "services": str(DEFAULT_SERVICES)}
+        return {"table": str(DEFAULT_TABLE), "services": str(DEFAULT_SERVICES), "complaints": str(DEFAULT_COMPLAINTS)}
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self._rules = load_rules(config["table"], config["services"])
+        self._rules = load_rules(config["table"], config["services"], config.get("complaints", DEFAULT_COMPLAINTS))
 
     @classmethod
     def create(
@@ -94,7 +105,11 @@ class IntentRules(GraphComponent):
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        load_rules(config.get("table", DEFAULT_TABLE), config.get("services", DEFAULT_SERVICES))
+        load_rules(
+            config.get("table", DEFAULT_TABLE),
+            config.get("services", DEFAULT_SERVICES),
+            config.get("complaints", DEFAULT_COMPLAINTS),
+        )
 
     def intent_for(self, text: str) -> str | None:
         whole = _TRAILING.sub("", normalize(text).strip())

@@ -33,7 +33,7 @@ INPUTS = (
     "textnorm",
     "requirements/rasa.lock",
 )
-RUNTIME_ONLY = frozenset({"training_data/safety.yml", "training_data/intent_rules.yml"})
+RUNTIME_ONLY = frozenset({"training_data/safety.yml", "training_data/intent_rules.yml", "training_data/complaints.yml"})
 KEEP_MODELS = 3
 
 

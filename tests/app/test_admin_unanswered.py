@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from staff.unanswered import (
     Unanswered,
     choose_threshold,
     cluster,
+    declined,
     default_embed,
     inverse_purity,
     purity,
@@ -145,15 +147,42 @@ def test_clustering_scales_past_the_direct_limit_through_micro_groups() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["不对", "没用", "听不懂", "不是这个啊", "讲的不对。", "你说得不对", "不对不对", "这个不对", "不是这个意思"]
+    "text",
+    [
+        *("不对", "没用", "听不懂", "不是这个啊", "讲的不对。", "你说得不对", "不对不对", "这个不对", "不是这个意思"),
+        *("答非所问", "你说的不是我问的", "牛头不对马嘴", "这个没用啊", "讲的啥我听不懂", "你没听懂我的话", "乱讲"),
+        *("不是我要的", "看不懂", "侬讲的啥物事？", "哎呀，你刚才讲的完全不对！", "乱讲，看不懂", "你在说什么呀"),
+        *("說了等於沒說", "根本不是我想问的", "你答的驴唇不对马嘴", "我问的不是这个", "看得我一头雾水", "白问了"),
+    ],
 )
 def test_complaints_after_an_answer_are_recognised(text: str) -> None:
     assert unhelpful(text)
 
 
-@pytest.mark.parametrize("text", ["不对，是下午", "长护险没用完怎么办", "听不懂上海话的护工有吗"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("不对，是下午", "长护险没用完怎么办", "听不懂上海话的护工有吗", "看不懂药品说明书怎么办", "没关系"),
+        *("不用了", "我搞错了", "你说的对", "没错", "不行", "算了", "谢谢", "乱讲" * 30),
+    ],
+)
 def test_other_messages_are_not_complaints(text: str) -> None:
     assert not unhelpful(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["不用了", "不用了，谢谢", "没有了", "覅了", "暂时不要", "我再想想", "好的，不用麻烦了"]
+)
+def test_a_plain_no_thanks_is_a_decline(text: str) -> None:
+    assert declined(text) and not unhelpful(text)
+
+
+def test_reading_complaints_is_quick_on_long_and_repetitive_input() -> None:
+    started = time.perf_counter()
+    for text in ("这" * 5000, "不对" * 19 + "吗?", "你说的" * 13 + "x", "是这个那个都" * 6 + "x", "了" * 1000):
+        unhelpful(text)
+        declined(text)
+    assert time.perf_counter() - started < 0.5
 
 
 def test_the_action_servers_hook_keeps_the_message_masked_after_the_reply(
@@ -173,11 +202,15 @@ def test_the_action_servers_hook_keeps_the_message_masked_after_the_reply(
     assert [tuple(r) for r in rows] == [("广场舞太吵了，我电话【手机号】", "webchat", "nlu_fallback")]
 
 
-def _conversation(*turns: tuple[str, str, str | None]) -> list[dict[str, Any]]:
-    """Tracker events: (user text, intent, the KB entry the bot answered with or None for a plain reply)."""
+def _conversation(
+    *turns: tuple[str, str, str | None], entities: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Tracker events: (user text, intent, the KB entry the bot answered with or None for a plain reply);
+    ``entities`` are the last message's."""
     events: list[dict[str, Any]] = []
     for i, (text, intent, entry) in enumerate(turns):
-        parse = {"text": text, "intent": {"name": intent, "confidence": 0.93}, "entities": []}
+        found = entities if entities is not None and i == len(turns) - 1 else []
+        parse = {"text": text, "intent": {"name": intent, "confidence": 0.93}, "entities": found}
         events.append({"event": "user", "text": text, "parse_data": parse, "timestamp": 10.0 * i})
         if entry is not None or i < len(turns) - 1:
             custom = {"kb_entry": entry, "score": 0.9, "confident": True} if entry else None
@@ -185,8 +218,11 @@ def _conversation(*turns: tuple[str, str, str | None]) -> list[dict[str, Any]]:
     return events
 
 
-def _deny(events: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[list[str], list[Any]]:
-    """Run action_deny on the last user message; the responses said and the unanswered rows kept."""
+def _deny(
+    events: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, action: str = "action_deny"
+) -> tuple[list[str], list[Any]]:
+    """Run action_deny (or another action that checks for complaints) on the last user message; the
+    responses said and the unanswered rows kept."""
     import asyncio
 
     from rasa_sdk import Tracker
@@ -197,12 +233,13 @@ def _deny(events: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("YINLING_WARM_KB", "0")
     monkeypatch.setenv("STAFF_DATABASE_URL", f"sqlite:///{tmp_path / 'deny.sqlite'}")
     monkeypatch.setattr(module, "_reporter", None)
-    from actions.knowledge import ActionDeny
+    from actions.knowledge import ActionDeny, ActionFallbackKnowledge, ActionKnowledgeAnswer, ActionOutOfScope
 
+    run = {a().name(): a() for a in (ActionDeny, ActionFallbackKnowledge, ActionKnowledgeAnswer, ActionOutOfScope)}
     latest = events[-1]["parse_data"]
     tracker = Tracker("wechat:oSenior7", {}, latest, events, False, None, {}, "action_listen")
     dispatcher = CollectingDispatcher()
-    assert asyncio.run(ActionDeny().run(dispatcher, tracker, {})) == []
+    assert asyncio.run(run[action].run(dispatcher, tracker, {})) == []
     module._background.submit(lambda: None).result(timeout=60)  # the report thread works in order: done
     kept = module.reporter()
     with kept.db.read() as conn:
@@ -213,7 +250,14 @@ def _deny(events: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_pat
     return [str(m.get("response")) for m in dispatcher.messages], list(rows)
 
 
-@pytest.mark.parametrize("complaint", ["不对", "没用", "听不懂", "你说的不对", "不是这个意思"])
+@pytest.mark.parametrize(
+    "complaint",
+    [
+        *("不对", "没用", "听不懂", "你说的不对", "不是这个意思", "答非所问", "你说的不是我问的", "讲的啥我听不懂"),
+        # read as deny by the classifier, though not in the complaint table: any "no" after an answer
+        *("这回答不行", "你这讲得不着调", "不是", "我问东你答西"),
+    ],
+)
 def test_a_complaint_right_after_a_kb_answer_keeps_the_question_masked_and_offers_help(
     complaint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -232,7 +276,36 @@ def test_no_after_something_else_than_a_kb_answer_is_a_plain_no_and_nothing_is_k
     said, rows = _deny(_conversation(("侬好", "greet", None), ("不对", "deny", None)), monkeypatch, tmp_path)
     assert said == ["utter_deny_ack"] and rows == []
     # A "no" that is not a complaint ("不用了") after a KB answer is not one either.
+    for decline in ("不用了", "没有了，谢谢", "覅了", "暂时不要"):
+        said, rows = _deny(
+            _conversation(("长护险怎么申请", "ask_insurance", "care-ltc"), (decline, "deny", None)),
+            monkeypatch,
+            tmp_path,
+        )
+        assert said == ["utter_deny_ack"] and rows == [], decline
+    # Nor is a correction of a value (the NLU found an entity in it).
+    when = [{"entity": "datetime", "value": "下午", "start": 3, "end": 5}]
     said, rows = _deny(
-        _conversation(("长护险怎么申请", "ask_insurance", "care-ltc"), ("不用了", "deny", None)), monkeypatch, tmp_path
+        _conversation(("长护险怎么申请", "ask_insurance", "care-ltc"), ("不对，是下午", "deny", None), entities=when),
+        monkeypatch,
+        tmp_path,
     )
     assert said == ["utter_deny_ack"] and rows == []
+
+
+@pytest.mark.parametrize(
+    ("complaint", "intent", "action"),
+    [
+        ("答非所问", "stop", "action_kb_answer"),  # a model without the complaint rule: stop, or a follow-up
+        ("你没听懂我的话", "ask_followup", "action_kb_answer"),
+        ("乱讲", "nlu_fallback", "action_fallback_kb"),
+        ("牛头不对马嘴", "out_of_scope", "action_out_of_scope"),
+    ],
+)
+def test_a_complaint_the_nlu_read_otherwise_is_kept_by_whichever_action_it_reached(
+    complaint: str, intent: str, action: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    events = _conversation(("长护险怎么申请", "ask_insurance", "care-ltc"), (complaint, intent, None))
+    said, rows = _deny(events, monkeypatch, tmp_path, action)
+    assert said == ["utter_unhelpful"]
+    assert [tuple(r) for r in rows] == [("长护险怎么申请", "unhelpful", "care-ltc", "ask_insurance")]

@@ -124,6 +124,9 @@ def test_when_the_action_server_is_down_the_user_gets_an_apology(stack: Stack) -
     replies = texts(stack.say(new_sender(), "助餐点饭菜多少钱一顿"))
     assert replies and replies[0].startswith("抱歉"), replies
     assert "12345" in replies[0]
+    # A complaint gets the same apology: action_deny, which keeps the question, runs on the action server.
+    complaint = texts(stack.say(new_sender(), "不对"))
+    assert complaint and complaint[0].startswith("抱歉") and "12345" in complaint[0], complaint
     # Rasa-only answers still work, and an emergency never depends on the action server.
     assert texts(stack.say(new_sender(), "我跌倒了起不来"))[0].startswith("【紧急】")
     stack.start_actions()  # leave the shared servers as they were
@@ -147,8 +150,16 @@ def test_most_heldout_knowledge_questions_reach_the_knowledge_base(stack: Stack)
     assert len(answered) / len(sample) >= 0.75, f"{len(answered)}/{len(sample)} answered from the right entry"
 
 
-def test_saying_the_answer_was_wrong_keeps_the_question_and_offers_a_person(stack: Stack) -> None:
-    """不对 right after a KB answer (the NLU says deny): action_deny keeps the question as unanswered."""
+@pytest.mark.parametrize(
+    "complaint",
+    [
+        "不对",
+        "答非所问",  # the classifier alone said stop: IntentRules (training_data/complaints.yml) makes it deny
+        "你这讲得不着调",  # in no table and no training example: the classifier's deny, then action_deny
+    ],
+)
+def test_saying_the_answer_was_wrong_keeps_the_question_and_offers_a_person(stack: Stack, complaint: str) -> None:
+    """A complaint right after a KB answer (the NLU says deny): action_deny keeps the question as unanswered."""
     question = "我想问问长护险哪能申请"  # masking is tested in test_admin_unanswered.py
     db = StaffDB(Settings.from_env(stack.env()).database_url)
 
@@ -164,7 +175,7 @@ def test_saying_the_answer_was_wrong_keeps_the_question_and_offers_a_person(stac
 
     before, sender = kept(), new_sender()
     assert kb_entry(stack.say(sender, question)) is not None
-    reply = "\n".join(texts(stack.say(sender, "不对")))
+    reply = "\n".join(texts(stack.say(sender, complaint)))
     assert "没答到点子上" in reply and "转人工" in reply, reply
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and kept() == before:  # the action server writes after its reply

@@ -1,5 +1,5 @@
-"""``make fuzz`` in small for the staff app: every login, admin and KB API route gets 300 generated
-inputs (fixed seed), in process; and the fuzzer's own harness is shown to catch what it is for (a 500,
+"""``make fuzz`` in small for the staff app: every login, admin, KB API and attendance route gets 300
+generated inputs (fixed seed), in process; and the fuzzer's own harness is shown to catch what it is for (a 500,
 an exception escaping the app, an error in the log), so that a clean run means something.
 
 The full run (100,000 inputs per route within a time budget, then a pass over real HTTP) is ``make fuzz``.
@@ -37,6 +37,11 @@ def test_every_staff_route_survives_300_generated_inputs(tmp_path: Path) -> None
         assert any(200 <= code < 400 for code in result.statuses), (result.name, result.statuses)
         assert any(400 <= code < 500 for code in result.statuses), (result.name, result.statuses)
     assert not (tmp_path / "crashes").exists()
+    # 到场登记: the page with a session, and the 已到/未到 POST reaching each of its answers — marked, a
+    # wrong or missing CSRF token, no such booking, a booking not yet begun or cancelled.
+    by_name = {r.name.split(" (")[0]: r for r in results}
+    assert 200 in by_name["staff GET /attendance"].statuses
+    assert {200, 403, 404, 409} <= set(by_name["staff POST /api/bookings/{code}/attendance"].statuses)
 
 
 # ------------------------------------------------------------------ the harness catches failures

@@ -34,6 +34,81 @@ def test_anything_longer_or_different_is_left_to_the_classifier(rules: IntentRul
     assert rules.intent_for(text) is None
 
 
+# Complaints about the answer just given, none of them a training example (training_data/complaints.yml).
+COMPLAINTS = [
+    "答非所问啊",
+    "你说的不是我问的",
+    "牛头不对马嘴",
+    "这个没用啊",
+    "讲的啥我听不懂",
+    "你没听懂我的话",
+    "乱讲！",
+    "看不懂",
+    "侬讲的啥物事",
+    "哎呀你刚才讲的完全不对",
+    "乱讲，看不懂",
+    "你答的驴唇不对马嘴",
+    "说了半天一点用都没有",
+    "根本不是我想问的",
+    "你在说什么呀",
+    "这答案跟我问的不一样",
+    "讲了也等于没讲",
+    "瞎说八道",
+    "什么乱七八糟的",
+    "我想问的不是这个",
+    "你没明白我的意思",
+    "看得我一头雾水",
+    "伊讲的勿对",
+]
+
+
+@pytest.mark.parametrize("text", COMPLAINTS)
+def test_a_complaint_about_the_answer_is_deny_whatever_the_classifier_said(rules: IntentRules, text: str) -> None:
+    message = Message(data={TEXT: text})
+    message.set(INTENT, {"name": "stop", "confidence": 0.75})  # what the classifier said to "答非所问"
+    message.set(INTENT_RANKING_KEY, [{"name": "stop", "confidence": 0.75}])
+    rules.process([message])
+    assert message.get(INTENT) == {"name": "deny", "confidence": 1.0}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "不对，是下午",  # a correction: the classifier's (deny with an entity)
+        "没关系",
+        "不行",
+        "不用了",
+        "我搞错了",  # the senior's own slip
+        "你说的对",
+        "没错",
+        "不错",
+        "长护险没用完怎么办",
+        "听不懂上海话的护工有吗",
+        "看不懂药品说明书怎么办",
+        "说话说不清楚了",
+        "答非所问" * 11,  # longer than any complaint
+    ],
+)
+def test_messages_that_are_not_complaints_are_left_to_the_classifier(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text) is None
+
+
+@pytest.mark.parametrize("text", ["算了", "不约了", "那就算了吧", "不想约了", "以后再说"])
+def test_complaint_rules_do_not_take_stopping_words(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text) == "stop"
+
+
+def test_a_bad_complaint_table_is_a_configuration_error(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    bad = tmp_path / "complaints.yml"
+    bad.write_text("version: 1\nlead: 你\ncore: '(不对'\ntail: 啊\ndeclines: 不用\n", encoding="utf-8")
+    with pytest.raises(IntentRulesError, match="core"):
+        load_rules(root / "training_data" / "intent_rules.yml", root / "bookings" / "services.yml", bad)
+    bad.write_text("version: 1\nlead: 你\n", encoding="utf-8")
+    with pytest.raises(IntentRulesError, match="keys"):
+        load_rules(root / "training_data" / "intent_rules.yml", root / "bookings" / "services.yml", bad)
+
+
 def test_the_rule_wins_with_full_confidence_and_keeps_the_ranking(rules: IntentRules) -> None:
     message = Message(data={TEXT: "算了"})
     message.set(INTENT, {"name": "inform", "confidence": 0.7})

@@ -123,3 +123,7 @@ def test_fingerprint_changes_only_with_inputs(tmp_path: Path) -> None:
     with (tmp_path / "training_data" / "safety.yml").open("a", encoding="utf-8") as handle:
         handle.write("# another\n")
     assert train.fingerprint(tmp_path) == changed, "tables read at load time do not force a retraining"
+    for table in ("intent_rules.yml", "complaints.yml"):
+        with (tmp_path / "training_data" / table).open("a", encoding="utf-8") as handle:
+            handle.write("# read by IntentRules when the server loads the model\n")
+        assert train.fingerprint(tmp_path) == changed, table
