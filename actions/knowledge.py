@@ -31,7 +31,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.care import comfort_response
 from actions.handoff import misunderstood_twice
-from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES
+from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
 from knowledge_base.answers import Reply, compose, format_aspect, format_entry, missing_aspect
 from knowledge_base.files import builtin_entries
 from knowledge_base.followup import Aspect, aspect_named, read, same_subject
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 TOPIC, ASPECT, DISCLAIMER = "kb_topic", "kb_aspect", "kb_disclaimer"
 # Said after a complaint about a KB answer: sorry, rephrase, or a person (button 找人工).
+COMFORT_OFFER = "utter_comfort_offer"
 UNHELPFUL_RESPONSE = "utter_unhelpful"
 # A related entry may answer an aspect the topic entry lacks only if it is nearly as close as a
 # confident answer (same subject, other facet: 长护险 what-is → 长护险 eligibility has the documents).
@@ -325,6 +326,11 @@ class ActionKnowledgeAnswer(Action):
         if check_unhelpful(tracker, text):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
             return []
+        menu = typed_menu_intent(text)
+        if menu is not None:
+            # "保险" typed alone is the menu button, not a question: ask which one, with numbered examples.
+            dispatcher.utter_message(response=MENU_RESPONSES[menu])
+            return []
         resolved = answer(tracker, text, message)
         if not resolved.reply.confident:
             report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
@@ -347,6 +353,10 @@ class ActionFallbackKnowledge(Action):
         if text and check_unhelpful(tracker, text):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
             return []
+        menu = typed_menu_intent(text) if text else None
+        if menu is not None:
+            dispatcher.utter_message(response=MENU_RESPONSES[menu])
+            return []
         resolved = answer(tracker, text, message) if text and not text.startswith("/") else None
         if resolved is not None and resolved.reply.confident:
             utter_resolved(dispatcher, resolved)
@@ -355,12 +365,16 @@ class ActionFallbackKnowledge(Action):
             intent = str((message.get("intent") or {}).get("name") or "")
             reason = "nlu_fallback" if intent == "nlu_fallback" else "kb_below_threshold"
             report_unsure(tracker, text, message, reason, resolved.reply if resolved else None)
+        comfort = comfort_response(text) if text else None
+        if comfort:
+            # Feelings the knowledge base has no answer for ("老伴走了以后我一个人 好孤单"): comfort, then what
+            # can be done, instead of "没听明白".
+            dispatcher.utter_message(response=comfort)
+            dispatcher.utter_message(response=COMFORT_OFFER)
+            return []
         if self.hands_over and misunderstood_twice(tracker):
             # The second misunderstanding in a row: a person, not a third "没听明白".
             return [FollowupAction(HANDOFF_ACTION)]
-        comfort = comfort_response(text) if text else None
-        if comfort:
-            dispatcher.utter_message(response=comfort)
         dispatcher.utter_message(response=self.fallback_response)
         return []
 
@@ -384,6 +398,24 @@ class ActionInformOutOfContext(ActionFallbackKnowledge):
 
     def name(self) -> str:
         return "action_inform_out_of_context"
+
+
+class ActionChitchat(Action):
+    """Small talk gets the small-talk reply; loneliness or fear said as small talk ("好孤单", "晚上一个人好怕")
+    gets one warm sentence and what can be done (a person, the community's services, 每日平安)."""
+
+    def name(self) -> str:
+        return "action_chitchat"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        text = str((tracker.latest_message or {}).get("text") or "")
+        comfort = comfort_response(text) if text else None
+        if comfort:
+            dispatcher.utter_message(response=comfort)
+            dispatcher.utter_message(response=COMFORT_OFFER)
+        else:
+            dispatcher.utter_message(response="utter_chitchat")
+        return []
 
 
 class ActionDeny(Action):

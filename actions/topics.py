@@ -16,7 +16,7 @@ import yaml
 from common.errors import ConfigError
 
 TABLE = Path(__file__).with_name("topics.yml")
-_TOPIC_KEYS = {"intent", "collection", "menu", "button", "ask", "first"}
+_TOPIC_KEYS = {"intent", "collection", "menu", "button", "ask", "first", "typed"}
 _HANDOFF_KEYS = {"intent", "action", "menu", "button"}
 
 
@@ -28,6 +28,7 @@ class Topic:
     button: str | None = None
     ask: str | None = None  # asks what exactly the senior wants, after a bare menu choice
     first: str | None = None  # said before every knowledge-base answer on this topic
+    typed: tuple[str, ...] = ()  # typed alone ("保险", "法律方面"), they mean the menu button, not a question
 
     @property
     def responses(self) -> tuple[str, ...]:
@@ -72,7 +73,8 @@ def load(path: Path = TABLE) -> Topics:
     """The table, checked: unknown keys and a repeated intent or menu number are errors that name them."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     topics = tuple(
-        Topic(**_checked(raw, _TOPIC_KEYS, f"topic {i + 1}")) for i, raw in enumerate(data.get("topics") or [])
+        Topic(**{**(c := _checked(raw, _TOPIC_KEYS, f"topic {i + 1}")), "typed": tuple(c.get("typed") or ())})
+        for i, raw in enumerate(data.get("topics") or [])
     )
     handoff = Handoff(**_checked(data.get("handoff"), _HANDOFF_KEYS, "handoff"))
     intents = [t.intent for t in topics]
