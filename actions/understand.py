@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import phonenumbers
@@ -38,93 +39,251 @@ _HONORIFICS = (
     "护士 经理 同志 主任 阿姐 姐姐 哥哥 阿哥 老先生 老太爷"
 ).split()
 # Characters that never occur in a name but often in the sentences people type at a name prompt.
-_NOT_IN_NAMES = set("吗呢啥么嘛吧呀啊哦的了是在要不有没个这那哪我你他她它们什怎几多少对错好行可以想约订办问带去来说讲")
-_NAME_PREFIX = re.compile(
-    r"^(?:联系人|联络人|名字|姓名|人名|名称)(?:的名字)?(?:是|叫|写|填|改成|换成|应该是|就是)?[:：]?"
-    r"|^(?:我叫|我是|叫我|就写|写成|写|填|叫|是|改成|换成|就是)"
+_NOT_IN_NAMES = set(
+    "吗呢啥么嘛吧呀啊哦的了是在要不有没个这那哪我你他她它们什怎几多少对错好行可以想约订办问带去来说讲叫姓喂嗯侬谁"
 )
+# Words that say a name follows: 联系人是…, 我叫…, 伊叫… (after them, 建国 or 小红 alone is a name too).
+_NAMED_AS = re.compile(
+    r"^(?:联系人|联络人|名字|姓名|人名|名称)(?:的名字)?(?:是|叫|写|填|改成|换成|应该是|就是)?[:：]?"
+    r"|^(?:我|阿拉|我们|伊|他|她|伊拉|他们|她们)?(?:姓.[，,\s]*)?(?:叫做|叫)(?!我)"
+)
+# Words a name may follow: 我是…, 就写…, 找…, 打给… .
+_NAME_LEAD = re.compile(
+    r"^(?:我是|叫我|就写|写成|写|填|是|改成|换成|就是|应该是|(?:联系|联络|找|打给|打电话给|通知)(?!方式|电话|人|地址|方法))"
+)
+# Whose name it is, said before it: "我女儿王丽", "她儿子，李强", "写我女儿的名字王丽".
+_KIN = (
+    "女儿 儿子 囡囡 儿媳妇 儿媳 媳妇 女婿 老伴 老公 老婆 爱人 孙子 孙女 外孙女 外孙 侄子 侄女 外甥女 外甥 阿姐 阿哥 "
+    "姐姐 哥哥 妹妹 弟弟 邻居 保姆 家属 亲戚 朋友"
+).split()
+_KIN_PREFIX = re.compile(
+    r"^(?:我|她|他|伊|阿拉|我们|我家|她家|他家|伊拉)?(?:的|家)?(?:"
+    + "|".join(sorted(_KIN, key=len, reverse=True))
+    + r")(?:的名字|名字|的)?(?:是|叫|叫做)?[，,:：\s]*"
+)
+_PARENTHESIS = re.compile(r"[(（][^()（）]{0,10}[)）]")
+_CLAUSES = re.compile(r"[，,。；;、\s]+")
 # Everyday words that begin with a surname character (谢, 明, 高 …) but are no one's name.
 _COMMON_WORDS = frozenset(
     "谢谢 谢了 多谢 明天 明早 明晚 明白 明年 明朝 时间 时候 平时 平常 方便 安排 安全 全部 白天 黄昏 高兴 路上 成功 管用 "
     "申请 元旦 常常 宁可 马上 马路 连忙 万一 周末 周日 周六 齐了 都行 都好 和好 于是 关于 文件 金额 孙子 孙女 江湾 "
     "林子 石头 花钱 包括 费用 章程 宋体 司机 公证 公司 公园 华山 杨浦 顾村 罗店 罗泾 高境 庙行 淞南 吴淞 张庙 大场 杨行 "
-    "月浦 友谊 宝山 上海 有人 有的 有空 没空 尤其 向来 左右 米饭 钟点 冷的 热的 冯家 古镇 童年 丁点 毛病 余下 戴上".split()
+    "月浦 友谊 宝山 上海 有人 有的 有空 没空 尤其 向来 左右 米饭 钟点 冷的 热的 冯家 古镇 童年 丁点 毛病 余下 戴上 "
+    "老公 老师 老板 小区 小时 小米 小车 小费 小路 全家 周围 周边 康复 居委 房东 单位 钟点工 保姆 和我 随便 随意 "
+    "万能 一般 原来 应该 简单 严重 程序 常规 计划 管理 海鲜 门口 楼下 楼上 边上 国家 党员 公交 车子 房子 帅哥 周到 "
+    "安心 安静 平安 和气 开心 欧巴 路过 向前 向后 顾不上 方才 时常 谈谈 关心 关照 宁愿 甘心 乐意 包好 包你 东西 东方 "
+    "南面 北面 西面 东面 江边 海边 原样 康健 成了 成啦 许久 许多 花园 华人 国外 武功 文字 方式 方法 方面 方向".split()
 )
-_SELF = re.compile(r"^(?:就是)?(?:我自己|我本人|本人|就是我|我)(?:的名字)?$")
+# Forms of address and kinship alone (阿姨, 阿婆, 老师), and Shanghainese function words spelt with 阿 (阿拉, 阿是).
+_NOT_A_NAME = frozenset(
+    "阿姨 阿婆 阿伯 阿公 阿叔 阿哥 阿姐 阿妹 阿弟 阿爸 阿妈 阿爹 阿娘 阿奶 阿爷 阿姆 阿舅 阿嫂 阿拉 阿是 阿要 阿有 "
+    "阿好 阿会 阿能 阿可以 阿侬 阿伊 阿婶 阿囡".split()
+)
+# A place, an organisation or a thing, by its last character: 盘古路, 居委会, 长护险, 高血压.
+_THING_ENDINGS = set("路街弄巷镇村区会院站局所馆店险费卡证病炎压症障号室楼堂厅处委司部科")
+# Latin-letter words that are replies, not names.
+_LATIN_WORDS = frozenset(
+    "ok okay okk yes no hi hello hey bye thanks thank you sorry test help what why who null none nothing".split()
+)
+_SELF = re.compile(
+    r"^(?:那就|就)?(?:是|写|填|留|联系|找)?(?:我自己|我自个儿?|我本人|本人|自己|就是我|我)(?:的名字)?"
+    r"(?:吧|呀|啊|好了|就行|就好|就可以)?$"
+)
+# Said before a reply that is not a name: 谢谢侬, 辛苦侬, 麻烦你.
+_POLITE = re.compile(r"^(?:谢谢|多谢|辛苦|麻烦|晓得|明白|知道|好的)")
 
+# Stopping the booking: a whole message that says so, in Mandarin or Shanghainese, maybe with a thank-you.
+_STOP_LEAD = (
+    r"(?:那|那么|那就|还是|我|我就|那我|我还是|我们|先|暂时|今天|这次|这趟|这回|嗯|哦|唉|哎|好了|好吧|行吧|好|行)*"
+)
+_STOP_VERB = r"(?:约|订|弄|办|搞|做|预约|预订|登记|报名|排|麻烦|要|用|需要|去|看|聊)"
+_STOP_CORE = (
+    r"(?:算了|算啦|拉倒|罢了|作罢|不作数了"
+    r"|[不勿](?:想|要|用|高兴|必|打算|准备)?再?(?:约|订|预约|预订|报名|登记)(?:了|啦)?"
+    rf"|[不勿](?:想|要|用|高兴|必|打算|准备)?(?:你|侬|您)?再?{_STOP_VERB}(?:你|侬|您)?(?:了|啦)"
+    rf"|(?:覅|勿要|勿|别|甭|不要)再?{_STOP_VERB}?(?:了|啦)"
+    rf"|先不{_STOP_VERB}了?|取消(?:吧|了|掉|算了)?"
+    r"|停|停一停|停下|(?:退出|结束)(?:预约|登记)?|不聊了|我自己(?:去|弄|想办法|打电话)|先这样"
+    r"|(?:下次|下趟|下回|以后|改天|改日|回头|过两天|过几天|过些天|过段时间|过阵子|有空|到时候|明年|开春"
+    r"|等(?:等|一等|几天|两天|一阵|一段时间|我想好了?|我问问\S{0,3}|\S{1,4}回来))再(?:说|讲|约|弄|办|联系|来|看)"
+    r"|再说|再讲|(?:我|让我)?再?(?:想想|考虑考虑|考虑一下)再说|我?再(?:想想|考虑考虑|考虑一下|考虑))"
+)
+_STOP_CLOSING = (
+    r"(?:谢谢(?:你|侬|您|了)?|多谢|麻烦(?:你|侬|您)?了|不好意思|再见|拜拜|太\S{1,3}?了|烦死了|弄不来|搞不懂|"
+    r"不会弄|太复杂了?|我自己去|我自己弄|没事了?|不需要了|不用了|不要了|下次再说|以后再说|回头再说|算了)"
+)
+_STOP_TAIL = r"(?:吧|了|啦|呀|哦|噢|嘛|算了|谢谢(?:你|侬|您)?|不约了|不弄了|再见|拜拜)*"
+_SEP = r"[，,。.!！~～\s]*"
+# Each clause is matched once, atomically ((?>…)): "算了算了算了…" must not be split every possible way.
 STOP = re.compile(
-    r"^(?:那|那就|还是)?(?:算了|算啦|算了吧|不约了|不要约了|不想约了|不订了|不想订了|不弄了|不办了|不要了|不用了|先不约|先不弄|"
-    r"不约|覅约了|不要弄了|停|停一停|退出|取消吧|不预约了)(?:吧|了|啦|算了|谢谢)*[。.!！~～]*$"
-    r"|算了不约|算了算了|不约了不约了|下趟再(?:讲|说|约)|以后再(?:讲|说|约)|改天再(?:讲|说|约)"
+    rf"^(?>{_STOP_CLOSING}{_SEP})*(?>{_STOP_LEAD}{_STOP_CORE}{_STOP_TAIL}{_SEP})+(?>{_STOP_CLOSING}{_STOP_TAIL}{_SEP})*$"
 )
 QUESTION = re.compile(
-    r"[?？]|吗|呢|伐$|啥|什么|怎么|怎样|哪里|哪儿|哪个|多少|几点|几号|为啥|为什么|能不能|可不可以|是不是|要不要|有没有|"
-    r"要带|请问|问一下|想问"
+    r"[?？]|吗|呢|[伐哇]$|啥|什么|怎么|怎样|咋|干嘛|干吗|哪里|哪儿|哪个|哪一?[天位家边种些]|多少|多久|多长|多远|谁|"
+    r"(?<![好十])几(?:点|号|时|天|个|次|位|岁|年|月|钿|块|分钟|小时|趟|楼)|为啥|为什么|"
+    r"能不能|可不可以|是不是|要不要|有没有|要带|请问|问一下|想问"
+    r"|^阿(?:是|要|有|好|可以|能|会|去|来|用|需要|收)"  # Shanghainese 阿要…: "do I need …"
+    r"|(?:要|能|可以|收|带|行|有|是|用|去|来|会)[^\s，,。]{0,6}不$"  # 能带家属不, 收钱不
+    r"|(?<!不)([\u4e00-\u9fff])不\1"  # 开不开, 行不行 (not 不对不对)
 )
+# "哪天都行", "啥时候都可以": an answer, not a question.
+_ANY_WILL_DO = re.compile(r"(?:哪|啥|什么|谁|几)\S{0,3}都(?:行|可以|好|成|随便)|随便(?:哪|啥|什么|几)\S{0,3}")
+
+_CN_DIGITS = str.maketrans("零〇洞一幺二两三四五六七八九", "00011223456789")
+_PHONE_DIGIT = r"\d零〇洞一幺二两三四五六七八九"
+_PHONE_RUN = re.compile(rf"[+{_PHONE_DIGIT}][{_PHONE_DIGIT}\s\-()（）.·、，,]{{5,}}[{_PHONE_DIGIT}]")
+_LANDLINE_CUE = re.compile(r"座机|固话|固定电话|家里电话|家里的电话|宅电|家里|电话|号码")
+_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def _phone_number(candidate: str) -> str | None:
+    """The number as kept (a mobile's 11 digits, a landline with its area code: 02156781234), if it is one."""
+    try:
+        number = phonenumbers.parse(candidate, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    kind = phonenumbers.number_type(number)
+    if kind in _MOBILE_TYPES:
+        national = str(number.national_number)
+        return national if len(national) == 11 and national.startswith("1") else None
+    if kind == phonenumbers.PhoneNumberType.FIXED_LINE:  # 400/800 and premium numbers are nobody's phone
+        return re.sub(r"\D", "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+    return None
+
+
+_MOBILE = re.compile(r"(?:(?:\+|00)?86)?1\d{10}")
+_LANDLINE = re.compile(r"0[1-9]\d{8,10}|(?:\+|00)?86[2-9]\d{8,10}")
+_SHANGHAI_LOCAL = re.compile(r"[2-9]\d{7}")
+
+
+def _joined_runs(groups: list[str], limit: int) -> Iterator[str]:
+    """Adjacent groups joined, first by where they start, then shortest first, at most ``limit`` characters."""
+    for i in range(len(groups)):
+        joined = ""
+        for group in groups[i:]:
+            joined += group
+            if len(joined) > limit:
+                break
+            yield joined
 
 
 def clean_phone(text: str) -> str | None:
-    """A valid mainland mobile number in ``text`` (spaces, dashes, full-width digits, +86 allowed)."""
-    digits = re.sub(r"[\s\-()（）.·]", "", unicodedata.normalize("NFKC", text))
-    for candidate in re.findall(r"(?<!\d)(?:\+?86)?1\d{10}(?!\d)", digits):
-        number = phonenumbers.parse(candidate, "CN")
-        if phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in (
-            phonenumbers.PhoneNumberType.MOBILE,
-            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-        ):
-            return str(number.national_number)
+    """A mobile or landline number in ``text``: a mainland mobile's 11 digits (13812345678), or a landline with
+    its area code (02156781234; 8 digits alone are a Shanghai landline when the message is only the number or
+    calls it 座机/电话). Spaces, dashes, commas, brackets, +86, full-width digits and digits in words (一三八…, 幺)
+    are fine; of two numbers the first is taken.
+    """
+    plain = unicodedata.normalize("NFKC", text)
+    for run in _PHONE_RUN.findall(plain):
+        groups = [g for g in re.split(r"[\s\-()（）.·、，,]+", run.translate(_CN_DIGITS)) if g]
+        local_ok = not re.search(r"[\u4e00-\u9fff]", plain.replace(run, "")) or bool(_LANDLINE_CUE.search(plain))
+        # the digits as grouped when read out (138 1234 5678, 021-5678-1234): try each run of adjacent groups
+        for candidate in _joined_runs(groups, 15):
+            if _MOBILE.fullmatch(candidate) or _LANDLINE.fullmatch(candidate):
+                number = _phone_number(candidate.replace("00", "+", 1) if candidate.startswith("0086") else candidate)
+            elif local_ok and _SHANGHAI_LOCAL.fullmatch(candidate):
+                number = _phone_number("021" + candidate)
+            else:
+                continue
+            if number is not None:
+                return number
     return None
 
 
 def is_stop(text: str) -> bool:
-    """The senior wants to stop this booking: "算了", "不约了", "以后再说" …"""
-    return bool(STOP.search(normalize(text).strip(" ，,")))
+    """The senior wants to stop this booking: "算了", "不约了", "以后再说", "勿要了" …"""
+    return bool(STOP.match(normalize(text).strip(" ，,")))
 
 
 def looks_like_question(text: str) -> bool:
-    return bool(QUESTION.search(normalize(text)))
+    plain = normalize(text)
+    return bool(QUESTION.search(plain)) and not _ANY_WILL_DO.fullmatch(plain.strip(" ，,。.!！~"))
 
 
 def _surname_ok(name: str) -> bool:
-    return name[:2] in _COMPOUND_SURNAMES or name[0] in _SURNAMES
+    plain = normalize(name)  # 陳 → 陈
+    return plain[:2] in _COMPOUND_SURNAMES or plain[:1] in _SURNAMES
 
 
 def _names_something_else(text: str) -> bool:
-    """A street, a service or a day: not a person."""
-    return bool(find_street(text) or find_service(text) or parse_when(text))
+    """A street, a service or a day: not a person (王立春 holds a solar term, and is a name)."""
+    if find_street(text) or find_service(text):
+        return True
+    when = parse_when(text)
+    return when is not None and len(when.matched) >= len(text) - 1
+
+
+def _strip_name(text: str) -> tuple[str, bool]:
+    """The name left once the words around it are gone (联系人是我女儿王丽吧 → 王丽), and whether words that
+    say a name follows (我叫, 联系人是, 我女儿) were among them."""
+    name = _PARENTHESIS.sub("", text)
+    marked = False
+    for _ in range(3):
+        stripped = _NAMED_AS.sub("", name)
+        marked = marked or stripped != name
+        stripped = _NAME_LEAD.sub("", stripped).strip(" ，。,.:：!！")
+        kin = _KIN_PREFIX.sub("", stripped)
+        marked = marked or bool(kin and kin != stripped)
+        stripped = kin or stripped
+        if stripped == name:
+            break
+        name = stripped
+    return re.sub(r"(?:吧|呀|啊|哦|的|就行|就好|好了)+$", "", name), marked
+
+
+def _is_name(name: str, marked: bool = False) -> bool:
+    """``marked``: words before it said a name follows, so a given name alone (建国, 小红) is one too."""
+    if not re.fullmatch(r"[\u4e00-\u9fff·]{2,6}", name) or looks_like_question(name):
+        return False
+    if name in _NOT_A_NAME or name in _HONORIFICS or name in _KIN:
+        return False
+    honorific = next((h for h in _HONORIFICS if name.endswith(h) and len(name) > len(h)), None)
+    if honorific is not None:
+        stem = name[: -len(honorific)]
+        return _surname_ok(stem) and (len(stem) <= 2 or (len(stem) <= 4 and _is_name(stem)))
+    if set(name) & _NOT_IN_NAMES or name in _COMMON_WORDS or _POLITE.match(name) or _names_something_else(name):
+        return False
+    if (len(name) >= 3 and name[-1] in _THING_ENDINGS) or re.fullmatch(r".家", name):  # 盘古路, 王家
+        return False
+    if marked:
+        return len(name) <= 4
+    if re.fullmatch(r"[老小][\u4e00-\u9fff]", name):
+        return normalize(name)[1] in _SURNAMES
+    if re.fullmatch(r"阿[\u4e00-\u9fff]{1,2}", name):
+        return True
+    return 2 <= len(name) <= 4 and _surname_ok(name)
 
 
 def clean_contact(text: str) -> str | None:
     """The contact name in ``text``, or None when it does not look like one.
 
     Accepted: "本人"/"我自己"; a Chinese name of 2–4 characters starting with a common surname
-    (张秀英, 黄阿宝, 欧阳明); a surname with a form of address (周老师, 王阿姨, 老王, 小李);
-    a Shanghainese 阿-name (阿宝); a name in Latin letters. A question, "算了", a greeting or a
-    sentence is not a name.
+    (张秀英, 黄阿宝, 欧阳明); a surname with a form of address (周老师, 王阿姨, 王建国先生, 老王, 小李);
+    a Shanghainese 阿-name (阿宝); a name in Latin letters. Said with whose it is ("我女儿王丽", "王丽（我女儿）")
+    or beside a phone number ("王秀英 13812345678"), the name alone. A question, "算了", a greeting, a form of
+    address alone (阿姨), a place (盘古路) or a sentence is not a name.
     """
     text = unicodedata.normalize("NFKC", text).strip(" ，。,.!！~～、")
+    text = re.sub(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", "", text)  # 王 丽 (voice input)
     if not text or is_stop(text) or len(text) > 24:
         return None
     if _SELF.match(text):
         return "本人"
-    name = _NAME_PREFIX.sub("", text).strip(" ，。,.:：!！")
-    name = re.sub(r"(?:吧|呀|啊|哦|的|就行|就好|好了)+$", "", name)
+    name, marked = _strip_name(text)
+    if marked and _SELF.match(name):  # 联系人就是我自己
+        return "本人"
     if re.fullmatch(r"[A-Za-z][A-Za-z .'\-]{1,29}", name):
+        return None if name.lower().strip(" .") in _LATIN_WORDS else name
+    if _is_name(name, marked):
         return name
-    if not re.fullmatch(r"[\u4e00-\u9fff·]{2,6}", name) or looks_like_question(name):
-        return None
-    honorific = next((h for h in _HONORIFICS if name.endswith(h) and len(name) > len(h)), None)
-    if honorific is not None:
-        stem = name[: -len(honorific)]
-        return name if 1 <= len(stem) <= 2 and _surname_ok(stem) else None
-    if set(name) & _NOT_IN_NAMES or name in _COMMON_WORDS or _names_something_else(name):
-        return None
-    if re.fullmatch(r"[老小][\u4e00-\u9fff]", name):
-        return name if name[1] in _SURNAMES else None
-    if re.fullmatch(r"阿[\u4e00-\u9fff]{1,2}", name):
-        return name
-    if 2 <= len(name) <= 4 and _surname_ok(name):
-        return name
+    # Several clauses: "我姓张，叫张建华", "王秀英 13812345678", "我女儿，王丽": the one clause that is a name.
+    clauses = [c for c in _CLAUSES.split(text) if c]
+    if len(clauses) > 1:
+        found = {n[0] for c in clauses if (n := _strip_name(c)) and _is_name(*n)}
+        if len(found) == 1:
+            return found.pop()
     return None
 
 
@@ -149,25 +308,41 @@ _FIELD_WORDS = {
     "service": r"服务|项目",
     "when": r"时间|日子|日期|哪天|几号|几点|钟点",
 }
-_DENY = re.compile(r"^(?:不对|不是|错了|搞错了|不对的|弄错了|讲错了|说错了|写错了)[，,。.\s]*")
-_SETTER = r"(?:是|叫|写|填|改成|改为|改到|换成|换到|应该是|要|就是)"
+_COMPLAINT = r"(?:不对|不是|错了|搞错了|弄错了|讲错了|说错了|写错了|记错了|打错了|填错了|有误|错的|不对的)"
+_DENY = re.compile(rf"^(?:{_COMPLAINT}(?:了|的)?[，,。.!！\s]*)+")
+_SETTER = r"(?:应该是|应该叫|就是|是|叫|写|填|改成|改为|改到|换成|换到|要)"
+# "不是张三，是李四", "不是住大场，是顾村", "住罗店，不是罗泾": the value said to be wrong goes.
+_NEGATED = re.compile(
+    r"(?:并不是|而不是|不是|不叫|不在|不住)\s*[^，,。；;是叫]{0,12}?[，,。\s]*(?=(?:而|就|应该|那)?(?:是|叫|改成|换成|写))"
+    r"|[，,。\s]*(?:而|并)?(?:不是|不叫|不在|不住)[^，,。；;]{1,12}[。.!！]*$"
+)
+
+
+def _after_setter(text: str) -> str:
+    """What follows the last 是/改成/换成 (大场改成顾村 → 顾村), or the whole text."""
+    found = list(re.finditer(r"(?:应该是|改成|改为|改到|换成|换到|是)", text))
+    return text[found[-1].end() :] if found else text
 
 
 def parse_correction(text: str, when_found: bool) -> Correction:
     """The fields a correction names. ``when_found``: the caller's date parser found a time in ``text``."""
     raw = unicodedata.normalize("NFKC", text).strip()
-    body = _DENY.sub("", raw)
+    body = _DENY.sub("", _NEGATED.sub("", raw)).strip()
     named: dict[str, str] = {}
     for key, words in _FIELD_WORDS.items():
-        match = re.search(rf"(?:{words})[的]?\s*{_SETTER}?\s*[:：]?\s*(.+)", body)
+        match = re.search(
+            rf"(?:{words})的?\s*(?:{_COMPLAINT}(?:了|的)?)?[，,。\s]*(?:也)?{_SETTER}?\s*[:：]?\s*(.+)", body
+        )
         if match:
             named[key] = re.split(r"[，,。；;]", match.group(1), maxsplit=1)[0].strip()
     contact = clean_contact(named["contact"]) if "contact" in named else None
     phone = clean_phone(body)
-    street = find_street(body)
-    service = find_service(named["service"]) if "service" in named else None
+    street = find_street(named.get("street") or _after_setter(body)) or find_street(body)
+    service = find_service(named["service"]) if named.get("service") else None
     when_text = body if (when_found or "when" in named) else None
-    if not (named.keys() & {"contact"}) and not any((phone, street, service, when_text)):
-        # "不对，是黄阿宝": no field named; a bare name is the contact.
-        contact = clean_contact(re.sub(rf"^{_SETTER}", "", body))
+    if not named.keys() & {"contact", "service"} and not any((phone, street, when_text)):
+        # "不对，是助餐", "不对，是黄阿宝": no field named; a service's name is the service, a bare name the contact.
+        service = find_service(_after_setter(body))
+        if service is None:
+            contact = clean_contact(re.sub(rf"^{_SETTER}", "", body))
     return Correction(service=service, street=street, contact=contact, phone=phone, when_text=when_text)

@@ -25,22 +25,24 @@ said                                   means
                                        is the next two weekend days, today included
 =====================================  ==========================================================
 
-礼拜, 星期 and 周 are the same word (also 禮拜/週); X is 一…六, 1–7 (also full-width), and
-Sunday is 天/日/七 (礼拜天, 礼拜日, 星期天, 周日, 周天, 礼拜七).
+礼拜, 星期 and 周 are the same word (also 禮拜/週, and the homophones voice input and pinyin typing give:
+里拜, 理拜, 礼白, 新期, 星其); X is 一…六, 1–7 (also full-width), and Sunday is 天/日/七 (礼拜天, 礼拜日,
+星期天, 周日, 周天, 礼拜七). 下礼拜 followed by 随便哪天/哪天都行 is still 下礼拜 without a day.
 
 Ask instead of guessing. When an expression names more than one day, ``When.date`` is None,
 ``When.options`` lists the candidates (most likely first) and ``When.question`` asks, with the
 options numbered, each with its date and weekday (``choose_option`` reads the answer):
 
-- 过两天/过个两三天 → 后天, 大后天; 这两天 → 今天, 明天; 过几天/过些天/改天/回头 … → no options,
-  the question asks for a day.
+- 过两天/过两日/过个两三天 → 后天, 大后天; 这两天/今明两天 → 今天, 明天; 明后天/过一两天 → 明天, 后天;
+  过几天/过些天/个把礼拜/改天/回头 … → no options, the question asks for a day.
 - 月底 said on the last day of a month → today, the end of next month; 月初 said on the 1st–5th →
   today, the 1st of next month (这个月底/下个月初 … are never ambiguous).
 - 明天/明早/明晚/后天/大后天 said between 00:00 and 04:59 Shanghai time → the coming daytime
   (today's calendar date, one day earlier than the calendar reading) first, the calendar date
   second: at 1 a.m. "明天" often means "after I have slept".
 - X月Y with Chinese numerals and no 号/日 (十二月二十) → the Gregorian date, the lunar date.
-- two days joined by 或者/还是 (后天或者下礼拜五) → both.
+- two days joined by 或者/还是 (后天或者下礼拜五), or both said to suit (礼拜四礼拜五都行, 明天和后天都可以)
+  → both; a bare weekday after 下礼拜X is in that week (下礼拜二或者礼拜三 → next Tuesday, next Wednesday).
 - a day refused (明天不行, 不是明天) loses to any other expression; if every expression is refused,
   nothing is guessed and the question asks when it suits.
 - an entity cut out of its message (礼拜五 out of 下礼拜五) is read inside the message passed as
@@ -63,8 +65,19 @@ Lunar dates (农历), converted by lunar-python and read back with their Gregori
   Shanghai it is the night before 大年夜, elsewhere the eve of the northern 小年 (腊月廿三).
 - Lunar years 1900–2100 only; outside them lunar words are not resolved.
 
+Solar terms and holidays: the 24 solar terms (冬至, 清明, 立春 …, from lunar-python) are their next day on or after
+today, when they stand alone or after a function word (约在冬至, 明年清明; 王立春 and 下大雪 are not dates);
+元旦, 劳动节/五一节, 国庆节, 妇女节, 儿童节, 教师节, 平安夜, 圣诞节 are their next Gregorian date. A definite day
+followed by 前一天/后两天 … is moved by that many days (冬至前一天, 元旦的后一天). 元月 is January and
+公历/阳历 make X月Y Gregorian (公历十二月二十).
+
 Other rules worth knowing:
 - A bare hour is read for daytime services: 1–6 → afternoon, 7–11 → morning, 12 → noon.
+- Clock times also as 差五分十点/十点差五分 (9:55), 三点差一刻 (14:45), 九点过五分 (9:05); hours in words
+  run 零…二十四 (so 五十点 is no hour). Parts of day include Shanghainese and northern words (上半日, 下半晌,
+  晌午, 夜里厢, 夜头) and 上五/下五/中五, the voice-input slip for 上午/下午/中午, when it follows a day and
+  precedes a clock time or ends the phrase (上五楼 is a floor). 那天/这天 and 吧/呢 between two parts of one
+  expression are skipped (元旦那天上午, 后天吧，上午十点钟).
 - When a text holds several expressions, the one with the most parts (day, part of day,
   clock) wins, a definite day beats an ambiguous one; ties go to the first.
 - Only the first characters the normalizer keeps (its length cap) are read.
@@ -82,7 +95,7 @@ from zoneinfo import ZoneInfo
 
 import cn2an
 import regex
-from lunar_python import LunarYear
+from lunar_python import LunarYear, Solar
 
 from textnorm import default_normalizer
 
@@ -156,12 +169,12 @@ _EVENING = _Part("evening", "晚上", 18, 21, range(4, 12), twelve=0)  # 夜里�
 
 # Mandarin words plus Shanghainese ones (上半天, 上昼, 早浪向, 夜快, 夜到) the normalizer may not know.
 _PARTS: dict[str, _Part] = {
-    **dict.fromkeys(["早上", "早晨", "清早", "一早", "早浪向", "早浪"], _MORNING_EARLY),
-    **dict.fromkeys(["上午", "上半天", "上昼"], _MORNING),
-    **dict.fromkeys(["中午", "中浪向", "中浪"], _NOON),
-    **dict.fromkeys(["下午", "下半天", "下昼"], _AFTERNOON),
+    **dict.fromkeys(["早上", "早晨", "清早", "早浪向", "早浪厢", "早浪"], _MORNING_EARLY),
+    **dict.fromkeys(["上午", "上半天", "上半日", "上半晌", "上昼"], _MORNING),
+    **dict.fromkeys(["中午", "中浪向", "中浪", "晌午"], _NOON),
+    **dict.fromkeys(["下午", "下半天", "下半日", "下半晌", "下昼"], _AFTERNOON),
     **dict.fromkeys(["傍晚", "夜快头", "夜快", "黄昏"], _DUSK),
-    **dict.fromkeys(["晚上", "夜里向", "夜里", "夜到", "晚间"], _EVENING),
+    **dict.fromkeys(["晚上", "夜里向", "夜里厢", "夜里", "夜到", "夜头", "晚间"], _EVENING),
 }
 _WINDOW_LABELS: dict[tuple[datetime.time, datetime.time | None], str] = {
     (datetime.time(p.start), datetime.time(p.end)): p.label for p in _PARTS.values()
@@ -186,15 +199,32 @@ _DAY_PARTS = {
 _WEEKDAYS = {**{ch: i for i, ch in enumerate(_WEEKDAY_NAMES)}, "天": 6, "七": 6, **{str(i + 1): i for i in range(7)}}
 _WEEK_OFFSETS = {"这": 0, "本": 0, "下": 1, "下下": 2, "上": -1, "上上": -2}  # after dropping 个/一
 _OFFSET_UNITS = {"天": 1, "日": 1, "星期": 7, "礼拜": 7, "周": 7}
-_HOLIDAYS = {"元旦": (1, 1), "劳动节": (5, 1), "国庆节": (10, 1)}
+_HOLIDAYS = {
+    **dict.fromkeys(["元旦", "元旦节"], (1, 1)),
+    **dict.fromkeys(["劳动节", "五一节"], (5, 1)),
+    "国庆节": (10, 1),
+    "妇女节": (3, 8),
+    "儿童节": (6, 1),
+    "教师节": (9, 10),
+    "平安夜": (12, 24),
+    "圣诞节": (12, 25),
+}
+# The 24 solar terms (节气), by lunar-python: 冬至 is a family day in Shanghai, 清明 a day for the graves.
+_SOLAR_TERMS = "立春 雨水 惊蛰 春分 清明 谷雨 立夏 小满 芒种 夏至 小暑 大暑 立秋 处暑 白露 秋分 寒露 霜降 立冬 小雪 大雪 冬至 小寒 大寒".split()
 
 # Vague words: the options they may offer, as day offsets from today (none: ask for a day).
 _VAGUE: dict[str, tuple[int, ...]] = {
-    **dict.fromkeys(["过两天", "过个两天", "过两三天", "过个两三天"], (2, 3)),
-    **dict.fromkeys(["这两天", "这一两天"], (0, 1)),
+    **dict.fromkeys(["过两天", "过个两天", "过两三天", "过个两三天", "过两日", "过两三日", "隔两天", "隔两日"], (2, 3)),
+    **dict.fromkeys(["过一两天", "过个一两天", "过一两日"], (1, 2)),
+    **dict.fromkeys(["这两天", "这一两天", "这两日", "今明两天", "今明天"], (0, 1)),
+    **dict.fromkeys(["明后天", "明后两天", "明后日"], (1, 2)),
     **dict.fromkeys(
         [
             "过几天",
+            "过几日",
+            "隔几天",
+            "个把礼拜",
+            "个把星期",
             "过个几天",
             "过些天",
             "过些日子",
@@ -216,6 +246,9 @@ _REFUSED_AFTER = regex.compile(
 )
 _REFUSED_BEFORE = regex.compile(r"(?:不是|除了|除开)[\s,，、]{0,2}$")
 _EITHER = regex.compile(r"[\s,，、]{0,2}(?:或者|还是|或是|要么|或)[\s,，、]{0,2}")
+# 星期四星期五都行, 明天和后天都可以: two days and "either will do".
+_BOTH = regex.compile(r"[\s,，、]{0,2}(?:和|跟|同|或者|还是)?[\s,，、]{0,2}")
+_EITHER_WILL_DO = regex.compile(r"[\s,，、]{0,2}(?:的话)?(?:都|也都|全)(?:行|可以|好|成|没问题|方便)")
 
 
 class _Option(NamedTuple):
@@ -228,6 +261,7 @@ class _Clock:
     hour: int
     minute: int
     weak: bool  # a bare 一点 is usually "a little" (快一点): trust it only next to a day or part of day
+    before: int = 0  # minutes before the hour (差五分十点), taken off once the hour is placed in the day
 
 
 @dataclass(frozen=True)
@@ -242,6 +276,7 @@ class _Piece:
     ask: str | None = None  # what to ask instead of the usual question for a vague piece
     week: datetime.date | None = None  # Monday of 下礼拜 said without a day: ask which day
     weekday: int | None = None  # a bare 礼拜X, which 下礼拜 just before it (下礼拜的礼拜三) places
+    week_said: datetime.date | None = None  # Monday of the week 下礼拜X named, which a bare 礼拜Y after it shares
     lunar: str | None = None  # lunar words of ``day``
 
     @property
@@ -272,12 +307,17 @@ def _kinds(group: list[_Piece]) -> set[str]:
 # Chinese numerals in the shapes dates and times use (cn2an alone would also take 两两 as 22).
 _CN = r"(?:[一二两三四五六七八九]?十[一二三四五六七八九]?|廿[一二三四五六七八九]?|[零〇][一二三四五六七八九]|[零〇一二两三四五六七八九])"
 _NUM = rf"(?:(?<![0-9])[0-9]{{1,2}}(?![0-9])|{_CN})"
+# An hour in words: 零…二十四, never 三十/五十 (so 上五十点 still holds 十点).
+_HOUR = r"(?:(?<![0-9])[0-9]{1,2}(?![0-9])|二十[一二三四]?|十[一二三四五六七八九]?|[零〇一二两三四五六七八九])"
 # Minutes without 分 must look like minutes (三点二十, 三点零五, 3点05), not a lone digit (三点五).
 _BARE_MINUTE = r"(?:[0-9]{2}|[一二三四五]?十[一二三四五六七八九]?|[零〇][一二三四五六七八九])"
 # A lunar day: 初一…初十, 十一…十九, 二十/廿, 廿一…廿九, 三十 (and digits after 初).
 _LUNAR_DAY = r"(?:初(?:十|[一二三四五六七八九]|[1-9](?![0-9]))|廿[一二三四五六七八九]|二十[一二三四五六七八九]?|三十|十[一二三四五六七八九]?)"
 _WEEK_REL = r"(?P<rel>下下一?个?|下一?个?|这一?个?|本个?|上上一?个?|上一?个?)"
-_WEEK_WORD = r"(?:星期|礼拜|周(?![围边到全年岁]))"
+# Voice input and pinyin typing give homophones of 礼拜/星期: 里拜, 理拜, 礼白, 新期, 星其 (not before 拜托, 拜年 …).
+_WEEK_TYPO = r"(?:(?:[里理]拜|礼[白败])(?![托访年佛神拜师会])|新期|星[其奇])"
+_WEEK_WORD = rf"(?:星期|礼拜|周(?![围边到全年岁])|{_WEEK_TYPO})"
+_WEEK_NEEDS = "星礼周里理新"
 
 _LUNAR_MONTH_NAMES = ("正月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "冬月", "腊月")
 _LUNAR_DAY_NAMES = tuple(
@@ -291,6 +331,8 @@ _LUNAR_YEARS = (1900, 2100)  # the years the lunar tables are trusted for here
 _LUNAR_LOOKAHEAD_YEARS = 3  # how far ahead a lunar date (闰月, a 三十) is looked for
 _LUNAR_MONTH_WORDS = {"正": 1, "冬": 11, "腊": 12}
 _LUNAR_PREFIXES = ("农历", "阴历", "老历", "旧历")
+_GREGORIAN_PREFIXES = ("公历", "阳历", "新历")
+_GREGORIAN_MONTH_WORDS = {"元": 1}  # 元月三号 is January the 3rd
 
 # Festivals by lunar (month, day); 除夕 is handled as the day before 正月初一.
 _FESTIVALS: dict[str, tuple[int, int]] = {
@@ -523,8 +565,8 @@ def _day_part(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 
 @_spec(
-    needs="星礼周",
-    pattern=rf"{_WEEK_REL}?{_WEEK_WORD}(?:(?P<wd>[一二三四五六日天七])|(?P<wd>[1-7])(?![0-9]))(?![次回趟遍])",
+    needs=_WEEK_NEEDS,
+    pattern=rf"{_WEEK_REL}?{_WEEK_WORD}(?:(?P<wd>[一二三四五六日天七])|(?P<wd>[1-7])(?![0-9]))(?![次回趟遍拜])",
 )
 def _week_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     weekday = _WEEKDAYS[m["wd"]]
@@ -535,17 +577,19 @@ def _week_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
             day = _shift(ctx.today, (weekday - ctx.today.weekday()) % 7)
         return None if day is None else _Piece(m.start(), m.end(), day=day, weekday=weekday)
     weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
-    return _day_piece(m, _shift(ctx.today, 7 * weeks + weekday - ctx.today.weekday()))
+    monday = _shift(ctx.today, 7 * weeks - ctx.today.weekday())
+    day = None if monday is None else _shift(monday, weekday)
+    return None if day is None else _Piece(m.start(), m.end(), day=day, week_said=monday)
 
 
-@_spec(needs="星礼周", pattern=rf"{_WEEK_REL}{_WEEK_WORD}(?![一二三四五六日天七末1-7])")
+@_spec(needs=_WEEK_NEEDS, pattern=rf"{_WEEK_REL}{_WEEK_WORD}(?![一二三四五六日天七末1-7])")
 def _week_only(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
     monday = _shift(ctx.today, 7 * weeks - ctx.today.weekday())
     return None if monday is None else _Piece(m.start(), m.end(), week=monday)
 
 
-@_spec(needs="末", pattern=rf"{_WEEK_REL}?(?:星期|礼拜|周)末")
+@_spec(needs="末", pattern=rf"{_WEEK_REL}?{_WEEK_WORD}末")
 def _weekend(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     if m["rel"] is None:  # the next two weekend days, today included
         ahead = [_shift(ctx.today, n) for n in range(8)]
@@ -581,18 +625,19 @@ def _offset(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 # and both options when it says neither (十二月二十).
 @_spec(
     needs="月",
-    pattern=rf"(?:(?P<y>(?<![0-9])[0-9]{{4}})年|(?P<yrel>今年|明年))?(?P<lp>{_words(_LUNAR_PREFIXES)})?(?P<leap>闰)?"
-    rf"(?P<m>[正冬腊]|{_NUM})月份?(?P<d>{_LUNAR_DAY}|{_NUM})"
+    pattern=rf"(?:(?P<y>(?<![0-9])[0-9]{{4}})年|(?P<yrel>今年|明年))?"
+    rf"(?:(?P<lp>{_words(_LUNAR_PREFIXES)})|(?P<gp>{_words(_GREGORIAN_PREFIXES)}))?(?P<leap>闰)?"
+    rf"(?P<m>[正冬腊元]|{_NUM})月份?(?P<d>{_LUNAR_DAY}|{_NUM})"
     r"(?:(?P<suffix>号|日)|(?![0-9一二三四五六七八九十点时分个岁多]))",
 )
 def _month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
-    month = _LUNAR_MONTH_WORDS.get(m["m"]) or _number(m["m"])
+    month = _LUNAR_MONTH_WORDS.get(m["m"]) or _GREGORIAN_MONTH_WORDS.get(m["m"]) or _number(m["m"])
     day = _lunar_day_number(m["d"])
     if month is None or day is None:
         return None
     year = int(m["y"]) if m["y"] else ctx.today.year + (m["yrel"] == "明年") if m["yrel"] else None
     lunar_said = bool(m["lp"] or m["leap"] or m["m"] in _LUNAR_MONTH_WORDS or m["d"][0] in "初廿")
-    gregorian_said = bool(m["suffix"] or year is not None or m["m"].isascii() or m["d"].isascii())
+    gregorian_said = bool(m["suffix"] or m["gp"] or year is not None or m["m"].isascii() or m["d"].isascii())
     gregorian = None
     if not lunar_said:
         if year is not None:
@@ -644,16 +689,17 @@ def _day_of_month(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 @_spec(
     needs="月",
-    pattern=rf"(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))?月(?:(?P<edge>底|末)|(?P<edge>初)(?![一二三四五六七八九十1-9]))",
+    pattern=rf"(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))?月"
+    r"(?:(?P<edge>底|末)|(?P<edge>初)(?![一二三四五六七八九十1-9])|(?P<edge>头)上?)",
 )
 def _month_edge(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     today = ctx.today
     if m["mon"]:  # 十二月底: that month of this year, or of next year once it has passed
         month = _number(m["mon"]) or 0
         start = _next_month_date(today.replace(day=1), month, 1)
-        return _day_piece(m, start if start is None or m["edge"] == "初" else _last_day(start.year, month))
+        return _day_piece(m, start if start is None or m["edge"] not in ("底", "末") else _last_day(start.year, month))
     months = _month_prefix(m["rel"])
-    if m["edge"] == "初":
+    if m["edge"] in ("初", "头"):  # 月头(上) is Shanghainese for 月初
         first_next = _safe_date(*_this_month(today, 1), 1)
         if not m["rel"] and today.day <= 5:  # already early in the month: this month's start, or the next one's?
             return _options_piece(m, [_Option(today), None if first_next is None else _Option(first_next)])
@@ -668,6 +714,36 @@ def _month_edge(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 @_spec(_words(_HOLIDAYS))
 def _holiday(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _day_piece(m, _next_month_date(ctx.today, *_HOLIDAYS[m[0]]))
+
+
+@functools.lru_cache(maxsize=16)
+def _solar_terms(year: int) -> tuple[tuple[str, datetime.date], ...]:
+    """The solar terms lunar-python lists, under their Chinese names, for lunar year ``year`` (冬至 of the
+    December before it, then 小寒 … 大雪 of the year)."""
+    if not _LUNAR_YEARS[0] <= year <= _LUNAR_YEARS[1]:
+        return ()
+    table = Solar.fromYmd(year, 6, 1).getLunar().getJieQiTable()
+    return tuple(
+        (name, datetime.date(day.getYear(), day.getMonth(), day.getDay()))
+        for name, day in table.items()
+        if name in _SOLAR_TERMS
+    )
+
+
+# A term alone or after a few function words (约在冬至, 明年清明): 王立春 and 刘小满 are people.
+@_spec(
+    needs={w[0] for w in _SOLAR_TERMS},
+    pattern=rf"(?:(?<![\p{{Han}}])|(?<=[今明后到是在过等了年的那这个约就定排选要和或]))(?P<t>{_words(_SOLAR_TERMS)})"
+    r"(?:节|(?![天多少大小了啊呀]))",
+)
+def _solar_term(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    days = sorted(
+        day
+        for year in range(ctx.today.year - 1, ctx.today.year + 3)  # a year's table holds the December before it
+        for name, day in _solar_terms(year)
+        if name == m["t"] and day >= ctx.today
+    )
+    return _day_piece(m, days[0] if days else None)
 
 
 def _lunar_piece(m: regex.Match[str], found: _Option | None) -> _Piece | None:
@@ -734,29 +810,51 @@ def _part_of_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), part=_PARTS[m[0]])
 
 
+# 明天一早 is early morning; in 星期一早上 the 一 is the day's, and 早上 the part of day.
+@_spec(needs="一", pattern=r"(?<![期拜周])一早(?![上晨])")
+def _first_thing(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _Piece(m.start(), m.end(), part=_MORNING_EARLY)
+
+
+# 下五/上五/中五 for 下午/上午/中午 (same sound, a slip of voice input), only right after a day and before a
+# clock time or the end: 上五楼 and 下五个 are something else.
+@_spec(
+    needs="五",
+    pattern=rf"(?<=^|[天日朝号一二三四五六七1-7\s,，])(?P<p>[上下中])五"
+    rf"(?=$|[\s,，。.!！?？的吧来去]|{_HOUR}(?:点|时)|[0-9]{{1,2}}:)",
+)
+def _misheard_part_of_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _Piece(m.start(), m.end(), part=_PARTS[m["p"] + "午"])
+
+
 @_spec(needs=":", pattern=r"(?<![0-9.:])(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?![0-9:])")
 def _colon_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _clock_piece(m, int(m["h"]), int(m["mi"]), weak=False)
 
 
+# "N minutes to": 差五分十点, 十点差五分, 三点差一刻 (9:55, 14:45).
+_TO_THE_HOUR = rf"差(?:(?P<less>{_NUM})分钟?|(?P<lq>一)刻钟?)"
+
+
 @_spec(
     needs="点时",
-    pattern=rf"(?:(?P<h>{_NUM})点|(?P<h>(?<![0-9])[0-9]{{1,2}})时)(?![点儿])(?P<zhong>钟)?"
-    rf"(?:(?P<half>半)|(?P<q>[一三])刻|(?P<mi>{_NUM})分|(?P<mi>{_BARE_MINUTE})(?![0-9]))?",
+    pattern=rf"(?:{_TO_THE_HOUR})?(?:(?P<h>{_HOUR})点|(?P<h>(?<![0-9])[0-9]{{1,2}})时)(?![点儿])(?P<zhong>钟)?"
+    rf"(?:(?P<half>半)|过?(?P<q>[一三])刻|过?(?P<mi>{_NUM})分|(?P<mi>{_BARE_MINUTE})(?![0-9])|{_TO_THE_HOUR})?",
 )
 def _spoken_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     hour = _number(m["h"])
     minute = 30 if m["half"] else {"一": 15, "三": 45}.get(m["q"] or "", _number(m["mi"]) or 0)
-    bare = not (m["zhong"] or m["half"] or m["q"] or m["mi"])
-    if hour is None:
+    before = 15 if m["lq"] else _number(m["less"]) or 0
+    bare = not (m["zhong"] or m["half"] or m["q"] or m["mi"] or before)
+    if hour is None or not 0 <= before < 60:
         return None
-    return _clock_piece(m, hour, minute, weak=bare and m["h"] == "一")
+    return _clock_piece(m, hour, minute, weak=bare and m["h"] == "一", before=before)
 
 
-def _clock_piece(m: regex.Match[str], hour: int, minute: int, *, weak: bool) -> _Piece | None:
+def _clock_piece(m: regex.Match[str], hour: int, minute: int, *, weak: bool, before: int = 0) -> _Piece | None:
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
         return None
-    return _Piece(m.start(), m.end(), clock=_Clock(hour, minute, weak))
+    return _Piece(m.start(), m.end(), clock=_Clock(hour, minute, weak, before))
 
 
 # --- from pieces to one expression -------------------------------------------------------------------------------
@@ -776,11 +874,42 @@ def _pieces(text: str, ctx: _Context) -> list[_Piece]:
     kept: list[_Piece] = []
     for piece in found:
         if not kept or piece.start >= kept[-1].end:
-            kept.append(piece)
+            kept.append(_shifted(text, piece) if piece.day is not None and piece.definite else piece)
     return kept
 
 
-_JOINER = regex.compile(r"[\s,，、的在]{0,3}")
+# 冬至前一天, 元旦的后一天: a day said by its distance from another.
+_DAY_SHIFT = regex.compile(r"的?(?P<dir>前|后)(?P<n>[一两二三123])天(?![后前以之])")
+
+
+# 元旦以后, 过了冬至: some day after it, not that day: ask.
+_AFTER = regex.compile(r"(?:以后|之后|过后)")
+_AFTER_BEFORE = regex.compile(r"(?:等过了|过了|过完)$")
+
+
+def _shifted(text: str, piece: _Piece) -> _Piece:
+    m = _DAY_SHIFT.match(text, piece.end)
+    if m is None and piece.day is not None:
+        after = _AFTER.match(text, piece.end)
+        before = _AFTER_BEFORE.search(text, 0, piece.start)
+        if after is not None or before is not None:
+            following = _shift(piece.day, 1) or piece.day
+            ask = f"您说的“{{said}}”具体是哪一天？比如“{following.month}月{following.day}日”。"
+            start, end = before.start() if before else piece.start, after.end() if after else piece.end
+            return _Piece(start, end, vague=True, ask=ask)
+    if m is None or piece.day is None:
+        return piece
+    days = (_number(m["n"]) or 0) * (-1 if m["dir"] == "前" else 1)
+    day = _shift(piece.day, days)
+    if day is None:
+        return piece
+    lunar = _lunar_words(day) if piece.lunar else None
+    return replace(piece, end=m.end(), day=day, weekday=None, lunar=lunar)
+
+
+_JOINER = regex.compile(
+    r"(?:[\s,，、的在吧呢啊呀]|[那这当]一?天|随便)*"
+)  # 元旦那天上午: 那天 only points back at the day
 
 
 def _groups(text: str, pieces: list[_Piece]) -> list[list[_Piece]]:
@@ -803,6 +932,8 @@ def _group_day(group: list[_Piece]) -> _Piece | None:
         merged = _shift(week.week, day.weekday)
         if merged is not None:
             return replace(day, start=min(week.start, day.start), end=max(week.end, day.end), day=merged, weekday=None)
+    if week is not None and day is not None and day.vague and not day.options:  # 下礼拜哪天都行: ask which day of it
+        return week
     return day or week
 
 
@@ -882,8 +1013,9 @@ def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> Wh
     end: datetime.time | None = None
     key: str | None = None
     if clock is not None:
-        hour = _resolve_hour(clock.hour, part)
-        start, key = datetime.time(hour, clock.minute), part.key if part else _part_for_hour(hour)
+        minutes = (_resolve_hour(clock.hour, part) * 60 + clock.minute - clock.before) % (24 * 60)
+        hour = minutes // 60
+        start, key = datetime.time(hour, minutes % 60), part.key if part else _part_for_hour(hour)
     elif part is not None:
         start, end, key = datetime.time(part.start), datetime.time(part.end), part.key
     matched = src.original(min(p.start for p in group), max(p.end for p in group))
@@ -896,26 +1028,35 @@ def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> Wh
     if day.options:
         return replace(when, options=tuple(o.day for o in day.options), question=_options_question(said, day.options))
     if day.week is not None:
-        words = src.normalized[day.start : day.end]
+        words = regex.sub(_WEEK_TYPO, "礼拜", src.normalized[day.start : day.end])  # 下里拜 is asked as 下礼拜
         if "礼拜" in said or "禮拜" in said:
             words = words.replace("星期", "礼拜")
         return replace(when, week_of=day.week, question=_week_question(words, day.week))
-    return replace(when, question=day.ask or _ASK_DAY)
+    return replace(when, question=(day.ask or _ASK_DAY).replace("{said}", said[:_SAID_MAX]))
 
 
 def _either(src: _Source, groups: list[list[_Piece]], best: int) -> When | None:
-    """后天或者下礼拜五: two definite days joined by 或者/还是 become two options."""
+    """后天或者下礼拜五, 礼拜四礼拜五都行: two definite days joined by 或者/还是, or said to suit both, are two options."""
     for first in (best - 1, best):
         if first < 0 or first + 1 >= len(groups):
             continue
         a, b = groups[first], groups[first + 1]
         day_a, day_b = _group_day(a), _group_day(b)
+        if day_a is not None and day_b is not None and day_a.week_said is not None and day_b.weekday is not None:
+            # 下礼拜二或者礼拜三: the second day is in the week the first one named
+            day_b = replace(day_b, day=_shift(day_a.week_said, day_b.weekday), weekday=None)
         if (
             day_a is None
             or day_b is None
             or not (day_a.definite and day_b.definite)
             or day_a.day == day_b.day
-            or not _EITHER.fullmatch(src.normalized, a[-1].end, b[0].start)
+            or not (
+                _EITHER.fullmatch(src.normalized, a[-1].end, b[0].start)
+                or (
+                    _BOTH.fullmatch(src.normalized, a[-1].end, b[0].start)
+                    and _EITHER_WILL_DO.match(src.normalized, b[-1].end)
+                )
+            )
         ):
             continue
         options = (_Option(day_a.day, day_a.lunar), _Option(day_b.day, day_b.lunar)) if day_a.day and day_b.day else ()
@@ -946,7 +1087,7 @@ def _parse(src: _Source, ctx: _Context, within: tuple[int, int] | None = None) -
 
 
 _WEEKDAY_ANSWER = regex.compile(
-    r"(?:那就|就|那|是|要|选|还是)?(?:(?:星期|礼拜|周)(?P<wd>[日天])|(?:星期|礼拜|周)?(?P<wd>[一二三四五六七1-7]))"
+    rf"(?:那就|就|那|是|要|选|还是)?(?:{_WEEK_WORD}(?P<wd>[日天])|{_WEEK_WORD}?(?P<wd>[一二三四五六七1-7]))"
     r"(?:吧|呢|啊|呀|好了|那天|这天|可以|行)?[\s.!。！~]*"
 )
 

@@ -94,7 +94,8 @@ def test_not_a_booking_code(text: str) -> None:
 
 def test_phones_are_read_in_any_digits_and_shown_in_groups() -> None:
     assert clean_phone("电话１３９ １６２３ ４５６７") == "13916234567"
-    assert clean_phone("021-56000101") is None
+    assert clean_phone("021-56000101") == "02156000101"  # a senior with only a landline can book too
+    assert phone_in_groups("02156000101") == "021 5600 0101"
     assert phone_in_groups("13916234567") == "139 1623 4567"
     assert phone_in_groups("12345") == "12345"
 

@@ -193,6 +193,85 @@ def test_counted_days_are_not_vague() -> None:
     assert parsed("过2天").date == date(2026, 11, 30)
 
 
+# Issue 10: vague or two-day phrasings that are in no other test, said on a Wednesday (2026-12-02, lunar 十月廿四).
+WEDNESDAY = datetime(2026, 12, 2, 10, 0, tzinfo=SHANGHAI)
+NEXT_MONDAY = date(2026, 12, 7)
+
+
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ("下周末", (date(2026, 12, 12), date(2026, 12, 13))),
+        ("这个周末", (date(2026, 12, 5), date(2026, 12, 6))),
+        ("十二月十五", (date(2026, 12, 15), date(2027, 1, 22))),
+        ("过两日", (date(2026, 12, 4), date(2026, 12, 5))),
+        ("过一两天", (date(2026, 12, 3), date(2026, 12, 4))),
+        ("明后天", (date(2026, 12, 3), date(2026, 12, 4))),
+        ("今明两天", (date(2026, 12, 2), date(2026, 12, 3))),
+        ("下周二或者周三都可以", (date(2026, 12, 8), date(2026, 12, 9))),
+        ("下礼拜二、礼拜三都可以", (date(2026, 12, 8), date(2026, 12, 9))),
+        ("星期四星期五都行", (date(2026, 12, 3), date(2026, 12, 4))),
+        ("明天和后天都可以", (date(2026, 12, 3), date(2026, 12, 4))),
+        ("小年夜", (date(2027, 2, 4), date(2027, 1, 30))),
+        ("过几天", ()),
+        ("这几天", ()),
+        ("过个把礼拜", ()),
+    ],
+)
+def test_senior_phrasings_that_ask(text: str, options: tuple[date, ...]) -> None:
+    assert_asks(parsed(text, WEDNESDAY), options)
+
+
+@pytest.mark.parametrize(
+    ("text", "part"),
+    [
+        ("下里拜", None),
+        ("下个礼拜", None),
+        ("下个礼拜随便哪天", None),
+        ("下礼拜哪天都行", None),
+        ("下礼拜随便哪天上午", "morning"),
+    ],
+)
+def test_a_week_said_with_any_day_asks_which_day_of_it(text: str, part: str | None) -> None:
+    when = parsed(text, WEDNESDAY)
+    assert when.ambiguous
+    assert when.week_of == NEXT_MONDAY
+    assert when.question is not None
+    assert when.question.startswith(("下礼拜哪一天", "下个礼拜哪一天"))
+    assert when.part_of_day == part
+
+
+@pytest.mark.parametrize(
+    ("text", "example"),
+    [
+        ("等过了元旦", "1月2日"),
+        ("元旦以后", "1月2日"),
+        ("过了冬至再来", "12月23日"),
+        ("下礼拜三之后", "12月10日"),
+    ],
+)
+def test_some_day_after_a_day_asks_which(text: str, example: str) -> None:
+    # "after 元旦" is no day: ask, never book 元旦 itself
+    when = parsed(text, WEDNESDAY)
+    assert_asks(when, ())
+    assert when.question is not None
+    assert when.question.startswith(f"您说的“{text.removesuffix('再来')}”具体是哪一天？")
+    assert example in when.question
+
+
+def test_counted_days_after_today_stay_definite() -> None:
+    assert parsed("三天以后", WEDNESDAY).date == date(2026, 12, 5)
+    assert parsed("两个礼拜以后", WEDNESDAY).date == date(2026, 12, 16)
+    assert parsed("元旦后一天", WEDNESDAY).date == date(2027, 1, 2)
+
+
+def test_the_day_after_a_week_and_a_day_shares_the_week() -> None:
+    # 下礼拜二或者礼拜三: the 礼拜三 is next week's, not the one coming first
+    assert parsed("下礼拜二或者礼拜三", WEDNESDAY).options == (date(2026, 12, 8), date(2026, 12, 9))
+    # 明天或者礼拜五: no week was named, so the coming Friday
+    assert parsed("明天或者礼拜五", WEDNESDAY).options == (date(2026, 12, 3), date(2026, 12, 4))
+
+
 # --- month edges ---------------------------------------------------------------------------------------------------
 
 LAST_DAYS = [date(2026, 11, 30), date(2026, 12, 31), date(2028, 2, 29), date(2027, 2, 28), date(2026, 1, 31)]
@@ -250,6 +329,17 @@ def test_late_night_is_shanghai_time() -> None:
     assert when.options == (date(2026, 11, 29), date(2026, 11, 30))
     # 02:30 UTC is 10:30 in Shanghai
     assert parsed("明天", datetime(2026, 11, 29, 2, 30, tzinfo=timezone.utc)).date == date(2026, 11, 30)
+
+
+def test_shanghainese_tomorrow_late_at_night_asks_and_a_weekday_does_not() -> None:
+    small_hours = at(date(2026, 12, 3), 0, 40)
+    assert_asks(parsed("明朝", small_hours), (date(2026, 12, 3), date(2026, 12, 4)))
+    assert_asks(parsed("明天上午", small_hours), (date(2026, 12, 3), date(2026, 12, 4)))
+    assert parsed("今天上午", small_hours).date == date(2026, 12, 3)
+    assert parsed("礼拜三", small_hours).date == date(2026, 12, 9)
+    late_evening = at(date(2026, 12, 2), 23, 40)
+    assert parsed("今天", late_evening).date == date(2026, 12, 2)
+    assert parsed("明天", late_evening).date == date(2026, 12, 3)
 
 
 def test_today_said_late_at_night_is_today() -> None:

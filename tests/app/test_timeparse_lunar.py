@@ -235,3 +235,48 @@ def test_dates_outside_the_lunar_range_read_back_without_lunar_words() -> None:
         parse_when("腊月二十", datetime(2200, 1, 1)) is None
         or parse_when("腊月二十", datetime(2200, 1, 1)).date is None
     )  # type: ignore[union-attr]
+
+
+# --- solar terms (节气): 冬至 is a family day in Shanghai, 清明 the day for the graves ------------------------------
+
+
+@pytest.mark.parametrize("today", [date(2025, 12, 22), date(2026, 6, 15), date(2026, 12, 2), date(2027, 12, 23)])
+@pytest.mark.parametrize("term", ["冬至", "清明", "立春", "夏至", "立冬", "小寒"])
+def test_a_solar_term_is_its_next_day_on_or_after_today(today: date, term: str) -> None:
+    when = parsed(term, at(today))
+    assert when.date is not None
+    assert Solar.fromYmd(when.date.year, when.date.month, when.date.day).getLunar().getJieQi() == term
+    days = (when.date - today).days
+    assert 0 <= days <= 366
+    assert all(
+        Solar.fromYmd(d.year, d.month, d.day).getLunar().getJieQi() != term
+        for d in (today + timedelta(days=n) for n in range(days))
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("冬至", date(2026, 12, 22)),
+        ("冬至那天上午", date(2026, 12, 22)),
+        ("约在冬至", date(2026, 12, 22)),
+        ("冬至前一天", date(2026, 12, 21)),
+        ("清明节", date(2027, 4, 5)),
+        ("明年清明", date(2027, 4, 5)),
+        ("元旦前一天", date(2026, 12, 31)),
+        ("元旦后一天", date(2027, 1, 2)),
+        ("圣诞节", date(2026, 12, 25)),
+        ("元月三号", date(2027, 1, 3)),
+        ("公历十二月二十", date(2026, 12, 20)),
+        ("阳历12月18号", date(2026, 12, 18)),
+    ],
+)
+def test_solar_terms_holidays_and_days_next_to_them(text: str, day: date) -> None:
+    when = parsed(text, at(date(2026, 12, 2)))
+    assert when.date == day
+    assert not when.ambiguous
+
+
+@pytest.mark.parametrize("text", ["王立春", "刘小满", "外面下大雪", "雨水多", "大雪天不出门", "陈谷雨"])
+def test_solar_term_words_in_names_and_weather_are_not_dates(text: str) -> None:
+    assert parse_when(text, at(date(2026, 12, 2))) is None

@@ -25,7 +25,8 @@ REL_SPELLINGS = {
     "上": ["上", "上个", "上一个"],
     "": [""],
 }
-UNITS = ["礼拜", "星期", "周", "禮拜", "週"]
+# 里拜/理拜/礼白/星其: what voice input and pinyin typing make of 礼拜 and 星期.
+UNITS = ["礼拜", "星期", "周", "禮拜", "週", "里拜", "理拜", "礼白", "星其"]
 DAY_SPELLINGS = {
     0: ["一", "1", "１"],
     1: ["二", "2", "２"],
@@ -129,7 +130,9 @@ def test_a_cut_refused_day_gives_way_to_the_day_wanted() -> None:
     assert when.date == date(2026, 12, 4)
 
 
-@pytest.mark.parametrize("text", ["这周围有没有助浴", "一周一次", "每周三次", "周到一点", "周岁"])
+@pytest.mark.parametrize(
+    "text", ["这周围有没有助浴", "一周一次", "每周三次", "周到一点", "周岁", "这里拜托你了", "家里拜一拜菩萨", "去拜年"]
+)
 def test_week_words_inside_other_words_are_not_dates(text: str) -> None:
     when = parse_when(text, datetime(2026, 11, 28, 10, tzinfo=SHANGHAI))
     assert when is None or (when.date is None and when.week_of is None and not when.ambiguous)
