@@ -220,3 +220,20 @@ def test_grief_gets_a_condolence_first_then_the_help(stack: Stack) -> None:
     first = texts(replies)[0]
     assert "节哀" in first, replies
     assert "取消" not in first and kb_entry(replies), replies
+
+
+@pytest.mark.parametrize(
+    "text", ["老伴走了以后我一个人 好孤单", "我一个人在家 晚上好怕", "屋里就我一个人 冷冷清清的 好孤单"]
+)
+def test_loneliness_or_fear_gets_comfort_and_what_can_be_done(stack: Stack, text: str) -> None:
+    said = texts(stack.say(new_sender(), text))
+    assert len(said) == 2 and "没听明白" not in " ".join(said) and "电脑程序" not in said[0], said
+    assert "找人工" in said[1] and "每天问问我" in said[1], said
+
+
+def test_a_menu_word_typed_alone_shows_its_numbered_examples_and_a_number_picks_one(stack: Stack) -> None:
+    sender = new_sender()
+    menu = texts(stack.say(sender, "我想问问保险"))
+    assert len(menu) == 1 and "1." in menu[0] and "保险" in menu[0], menu
+    picked = stack.say(sender, "1")
+    assert kb_entry(picked) and "没听明白" not in " ".join(texts(picked)), picked

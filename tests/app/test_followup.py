@@ -6,12 +6,15 @@ training data and the entries' question variants.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from actions.knowledge import Context, resolve
+from actions.menus import MENU_RESPONSES
 from knowledge_base.files import builtin_entries
 from knowledge_base.followup import aspect_named, read, same_subject
 from knowledge_base.retrieval import LiveIndex
@@ -198,3 +201,16 @@ def test_follow_ups_are_answered_from_the_subject_or_say_it_is_not_written(index
         assert (then.topic_id or entry.id) == topic.id or then.how != "related", then
         if then.how == "missing":
             assert "没有写" in then.reply.text and "12345" in then.reply.text
+
+
+def test_every_numbered_example_of_a_topic_menu_is_answered_with_confidence(index: LiveIndex) -> None:
+    """ "3" after "您想问哪方面的养老服务？比如：…" asks the third example: each must find its entry."""
+    responses = {}
+    for path in (Path(__file__).resolve().parents[2] / "domain").glob("*.yml"):
+        responses.update((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {})
+    for name in MENU_RESPONSES.values():
+        examples = re.findall(r"^\d+\.\s*(.+)$", responses[name][0]["text"], re.MULTILINE)
+        assert len(examples) >= 3, name
+        for example in examples:
+            then = resolve(index, example, Context())
+            assert then.how == "search" and then.reply.confident, (name, example, then)

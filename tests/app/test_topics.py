@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from actions import topics
-from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
+from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES, typed_menu_intent
 from common.errors import ConfigError
 from knowledge_base.files import builtin_entries
 from knowledge_base.schema import COLLECTIONS
@@ -118,3 +118,23 @@ def test_a_repeated_intent_or_a_gap_in_the_menu_is_an_error(tmp_path: Path) -> N
     gap = "topics:\n  - {intent: ask_legal, collection: legal, menu: 1}\n"
     with pytest.raises(ConfigError, match="without gaps"):
         topics.load(write(tmp_path, gap + HANDOFF.replace("menu: 2", "menu: 3")))
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("保险", "ask_insurance"),
+        ("我想问问保险", "ask_insurance"),
+        ("保险方面的", "ask_insurance"),
+        ("法律方面", "ask_legal"),
+        ("公证吧", "ask_legal"),
+        ("养老的事情呢", "ask_care_service"),
+        ("养老服务", "ask_care_service"),
+        ("长护险", None),
+        ("保险怎么买", None),
+        ("公证要带啥", None),
+        ("", None),
+    ],
+)
+def test_a_menu_word_typed_alone_is_the_menu_button(text: str, intent: str | None) -> None:
+    assert typed_menu_intent(text) == intent
