@@ -194,7 +194,13 @@ class ValidateBookingForm(FormValidationAction):
         if code is None:
             if not self._asked(tracker, SERVICE):
                 return {SERVICE: previous_value(tracker, SERVICE)}
-            if not looks_like_question(raw_text(tracker)):
+            text = raw_text(tracker)
+            # A day, a place or a number typed before the service is settled is kept by its own slot; the
+            # form asks for the service again without repeating "约不了".
+            says_other = bool(
+                parse_when(text, clock.now()) or find_street(text) or clean_phone(text) or clean_contact(text)
+            )
+            if not looks_like_question(text) and not says_other:
                 names = "、".join(service_name(c) for c in catalog().services)
                 dispatcher.utter_message(response="utter_booking_service_unknown", services=names)
             return {SERVICE: None}

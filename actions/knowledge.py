@@ -32,7 +32,7 @@ from rasa_sdk.types import DomainDict
 from actions.care import comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
-from knowledge_base.answers import Reply, compose, format_aspect, format_entry, missing_aspect
+from knowledge_base.answers import Reply, compose, format_aspect, format_entry, missing_aspect, not_sure
 from knowledge_base.files import builtin_entries
 from knowledge_base.followup import Aspect, aspect_named, read, same_subject
 from knowledge_base.retrieval import Hit, LiveIndex
@@ -162,6 +162,10 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
             topic = entries.get(hits[0].id)
     if topic is not None and reading.bare:
         return _followup(index, text, topic, reading.aspect or context.aspect, context)
+    if topic is None and reading.bare and reading.aspect is not None:
+        # "要带啥材料?" with nothing said before: which matter? Offer the likeliest, never guess one.
+        hits = _search(index, text, context.street)
+        return Resolved(not_sure(hits, entries), reading.aspect, "unsure")
     if reading.other_topic and context.aspect is not None:
         hits = _search(index, f"{reading.other_topic}{context.aspect.question}", context.street)
         live = [h for h in hits if h.id in entries]

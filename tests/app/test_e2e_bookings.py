@@ -97,6 +97,26 @@ def test_a_full_slot_offers_numbered_alternatives(stack: Stack, bookings_url: st
     store.dispose()
 
 
+def test_at_the_free_slots_a_yes_asks_for_the_number_and_a_new_time_changes_the_booking(
+    stack: Stack, bookings_url: str
+) -> None:
+    store = BookingStore(bookings_url)
+    wednesday = next_weekday(2)
+    start = dt.datetime.combine(wednesday, dt.time(10, 0), SHANGHAI)
+    for slot in store.find_slots("bath", start, start + dt.timedelta(hours=1), street="顾村镇"):
+        for n in range(slot.free):
+            store.book(slot.id, f"filler-{slot.id}-{n}", "占位", "13900000000")
+    store.dispose()
+    sender = new_sender()
+    offer = book_through_readback_or_offer(stack, sender)
+    assert "约满" in offer and "请回复数字" in offer, offer
+    again = say(stack, sender, "好的")  # chooses nothing: the booking is not dropped
+    assert "数字" in again and "还想问点什么" not in again, again
+    thursday = next_weekday(3)
+    changed = say(stack, sender, "不对 时间改成下礼拜四上午")
+    assert f"{thursday.month}月{thursday.day}日" in changed and "没有可以改的预约" not in changed, changed
+
+
 def book_through_readback_or_offer(stack: Stack, sender: str) -> str:
     reply = say(stack, sender, "下礼拜三上午十点帮我约助浴，顾村，联系人王桂芳")
     if "手机" in reply:

@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from actions import topics
+from actions.booking_common import service_name
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES, typed_menu_intent
+from bookings.catalog import load_catalog
 from common.errors import ConfigError
 from knowledge_base.files import builtin_entries
 from knowledge_base.schema import COLLECTIONS
@@ -138,3 +140,9 @@ def test_a_repeated_intent_or_a_gap_in_the_menu_is_an_error(tmp_path: Path) -> N
 )
 def test_a_menu_word_typed_alone_is_the_menu_button(text: str, intent: str | None) -> None:
     assert typed_menu_intent(text) == intent
+
+
+def test_the_service_question_names_every_bookable_service_as_the_catalog_does() -> None:
+    text = DOMAIN["responses"]["utter_ask_booking_service"][0]["text"]
+    listed = text.split("可以约：", 1)[1].rstrip("。").split("、")
+    assert listed == [service_name(code) for code in load_catalog().services]
