@@ -63,8 +63,9 @@ from actions.booking_common import (
     time_spec,
 )
 from actions.booking_form import STOPPED, notes_in
+from actions.care import comfort_response
 from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for, who_of
-from actions.knowledge import answer, answer_entry, utter_resolved
+from actions.knowledge import COMFORT_OFFER, answer, answer_entry, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
 from actions.proactive import care
 from actions.understand import parse_correction
@@ -502,6 +503,19 @@ def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int 
                 return []
             question = re.sub(r"（.*?）", "", line)
             resolved = answer(tracker, question)
+            utter_resolved(dispatcher, resolved)
+            return resolved.events
+    text = raw_text(tracker)
+    if number is None and text:
+        # Read as a choice but holds no number ("好孤单"): feelings get comfort and what can be done,
+        # a question its answer; only what is neither gets "没听明白".
+        comfort = comfort_response(text)
+        if comfort:
+            dispatcher.utter_message(response=comfort)
+            dispatcher.utter_message(response=COMFORT_OFFER)
+            return []
+        resolved = answer(tracker, text)
+        if resolved.reply.confident:
             utter_resolved(dispatcher, resolved)
             return resolved.events
     dispatcher.utter_message(response="utter_default")

@@ -27,6 +27,8 @@ from rasa_sdk.types import DomainDict
 
 from actions import clock
 from actions.booking_common import OWNER, STAGE, TARGET, booking_line, raw_text, store
+from actions.care import comfort_response
+from actions.knowledge import COMFORT_OFFER
 from bookings.timeparse import parse_when
 from care.classify import FINE, OTHER, UNWELL
 from care.config import CareSettings
@@ -143,12 +145,23 @@ def _turn_on(dispatcher: CollectingDispatcher, tracker: Tracker, minute: int | N
     return [SlotSet(CARE_STAGE, None)]
 
 
+# Words that ask for the daily check-in itself (每天问问我, 每日平安, 天天打个招呼 …).
+_ASKS_CHECKIN = re.compile(r"每天|天天|每日|平安|问问我|问我一声|问一声|打个招呼|问候|报平安|签到")
+
+
 class ActionCareCheckinOptin(CareAction):
     def name(self) -> str:
         return "action_care_checkin_optin"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
-        minute = _minute(raw_text(tracker))
+        text = raw_text(tracker)
+        if not _ASKS_CHECKIN.search(normalize(text)) and comfort_response(text):
+            # "我一个人在家 晚上好怕" is fear, not a request to be asked every day: comfort first, and the
+            # choices (a person, the community's services, and how to turn 每日平安 on) instead of a consent form.
+            dispatcher.utter_message(response=str(comfort_response(text)))
+            dispatcher.utter_message(response=COMFORT_OFFER)
+            return []
+        minute = _minute(text)
         if not care().has_consent(tracker.sender_id, "checkin"):
             dispatcher.utter_message(response="utter_care_consent_checkin")
             return [SlotSet(CARE_STAGE, "consent_checkin"), SlotSet(CARE_ARG, None if minute is None else str(minute))]

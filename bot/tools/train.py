@@ -29,6 +29,7 @@ INPUTS = (
     "training_data",
     "bot/components/normalizer.py",
     "bot/components/e5_featurizer.py",
+    "bot/components/use_featurizer.py",
     "bot/components/linear_intent.py",
     "textnorm",
     "requirements/rasa.lock",

@@ -223,7 +223,7 @@ def test_grief_gets_a_condolence_first_then_the_help(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["老伴走了以后我一个人 好孤单", "我一个人在家 晚上好怕", "屋里就我一个人 冷冷清清的 好孤单"]
+    "text", ["老伴走了以后我一个人 好孤单", "我一个人在家 晚上好怕", "屋里就我一个人 冷冷清清的 好孤单", "好孤单"]
 )
 def test_loneliness_or_fear_gets_comfort_and_what_can_be_done(stack: Stack, text: str) -> None:
     said = texts(stack.say(new_sender(), text))
