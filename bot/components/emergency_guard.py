@@ -204,7 +204,7 @@ class EmergencyGuard(GraphComponent):
         results = [assess(self._table, t) for t in texts]
         kinds = {r.kind for r in results if r.kind}
         kind = next((k for k, _ in self._table.kinds if k in kinds), None)
-        return Assessment(kind, any(r.mentioned for r in results), all(r.asking for r in results))
+        return Assessment(kind, any(r.mentioned for r in results), bool(results) and all(r.asking for r in results))
 
     def is_emergency(self, text: str) -> bool:
         return assess(self._table, text).kind is not None
