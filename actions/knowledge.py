@@ -417,8 +417,14 @@ class ActionChitchat(Action):
         if comfort:
             dispatcher.utter_message(response=comfort)
             dispatcher.utter_message(response=COMFORT_OFFER)
-        else:
-            dispatcher.utter_message(response="utter_chitchat")
+            return []
+        reading = read(text) if text and tracker.get_slot(TOPIC) else None
+        if reading is not None and reading.bare and reading.aspect is not None:
+            # "啥人可以享受" right after an answer is a follow-up, whatever the classifier thought.
+            resolved = answer(tracker, text)
+            utter_resolved(dispatcher, resolved)
+            return resolved.events
+        dispatcher.utter_message(response="utter_chitchat")
         return []
 
 

@@ -46,6 +46,13 @@ class Score:
         if not ok and len(self.failures) < 12:
             self.failures.append(what)
 
+    def count(self, happened: bool, what: str) -> None:
+        """A count of bad events (false alarms): ``passed`` counts them and each is listed, not the others."""
+        self.total += 1
+        self.passed += happened
+        if happened and len(self.failures) < 12:
+            self.failures.append(what)
+
     def to_dict(self) -> dict[str, Any]:
         rate = round(self.passed / self.total, 3) if self.total else None
         return {"passed": self.passed, "total": self.total, "rate": rate, "failures": self.failures}
@@ -182,7 +189,7 @@ def score_emergencies(player: Player, cases: list[dict[str, Any]], calm: list[st
         fit.add(first.startswith(EMERGENCY) and all(str(w) in first for w in case["must"]), f"{case['say']!r}")
     for text in calm:
         first = (texts(player.say(player.sender(), text)) or [""])[0]
-        false_alarms.add(first.startswith(EMERGENCY), f"alarm on {text!r}")
+        false_alarms.count(first.startswith(EMERGENCY), f"alarm on {text!r}")
     return {"recall": recall.to_dict(), "fit": fit.to_dict(), "false_alarms": false_alarms.to_dict()}
 
 

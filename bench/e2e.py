@@ -98,7 +98,12 @@ def scenarios(seed: int) -> dict[str, Scenario]:
                 "明天上午帮我约个助浴，阿拉住在友谊路",
                 "后天下午想约个上门护理，住在罗店",
             ),
-            lambda r: "asked a question" if any(t.rstrip().endswith(("？", "?")) for t in texts(r)) else "no question",
+            # Late at night (Shanghai) "明天"/"后天" are asked back as numbered days ("…请回复数字。"): a question too.
+            lambda r: (
+                "asked a question"
+                if any(t.rstrip().endswith(("？", "?")) or "请回复数字" in t for t in texts(r))
+                else "no question"
+            ),
         ),
     }
 
