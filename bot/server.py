@@ -87,13 +87,18 @@ def install_cached_response_validation(remote_action: Any) -> None:
 
 
 def jwt_arguments(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
-    """``--jwt-secret <secret>`` when the HTTP API is on: it must never be open without one."""
-    if "--enable-api" not in argv or "--jwt-secret" in argv:
+    """``--jwt-secret=<secret>`` when the HTTP API is on: it must never be open without one.
+
+    One argument with ``=``: a random secret may start with "-" (``secrets.token_urlsafe`` draws from
+    A–Z, a–z, 0–9, "-" and "_"), which argparse would take for an option and refuse the whole command line.
+    """
+    given = any(a == "--jwt-secret" or a.startswith("--jwt-secret=") for a in argv)
+    if "--enable-api" not in argv or given:
         return []
     secret = (env if env is not None else dict(os.environ)).get("YINLING_RASA_JWT_SECRET", "")
     if len(secret) < 16:
         raise SystemExit("--enable-api needs YINLING_RASA_JWT_SECRET (16+ characters); `make run` sets it")
-    return ["--jwt-secret", secret]
+    return [f"--jwt-secret={secret}"]
 
 
 if __name__ == "__main__":
