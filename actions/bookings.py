@@ -104,6 +104,17 @@ BOOKING_WORDS = re.compile(
 )
 
 
+def done(dispatcher: CollectingDispatcher, response: str, booking: Booking, sender: str, owner: str | None) -> Events:
+    """Say a change is made (``response``, or its ``_for_parent`` twin naming whose booking it was), then reset."""
+    if owner is None:
+        dispatcher.utter_message(response=response, booking=booking_line(booking))
+    else:
+        dispatcher.utter_message(
+            response=f"{response}_for_parent", who=who_of(sender, owner), booking=booking_line(booking)
+        )
+    return reset_booking()
+
+
 def misrouted(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events | None:
     """Answer as a question a message that says nothing about bookings; None when it does."""
     text = raw_text(tracker)
@@ -367,15 +378,7 @@ class ActionBookingConfirm(TurnEndingAction):
         except (BookingNotFound, BookingClosed):
             dispatcher.utter_message(response="utter_booking_gone")
             return reset_booking()
-        if owner is None:
-            dispatcher.utter_message(response="utter_booking_cancelled", booking=booking_line(booking))
-        else:
-            dispatcher.utter_message(
-                response="utter_booking_cancelled_for_parent",
-                who=who_of(sender, owner),
-                booking=booking_line(booking),
-            )
-        return reset_booking()
+        return done(dispatcher, "utter_booking_cancelled", booking, sender, owner)
 
     @staticmethod
     def _reschedule(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
@@ -394,15 +397,7 @@ class ActionBookingConfirm(TurnEndingAction):
         except (BookingNotFound, BookingClosed, SlotNotFound):
             dispatcher.utter_message(response="utter_booking_cannot_change")
             return reset_booking()
-        if owner is None:
-            dispatcher.utter_message(response="utter_booking_rescheduled", booking=booking_line(booking))
-        else:
-            dispatcher.utter_message(
-                response="utter_booking_rescheduled_for_parent",
-                who=who_of(sender, owner),
-                booking=booking_line(booking),
-            )
-        return reset_booking()
+        return done(dispatcher, "utter_booking_rescheduled", booking, sender, owner)
 
 
 class ActionBookingChoose(TurnEndingAction):
