@@ -12,6 +12,10 @@ store; if it is paused it tells the staff app that the senior wrote (so the agen
 updates at once), answers an emergency with ``utter_emergency`` at once as always, and
 otherwise says at most now and then ``utter_handoff_still_waiting`` ("工作人员马上回复您")
 instead of the apology.
+
+After an apology the staff app is told (``/internal/rasa/no-reply``): it reads the tracker and keeps
+for the administrators what the action server would have kept had it run — a message the NLU did
+not understand, or the question before a complaint about its answer (``staff.unanswered.missed_in``).
 """
 
 from __future__ import annotations
@@ -99,6 +103,8 @@ async def answer_or_apologize(on_new_message: Callable[[UserMessage], Awaitable[
         await inner.send_text_message(message.sender_id, APOLOGY)
     except Exception:
         logger.exception("The apology could not be sent on channel %s either.", message.input_channel)
+    if message.sender_id:
+        _report_no_reply(message.sender_id)
     return False
 
 
@@ -182,6 +188,17 @@ def notify_key(staff_secret: str) -> str:
 
 def _notify_staff(conversation_id: str, emergency: bool) -> None:
     """Tell the staff app a waiting senior wrote; in the background, so the channel answers at once."""
+    _post_staff("senior-message", {"conversation_id": conversation_id, "emergency": emergency})
+
+
+def _report_no_reply(conversation_id: str) -> None:
+    """Tell the staff app a senior got only the apology: what the action server would have kept for
+    the administrators (a misunderstood message, the question before a complaint) is kept there."""
+    _post_staff("no-reply", {"conversation_id": conversation_id})
+
+
+def _post_staff(route: str, payload: dict[str, Any]) -> None:
+    """POST to the staff app's /internal/rasa/ROUTE in the background; never delays or breaks a reply."""
     url, secret = os.environ.get("STAFF_URL"), os.environ.get("YINLING_STAFF_SECRET")
     if not url or not secret:
         return  # no staff app configured: agents still see the message when they open the conversation
@@ -193,14 +210,14 @@ def _notify_staff(conversation_id: str, emergency: bool) -> None:
             timeout = aiohttp.ClientTimeout(total=NOTIFY_TIMEOUT_SECONDS)
             async with aiohttp.ClientSession(timeout=timeout) as session:
                 async with session.post(
-                    f"{url.rstrip('/')}/internal/rasa/senior-message",
-                    json={"conversation_id": conversation_id, "emergency": emergency},
+                    f"{url.rstrip('/')}/internal/rasa/{route}",
+                    json=payload,
                     headers={"Authorization": f"Bearer {notify_key(secret)}"},
                 ) as response:
                     if response.status >= 400:
-                        logger.warning("The staff app refused a new-message notice (%d).", response.status)
+                        logger.warning("The staff app refused a %s notice (%d).", route, response.status)
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-            logger.warning("The staff app did not take a new-message notice (%s).", type(err).__name__)
+            logger.warning("The staff app did not take a %s notice (%s).", route, type(err).__name__)
 
     task = asyncio.get_running_loop().create_task(post())
     _background.add(task)

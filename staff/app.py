@@ -827,6 +827,43 @@ def create_app(
         handoff = await blocking(staff.queue.senior_wrote, body.conversation_id, body.emergency)
         return {"handoff": handoff.id if handoff else None}
 
+    # Turns already kept (a redelivered message gets the apology twice, and is kept once).
+    missed_seen: dict[tuple[str, float], None] = {}
+
+    @app.post("/internal/rasa/no-reply", include_in_schema=False)
+    async def no_reply(body: NotifyBody, _: None = Depends(from_rasa)) -> dict[str, Any]:
+        """channels/guard.py: a senior got only the apology (the action server was down). What the
+        action server would have kept for the administrators (a misunderstood message, the question
+        before a complaint) is read from the tracker and kept, masked, by this app instead."""
+        from staff.queue import channel_of
+        from staff.unanswered import Unanswered, missed_in
+
+        try:
+            tracker = await staff.rasa.tracker(body.conversation_id)
+        except (NotFound, Unavailable):
+            return {"kept": False}
+        missed = missed_in(list(tracker.get("events") or []))
+        if missed is None or (body.conversation_id, missed.event_ts) in missed_seen:
+            return {"kept": False}
+        missed_seen[(body.conversation_id, missed.event_ts)] = None
+        while len(missed_seen) > 10_000:
+            del missed_seen[next(iter(missed_seen))]
+        try:
+            await blocking(
+                lambda: Unanswered(staff.db).record(
+                    missed.text,
+                    missed.reason,
+                    channel_of(body.conversation_id),
+                    intent=missed.intent,
+                    confidence=missed.confidence,
+                    kb_entry=missed.kb_entry,
+                )
+            )
+        except Exception as err:  # noqa: BLE001 - the database or the embedding model down: nothing to add
+            logger.warning("Could not keep a question from an unanswered turn (%s).", type(err).__name__)
+            return {"kept": False}
+        return {"kept": True, "reason": missed.reason}
+
     return app
 
 

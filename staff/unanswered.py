@@ -414,3 +414,70 @@ def unhelpful(text: str) -> bool:
 def declined(text: str) -> bool:
     """The whole message is a plain "no thanks" (不用了, 没有了), which is never a complaint."""
     return complaints.is_decline(text)
+
+
+# -- a turn the bot could not answer at all (the action server was down) ---------------------------
+
+
+@dataclass(frozen=True)
+class Missed:
+    """What to keep from a turn that got only the guard's apology (:func:`missed_in`)."""
+
+    text: str
+    reason: str
+    intent: str | None
+    confidence: float | None
+    kb_entry: str | None
+    event_ts: float
+
+
+def _kb_entry_before_last_user(events: Sequence[dict[str, Any]]) -> str | None:
+    """The entry of the bot's last message before the latest user message, if it was a knowledge answer."""
+    seen_user = False
+    for event in reversed(events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif kind == "bot" and seen_user:
+            custom = (event.get("data") or {}).get("custom") or {}
+            entry = custom.get("kb_entry") if isinstance(custom, dict) else None
+            return str(entry) if entry else None
+    return None
+
+
+def missed_in(events: Sequence[dict[str, Any]]) -> Missed | None:
+    """The unsure moment in a conversation whose latest turn got no answer from the bot.
+
+    When the action server is down, Rasa still classifies the message and stores it, but the
+    action that would have kept it (``action_fallback_kb``, ``action_deny``) never runs. Read from
+    the tracker's events (Rasa's JSON): a message the NLU did not understand (``nlu_fallback``) is
+    kept as itself; a complaint right after a knowledge answer (the whole message is one of
+    ``training_data/complaints.yml``, or the NLU read ``deny`` and it is neither a plain "no
+    thanks" nor a correction carrying a value) keeps the question that got the answer, as
+    ``unhelpful`` — the same rule as the action server's (``actions/knowledge.py``). Button
+    payloads ("/…") are never kept."""
+    users = [e for e in events if e.get("event") == "user"]
+    if not users:
+        return None
+    last = users[-1]
+    text = str(last.get("text") or "")
+    parse = last.get("parse_data") or {}
+    intent = parse.get("intent") or {}
+    name = intent.get("name")
+    at = float(last.get("timestamp") or 0)
+    if not text.strip() or text.startswith("/"):
+        return None
+    complaint = unhelpful(text) or (name == "deny" and not parse.get("entities") and not declined(text))
+    entry = _kb_entry_before_last_user(events) if complaint and len(users) >= 2 else None
+    if entry is not None:
+        asked = users[-2]
+        question = str(asked.get("text") or "")
+        if not question.strip() or question.startswith("/"):
+            return None
+        before = (asked.get("parse_data") or {}).get("intent") or {}
+        return Missed(question, "unhelpful", before.get("name"), before.get("confidence"), entry, at)
+    if name == "nlu_fallback":
+        return Missed(text, "nlu_fallback", name, intent.get("confidence"), None, at)
+    return None

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from staff import synthetic
 from staff.db import StaffDB, unanswered
 from staff.errors import InvalidInput
+from staff.masking import mask
 from staff.unanswered import (
     DISTANCE_THRESHOLD,
     Unanswered,
@@ -309,3 +310,56 @@ def test_a_complaint_the_nlu_read_otherwise_is_kept_by_whichever_action_it_reach
     said, rows = _deny(events, monkeypatch, tmp_path, action)
     assert said == ["utter_unhelpful"]
     assert [tuple(r) for r in rows] == [("长护险怎么申请", "unhelpful", "care-ltc", "ask_insurance")]
+
+
+# -- a turn that got only the apology (the action server was down): the staff app keeps it ----------
+
+SILENT_CASES: list[tuple[list[dict[str, Any]], str]] = [
+    *(
+        (
+            _conversation(("长护险怎么申请，我电话13912345678", "ask_insurance", "care-ltc"), (c, "deny", None)),
+            "action_deny",
+        )
+        for c in ("不对", "没用", "你说的不是我问的", "这回答不行", "不是")
+    ),
+    *(
+        (_conversation(("长护险怎么申请", "ask_insurance", "care-ltc"), (d, "deny", None)), "action_deny")
+        for d in ("不用了", "覅了")
+    ),
+    (_conversation(("侬好", "greet", None), ("不对", "deny", None)), "action_deny"),
+    (
+        _conversation(
+            ("长护险怎么申请", "ask_insurance", "care-ltc"),
+            ("不对，是下午", "deny", None),
+            entities=[{"entity": "datetime", "value": "下午", "start": 3, "end": 5}],
+        ),
+        "action_deny",
+    ),
+    (
+        _conversation(("长护险怎么申请", "ask_insurance", "care-ltc"), ("乱讲", "nlu_fallback", None)),
+        "action_fallback_kb",
+    ),
+    (_conversation(("长护险怎么申请", "ask_insurance", "care-ltc"), ("答非所问", "stop", None)), "action_kb_answer"),
+]
+
+
+@pytest.mark.parametrize(("events", "action"), SILENT_CASES)
+def test_a_silent_turn_keeps_what_the_action_server_would_have_kept(
+    events: list[dict[str, Any]], action: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from staff.unanswered import missed_in
+
+    _, rows = _deny(events, monkeypatch, tmp_path, action)
+    missed = missed_in(events)
+    kept = [] if missed is None else [(mask(missed.text), missed.reason, missed.kb_entry, missed.intent)]
+    assert kept == [tuple(r) for r in rows]
+
+
+def test_a_silent_turn_keeps_a_message_the_nlu_did_not_understand_but_never_a_button() -> None:
+    from staff.unanswered import missed_in
+
+    missed = missed_in(_conversation(("侬好", "greet", None), ("阿拉屋里厢那个啥子弄弄", "nlu_fallback", None)))
+    assert missed is not None and (missed.text, missed.reason) == ("阿拉屋里厢那个啥子弄弄", "nlu_fallback")
+    assert missed_in(_conversation(("侬好", "greet", None), ("/nlu_fallback", "nlu_fallback", None))) is None
+    assert missed_in(_conversation(("长护险怎么申请", "ask_insurance", None))) is None  # understood: nothing to keep
+    assert missed_in([]) is None
