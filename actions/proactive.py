@@ -26,16 +26,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import clock
-from actions.booking_common import OWNER, STAGE, TARGET, booking_line, raw_text, store
+from actions.booking_common import OWNER, STAGE, TARGET, booking_line, raw_text, reset_booking, store
 from actions.care import comfort_response
 from actions.knowledge import COMFORT_OFFER
+from bookings.store import BookingClosed, BookingNotFound
 from bookings.timeparse import parse_when
 from care.classify import FINE, OTHER, UNWELL
 from care.config import CareSettings
 from care.db import CareDB
 from care.errors import CareError, ConsentRequired
 from care.privacy import delete_everywhere
-from care.service import BadLinkCode, Care, QuietTime
+from care.service import BadLinkCode, Care, NotLinked, QuietTime
 from common.errors import Unavailable
 from textnorm import normalize
 from yinling.places import find_street
@@ -104,6 +105,15 @@ class CareAction(Action, abc.ABC):
         try:
             care().touch(tracker.sender_id)
             events = self.act(dispatcher, tracker)
+        except NotLinked:
+            # A family member acting for a parent they are no longer linked to: nothing was read or changed.
+            logger.info("%s refused: the family link has ended.", self.name())
+            dispatcher.utter_message(response="utter_booking_for_parent_unlinked_change")
+            events = [SlotSet(CARE_STAGE, None), *reset_booking()]
+        except (BookingNotFound, BookingClosed):
+            # The booking talked about was cancelled or has started meanwhile (another channel, staff).
+            dispatcher.utter_message(response="utter_booking_gone")
+            events = [SlotSet(CARE_STAGE, None), *reset_booking()]
         except (Unavailable, CareError) as err:
             logger.warning("%s could not finish: %s", self.name(), type(err).__name__)
             dispatcher.utter_message(response="utter_care_busy")
@@ -185,13 +195,37 @@ class ActionCareCantGo(CareAction):
         return "action_care_cant_go"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+        from actions.bookings import for_parent, meant_by
+        from actions.family_booking import decide, parent_asked_about, who
+
+        text = raw_text(tracker)
+        said = parent_asked_about(text)
+        if said is not None:
+            # "我妈去不了了" from a family member linked to her: her booking, not the speaker's own.
+            decision = decide(care().linked_parents(tracker.sender_id or ""), said)
+            if decision.kind == "which":  # two parents and not told which: every one's bookings, numbered
+                return [SlotSet(CARE_STAGE, None), *for_parent(dispatcher, tracker, said, move=False)]
+            if decision.parent is not None:
+                parent = decision.parent
+                theirs = store().list_for_user(parent.senior)
+                if not theirs:
+                    dispatcher.utter_message(
+                        response="utter_booking_none_to_cancel_for_parent", who=who(parent.relation)
+                    )
+                    return [SlotSet(CARE_STAGE, None), SlotSet(OWNER, None)]
+                booking = meant_by(text, theirs, move=False) or min(theirs, key=lambda b: b.slot.start)
+                dispatcher.utter_message(
+                    response="utter_care_cant_go_for_parent", who=who(parent.relation), booking=booking_line(booking)
+                )
+                return [SlotSet(CARE_STAGE, "cant_go"), SlotSet(TARGET, booking.code), SlotSet(OWNER, parent.senior)]
+            # Not linked: a booking they made for her was made as their own; theirs are read below.
         upcoming = store().list_for_user(tracker.sender_id)
         if not upcoming:
             dispatcher.utter_message(response="utter_care_cant_go_none")
-            return [SlotSet(CARE_STAGE, None)]
+            return [SlotSet(CARE_STAGE, None), SlotSet(OWNER, None)]
         booking = min(upcoming, key=lambda b: b.slot.start)
         dispatcher.utter_message(response="utter_care_cant_go", booking=booking_line(booking))
-        return [SlotSet(CARE_STAGE, "cant_go"), SlotSet(TARGET, booking.code)]
+        return [SlotSet(CARE_STAGE, "cant_go"), SlotSet(TARGET, booking.code), SlotSet(OWNER, None)]
 
 
 class ActionCareFamilyLink(CareAction):
@@ -319,22 +353,32 @@ class ActionCareAnswer(CareAction):
             dispatcher.utter_message(response="utter_care_delete_kept")
             return [SlotSet(CARE_STAGE, None)]
         if stage == "cant_go":
-            code = str(tracker.get_slot(TARGET) or "")
-            if answer == "yes" and code:  # 1. 取消 → the booking dialogue's own confirmation
-                from actions.bookings import ask_cancel
+            from actions.bookings import ask_cancel, owner_of, owner_slot
+            from actions.family_booking import who_of
 
-                return [SlotSet(CARE_STAGE, None), *ask_cancel(dispatcher, tracker, code)]
+            code = str(tracker.get_slot(TARGET) or "")
+            # Whose booking it is: the speaker's own, or the linked parent's ("我妈去不了了"), checked again now.
+            owner = owner_slot(tracker)
+            if answer == "yes" and code:  # 1. 取消 → the booking dialogue's own confirmation
+                return [SlotSet(CARE_STAGE, None), *ask_cancel(dispatcher, tracker, code, owner)]
             if answer == "no" and code:  # 2. 改个时间
-                upcoming = {b.code: b for b in store().list_for_user(sender)}
+                upcoming = {b.code: b for b in store().list_for_user(owner_of(tracker, owner))}
                 if code in upcoming:
-                    dispatcher.utter_message(
-                        response="utter_booking_reschedule_when", booking=booking_line(upcoming[code])
-                    )
+                    if owner is None:
+                        dispatcher.utter_message(
+                            response="utter_booking_reschedule_when", booking=booking_line(upcoming[code])
+                        )
+                    else:
+                        dispatcher.utter_message(
+                            response="utter_booking_reschedule_when_for_parent",
+                            who=who_of(sender, owner),
+                            booking=booking_line(upcoming[code]),
+                        )
                     return [
                         SlotSet(CARE_STAGE, None),
                         SlotSet(STAGE, "reschedule_when"),
                         SlotSet(TARGET, code),
-                        SlotSet(OWNER, None),  # their own booking, whatever a family member's steps left
+                        SlotSet(OWNER, owner),
                     ]
         dispatcher.utter_message(response="utter_care_declined")
         return [SlotSet(CARE_STAGE, None)]

@@ -342,8 +342,8 @@ class Chat:
     def stage(self) -> str | None:
         return self.slots.get("booking_stage")
 
-    def say(self, text: str, intent: str) -> list[str]:
-        action = ROUTES.get((intent, self.stage)) or ROUTES[intent, None]
+    def say(self, text: str, intent: str, action: Action | None = None) -> list[str]:
+        action = action or ROUTES.get((intent, self.stage)) or ROUTES[intent, None]
         self.events.append(
             {
                 "event": "user",
@@ -678,3 +678,66 @@ def test_nothing_to_cancel_or_move_is_said_for_whom(world: World) -> None:
     world.link(DAD, SON, "我要绑定我爸")
     assert Chat(SON).say("取消我爸妈的预约", "cancel_booking") == ["您绑定的家人现在都没有可以取消的预约。"]
     assert Chat(SON).say("我爸妈的预约改一下", "reschedule_booking") == ["您绑定的家人现在都没有可以改的预约。"]
+
+
+# -- "我妈去不了了": a family member says the parent cannot go -----------------------------------------------
+
+
+def test_a_linked_son_says_his_mother_cannot_go_and_her_booking_is_offered_not_his_own(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    own = _book(world, SON, "meal", TOMORROW, 11)  # his own booking comes first; it is not the one meant
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    son = Chat(SON)
+    [asked] = son.say("我妈去不了了", "cant_go", proactive.ActionCareCantGo())
+    assert asked.startswith("没关系。您母亲的这个预约您想怎么办？\n助浴，12月9日（星期三）14:00") and "1. 取消" in asked
+    assert (son.slots["care_stage"], son.slots["booking_target"], son.slots["booking_owner"]) == (
+        "cant_go",
+        bath.code,
+        MUM,
+    )
+    [confirm] = son.say("1", "choose", proactive.ActionCareAnswer())
+    assert confirm.startswith("要取消您母亲的这个预约吗？\n助浴，12月9日（星期三）14:00")
+    [done] = son.say("对", "affirm")
+    assert done.startswith("已经替您母亲取消了：助浴")
+    assert _status(world, bath)[0] == "cancelled" and _status(world, own)[0] == "active"
+
+
+def test_a_linked_daughter_moves_her_fathers_booking_after_saying_he_cannot_come(world: World) -> None:
+    world.link(DAD, SON, "我要绑定我爸")
+    meal = _book(world, DAD, "meal", TOMORROW, 11)
+    bath = _book(world, DAD, "bath", IN_TWO_DAYS, 14)
+    child = Chat(SON)
+    # The service said picks the booking among his two.
+    [asked] = child.say("我爸后天那个助浴来不了了", "cant_go", proactive.ActionCareCantGo())
+    assert asked.startswith("没关系。您父亲的这个预约您想怎么办？\n助浴")
+    [when] = child.say("2", "choose", proactive.ActionCareAnswer())
+    assert when.startswith("要把您父亲的这个预约改到哪天、什么时间？\n助浴")
+    assert (child.stage, child.slots["booking_target"], child.slots["booking_owner"]) == (
+        "reschedule_when",
+        bath.code,
+        DAD,
+    )
+    assert _status(world, meal)[0] == "active"
+
+
+def test_cannot_go_for_a_parent_with_nothing_booked_or_without_a_link(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    son = Chat(SON)
+    [none] = son.say("我妈去不成了", "cant_go", proactive.ActionCareCantGo())
+    assert none == "您母亲现在没有可以取消的预约。" and son.slots["care_stage"] is None
+    # Not linked: what they booked for her was booked as their own, and that is what is offered.
+    own = _book(world, STRANGER, "meal", TOMORROW, 11)
+    stranger = Chat(STRANGER)
+    [asked] = stranger.say("我妈明天去不了了", "cant_go", proactive.ActionCareCantGo())
+    assert asked.startswith("没关系。这个预约您想怎么办？\n助餐") and stranger.slots["booking_owner"] is None
+    assert stranger.slots["booking_target"] == own.code
+
+
+def test_a_link_ended_after_cannot_go_changes_nothing_of_the_parents(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    son = Chat(SON)
+    son.say("我妈去不了了", "cant_go", proactive.ActionCareCantGo())
+    world.care.unlink(SON)
+    [refused] = son.say("1", "choose", proactive.ActionCareAnswer())
+    assert "绑定" in refused and _status(world, bath)[0] == "active"
