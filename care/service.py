@@ -489,7 +489,14 @@ class Care:
                 say("utter_care_msg_booked_by_family", **booking_values(booking)),
                 f"booked_for|{booking.code}",
             )
-            logger.info("Booking %s made by linked family; the senior is told.", booking.code)
+            self._tell_other_family(
+                conn,
+                booking,
+                family,
+                say("utter_care_msg_family_booked_by_other", **booking_values(booking)),
+                f"booked_for|{booking.code}",
+            )
+            logger.info("Booking %s made by linked family; the senior and the other family are told.", booking.code)
 
         return on_booked
 
@@ -510,7 +517,16 @@ class Care:
                 say("utter_care_msg_cancelled_by_family", **booking_values(booking)),
                 f"cancelled_for|{booking.code}",
             )
-            logger.info("Booking %s cancelled by linked family; the senior is told.", booking.code)
+            self._tell_other_family(
+                conn,
+                booking,
+                family,
+                say("utter_care_msg_family_cancelled_by_other", **booking_values(booking)),
+                f"cancelled_for|{booking.code}",
+            )
+            logger.info(
+                "Booking %s cancelled by linked family; the senior and the other family are told.", booking.code
+            )
 
         return on_cancelled
 
@@ -525,13 +541,21 @@ class Care:
         def on_moved(conn: Connection, booking: Booking, old: Slot) -> None:
             _require_link(conn, family, booking.channel_user, "move")
             now = self.db.now()
+            key = f"moved_for|{booking.code}|{old.id}>{booking.slot.id}|{now.isoformat()}"
             self._tell_parent(
                 conn,
                 booking,
                 say("utter_care_msg_moved_by_family", old=slot_when(old), **booking_values(booking)),
-                f"moved_for|{booking.code}|{old.id}>{booking.slot.id}|{now.isoformat()}",
+                key,
             )
-            logger.info("Booking %s moved by linked family; the senior is told.", booking.code)
+            self._tell_other_family(
+                conn,
+                booking,
+                family,
+                say("utter_care_msg_family_moved_by_other", old=slot_when(old), **booking_values(booking)),
+                key,
+            )
+            logger.info("Booking %s moved by linked family; the senior and the other family are told.", booking.code)
 
         return on_moved
 
@@ -548,6 +572,24 @@ class Care:
             about=booking.channel_user,
             not_before=self.settings.quiet.end_after(now, SHANGHAI),
         )
+
+    def _tell_other_family(self, conn: Connection, booking: Booking, actor: str, text: str, key: str) -> None:
+        """The same change told to the senior's other linked family members (they get the reminders too);
+        not to ``actor``, who made it and was answered in chat. Quiet hours as for the senior."""
+        now = self.db.now()
+        for other in family_of(conn, booking.channel_user):
+            if other == actor:
+                continue
+            enqueue(
+                conn,
+                recipient=other,
+                purpose="booking",
+                text=text,
+                dedupe_key=f"{key}|{other}",
+                now=now,
+                about=booking.channel_user,
+                not_before=self.settings.quiet.end_after(now, SHANGHAI),
+            )
 
     def bookings_for_family(self, family: str, store: BookingStore) -> dict[str, list[Booking]]:
         """What a linked family member may see: each linked parent's upcoming bookings."""

@@ -36,7 +36,8 @@ def _tokenizer() -> jieba.Tokenizer:
         tokenizer.initialize()
         for path in sorted(JIEBA_DICT_DIR.glob("*")):
             if path.is_file():
-                tokenizer.load_userdict(str(path))
+                with path.open("rb") as words:  # jieba leaves a file it opens itself unclosed
+                    tokenizer.load_userdict(words)
         return tokenizer
 
 

@@ -741,3 +741,27 @@ def test_a_link_ended_after_cannot_go_changes_nothing_of_the_parents(world: Worl
     world.care.unlink(SON)
     [refused] = son.say("1", "choose", proactive.ActionCareAnswer())
     assert "绑定" in refused and _status(world, bath)[0] == "active"
+
+
+def test_the_parents_other_linked_family_is_told_of_a_change_the_one_who_made_it_is_not(world: World) -> None:
+    daughter = "telegram:9005"
+    world.link(MUM, SON, "我要绑定我妈")
+    world.link(MUM, daughter, "我要绑定我妈")
+    meal = _book(world, MUM, "meal", TOMORROW, 11)
+    son = Chat(SON)
+    son.say("帮我妈取消明天的助餐", "cancel_booking")
+    son.say("对", "affirm")
+    assert _status(world, meal)[0] == "cancelled"
+    code = f"{meal.code[:3]} {meal.code[3:]}"
+    assert _told(world, daughter) == [
+        f"【银龄助手】另一位家人替您家人取消了助餐：12月8日（星期二）11:00，在顾村镇长者食堂（示例），预约号 {code}。"
+    ]
+    assert _told(world, SON) == [], "the son made the change and was answered in chat"
+    assert len(_told(world, MUM)) == 1, "the mother is told once, as before"
+    # A move is told to her other family too, with the old and the new time.
+    bath = _book(world, MUM, "bath", IN_TWO_DAYS, 14)
+    son.say("把我妈后天的助浴改到下礼拜三下午两点", "reschedule_booking")
+    son.say("对", "affirm")
+    assert _status(world, bath)[1] != bath.slot.id
+    moved = [t for t in _told(world, daughter) if "改了时间" in t]
+    assert len(moved) == 1 and "从12月9日（星期三）14:00改到12月16日（星期三）14:00" in moved[0]
