@@ -67,7 +67,7 @@ from actions.care import comfort_response
 from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for, who_of
 from actions.knowledge import COMFORT_OFFER, answer, answer_entry, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
-from actions.proactive import care
+from actions.proactive import care, parent_consent_outdated
 from actions.understand import parse_correction
 from bookings.catalog import SHANGHAI, find_service
 from bookings.store import (
@@ -81,6 +81,7 @@ from bookings.store import (
     parse_code,
 )
 from bookings.timeparse import choose_option, parse_when
+from care.errors import ConsentOutdated
 from care.service import NotLinked, Parent
 from common.contacts import phone_in_groups
 from common.errors import Unavailable
@@ -236,6 +237,9 @@ class TurnEndingAction(Action, abc.ABC):
             logger.info("%s refused: the family link has ended.", self.name())
             dispatcher.utter_message(response="utter_booking_for_parent_unlinked_change")
             events = reset_booking()
+        except ConsentOutdated as err:
+            parent_consent_outdated(dispatcher, tracker.sender_id or "", err.address)
+            events = reset_booking()
         except (BookingNotFound, BookingClosed):
             # The booking being talked about was cancelled or has started meanwhile (another channel, staff).
             dispatcher.utter_message(response="utter_booking_gone")
@@ -348,6 +352,9 @@ class ActionBookingConfirm(TurnEndingAction):
             return offer(dispatcher, alternatives, "choose", TAKEN, slot=describe_slot(err.slot))
         except NotLinked:
             dispatcher.utter_message(response="utter_booking_for_parent_unlinked")
+            return reset_booking()
+        except ConsentOutdated as err:
+            parent_consent_outdated(dispatcher, tracker.sender_id or "", err.address)
             return reset_booking()
         if parent:
             dispatcher.utter_message(

@@ -34,7 +34,7 @@ from bookings.timeparse import parse_when
 from care.classify import FINE, OTHER, UNWELL
 from care.config import CareSettings
 from care.db import CareDB
-from care.errors import CareError, ConsentRequired
+from care.errors import CareError, ConsentOutdated, ConsentRequired
 from care.privacy import delete_everywhere
 from care.service import BadLinkCode, Care, NotLinked, QuietTime
 from common.errors import Unavailable
@@ -95,6 +95,16 @@ def _code(text: str) -> str | None:
     return digits if len(digits) == 6 else None
 
 
+def parent_consent_outdated(dispatcher: CollectingDispatcher, family: str, senior: str) -> None:
+    """A family member's change for a parent who agreed to an older text of the family consent: nothing was
+    changed; the family member is told, and the parent is asked to read the new text (once per text)."""
+    from actions.family_booking import who_of
+
+    logger.info("A change for a parent refused: the parent's family consent is to an older text.")
+    care().ask_consent_again(senior, "family")
+    dispatcher.utter_message(response="utter_booking_for_parent_consent_outdated", who=who_of(family, senior))
+
+
 class CareAction(Action, abc.ABC):
     """Runs ``act``; a database that does not answer is "busy", never "no"; then listen.
 
@@ -109,6 +119,9 @@ class CareAction(Action, abc.ABC):
             # A family member acting for a parent they are no longer linked to: nothing was read or changed.
             logger.info("%s refused: the family link has ended.", self.name())
             dispatcher.utter_message(response="utter_booking_for_parent_unlinked_change")
+            events = [SlotSet(CARE_STAGE, None), *reset_booking()]
+        except ConsentOutdated as err:
+            parent_consent_outdated(dispatcher, tracker.sender_id or "", err.address)
             events = [SlotSet(CARE_STAGE, None), *reset_booking()]
         except (BookingNotFound, BookingClosed):
             # The booking talked about was cancelled or has started meanwhile (another channel, staff).
@@ -236,6 +249,10 @@ class ActionCareFamilyLink(CareAction):
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
         code = _code(raw_text(tracker))
+        if code is None and _renews_family_consent(tracker):
+            # "同意绑定" from a linked parent who agreed to an older text: the new text, then 1. 同意 2. 不绑了.
+            dispatcher.utter_message(response="utter_care_consent_family", family="您绑定的家人")
+            return [SlotSet(CARE_STAGE, "consent_family"), SlotSet(CARE_ARG, None)]
         if code is None:
             # "我要绑定我妈": the relation is kept with the link, so "帮我妈约…" finds her among several.
             from actions.family_booking import relation_named
@@ -248,6 +265,16 @@ class ActionCareFamilyLink(CareAction):
             )
             return [SlotSet(CARE_STAGE, None)]
         return _confirm_link(dispatcher, tracker.sender_id, code)
+
+
+def _renews_family_consent(tracker: Tracker) -> bool:
+    """A parent with family linked, who agreed to an older text of the family consent, agrees again."""
+    sender = tracker.sender_id or ""
+    return (
+        "同意" in normalize(raw_text(tracker))
+        and bool(care().family(sender))
+        and care().consent_state(sender, "family") == "outdated"
+    )
 
 
 def _confirm_link(dispatcher: CollectingDispatcher, sender: str, code: str) -> Events:
@@ -322,7 +349,9 @@ class ActionCareAnswer(CareAction):
         if stage == "consent_checkin":
             if answer == "yes":
                 care().give_consent(sender, "checkin")
-                return _turn_on(dispatcher, tracker, int(arg) if arg else _minute(text))
+                # Agreeing again to a changed text keeps the time already chosen.
+                minute = int(arg) if arg else _minute(text)
+                return _turn_on(dispatcher, tracker, minute if minute is not None else care().checkin_minute(sender))
             dispatcher.utter_message(response="utter_care_declined")
             return [SlotSet(CARE_STAGE, None)]
         if stage == "checkin_time":
@@ -337,6 +366,9 @@ class ActionCareAnswer(CareAction):
                 code = arg or _code(text)
                 if code:
                     return _confirm_link(dispatcher, sender, code)
+                if care().family(sender):  # a linked parent agreed to the new text
+                    dispatcher.utter_message(response="utter_care_consent_renewed")
+                    return [SlotSet(CARE_STAGE, None)]
                 dispatcher.utter_message(response="utter_care_family_ask_code")
                 return [SlotSet(CARE_STAGE, "family_code")]
             dispatcher.utter_message(response="utter_care_declined")

@@ -65,6 +65,17 @@ consents = sa.Table(
     sa.UniqueConstraint("address", "purpose", name="uq_care_consents"),
     sa.CheckConstraint("purpose IN ('checkin', 'family')", name="ck_care_consents_purpose"),
 )
+# Which consent text each consent was given to (care.wording.consent_wording): a consent given to an
+# older text — or before texts were recorded, when no row is here — is asked again before it is relied on
+# for what the older text did not say. A table of its own, so create_all adds it to an existing database.
+consent_wordings = sa.Table(
+    "care_consent_wordings",
+    metadata,
+    sa.Column("address", sa.String(160), primary_key=True),
+    sa.Column("purpose", sa.String(16), primary_key=True),
+    sa.Column("wording", sa.String(16), nullable=False),
+    sa.Column("given_at", UTCDateTime(), nullable=False),
+)
 checkins = sa.Table(
     "care_checkins",
     metadata,

@@ -29,6 +29,15 @@ class ConsentRequired(CareRefusal):
         self.purpose = purpose
 
 
+class ConsentOutdated(CareRefusal):
+    """The person agreed to an older text of this consent: what the newer text adds is not agreed yet."""
+
+    def __init__(self, purpose: str, address: str = "") -> None:
+        super().__init__(f"consent for {purpose!r} was given to an older text")
+        self.purpose = purpose
+        self.address = address  # whose consent it is
+
+
 class SendFailed(CareError):
     """A sender could not deliver. ``permanent``: retrying will not help (blocked, unknown user)."""
 

@@ -37,8 +37,16 @@ from care.config import CareSettings
 from care.db import CareDB, checkin_days, checkins, jobs
 from care.grid import phone_words
 from care.outbox import enqueue, insert_ignore
-from care.service import Whereabouts, family_of, next_at_minute, open_case, schedule_job, whereabouts
-from care.wording import say
+from care.service import (
+    Whereabouts,
+    consent_state,
+    family_of,
+    next_at_minute,
+    open_case,
+    schedule_job,
+    whereabouts,
+)
+from care.wording import consent_wording, say
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +161,18 @@ def _checkin_ask(conn: Connection, job: sa.Row[Any], now: dt.datetime, settings:
         now=now,
         about=senior,
     )
+    if consent_state(conn, senior, "checkin") == "outdated":
+        # Agreed to an older text of the check-in consent: asked once to read the new one (the day's
+        # question still goes out; what the new text adds, the grid worker, waits for the yes).
+        enqueue(
+            conn,
+            recipient=senior,
+            purpose="checkin",
+            text=say("utter_care_msg_consent_checkin_changed"),
+            dedupe_key=f"reconsent|checkin|{senior}|{consent_wording('checkin')}",
+            now=now,
+            about=senior,
+        )
     again = settings.quiet.end_after(now + settings.retry_after, SHANGHAI)
     schedule_job(conn, "checkin_again", senior, day.isoformat(), again)
 
@@ -199,7 +219,9 @@ def _checkin_alert(conn: Connection, job: sa.Row[Any], now: dt.datetime, setting
             about=senior,
         )
     place = whereabouts(conn, senior)
-    grid = settings.grid.for_street(place.street)
+    # The grid worker only with consent to today's text (an older one did not name grid workers).
+    current = consent_state(conn, senior, "checkin") == "current"
+    grid = settings.grid.for_street(place.street) if current else []
     for worker in grid:
         enqueue(
             conn,

@@ -35,6 +35,7 @@ from care.db import (
     audit,
     checkin_days,
     checkins,
+    consent_wordings,
     consents,
     contacts,
     family_links,
@@ -43,9 +44,9 @@ from care.db import (
     outbox,
     places,
 )
-from care.errors import CareRefusal, ConsentRequired
+from care.errors import CareRefusal, ConsentOutdated, ConsentRequired
 from care.outbox import enqueue, insert_ignore
-from care.wording import say
+from care.wording import consent_wording, say
 
 logger = logging.getLogger(__name__)
 
@@ -180,29 +181,63 @@ class Care:
             insert_ignore(conn, contacts, {"address": address, "created_at": now, **values}, "address")
 
     def give_consent(self, address: str, purpose: str) -> None:
+        """Record consent to the current text of ``purpose`` (a consent to an older text is renewed)."""
         if purpose not in PURPOSES:
             raise ValueError(f"purpose must be one of {PURPOSES}")
         now = self.db.now()
+        wording = consent_wording(purpose)
         with self.db.write() as conn:
             insert_ignore(
                 conn, consents, {"address": address, "purpose": purpose, "given_at": now}, "address", "purpose"
             )
+            w = consent_wordings.c
+            if (
+                conn.execute(
+                    consent_wordings.update()
+                    .where(w.address == address, w.purpose == purpose)
+                    .values(wording=wording, given_at=now)
+                ).rowcount
+                == 0
+            ):
+                insert_ignore(
+                    conn,
+                    consent_wordings,
+                    {"address": address, "purpose": purpose, "wording": wording, "given_at": now},
+                    "address",
+                    "purpose",
+                )
         logger.info("Consent recorded for %s.", purpose)
 
-    def has_consent(self, address: str, purpose: str) -> bool:
+    def consent_state(self, address: str, purpose: str) -> str:
+        """ "current" (agreed to today's text), "outdated" (agreed to an older one) or "none"."""
         with self.db.read() as conn:
-            return (
-                conn.execute(
-                    sa.select(consents.c.id).where(consents.c.address == address, consents.c.purpose == purpose)
-                ).first()
-                is not None
-            )
+            return consent_state(conn, address, purpose)
+
+    def has_consent(self, address: str, purpose: str) -> bool:
+        """Agreed to the current text (a consent to an older text is asked again)."""
+        return self.consent_state(address, purpose) == "current"
 
     @staticmethod
     def _require(conn: Connection, address: str, purpose: str) -> None:
-        c = consents.c
-        if conn.execute(sa.select(c.id).where(c.address == address, c.purpose == purpose)).first() is None:
+        if consent_state(conn, address, purpose) != "current":
             raise ConsentRequired(purpose)
+
+    def ask_consent_again(self, address: str, purpose: str) -> None:
+        """Tell a person whose consent was given to an older text that it changed, and how to read and agree
+        to the new one (or stop); once per text, through the outbox, after quiet hours."""
+        now = self.db.now()
+        with self.db.write() as conn:
+            enqueue(
+                conn,
+                recipient=address,
+                purpose="link" if purpose == "family" else "checkin",
+                text=say(f"utter_care_msg_consent_{purpose}_changed"),
+                dedupe_key=f"reconsent|{purpose}|{address}|{consent_wording(purpose)}",
+                now=now,
+                about=address,
+                not_before=self.settings.quiet.end_after(now, SHANGHAI),
+            )
+        logger.info("Consent for %s asked again (its text changed).", purpose)
 
     # -- 每日平安 ----------------------------------------------------------------------------------
     def checkin_optin(self, senior: str, minute_of_day: int, street: str | None = None) -> dt.datetime:
@@ -272,6 +307,14 @@ class Care:
         with self.db.read() as conn:
             row = conn.execute(sa.select(checkins.c.active).where(checkins.c.senior == senior)).first()
         return bool(row and row.active)
+
+    def checkin_minute(self, senior: str) -> int | None:
+        """The minute of the day the active check-in asks at, or None when it is off."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(checkins.c.minute_of_day, checkins.c.active).where(checkins.c.senior == senior)
+            ).first()
+        return int(row.minute_of_day) if row is not None and row.active else None
 
     def open_question(self, senior: str) -> dt.date | None:
         """The day whose check-in question waits for an answer, if any."""
@@ -632,6 +675,7 @@ class Care:
                     ),
                 ),
                 ("consents", consents.delete().where(consents.c.address == address)),
+                ("consent_wordings", consent_wordings.delete().where(consent_wordings.c.address == address)),
                 ("places", places.delete().where(places.c.address == address)),
                 ("contacts", contacts.delete().where(contacts.c.address == address)),
             ):
@@ -652,11 +696,24 @@ class Care:
 
 
 def _require_link(conn: Connection, family: str, senior: str, what: str) -> None:
-    """NotLinked unless ``family`` is linked to ``senior`` now (read in the caller's transaction)."""
+    """NotLinked unless ``family`` is linked to ``senior`` now (read in the caller's transaction);
+    ConsentOutdated when the senior agreed to an older text of the family consent, which may not have
+    said that family can do this (the older texts did not mention cancelling or moving)."""
     c = family_links.c
     linked = conn.execute(sa.select(c.id).where(c.family == family, c.senior == senior, c.status == "active")).first()
     if linked is None:
         raise NotLinked(f"the family link ended before the {what} was made")
+    if consent_state(conn, senior, "family") != "current":
+        raise ConsentOutdated("family", senior)
+
+
+def consent_state(conn: Connection, address: str, purpose: str) -> str:
+    c, w = consents.c, consent_wordings.c
+    if conn.execute(sa.select(c.id).where(c.address == address, c.purpose == purpose)).first() is None:
+        return "none"
+    wording = conn.execute(sa.select(w.wording).where(w.address == address, w.purpose == purpose)).scalar()
+    # No text recorded: given before texts were kept, to one of the older texts.
+    return "current" if wording == consent_wording(purpose) else "outdated"
 
 
 def slot_when(slot: Slot) -> str:

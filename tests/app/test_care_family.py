@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bookings.catalog import SHANGHAI
 from bookings.store import BookingStore
-from care.db import CareDB, audit, checkins, consents, contacts, family_links, jobs, outbox
+from care.db import CareDB, audit, checkins, consent_wordings, consents, contacts, family_links, jobs, outbox
 from care.errors import ConsentRequired
 from care.outbox import Worker
 from care.privacy import delete_everywhere
@@ -148,6 +148,7 @@ def test_deleting_my_data_removes_it_from_every_store_and_keeps_only_the_fact(
         for table, column in (
             (contacts, contacts.c.address),
             (consents, consents.c.address),
+            (consent_wordings, consent_wordings.c.address),
             (checkins, checkins.c.senior),
             (jobs, jobs.c.subject),
         ):

@@ -195,3 +195,40 @@ def test_a_missing_file_is_refused() -> None:
 def test_phone_words() -> None:
     assert phone_words("+8613912345678") == phone_words("13912345678") == "139 1234 5678"
     assert phone_words("021-56000101") == "021-56000101"
+
+
+def _agreed_to_an_older_text(world: World, purpose: str) -> None:
+    """As a consent given before consent texts were kept (or to an older text): no current wording recorded."""
+    from care.db import consent_wordings
+
+    with world.db.write() as conn:
+        conn.execute(
+            consent_wordings.delete().where(consent_wordings.c.address == SENIOR, consent_wordings.c.purpose == purpose)
+        )
+
+
+def test_a_check_in_consent_to_an_older_text_is_asked_again_once_and_the_grid_worker_waits(world: World) -> None:
+    code = world.care.family_code(SON)
+    world.care.give_consent(SENIOR, "family")
+    world.care.family_confirm(SENIOR, code)
+    world.opt_in(street="顾村镇")
+    _agreed_to_an_older_text(world, "checkin")
+    assert world.care.consent_state(SENIOR, "checkin") == "outdated"
+    assert not world.care.has_consent(SENIOR, "checkin")
+    world.miss_the_day()
+    told = world.apis.texts("telegram", to="1101")
+    assert [t for t in told if "说明有更新" in t] == [
+        "【银龄助手】每日平安的说明有更新，请您再看一下。回“同意每日平安”看新的说明；不想每天问了回“不用每天问了”。"
+        "每天的问候照常。"
+    ]
+    assert any(t.startswith("您好，今天还好吗") for t in told), "the day's question still goes out"
+    # The older text named family and staff, not grid workers: family is told, the grid worker is not.
+    assert len([t for t in world.apis.texts("telegram", to="2202") if MISSED in t]) == 1
+    assert world.sms(GUCUN) == [] and world.sms(GUCUN_2) == []
+    world.miss_the_day(day=8)
+    assert len([t for t in world.apis.texts("telegram", to="1101") if "说明有更新" in t]) == 1, "asked once per text"
+    # Agreed to the new text: the grid worker is told of the next missed day.
+    world.care.give_consent(SENIOR, "checkin")
+    assert world.care.consent_state(SENIOR, "checkin") == "current"
+    world.miss_the_day(day=9)
+    assert len(world.sms(GUCUN)) == 1 and "12月9日" in world.sms(GUCUN)[0]

@@ -765,3 +765,58 @@ def test_the_parents_other_linked_family_is_told_of_a_change_the_one_who_made_it
     assert _status(world, bath)[1] != bath.slot.id
     moved = [t for t in _told(world, daughter) if "改了时间" in t]
     assert len(moved) == 1 and "从12月9日（星期三）14:00改到12月16日（星期三）14:00" in moved[0]
+
+
+# -- a parent who agreed to an older text of the family consent -------------------------------------------
+
+
+def test_a_parent_who_agreed_to_an_older_text_is_asked_again_before_family_can_change_her_bookings(
+    world: World,
+) -> None:
+    from care.db import consent_wordings
+
+    world.link(MUM, SON, "我要绑定我妈")
+    meal = _book(world, MUM, "meal", TOMORROW, 11)
+    with world.care.db.write() as conn:  # consented before consent texts were kept (it did not say "cancel")
+        conn.execute(consent_wordings.delete().where(consent_wordings.c.address == MUM))
+    son = Chat(SON)
+    son.say("帮我妈取消明天的助餐", "cancel_booking")
+    [refused] = son.say("对", "affirm")
+    assert refused.startswith("这次没有办成：您母亲还没同意新的绑定说明，预约没有动。")
+    assert _status(world, meal)[0] == "active"
+    assert _told(world, MUM, "link")[-1].startswith("【银龄助手】绑定家人的说明有更新"), "she is asked to read it"
+    # Her own "同意绑定": the new text with the choices; "1" records it.
+    mum = Chat(MUM)
+    [text] = mum.say("同意绑定", "family_link", proactive.ActionCareFamilyLink())
+    assert text.startswith("绑定后，您绑定的家人能看到") and "取消或改时间" in text and "1. 同意绑定" in text
+    [renewed] = mum.say("1", "choose", proactive.ActionCareAnswer())
+    assert renewed.startswith("好的，记下了") and world.care.has_consent(MUM, "family")
+    # Now the son's cancellation goes through.
+    son.say("帮我妈取消明天的助餐", "cancel_booking")
+    [done] = son.say("对", "affirm")
+    assert done.startswith("已经替您母亲取消了") and _status(world, meal)[0] == "cancelled"
+
+
+def test_a_consent_given_now_is_to_the_current_text_and_a_new_link_needs_no_second_yes(world: World) -> None:
+    world.link(MUM, SON, "我要绑定我妈")
+    assert world.care.consent_state(MUM, "family") == "current"
+    assert world.care.consent_state(DAD, "family") == "none"
+    mum = Chat(MUM)
+    # "同意绑定" from a parent whose consent is current is not a renewal: it asks for a code as before.
+    [said] = mum.say("同意绑定", "family_link", proactive.ActionCareFamilyLink())
+    assert "绑定码" in said and not said.startswith("绑定后")
+
+
+def test_a_senior_agrees_again_to_a_changed_check_in_text_and_keeps_her_time(world: World) -> None:
+    from care.db import consent_wordings
+
+    world.care.give_consent(MUM, "checkin")
+    world.care.checkin_optin(MUM, 8 * 60 + 30)
+    with world.care.db.write() as conn:
+        conn.execute(consent_wordings.delete().where(consent_wordings.c.address == MUM))
+    mum = Chat(MUM)
+    [text] = mum.say("同意每日平安", "checkin_optin", proactive.ActionCareCheckinOptin())
+    assert text.startswith("好的。每天问您一声") and "1. 同意" in text
+    [on] = mum.say("1", "choose", proactive.ActionCareAnswer())
+    assert "8点半" in on and world.care.has_consent(MUM, "checkin")
+    assert world.care.checkin_minute(MUM) == 8 * 60 + 30

@@ -29,6 +29,22 @@ def test_a_booking_verb_and_a_service_start_a_booking(rules: IntentRules, text: 
     assert rules.intent_for(text) == "book_service"
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("同意绑定", "family_link"),
+        ("好的，我同意绑定", "family_link"),
+        ("同意新的绑定说明", "family_link"),
+        ("嗯同意每日平安", "checkin_optin"),
+        ("同意每日平安的说明了", "checkin_optin"),
+    ],
+)
+def test_the_answers_a_changed_consent_text_asks_for_are_read_as_asked(
+    rules: IntentRules, text: str, intent: str
+) -> None:
+    assert rules.intent_for(text) == intent
+
+
 @pytest.mark.parametrize("text", ["我算了一下要多少钱", "约公证要带啥", "公证", "助浴点在哪里", "我约了啥", "取消预约"])
 def test_anything_longer_or_different_is_left_to_the_classifier(rules: IntentRules, text: str) -> None:
     assert rules.intent_for(text) is None
