@@ -48,10 +48,17 @@ from actions.booking_common import (
     time_spec,
 )
 from actions.family_booking import start_for_parent
-from common.contacts import phone_in_groups
 from actions.knowledge import answer, utter_resolved
-from actions.understand import clean_contact, clean_phone, is_stop, looks_like_question, named_contact
+from actions.understand import (
+    clean_contact,
+    clean_phone,
+    is_stop,
+    looks_like_question,
+    named_contact,
+    without_phone,
+)
 from bookings.timeparse import choose_option, parse_when
+from common.contacts import phone_in_groups
 from common.errors import Unavailable
 from yinling.places import find_street
 
@@ -229,7 +236,7 @@ class ValidateBookingForm(FormValidationAction):
         asked = self._asked(tracker, WHEN)
         pending = [dt.date.fromisoformat(d) for d in tracker.get_slot(OPTIONS) or []]
         week_of = tracker.get_slot(WEEK_OF)
-        chosen = choose_option(text, pending, now) if asked and pending else None
+        chosen = choose_option(_choice_text(text), pending, now) if asked and pending else None
         # The whole message, not the extracted piece: "下礼拜五" must keep its 下, and a 5号 in an
         # address is not a date (the parser knows addresses).
         when = parse_when(text, now, week_of=dt.date.fromisoformat(week_of) if week_of and asked else None)
@@ -248,6 +255,9 @@ class ValidateBookingForm(FormValidationAction):
                 dispatcher.utter_message(response="utter_booking_when_unclear")
             return {WHEN: None}
         time = time_spec(when) or tracker.get_slot(TIME)
+        if when.ambiguous and asked and pending and not when.options and looks_like_question(text):
+            # "哪天人少" while numbered days are offered: a question, not a new day; the days are asked again.
+            return {WHEN: None}
         if when.ambiguous:
             # Ask instead of guessing (下礼拜 with no day, 过两天, "明天" at 2 a.m.): action_ask_booking_when asks it.
             return {
@@ -363,7 +373,9 @@ def _after(text: str, marker: re.Pattern[str]) -> str:
 
 def find_service_in(text: str) -> str | None:
     """The service a message names; also with a measure word inside it ("订个饭" → 订饭, "洗个澡" → 洗澡)."""
-    return catalog().find_service(text) or catalog().find_service(re.sub(r"(?<=[\u4e00-\u9fff])一?个(?=[\u4e00-\u9fff])", "", text))
+    return catalog().find_service(text) or catalog().find_service(
+        re.sub(r"(?<=[\u4e00-\u9fff])一?个(?=[\u4e00-\u9fff])", "", text)
+    )
 
 
 # A place said with a house number: a road, a lane, a building, a room, or a street or town of Baoshan.
@@ -376,3 +388,11 @@ def _house_number(matched: str, text: str, tracker: Tracker) -> bool:
     if not _BARE_DAY.fullmatch(unicodedata.normalize("NFKC", matched or "")):
         return False
     return tracker.get_slot(REQUESTED) == STREET or bool(_ADDRESS_WORDS.search(text) or find_street(text))
+
+
+def _choice_text(text: str) -> str:
+    """What is left to pick a numbered day from once a phone number and a contact's name are taken out
+    ("2 王根宝 139…" → "2"; "②" → "2")."""
+    rest = without_phone(text)
+    name = named_contact(text)
+    return rest.replace(name, " ") if name else rest

@@ -405,7 +405,7 @@ def named_contact(text: str) -> str | None:
     """A name the message says is the contact's, in any clause: "联系人王根宝", "阿拉老头子叫王根宝，住大场",
     "不对，名字写错了 是王秀英"; a name in a list of values ("住大场 王根宝 13912345678"); else None."""
     correction = parse_correction(text, when_found=False)
-    if correction.contact and (fields_named(text) and "contact" in fields_named(text) or _DENY.match(text.strip())):
+    if correction.contact and ((fields_named(text) and "contact" in fields_named(text)) or _DENY.match(text.strip())):
         return correction.contact
     plain = _SYMBOLS.sub(" ", unicodedata.normalize("NFKC", text))
     for clause in _CLAUSES.split(plain):
@@ -413,3 +413,9 @@ def named_contact(text: str) -> str | None:
         if marked and _is_name(name, marked) and not _SELF.match(name):
             return name
     return listed_name(text)
+
+
+def without_phone(text: str) -> str:
+    """The message with any phone number taken out ("2 王根宝 139…" → "2 王根宝 "), to read the rest on its own."""
+    plain = unicodedata.normalize("NFKC", text)
+    return _PHONE_RUN.sub(" ", plain) if clean_phone(plain) else plain
