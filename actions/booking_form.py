@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import unicodedata
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -48,8 +49,16 @@ from actions.booking_common import (
 )
 from actions.family_booking import start_for_parent
 from actions.knowledge import answer, utter_resolved
-from actions.understand import clean_contact, clean_phone, is_stop, looks_like_question
+from actions.understand import (
+    clean_contact,
+    clean_phone,
+    is_stop,
+    looks_like_question,
+    named_contact,
+    without_phone,
+)
 from bookings.timeparse import choose_option, parse_when
+from common.contacts import phone_in_groups
 from common.errors import Unavailable
 from yinling.places import find_street
 
@@ -127,6 +136,12 @@ class ValidateBookingForm(FormValidationAction):
         events: list[dict[str, Any]] = [*(for_parent or []), *await super().run(dispatcher, tracker, domain)]
         requested = tracker.get_slot(REQUESTED)
         asked_filled = any(e.get("name") == requested and e.get("value") is not None for e in events)
+        noted = _noted(tracker, events) if text and requested and not asked_filled else ""
+        if noted:
+            # Other values came instead of the one asked for ("王根宝 139…" at the day question): say what was
+            # taken, not "没听明白"; the form then asks only for what is still missing.
+            dispatcher.messages[:] = [m for m in dispatcher.messages if m.get("response") not in _UNCLEAR]
+            dispatcher.utter_message(response="utter_booking_noted", what=noted)
         if text and requested and not asked_filled and looks_like_question(text) and not _says_value(text):
             # A question at a prompt: answer it; the form then asks its question again.
             resolved = answer(tracker, text)
@@ -149,15 +164,12 @@ class ValidateBookingForm(FormValidationAction):
     async def extract_booking_contact(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = self._typed(tracker, CONTACT)
-        if text is None:
+        if not fresh_message(tracker, self.form_name()):
             return {}
-        if _STATES_CONTACT.search(text):
-            name = clean_contact(_after(text, _STATES_CONTACT))
-        elif self._asked(tracker, CONTACT):
-            name = clean_contact(text)
-        else:
-            name = None
+        text = raw_text(tracker)
+        # Asked for: the name in the answer. Not asked: only a name the message states ("联系人王根宝",
+        # "阿拉老头子叫王根宝", "不对，名字是…") or lists beside other values ("住大场 王根宝 139…").
+        name = (clean_contact(text) if self._asked(tracker, CONTACT) else None) or named_contact(text)
         return {CONTACT: name} if name else {}
 
     async def extract_booking_phone(
@@ -178,8 +190,18 @@ class ValidateBookingForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = self._typed(tracker, SERVICE)
-        code = catalog().find_service(text) if text else None
+        code = find_service_in(text) if text else None
         return {SERVICE: code} if code else {}
+
+    async def extract_booking_when(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        # A day said in the message that started the booking ("过两天帮我约助浴") counts even when the
+        # classifier tagged no time in it; validate_booking_when reads the whole message.
+        text = self._typed(tracker, WHEN)
+        if text is None or self._asked(tracker, WHEN) or tracker.get_slot(WHEN) is not None:
+            return {}
+        return {WHEN: text} if parse_when(text, clock.now()) else {}
 
     @staticmethod
     def _asked(tracker: Tracker, slot: str) -> bool:
@@ -190,7 +212,7 @@ class ValidateBookingForm(FormValidationAction):
     ) -> dict[str, Any]:
         if value in catalog().services:
             return {SERVICE: value}  # already checked (the form re-validates on re-activation)
-        code = catalog().find_service(raw_text(tracker)) or catalog().find_service(str(value or ""))
+        code = find_service_in(raw_text(tracker)) or find_service_in(str(value or ""))
         if code is None:
             if not self._asked(tracker, SERVICE):
                 return {SERVICE: previous_value(tracker, SERVICE)}
@@ -214,7 +236,7 @@ class ValidateBookingForm(FormValidationAction):
         asked = self._asked(tracker, WHEN)
         pending = [dt.date.fromisoformat(d) for d in tracker.get_slot(OPTIONS) or []]
         week_of = tracker.get_slot(WEEK_OF)
-        chosen = choose_option(text, pending, now) if asked and pending else None
+        chosen = choose_option(_choice_text(text), pending, now) if asked and pending else None
         # The whole message, not the extracted piece: "下礼拜五" must keep its 下, and a 5号 in an
         # address is not a date (the parser knows addresses).
         when = parse_when(text, now, week_of=dt.date.fromisoformat(week_of) if week_of and asked else None)
@@ -223,6 +245,9 @@ class ValidateBookingForm(FormValidationAction):
             return self._checked(dispatcher, chosen.isoformat(), time, text, now)
         if when is None and asked and value and str(value) != text:
             when = parse_when(str(value), now, context=text)
+        if when is not None and not asked and _house_number(when.matched, text, tracker):
+            # "住月浦 9号", "友谊路 5号": a house number, not the 9th; the day said before stays.
+            return {WHEN: previous_value(tracker, WHEN)}
         if when is None:
             if not asked:
                 return {WHEN: previous_value(tracker, WHEN)}
@@ -230,6 +255,9 @@ class ValidateBookingForm(FormValidationAction):
                 dispatcher.utter_message(response="utter_booking_when_unclear")
             return {WHEN: None}
         time = time_spec(when) or tracker.get_slot(TIME)
+        if when.ambiguous and asked and pending and not when.options and looks_like_question(text):
+            # "哪天人少" while numbered days are offered: a question, not a new day; the days are asked again.
+            return {WHEN: None}
         if when.ambiguous:
             # Ask instead of guessing (下礼拜 with no day, 过两天, "明天" at 2 a.m.): action_ask_booking_when asks it.
             return {
@@ -279,21 +307,18 @@ class ValidateBookingForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = raw_text(tracker)
-        asked = self._asked(tracker, CONTACT)
-        if not asked and not _STATES_CONTACT.search(text):
-            # A person entity in an answer to another question ("周老师叫我约的") is no contact.
-            return {CONTACT: previous_value(tracker, CONTACT)}
-        name = clean_contact(_after(text, _STATES_CONTACT)) if not asked else clean_contact(text)
+        if not self._asked(tracker, CONTACT):
+            # A person entity in an answer to another question ("周老师叫我约的") is no contact; a name the
+            # message states or lists beside other values is.
+            return {CONTACT: named_contact(text) or previous_value(tracker, CONTACT)}
+        name = clean_contact(text) or named_contact(text)
         if name is None and value and str(value) != text:
             name = clean_contact(str(value))
         if name is not None:
             return {CONTACT: name}
-        if not asked:
-            return {CONTACT: previous_value(tracker, CONTACT)}
         phone = clean_phone(text)
         if phone is not None:
-            # The number came before the name: keep it, and ask for the name again.
-            dispatcher.utter_message(response="utter_booking_phone_noted")
+            # The number came before the name: keep it (run() says so), and ask for the name again.
             return {CONTACT: None, PHONE: phone}
         if not looks_like_question(text):
             dispatcher.utter_message(response="utter_booking_contact_invalid")
@@ -311,6 +336,29 @@ class ValidateBookingForm(FormValidationAction):
         return {PHONE: phone}
 
 
+# What the form says when the value asked for is not in the message: not said when other values were taken.
+_UNCLEAR = frozenset(
+    {
+        "utter_booking_when_unclear",
+        "utter_booking_street_unclear",
+        "utter_booking_contact_invalid",
+        "utter_booking_phone_invalid",
+        "utter_booking_service_unknown",
+    }
+)
+
+
+def _noted(tracker: Tracker, events: list[dict[str, Any]]) -> str:
+    """The values this message gave for other slots, as a senior reads them: "联系人王根宝、电话139 1234 5678"."""
+    said: list[str] = []
+    for slot, label in ((STREET, "地点"), (CONTACT, "联系人"), (PHONE, "电话")):
+        value = next((e.get("value") for e in reversed(events) if e.get("name") == slot), None)
+        if value is None or value == previous_value(tracker, slot):
+            continue
+        said.append(label + (phone_in_groups(str(value)) if slot == PHONE else str(value)))
+    return "、".join(said)
+
+
 def _says_value(text: str) -> bool:
     """A message that also gives a value ("明天上午可以吗?") is an answer, not only a question."""
     return bool(parse_when(text) or clean_phone(text) or find_street(text))
@@ -321,3 +369,30 @@ def _after(text: str, marker: re.Pattern[str]) -> str:
     match = marker.search(text)
     rest = text[match.start() :] if match else text
     return re.split(r"[，,。；;、\s]", rest, maxsplit=1)[0]
+
+
+def find_service_in(text: str) -> str | None:
+    """The service a message names; also with a measure word inside it ("订个饭" → 订饭, "洗个澡" → 洗澡)."""
+    return catalog().find_service(text) or catalog().find_service(
+        re.sub(r"(?<=[\u4e00-\u9fff])一?个(?=[\u4e00-\u9fff])", "", text)
+    )
+
+
+# A place said with a house number: a road, a lane, a building, a room, or a street or town of Baoshan.
+_ADDRESS_WORDS = re.compile(r"路|街|弄|巷|村|镇|楼|室|栋|幢|门牌|小区|新村|公寓|苑")
+_BARE_DAY = re.compile(r"\s*\d{1,2}\s*[号日]\s*")
+
+
+def _house_number(matched: str, text: str, tracker: Tracker) -> bool:
+    """The day found is only a number with 号 said with a place, or said when the place was asked for."""
+    if not _BARE_DAY.fullmatch(unicodedata.normalize("NFKC", matched or "")):
+        return False
+    return tracker.get_slot(REQUESTED) == STREET or bool(_ADDRESS_WORDS.search(text) or find_street(text))
+
+
+def _choice_text(text: str) -> str:
+    """What is left to pick a numbered day from once a phone number and a contact's name are taken out
+    ("2 王根宝 139…" → "2"; "②" → "2")."""
+    rest = without_phone(text)
+    name = named_contact(text)
+    return rest.replace(name, " ") if name else rest

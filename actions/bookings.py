@@ -68,7 +68,7 @@ from actions.family_booking import Said, booking_for, decide, parent_asked_about
 from actions.knowledge import COMFORT_OFFER, answer, answer_entry, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
 from actions.proactive import care, parent_consent_outdated
-from actions.understand import parse_correction
+from actions.understand import fields_named, is_stop, parse_correction
 from bookings.catalog import SHANGHAI, find_service
 from bookings.store import (
     Booking,
@@ -431,6 +431,10 @@ class ActionBookingChoose(TurnEndingAction):
                 dispatcher, tracker, str(tracker.get_slot(TARGET)), day=day, owner=owner_slot(tracker)
             )
         options = list(tracker.get_slot(CHOICES) or [])
+        if stage == "confirm" and tracker.get_slot(SLOT_ID) is not None:
+            # A number at the read-back ("1"): its lines are numbered, but it asks for "对" or a change.
+            dispatcher.utter_message(response="utter_booking_confirm_or_change")
+            return []
         if stage in ("choose", "reschedule_choose", "cancel_choose", "change_choose") and options:
             if number is None or not (number == -1 or 1 <= number <= len(options)):
                 dispatcher.utter_message(response="utter_booking_choose_number", count=str(len(options)))
@@ -541,11 +545,18 @@ class ActionBookingCorrect(TurnEndingAction):
             dispatcher.utter_message(response="utter_booking_not_changed")
             return reset_booking()
         text = raw_text(tracker)
+        if is_stop(text):
+            # "不要了", "覅了", "都不要" read as "no": the senior stops, at the read-back or the free slots alike.
+            dispatcher.utter_message(response="utter_booking_stopped")
+            return reset_booking()
         now = clock.now()
         when = parse_when(text, now)
         correction = parse_correction(text, when_found=when is not None)
         if not correction:
-            dispatcher.utter_message(response="utter_booking_what_to_change")
+            # "地址写错了" names the field and not the new value: ask for that one.
+            named = fields_named(text)
+            response = ASK_FIELD.get(named[0]) if len(named) == 1 else None
+            dispatcher.utter_message(response=response or "utter_booking_what_to_change")
             return []
         events: Events = []
         if correction.contact:
@@ -599,6 +610,15 @@ class ActionBookingCorrect(TurnEndingAction):
             utter_readback(dispatcher, tracker, int_slot(tracker, SLOT_ID))
             return events
         return [*events, FollowupAction("action_booking_readback")]
+
+
+# The question for a field a correction names without its new value ("地址写错了").
+ASK_FIELD = {
+    "contact": "utter_booking_change_contact",
+    "phone": "utter_booking_change_phone",
+    "street": "utter_booking_change_street",
+    "when": "utter_booking_change_when",
+}
 
 
 def utter_changed(dispatcher: CollectingDispatcher, contact: str | None, phone: str | None) -> None:

@@ -51,10 +51,18 @@ _NAMED_AS = re.compile(
 _NAME_LEAD = re.compile(
     r"^(?:我是|叫我|就写|写成|写|填|是|改成|换成|就是|应该是|(?:联系|联络|找|打给|打电话给|通知)(?!方式|电话|人|地址|方法))"
 )
+# Said before the answer and not part of it: "嗯，…", "好的 …", "麻烦侬帮我写…", "那就…".
+_FILLER_LEAD = re.compile(
+    r"^(?:(?:嗯+|哦+|噢|喔|好的?|好滴|对的?|行|那|那就|麻烦(?:你|侬|您)?|请|(?:你|侬|您)?帮(?:我|阿拉|我们)?(?=写|填|记))"
+    r"[，,。.!！~～\s]*)+"
+)
+# Emoji, pictographs and other symbols typed beside a value (王根宝👍, 13812345678😊): not part of it.
+_SYMBOLS = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200D]+")
 # Whose name it is, said before it: "我女儿王丽", "她儿子，李强", "写我女儿的名字王丽".
 _KIN = (
     "女儿 儿子 囡囡 儿媳妇 儿媳 媳妇 女婿 老伴 老公 老婆 爱人 孙子 孙女 外孙女 外孙 侄子 侄女 外甥女 外甥 阿姐 阿哥 "
-    "姐姐 哥哥 妹妹 弟弟 邻居 保姆 家属 亲戚 朋友"
+    "姐姐 哥哥 妹妹 弟弟 邻居 保姆 家属 亲戚 朋友 老头子 老头 老太婆 老太太 老伴儿 姆妈 妈妈 阿妈 老妈 爸爸 阿爸 老爸 "
+    "娘 爹 外婆 外公 阿婆 阿爷 奶奶 爷爷 婆婆 公公 舅舅 阿舅 姑姑 阿姨 小辈"
 ).split()
 _KIN_PREFIX = re.compile(
     r"^(?:我|她|他|伊|阿拉|我们|我家|她家|他家|伊拉)?(?:的|家)?(?:"
@@ -77,7 +85,9 @@ _COMMON_WORDS = frozenset(
 # Forms of address and kinship alone (阿姨, 阿婆, 老师), and Shanghainese function words spelt with 阿 (阿拉, 阿是).
 _NOT_A_NAME = frozenset(
     "阿姨 阿婆 阿伯 阿公 阿叔 阿哥 阿姐 阿妹 阿弟 阿爸 阿妈 阿爹 阿娘 阿奶 阿爷 阿姆 阿舅 阿嫂 阿拉 阿是 阿要 阿有 "
-    "阿好 阿会 阿能 阿可以 阿侬 阿伊 阿婶 阿囡".split()
+    "阿好 阿会 阿能 阿可以 阿侬 阿伊 阿婶 阿囡 "
+    # laughter and sounds, and the words for the fields themselves ("我女儿的手机" names no one)
+    "哈哈 哈哈哈 呵呵 呵呵呵 嘿嘿 嘻嘻 嗯嗯 哦哦 好好 手机 电话 号码 座机 名字 地址 住址 门牌".split()
 )
 # A place, an organisation or a thing, by its last character: 盘古路, 居委会, 长护险, 高血压.
 _THING_ENDINGS = set("路街弄巷镇村区会院站局所馆店险费卡证病炎压症障号室楼堂厅处委司部科")
@@ -94,17 +104,20 @@ _POLITE = re.compile(r"^(?:谢谢|多谢|辛苦|麻烦|晓得|明白|知道|好�
 
 # Stopping the booking: a whole message that says so, in Mandarin or Shanghainese, maybe with a thank-you.
 _STOP_LEAD = (
-    r"(?:那|那么|那就|还是|我|我就|那我|我还是|我们|先|暂时|今天|这次|这趟|这回|嗯|哦|唉|哎|好了|好吧|行吧|好|行)*"
+    r"(?:那|那么|那就|还是|我|我就|那我|我还是|我们|先|暂时|今天|这次|这趟|这回|嗯|哦|唉|哎|哎呀|哎哟|啊呀|唉呀|好了|好吧|行吧"
+    r"|好|行|啥也|什么也|都)*"
 )
 _STOP_VERB = r"(?:约|订|弄|办|搞|做|预约|预订|登记|报名|排|麻烦|要|用|需要|去|看|聊)"
 _STOP_CORE = (
-    r"(?:算了|算啦|拉倒|罢了|作罢|不作数了"
+    # "暂时不需要", "我不要这个服务了", "我不约这个了" (first: each clause is matched once, without going back)
+    r"(?:不需要了?|(?:都|全都|一个都|哪个都)不要了?|[不勿](?:要|约|订|用)(?:(?:这个|那个|这种|这)(?:服务|预约)?了?|(?:服务|预约)了|了)"
+    r"|算了|算啦|拉倒|罢了|作罢|不作数了"
     r"|[不勿](?:想|要|用|高兴|必|打算|准备)?再?(?:约|订|预约|预订|报名|登记)(?:了|啦)?"
     rf"|[不勿](?:想|要|用|高兴|必|打算|准备)?(?:你|侬|您)?再?{_STOP_VERB}(?:你|侬|您)?(?:了|啦)"
     rf"|(?:覅|勿要|勿|别|甭|不要)再?{_STOP_VERB}?(?:了|啦)"
     rf"|先不{_STOP_VERB}了?|取消(?:吧|了|掉|算了)?"
-    r"|停|停一停|停下|(?:退出|结束)(?:预约|登记)?|不聊了|我自己(?:去|弄|想办法|打电话)|先这样"
-    r"|(?:下次|下趟|下回|以后|改天|改日|回头|过两天|过几天|过些天|过段时间|过阵子|有空|到时候|明年|开春"
+    r"|停|停一停|停下|(?:退出|结束)(?:预约|登记)?|不聊了|我自己(?:去|弄|想办法|打电话)|先这样|放弃|用不着"
+    r"|(?:下次|下趟|下回|以后|改天|改日|回头|过两天|过几天|过些天|过段时间|过阵子|有空|到时候|明年|开春|明天|后天|下礼拜|下个月"
     r"|等(?:等|一等|几天|两天|一阵|一段时间|我想好了?|我问问\S{0,3}|\S{1,4}回来))再(?:说|讲|约|弄|办|联系|来|看)"
     r"|再说|再讲|(?:我|让我)?再?(?:想想|考虑考虑|考虑一下)再说|我?再(?:想想|考虑考虑|考虑一下|考虑))"
 )
@@ -129,8 +142,9 @@ QUESTION = re.compile(
 # "哪天都行", "啥时候都可以": an answer, not a question.
 _ANY_WILL_DO = re.compile(r"(?:哪|啥|什么|谁|几)\S{0,3}都(?:行|可以|好|成|随便)|随便(?:哪|啥|什么|几)\S{0,3}")
 
-_CN_DIGITS = str.maketrans("零〇洞一幺二两三四五六七八九", "00011223456789")
-_PHONE_DIGIT = r"\d零〇洞一幺二两三四五六七八九"
+# Digits in words, also the financial forms a cheque writer uses (壹贰叁): 幺 and 洞 are 1 and 0 read aloud.
+_CN_DIGITS = str.maketrans("零〇洞一幺二两三四五六七八九壹贰叁肆伍陆柒捌玖", "00011223456789123456789")
+_PHONE_DIGIT = r"\d零〇洞一幺二两三四五六七八九壹贰叁肆伍陆柒捌玖"
 _PHONE_RUN = re.compile(rf"[+{_PHONE_DIGIT}][{_PHONE_DIGIT}\s\-()（）.·、，,]{{5,}}[{_PHONE_DIGIT}]")
 _LANDLINE_CUE = re.compile(r"座机|固话|固定电话|家里电话|家里的电话|宅电|家里|电话|号码")
 _MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
@@ -265,10 +279,17 @@ def clean_contact(text: str) -> str | None:
     or beside a phone number ("王秀英 13812345678"), the name alone. A question, "算了", a greeting, a form of
     address alone (阿姨), a place (盘古路) or a sentence is not a name.
     """
-    text = unicodedata.normalize("NFKC", text).strip(" ，。,.!！~～、")
-    text = re.sub(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", "", text)  # 王 丽 (voice input)
+    text = _SYMBOLS.sub(" ", unicodedata.normalize("NFKC", text)).strip(" ，。,.!！~～、")
     if not text or is_stop(text) or len(text) > 24:
         return None
+    filled = _FILLER_LEAD.sub("", text)
+    if filled and filled != text:
+        return clean_contact(filled)
+    joined = re.sub(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", "", text)  # 王 丽 (voice input)
+    return _contact_in(joined) or (_contact_in(text) if joined != text else None)
+
+
+def _contact_in(text: str) -> str | None:
     if _SELF.match(text):
         return "本人"
     name, marked = _strip_name(text)
@@ -308,6 +329,7 @@ _FIELD_WORDS = {
     "service": r"服务|项目",
     "when": r"时间|日子|日期|哪天|几号|几点|钟点",
 }
+_ANY_FIELD = "|".join(_FIELD_WORDS.values())
 _COMPLAINT = r"(?:不对|不是|错了|搞错了|弄错了|讲错了|说错了|写错了|记错了|打错了|填错了|有误|错的|不对的)"
 _DENY = re.compile(rf"^(?:{_COMPLAINT}(?:了|的)?[，,。.!！\s]*)+")
 _SETTER = r"(?:应该是|应该叫|就是|是|叫|写|填|改成|改为|改到|换成|换到|要)"
@@ -334,7 +356,9 @@ def parse_correction(text: str, when_found: bool) -> Correction:
             rf"(?:{words})的?\s*(?:{_COMPLAINT}(?:了|的)?)?[，,。\s]*(?:也)?{_SETTER}?\s*[:：]?\s*(.+)", body
         )
         if match:
-            named[key] = re.split(r"[，,。；;]", match.group(1), maxsplit=1)[0].strip()
+            value = re.split(r"[，,。；;]", match.group(1), maxsplit=1)[0]
+            # "联系人王根宝 电话139…": the value stops where the next field is named
+            named[key] = re.split(rf"\s*(?:{_ANY_FIELD})", value, maxsplit=1)[0].strip()
     contact = clean_contact(named["contact"]) if "contact" in named else None
     phone = clean_phone(body)
     street = find_street(named.get("street") or _after_setter(body)) or find_street(body)
@@ -344,5 +368,54 @@ def parse_correction(text: str, when_found: bool) -> Correction:
         # "不对，是助餐", "不对，是黄阿宝": no field named; a service's name is the service, a bare name the contact.
         service = find_service(_after_setter(body))
         if service is None:
-            contact = clean_contact(re.sub(rf"^{_SETTER}", "", body))
+            # "不对，是黄阿宝", "张秀英改成张秀珍": the new name
+            contact = clean_contact(re.sub(rf"^{_SETTER}", "", body)) or clean_contact(_after_setter(body))
     return Correction(service=service, street=street, contact=contact, phone=phone, when_text=when_text)
+
+
+def fields_named(text: str) -> list[str]:
+    """The fields a message names ("地址写错了" → ["street"]), in the order of :data:`_FIELD_WORDS`."""
+    plain = unicodedata.normalize("NFKC", text)
+    return [key for key, words in _FIELD_WORDS.items() if re.search(words, plain)]
+
+
+_CHOICE_WORD = re.compile(r"(?:第|选|就)?[\d一二三四五六七八九十①-⑩]{1,2}(?:个|号)?(?:吧)?")
+
+
+def listed_name(text: str) -> str | None:
+    """A name given in a list of values, not in a sentence: "住大场 王根宝 13912345678", "13912345678 王秀英",
+    "礼拜五，王根宝". Every other part must be a value (a number, a place, a day, a service), so a sentence
+    that only mentions a person ("周老师叫我约的") names no contact."""
+    plain = _PHONE_RUN.sub("，", _SYMBOLS.sub(" ", unicodedata.normalize("NFKC", text)))
+    clauses = [c for c in _CLAUSES.split(plain) if c]
+    if len(clauses) + (plain != text) < 2:
+        return None
+    names: list[str] = []
+    for clause in clauses:
+        if _CHOICE_WORD.fullmatch(clause) or find_street(clause) or find_service(clause) or parse_when(clause):
+            continue
+        name, marked = _strip_name(_FILLER_LEAD.sub("", clause) or clause)
+        if not _is_name(name, marked):
+            return None
+        names.append(name)
+    return names[0] if len(names) == 1 else None
+
+
+def named_contact(text: str) -> str | None:
+    """A name the message says is the contact's, in any clause: "联系人王根宝", "阿拉老头子叫王根宝，住大场",
+    "不对，名字写错了 是王秀英"; a name in a list of values ("住大场 王根宝 13912345678"); else None."""
+    correction = parse_correction(text, when_found=False)
+    if correction.contact and ((fields_named(text) and "contact" in fields_named(text)) or _DENY.match(text.strip())):
+        return correction.contact
+    plain = _SYMBOLS.sub(" ", unicodedata.normalize("NFKC", text))
+    for clause in _CLAUSES.split(plain):
+        name, marked = _strip_name(_FILLER_LEAD.sub("", clause) or clause)
+        if marked and _is_name(name, marked) and not _SELF.match(name):
+            return name
+    return listed_name(text)
+
+
+def without_phone(text: str) -> str:
+    """The message with any phone number taken out ("2 王根宝 139…" → "2 王根宝 "), to read the rest on its own."""
+    plain = unicodedata.normalize("NFKC", text)
+    return _PHONE_RUN.sub(" ", plain) if clean_phone(plain) else plain

@@ -204,3 +204,151 @@ def test_values_the_entity_tagger_missed_are_read_from_the_typed_text(at) -> Non
     assert result["booking_contact"] == "冯秀兰"
     assert result["booking_phone"] == "13812345678"
     assert result["booking_street"] == "顾村镇" and result["booking_service"] == "bath"
+
+
+# -- many phrasings at each prompt, as seniors type them (issue 10; none of them a training example) ----------
+BEFORE_NAME = {
+    "booking_service": "bath",
+    "booking_when": "礼拜三",
+    "booking_date": "2026-12-02",
+    "booking_street": "顾村镇",
+}
+BEFORE_PHONE = {**BEFORE_NAME, "booking_contact": "张秀英"}
+BEFORE_DAYS = {
+    "booking_service": "bath",
+    "booking_when_options": ["2026-12-03", "2026-12-04"],
+    "booking_when_question": "您说的“过两天”是哪一天？\n1. 12月3日（星期四）\n2. 12月4日（星期五）\n请回复数字。",
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("阿拉老头子叫王根宝", "王根宝"),
+        ("张桂英😊", "张桂英"),
+        ("侬帮我写王凤英", "王凤英"),
+        ("麻烦写孙建国", "孙建国"),
+        ("我老头子王根宝", "王根宝"),
+        ("王根宝👍", "王根宝"),
+        ("好的 王根宝", "王根宝"),
+        ("王根宝 老头子", "王根宝"),
+        ("阿拉姆妈叫顾美英", "顾美英"),
+        ("嗯 写钱阿姨好了", "钱阿姨"),
+        ("我爷爷叫陆福生", "陆福生"),
+    ],
+)
+def test_a_name_said_with_whose_it_is_fillers_or_emoji_is_the_name(at, text: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(text, "booking_contact", BEFORE_NAME, {"booking_contact": text})
+    assert result["booking_contact"] == name, result
+
+
+@pytest.mark.parametrize("text", ["哈哈", "我女儿的手机", "呵呵呵", "写我老伴的电话"])
+def test_laughter_and_field_words_are_no_name(at, text: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(text, "booking_contact", BEFORE_NAME, {"booking_contact": text})
+    assert result.get("booking_contact") is None, result
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt"),
+    [
+        ("明天再说吧", "booking_contact"),
+        ("用不着了", "booking_contact"),
+        ("暂时不需要", "booking_phone"),
+        ("我不要这个服务了", "booking_contact"),
+        ("我不约这个了", "booking_street"),
+        ("哎呀算了", "booking_when"),
+        ("放弃", "booking_phone"),
+        ("啥也不要了", "booking_contact"),
+    ],
+)
+def test_more_ways_to_stop_end_the_form_at_any_prompt(at, text: str, prompt: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(text, prompt, BEFORE_PHONE, {prompt: text})
+    assert result["requested_slot"] is None and result["booking_stage"] == booking_form.STOPPED, result
+
+
+@pytest.mark.parametrize("text", ["月浦镇 沪太路 12号", "住在大场，门牌18号", "友谊路 5号", "住月浦 9号", "5号"])
+def test_a_house_number_at_the_street_prompt_never_replaces_the_day(at, text: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    before = {"booking_service": "bath", "booking_when": "礼拜三", "booking_date": "2026-12-02"}
+    result = validate(text, "booking_street", before, {"booking_when": text})
+    assert result.get("booking_date", "2026-12-02") == "2026-12-02", result
+    assert result["booking_when"] == "礼拜三", result
+
+
+@pytest.mark.parametrize(
+    ("text", "prompt", "contact"),
+    [
+        ("住大场 王根宝 13912345678", "booking_street", "王根宝"),
+        ("13912345678 王秀英", "booking_phone", "王秀英"),
+        ("不对名字写错了 是王秀英 电话13912345678", "booking_phone", "王秀英"),
+        ("礼拜三，王根宝，13912345678", "booking_when", "王根宝"),
+    ],
+)
+def test_a_name_listed_beside_other_values_or_corrected_is_the_contact(
+    at, text: str, prompt: str, contact: str
+) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    before = BEFORE_PHONE if prompt == "booking_phone" else {"booking_service": "bath"}
+    result = validate(text, prompt, before, {})
+    assert result["booking_contact"] == contact, result
+    assert result["booking_phone"] == "13912345678", result
+
+
+@pytest.mark.parametrize(
+    ("text", "noted"),
+    [
+        ("王根宝 13912345678", "联系人王根宝、电话139 1234 5678"),
+        ("联系人王根宝", "联系人王根宝"),
+        ("阿拉老头子叫王根宝", "联系人王根宝"),
+        ("电话13912345678", "电话139 1234 5678"),
+    ],
+)
+def test_values_typed_at_the_numbered_days_are_said_back_and_the_days_asked_again(at, text: str, noted: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(text, "booking_when", BEFORE_DAYS, {"booking_when": text})
+    said = " ".join(result["_said"])
+    assert noted in said and "没听明白" not in said, result
+    assert result["booking_when"] is None and result.get("booking_when_options", BEFORE_DAYS["booking_when_options"])
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [("②", "2026-12-04"), ("第一个 王根宝", "2026-12-03"), ("2 王根宝 幺三九幺二三四五六七八", "2026-12-04")],
+)
+def test_a_numbered_day_is_picked_beside_other_values(at, text: str, day: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(text, "booking_when", BEFORE_DAYS, {"booking_when": text})
+    assert result["booking_date"] == day, result
+
+
+def test_a_question_at_the_numbered_days_keeps_them(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate("哪天人少", "booking_when", BEFORE_DAYS, {"booking_when": "哪天人少"})
+    assert (
+        result.get("booking_when_question", BEFORE_DAYS["booking_when_question"])
+        == BEFORE_DAYS["booking_when_question"]
+    )
+
+
+def test_a_day_in_the_first_message_is_read_even_when_no_time_was_tagged(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate("过两天帮我约助浴，住在顾村", None, {}, {"booking_service": "bath"})
+    assert result["booking_when_options"] == ["2026-12-02", "2026-12-03"], result
+
+
+@pytest.mark.parametrize(("text", "code"), [("订个饭", "meal")])
+def test_a_service_with_a_measure_word_inside(at, text: str, code: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(text, "booking_service", {}, {"booking_service": text})
+    assert result["booking_service"] == code, result
+
+
+def test_a_phone_in_financial_digits(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    result = validate(
+        "幺叁玖幺贰叁肆伍陆柒捌", "booking_phone", BEFORE_PHONE, {"booking_phone": "幺叁玖幺贰叁肆伍陆柒捌"}
+    )
+    assert result["booking_phone"] == "13912345678", result
