@@ -139,3 +139,14 @@ def test_a_bad_table_is_a_configuration_error(tmp_path: Path) -> None:
     bad.write_text("version: 1\nrules: {}\n", encoding="utf-8")
     with pytest.raises(IntentRulesError, match="intents"):
         load_rules(bad, Path(__file__).resolve().parents[2] / "bookings" / "services.yml")
+
+
+@pytest.mark.parametrize("text", ["叫个人来", "找个人来", "喊个人来吧", "请个人来", "帮我叫个人来", "找个人"])
+def test_asking_for_a_person_is_never_a_booking(rules: IntentRules, text: str) -> None:
+    # "叫个人来" is a handoff trigger (request_human, the classifier's); only a service said makes it a booking.
+    assert rules.intent_for(text) != "book_service"
+
+
+@pytest.mark.parametrize("text", ["叫个人来洗澡", "喊个人来帮我洗澡", "叫个护工来", "找个护理员上门"])
+def test_someone_sent_for_a_service_is_a_booking(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text) == "book_service"
