@@ -8,13 +8,18 @@ A conversation has a topic: the entry last answered with confidence (slot ``kb_t
 the aspect last asked (slot ``kb_aspect``: documents, place, fees …). A message is resolved
 in this order (:func:`resolve`):
 
+0. "还有别的吗" offers the other entries on the topic's subject as numbered choices; a street said alone
+   ("顾村", "我住在罗店", or its number in the list of streets) answers the last question for that street;
 1. a bare follow-up ("那要带啥材料?", "去哪里办?", "要钱伐?") is answered from the topic entry's
-   field; if that entry lacks it, from a closely related entry that has it, else the reply says
-   the entry does not say and where to ask;
-2. "那X呢?" asks the previous aspect about a new topic X;
+   field; if that entry lacks it, from a closely related entry that has it, else from the topic's own
+   sentences that speak of it, else the reply says the entry does not say and where to ask. A place
+   that depends on the senior's street ("街镇社区事务受理服务中心") is that street's, when the street was
+   said in the conversation; otherwise the reply asks which street, with Baoshan's streets numbered;
+2. "那X呢?" asks the previous aspect about a new topic X (or about X as a facet of the topic's subject);
 3. a question that names its own topic is searched in the whole knowledge base;
 4. a question that is not clear on its own is searched again together with the topic's title.
-A new confident answer replaces the topic.
+A new confident answer replaces the topic; a service booked after the last answer is the topic of
+"要带啥" too.
 """
 
 from __future__ import annotations
@@ -165,9 +170,10 @@ def _search(index: LiveIndex, text: str, street: str | None) -> list[Hit]:
     elif hits and _of_a_street(index, hits[0]):
         # No street named: the district-wide entry ("日间照料中心（老人白天托管）") before one street's
         # (「大场镇日间照料中心」) when it is nearly as close.
-        general = next((h for h in hits if not _of_a_street(index, h)), None)
+        # Twelve streets' 日间照料中心 can fill the first hits: look further for the district-wide one.
+        general = next((h for h in index.search(text, top_k=20) if not _of_a_street(index, h)), None)
         if general is not None and general.score >= max(index.settings.threshold, hits[0].score - GENERAL_MARGIN):
-            hits = [general, *(h for h in hits if h is not general)]
+            hits = [general, *(h for h in hits if h.id != general.id)]
     return hits
 
 
@@ -216,7 +222,9 @@ def _places_in(entries: dict[str, Entry], street: str, kinds: tuple[str, ...]) -
     return sorted(found, key=lambda e: kinds.index(_kind(e)))
 
 
-def _street_reply(index: LiveIndex, topic: Entry, street: str, aspect: Aspect | None, context: Context) -> Resolved | None:
+def _street_reply(
+    index: LiveIndex, topic: Entry, street: str, aspect: Aspect | None, context: Context
+) -> Resolved | None:
     """The topic asked of one street: a street's own place (「罗店镇长者食堂」→ 大场镇's), or, for a topic whose place
     depends on the street, that street's places of the kinds it names."""
     entries = index.entries

@@ -200,7 +200,9 @@ def street_places(entry: Entry, street: str, places: list[Entry], kinds: tuple[s
         lines.append(f"具体地址、电话和开放时间，请打 {HOTLINE} 问，或者问居委会。")
     else:
         for place in places:
-            facts = [f"{FIELD_LABELS[k]}：{place.fields[k]}" for k in ("place", "phone", "hours") if place.fields.get(k)]
+            facts = [
+                f"{FIELD_LABELS[k]}：{place.fields[k]}" for k in ("place", "phone", "hours") if place.fields.get(k)
+            ]
             if facts:
                 lines.append(f"{place.title}：" + "；".join(facts))
         if any(p.sample for p in places):
