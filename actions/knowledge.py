@@ -8,19 +8,25 @@ A conversation has a topic: the entry last answered with confidence (slot ``kb_t
 the aspect last asked (slot ``kb_aspect``: documents, place, fees …). A message is resolved
 in this order (:func:`resolve`):
 
+0. "还有别的吗" offers the other entries on the topic's subject as numbered choices; a street said alone
+   ("顾村", "我住在罗店", or its number in the list of streets) answers the last question for that street;
 1. a bare follow-up ("那要带啥材料?", "去哪里办?", "要钱伐?") is answered from the topic entry's
-   field; if that entry lacks it, from a closely related entry that has it, else the reply says
-   the entry does not say and where to ask;
-2. "那X呢?" asks the previous aspect about a new topic X;
+   field; if that entry lacks it, from a closely related entry that has it, else from the topic's own
+   sentences that speak of it, else the reply says the entry does not say and where to ask. A place
+   that depends on the senior's street ("街镇社区事务受理服务中心") is that street's, when the street was
+   said in the conversation; otherwise the reply asks which street, with Baoshan's streets numbered;
+2. "那X呢?" asks the previous aspect about a new topic X (or about X as a facet of the topic's subject);
 3. a question that names its own topic is searched in the whole knowledge base;
 4. a question that is not clear on its own is searched again together with the topic's title.
-A new confident answer replaces the topic.
+A new confident answer replaces the topic; a service booked after the last answer is the topic of
+"要带啥" too.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,23 +38,39 @@ from rasa_sdk.types import DomainDict
 from actions.care import comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
-from knowledge_base.answers import Reply, compose, format_aspect, format_entry, missing_aspect, not_sure
+from bookings.catalog import default_catalog
+from knowledge_base.answers import (
+    Reply,
+    ask_street,
+    compose,
+    format_aspect,
+    format_entry,
+    missing_aspect,
+    more_about,
+    not_sure,
+    street_places,
+)
 from knowledge_base.files import builtin_entries
-from knowledge_base.followup import Aspect, aspect_named, read, same_subject
+from knowledge_base.followup import Aspect, aspect_named, read, same_subject, street_only
 from knowledge_base.retrieval import Hit, LiveIndex
 from knowledge_base.schema import Entry
 from knowledge_base.store import KBStore
 from staff import unanswered
+from textnorm import normalize
+from yinling.places import STREETS, find_street
 
 logger = logging.getLogger(__name__)
 
 TOPIC, ASPECT, DISCLAIMER = "kb_topic", "kb_aspect", "kb_disclaimer"
+BOOKED_SERVICE = "booking_service"  # the booking form's slot: the code of the service being booked
 # Said after a complaint about a KB answer: sorry, rephrase, or a person (button 找人工).
 COMFORT_OFFER = "utter_comfort_offer"
 UNHELPFUL_RESPONSE = "utter_unhelpful"
 # A related entry may answer an aspect the topic entry lacks only if it is nearly as close as a
 # confident answer (same subject, other facet: 长护险 what-is → 长护险 eligibility has the documents).
 RELATED_MARGIN = 0.02
+# A question naming no street prefers the district-wide entry over one street's by up to this much.
+GENERAL_MARGIN = 0.1
 
 _index: LiveIndex | None = None
 
@@ -80,20 +102,51 @@ class Context:
     topic: Entry | None = None
     aspect: Aspect | None = None
     disclaimer_shown: bool = False
-    street: str | None = None
+    street: str | None = None  # named in this message
     extra_topic: str | None = None  # e.g. the service being booked, when no entry was answered yet
+    home_street: str | None = None  # the senior's street, as said earlier in the conversation
 
     @classmethod
     def of(cls, tracker: Tracker, message: dict[str, Any], entries: dict[str, Entry]) -> Context:
         topic_id = tracker.get_slot(TOPIC)
         street = next((e.get("value") for e in message.get("entities") or [] if e.get("entity") == "street"), None)
+        named = find_street(str(street)) if street else None
+        service = booked_last(tracker)
         return cls(
-            topic=entries.get(str(topic_id)) if topic_id else None,
-            aspect=aspect_named(tracker.get_slot(ASPECT)),
+            # A service booked (or being booked) after the last answer is what "要带啥" is about.
+            topic=None if service else entries.get(str(topic_id)) if topic_id else None,
+            aspect=None if service else aspect_named(tracker.get_slot(ASPECT)),
             disclaimer_shown=bool(tracker.get_slot(DISCLAIMER)),
-            street=str(street) if street else None,
-            extra_topic=str(tracker.get_slot("booking_service") or "") or None,
+            street=named or (str(street) if street else None),
+            extra_topic=service,
+            home_street=named or street_said(tracker),
         )
+
+
+def booked_last(tracker: Tracker) -> str | None:
+    """The name of the service booked or being booked, if that came after the last knowledge answer."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "slot" or not event.get("value"):
+            continue
+        if event.get("name") == TOPIC:
+            return None
+        if event.get("name") == BOOKED_SERVICE:
+            code = str(event["value"])
+            service = default_catalog().services.get(code)
+            return service.name if service is not None else code
+    return None
+
+
+def street_said(tracker: Tracker) -> str | None:
+    """The street or town the senior named last in this conversation (a booking's street counts too)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            text = str(event.get("text") or "")
+            street = find_street(normalize(text)) if text and not text.startswith("/") else None
+            if street is not None:
+                return street
+    booked = tracker.get_slot("booking_street")
+    return find_street(str(booked)) if booked else None
 
 
 @dataclass(frozen=True)
@@ -108,16 +161,31 @@ class Resolved:
 
 def _search(index: LiveIndex, text: str, street: str | None) -> list[Hit]:
     """The KB's best hits; a street the message names points to that street's entries."""
+    street = street or find_street(normalize(text))
     hits = index.search(text, top_k=5)
     if street:
         local = index.search(text, top_k=3, street=street)
         if local and local[0].score >= index.settings.threshold:
             hits = local + hits
+    elif hits and _of_a_street(index, hits[0]):
+        # No street named: the district-wide entry ("日间照料中心（老人白天托管）") before one street's
+        # (「大场镇日间照料中心」) when it is nearly as close.
+        # Twelve streets' 日间照料中心 can fill the first hits: look further for the district-wide one.
+        general = next((h for h in index.search(text, top_k=20) if not _of_a_street(index, h)), None)
+        if general is not None and general.score >= max(index.settings.threshold, hits[0].score - GENERAL_MARGIN):
+            hits = [general, *(h for h in hits if h.id != general.id)]
     return hits
 
 
-def _aspect_reply(entry: Entry, aspect: Aspect, score: float, context: Context) -> Reply | None:
-    formatted = format_aspect(entry, aspect, disclaimer_shown=context.disclaimer_shown)
+def _of_a_street(index: LiveIndex, hit: Hit) -> bool:
+    entry = index.entries.get(hit.id)
+    return entry is not None and bool(entry.street)
+
+
+def _aspect_reply(
+    entry: Entry, aspect: Aspect, score: float, context: Context, *, sentences: bool = True
+) -> Reply | None:
+    formatted = format_aspect(entry, aspect, disclaimer_shown=context.disclaimer_shown, sentences=sentences)
     if formatted is None:
         return None
     return Reply(formatted[0], entry.id, True, score, disclaimed=formatted[1])
@@ -128,10 +196,85 @@ def _entry_reply(entry: Entry, score: float, context: Context) -> Reply:
     return Reply(text, entry.id, True, score, disclaimed=disclaimed)
 
 
+# A message that is only a number ("12", "１２", "12。").
+BARE_NUMBER = re.compile(r"(\d{1,2})\s*[.。号]?")
+# Contact aspects whose answer is a place of the senior's own street.
+LOCAL_ASPECTS = frozenset({"place", "hours", "phone"})
+
+
+def _kind(entry: Entry) -> str:
+    """What a directory entry is, without its street: 「顾村镇长者食堂（示例）」→ 长者食堂."""
+    return entry.title.removeprefix(entry.street or "").split("（", 1)[0].strip()
+
+
+def local_kinds(entries: dict[str, Entry], topic: Entry) -> tuple[str, ...]:
+    """The kinds of a street's places (受理服务中心, 长者食堂 …) that the topic's place names, when the place
+    depends on the senior's street ("街镇社区事务受理服务中心"); empty for a topic of one street or one place."""
+    if topic.street:
+        return ()
+    said = f"{topic.fields.get('place') or ''} {topic.title}"
+    kinds = {_kind(e) for e in entries.values() if e.street and e.street in STREETS}
+    return tuple(sorted((k for k in kinds if k and k in said), key=said.index))
+
+
+def _places_in(entries: dict[str, Entry], street: str, kinds: tuple[str, ...]) -> list[Entry]:
+    found = [e for e in entries.values() if e.street == street and _kind(e) in kinds]
+    return sorted(found, key=lambda e: kinds.index(_kind(e)))
+
+
+def _street_reply(
+    index: LiveIndex, topic: Entry, street: str, aspect: Aspect | None, context: Context
+) -> Resolved | None:
+    """The topic asked of one street: a street's own place (「罗店镇长者食堂」→ 大场镇's), or, for a topic whose place
+    depends on the street, that street's places of the kinds it names."""
+    entries = index.entries
+    if topic.street:
+        same = _places_in(entries, street, (_kind(topic),))
+        if not same:
+            return None
+        entry = same[0]
+        reply = (_aspect_reply(entry, aspect, 1.0, context) if aspect else None) or _entry_reply(entry, 1.0, context)
+        return Resolved(reply, aspect, "street")
+    kinds = local_kinds(entries, topic)
+    if not kinds:
+        return None
+    places = _places_in(entries, street, kinds)
+    text = street_places(topic, street, places, kinds)
+    return Resolved(Reply(text, topic.id, True, 1.0), aspect_named("place"), "street", topic_id=topic.id)
+
+
+def _more(index: LiveIndex, topic: Entry) -> Resolved:
+    """ "还有别的吗": up to four other entries on the topic's subject, as numbered choices ("2" picks one)."""
+    others: list[Entry] = []
+    for hit in index.search(topic.title, top_k=12):
+        entry = index.entries.get(hit.id)
+        if entry is None or entry.id == topic.id or entry.street or not same_subject(topic.title, entry.title):
+            continue
+        others.append(entry)
+    others = others[:4]
+    reply = Reply(more_about(topic, others), topic.id, True, 1.0, tuple(e.id for e in others))
+    return Resolved(reply, None, "more", topic_id=topic.id)
+
+
+def _local_place(index: LiveIndex, entry: Entry, aspect: Aspect, context: Context) -> Resolved | None:
+    """去哪里办 when the place is "街镇社区事务受理服务中心": the senior's own street's, or ask which street."""
+    if context.home_street:
+        return _street_reply(index, entry, context.home_street, aspect, context)
+    if aspect.name != "place":
+        return None
+    reply = Reply(ask_street(entry, aspect, STREETS), entry.id, True, 1.0)
+    return Resolved(reply, aspect, "ask_street", topic_id=entry.id)
+
+
 def _followup(index: LiveIndex, text: str, topic: Entry, aspect: Aspect | None, context: Context) -> Resolved:
     if aspect is None:
         return Resolved(_entry_reply(topic, 1.0, context), None, "followup")
-    direct = _aspect_reply(topic, aspect, 1.0, context)
+    if aspect.name in LOCAL_ASPECTS and local_kinds(index.entries, topic):
+        local = _local_place(index, topic, aspect, context)
+        if local is not None:
+            return local
+    # The topic's field first (for a yes/no about one facet, its own sentences that speak of it).
+    direct = _aspect_reply(topic, aspect, 1.0, context, sentences=aspect.strict)
     if direct is not None:
         return Resolved(direct, aspect, "followup")
     # The topic entry does not say; a sibling entry about the same subject may (长护险申请 → 长护险评估的
@@ -143,11 +286,40 @@ def _followup(index: LiveIndex, text: str, topic: Entry, aspect: Aspect | None, 
             continue
         if entry.street and entry.street != context.street and entry.street != topic.street:
             continue  # one street's 日间照料中心 does not answer for the district's
-        related = _aspect_reply(entry, aspect, hit.score, context)
+        if aspect.name == "place" and entry.fields.get("place") and local_kinds(index.entries, entry):
+            # The sibling's place depends on the street too ("街镇社区事务受理服务中心"): the senior's own, or ask.
+            local = _local_place(index, entry, aspect, context)
+            if local is not None:
+                return replace(local, topic_id=topic.id)
+        # A sibling answers from its fields only: its sentences are about its own facet (出证时间 is not 几点开门).
+        related = _aspect_reply(entry, aspect, hit.score, context, sentences=False)
         if related is not None:
             return Resolved(related, aspect, "related", topic_id=topic.id)
+    # No field anywhere: what the topic's own text says of it ("长者食堂一般中午供餐" for 几点开饭).
+    said = _aspect_reply(topic, aspect, 1.0, context)
+    if said is not None:
+        return Resolved(said, aspect, "followup")
     reply = Reply(missing_aspect(topic, aspect), topic.id, True, 1.0)
     return Resolved(reply, aspect, "missing")
+
+
+def _other_topic(index: LiveIndex, other: str, topic: Entry | None, context: Context) -> Resolved | None:
+    """ "那X呢": the previous question about X; X on its own first ("那沪惠保呢"), else X as a facet of the topic's
+    subject ("那打印的呢" after 自书遗嘱 is 打印遗嘱), never the topic entry itself again."""
+    entries, threshold = index.entries, index.settings.threshold
+    asked = context.aspect.question if context.aspect else ""
+    queries = [f"{other}{asked}"]
+    if topic is not None:
+        queries.append(f"{topic.title} {other}{asked}")
+    for query in queries:
+        live = [h for h in _search(index, query, context.street) if h.id in entries]
+        live = [h for h in live if topic is None or h.id != topic.id]
+        if live and live[0].score >= threshold:
+            entry = entries[live[0].id]
+            focused = _aspect_reply(entry, context.aspect, live[0].score, context) if context.aspect else None
+            reply = focused or _entry_reply(entry, live[0].score, context)
+            return Resolved(reply, context.aspect, "other_topic")
+    return None
 
 
 def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
@@ -155,9 +327,17 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     entries, threshold = index.entries, index.settings.threshold
     reading = read(text)
     topic = context.topic
+    if topic is not None and reading.more:
+        return _more(index, topic)
+    street = street_only(text) or (street_only(reading.other_topic) if reading.other_topic else None)
+    if topic is not None and street is not None:
+        # "顾村" after "您住哪个街道?", "那大场呢" after a 罗店 食堂: the same question, of that street.
+        local = _street_reply(index, topic, street, context.aspect, context)
+        if local is not None:
+            return local
     if topic is None and context.extra_topic and reading.bare:
         # Booking 助浴 and asking "要带啥?": the service's own entry is the topic.
-        hits = index.search(context.extra_topic, top_k=1)
+        hits = _search(index, context.extra_topic, None)
         if hits and hits[0].score >= threshold:
             topic = entries.get(hits[0].id)
     if topic is not None and reading.bare:
@@ -166,14 +346,10 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
         # "要带啥材料?" with nothing said before: which matter? Offer the likeliest, never guess one.
         hits = _search(index, text, context.street)
         return Resolved(not_sure(hits, entries), reading.aspect, "unsure")
-    if reading.other_topic and context.aspect is not None:
-        hits = _search(index, f"{reading.other_topic}{context.aspect.question}", context.street)
-        live = [h for h in hits if h.id in entries]
-        if live and live[0].score >= threshold:
-            entry = entries[live[0].id]
-            focused = _aspect_reply(entry, context.aspect, live[0].score, context)
-            reply = focused or _entry_reply(entry, live[0].score, context)
-            return Resolved(reply, context.aspect, "other_topic")
+    if reading.other_topic:
+        other = _other_topic(index, reading.other_topic, topic, context)
+        if other is not None:
+            return other
     hits = _search(index, text, context.street)
     reply = compose(hits, entries, threshold, disclaimer_shown=context.disclaimer_shown)
     if reply.confident:
@@ -361,6 +537,12 @@ class ActionFallbackKnowledge(Action):
         if menu is not None:
             dispatcher.utter_message(response=MENU_RESPONSES[menu])
             return []
+        number = BARE_NUMBER.fullmatch(normalize(text).strip()) if text else None
+        if number is not None:
+            # "12" after a numbered list, read as a date or a number of something: it picks from the list.
+            from actions.bookings import menu_choice  # actions.bookings imports this module
+
+            return menu_choice(dispatcher, tracker, int(number[1]))
         resolved = answer(tracker, text, message) if text and not text.startswith("/") else None
         if resolved is not None and resolved.reply.confident:
             utter_resolved(dispatcher, resolved)

@@ -45,6 +45,15 @@ NOT_SURE = "这个问题我不太有把握，怕讲错耽误您。"
 OFFER_PERSON = f"您也可以拨打 {HOTLINE} 市民服务热线，或到{SERVICE_CENTRE}问工作人员。"
 # The answer text already points to the official channel: no second disclaimer.
 _ALREADY_HEDGED = re.compile(rf"以官方为准|以官方最新|{HOTLINE}")
+# A hedge inside a field value ("（以官方为准）", "（常见标准，以官方为准）", "（以当年条款为准）"): the reply
+# says it once, in the answer or in the closing note, not after every fact.
+_FIELD_HEDGE = re.compile(r"[，,；;]?\s*(?:具体)?以(?:官方|当年|最新|官方最新)[^（）()，。]{0,8}为准")
+_EMPTY_ASIDE = re.compile(r"[（(]\s*[）)]")
+# Sentences of an entry's text, to answer an aspect no field holds; numbered list markers ("2. ") dropped.
+_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
+_LIST_MARK = re.compile(r"^\s*\d+[.、．]\s*")
+# In sample entries, sentences with contact details are sample data too.
+_SAMPLE_DETAIL = re.compile(r"示例|演示|××|地址|电话|\d{3,}[-－]\d{3,}")
 
 
 def show_sample_contacts() -> bool:
@@ -71,13 +80,38 @@ def _hidden(entry: Entry, key: str) -> bool:
     return entry.sample and key in CONTACT_FIELDS and not show_sample_contacts()
 
 
-def _notes(entry: Entry, body: str, disclaimer_shown: bool) -> tuple[list[str], bool]:
-    """The closing note: sample data or unsure facts, at most once per reply and in full once per conversation."""
+def unhedged(value: object) -> tuple[str, bool]:
+    """A field value without its "以官方为准" aside; and whether it had one."""
+    text = str(value)
+    bare = _EMPTY_ASIDE.sub("", _FIELD_HEDGE.sub("", text)).strip()
+    return bare, bare != text
+
+
+def sentences_about(entry: Entry, aspect: Aspect, limit: int = 3) -> list[str]:
+    """The sentences of the entry's answer and details that answer ``aspect`` (its keywords), at most ``limit``."""
+    if aspect.keywords is None:
+        return []
+    found: list[str] = []
+    for part in (entry.answer, *re.split(r"\s(?=\d+[.、．])", entry.details or "")):
+        for sentence in _SENTENCE.findall(_LIST_MARK.sub("", part)):
+            sentence = sentence.strip()
+            if len(sentence) < 4 or sentence in found or not aspect.keywords.search(sentence):
+                continue
+            if entry.sample and _SAMPLE_DETAIL.search(sentence) and not show_sample_contacts():
+                continue
+            found.append(sentence)
+    return found[:limit]
+
+
+def _notes(entry: Entry, body: str, disclaimer_shown: bool, hedged: bool = False) -> tuple[list[str], bool]:
+    """The closing note: sample data or unsure facts, at most once per reply and in full once per conversation.
+
+    ``hedged``: a field shown had its own "以官方为准", taken out so that the reply says it once."""
     if entry.sample:
         if show_sample_contacts():
             return [SAMPLE_NOTE], False
         return [], False  # the contacts were withheld, with the pointer to 12345 instead
-    if not entry.unsure or _ALREADY_HEDGED.search(body):
+    if not (entry.unsure or hedged) or _ALREADY_HEDGED.search(body):
         return [], False
     if disclaimer_shown:
         return [UNSURE_MARK], False
@@ -92,34 +126,98 @@ def format_entry(entry: Entry, *, disclaimer_shown: bool = False) -> tuple[str, 
         lines.append("要带的材料：")
         lines.extend(f"{i}. {doc}" for i, doc in enumerate(documents, start=1))
     facts = [(k, FIELD_LABELS[k], v) for k, v in entry.fields.items() if k in FIELD_LABELS and v]
-    shown = [(label, value) for key, label, value in facts if not _hidden(entry, key)]
-    for label, value in shown[:3]:
+    shown = [(label, unhedged(value)) for key, label, value in facts if not _hidden(entry, key)]
+    for label, (value, _) in shown[:3]:
         lines.append(f"{label}：{value}")
+    hedged = any(had for _, (_, had) in shown[:3])
     if any(_hidden(entry, key) for key, _, _ in facts):
         lines.append(SAMPLE_CONTACTS_HIDDEN)
-    notes, disclaimed = _notes(entry, "\n".join(lines), disclaimer_shown)
+    notes, disclaimed = _notes(entry, "\n".join(lines), disclaimer_shown, hedged)
     lines.extend(notes)
     lines.append(f"来源：{source_name(entry)}")
     return "\n".join(lines), disclaimed
 
 
-def format_aspect(entry: Entry, aspect: Aspect, *, disclaimer_shown: bool = False) -> tuple[str, bool] | None:
-    """Only the part of ``entry`` that answers ``aspect`` ("要带啥材料?"), or None if the entry lacks it."""
-    key = next((k for k in aspect.fields if entry.fields.get(k)), None)
-    if key is None:
-        return None
+def _speaks_of(aspect: Aspect, value: object) -> bool:
+    return not aspect.strict or aspect.keywords is None or bool(aspect.keywords.search(str(value)))
+
+
+def format_aspect(
+    entry: Entry, aspect: Aspect, *, disclaimer_shown: bool = False, sentences: bool = True
+) -> tuple[str, bool] | None:
+    """Only the part of ``entry`` that answers ``aspect`` ("要带啥材料?"), or None if the entry lacks it.
+
+    A field answers first; else, with ``sentences``, the entry's own sentences that speak of it. For a yes/no
+    about one facet (``aspect.strict``: 网上能办伐, 儿子能代办伐) the sentences come first, and a field
+    answers only if it speaks of that facet."""
+    key = next((k for k in aspect.fields if entry.fields.get(k) and _speaks_of(aspect, entry.fields[k])), None)
+    said = sentences_about(entry, aspect) if sentences and (key is None or aspect.strict) else []
     subject = f"「{entry.title}」"
-    if _hidden(entry, key):
+    hedged = False
+    if key is None and entry.sample and aspect.name in CONTACT_FIELDS and not show_sample_contacts():
+        lines = [SAMPLE_CONTACTS_HIDDEN]  # whatever a sample entry says of its place is sample data too
+    elif said:
+        # The entry's own sentences ("长者食堂一般中午供餐" for 几点开饭, "子女也可以代办" for 儿子能代办伐).
+        lines = [f"关于{subject}：", *said]
+    elif key is None:
+        return None
+    elif _hidden(entry, key):
         lines = [f"{subject}的{aspect.label}是示例数据，我不能当真告诉您。", SAMPLE_CONTACTS_HIDDEN]
     elif key == "documents":
         lines = [f"{subject}要带的材料："]
         lines.extend(f"{i}. {doc}" for i, doc in enumerate(entry.fields["documents"], start=1))
     else:
-        lines = [f"{subject}的{aspect.label}：{entry.fields[key]}"]
-    notes, disclaimed = _notes(entry, "\n".join(lines), disclaimer_shown)
+        value, hedged = unhedged(entry.fields[key])
+        lines = [f"{subject}的{aspect.label}：{value}"]
+    notes, disclaimed = _notes(entry, "\n".join(lines), disclaimer_shown, hedged)
     lines.extend(notes)
     lines.append(f"来源：{source_name(entry)}")
     return "\n".join(lines), disclaimed
+
+
+STREET_QUESTION = "每个街道、镇都有。您住哪个街道或镇？请回复数字，或者直接告诉我您住哪个街道："
+
+
+def ask_street(entry: Entry, aspect: Aspect, streets: tuple[str, ...]) -> str:
+    """The place depends on the senior's street, which is not known: say the kind of place, ask which street."""
+    lines = []
+    key = next((k for k in aspect.fields if entry.fields.get(k)), None)
+    if key is not None and not _hidden(entry, key):
+        lines.append(f"「{entry.title}」的{aspect.label}：{unhedged(entry.fields[key])[0]}")
+    lines.append(STREET_QUESTION)
+    lines.extend(f"{i}. {street}" for i, street in enumerate(streets, start=1))
+    return "\n".join(lines)
+
+
+def street_places(entry: Entry, street: str, places: list[Entry], kinds: tuple[str, ...]) -> str:
+    """Where to go in ``street`` for ``entry``: that street's places of the kinds ``entry`` names."""
+    if not places:
+        wanted = "、".join(kinds)
+        return f"{street}的{wanted}，我这里还没有资料。请打 {HOTLINE} 问，或者问居委会。"
+    lines = [f"您住{street}，「{entry.title}」可以去："]
+    lines.extend(f"{i}. {place.title.replace('（示例）', '')}" for i, place in enumerate(places, start=1))
+    if any(p.sample for p in places) and not show_sample_contacts():
+        lines.append(f"具体地址、电话和开放时间，请打 {HOTLINE} 问，或者问居委会。")
+    else:
+        for place in places:
+            facts = [
+                f"{FIELD_LABELS[k]}：{place.fields[k]}" for k in ("place", "phone", "hours") if place.fields.get(k)
+            ]
+            if facts:
+                lines.append(f"{place.title}：" + "；".join(facts))
+        if any(p.sample for p in places):
+            lines.append(SAMPLE_NOTE)
+    return "\n".join(lines)
+
+
+def more_about(entry: Entry, others: list[Entry]) -> str:
+    """ "还有别的吗": the other entries about the same subject, as numbered choices."""
+    if not others:
+        return f"关于「{entry.title}」，我这里就这些了。{OFFER_PERSON}"
+    lines = [f"关于「{entry.title}」，还可以问："]
+    lines.extend(f"{i}. {other.title}" for i, other in enumerate(others, start=1))
+    lines.append("请回复数字。")
+    return "\n".join(lines)
 
 
 def missing_aspect(entry: Entry, aspect: Aspect) -> str:

@@ -8,6 +8,11 @@ every name and alias in ``bookings/services.yml`` (read as a data file: this run
 the app side); ``{complaint}``, a rule of its own, for a complaint about the answer just given
 (``training_data/complaints.yml`` through :mod:`common.complaints`, which the action server reads
 too). Runs after the classifier and before EmergencyGuard, which has the last word.
+
+A message that only makes sense as a follow-up (:func:`common.followups.is_followup`: "要铜钿伐",
+"啥人可以", "那养老顾问呢") is ``ask_followup`` when the classifier took it for small talk, a greeting, a
+request for a person or a question about one's bookings; never when it read a number, a date, a street,
+a yes or no, a stop or an emergency, which a form may be waiting for.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from common import complaints
+from common import complaints, followups
 from common.errors import ConfigError
 from textnorm import normalize
 
@@ -37,6 +42,16 @@ DEFAULT_TABLE = ROOT / "training_data" / "intent_rules.yml"
 DEFAULT_SERVICES = ROOT / "bookings" / "services.yml"
 DEFAULT_COMPLAINTS = complaints.DEFAULT_TABLE
 _TRAILING = regex.compile(r"[\p{P}\s~～]+$")
+FOLLOWUP_INTENT = "ask_followup"
+# What the classifier may say of a short follow-up by mistake; a follow-up read as one of these is ask_followup.
+MISREAD_FOLLOWUP = frozenset(
+    {"greet", "goodbye", "thanks", "chitchat", "request_human", "out_of_scope", "nlu_fallback"}
+)
+# … and these, unless the message speaks of a booking ("改个时间" is a reschedule, "要钱伐" is not).
+MISREAD_UNLESS_BOOKING = frozenset({"check_bookings", "reschedule_booking", "cancel_booking"})
+_BOOKING_WORDS = regex.compile(r"约|改|取消|退|换|挪|推迟|提前")
+# Small talk about the assistant or the day ("你住在哪里", "今朝是礼拜几") is not a follow-up.
+_TO_THE_BOT = regex.compile(r"你|您|侬|机器人|助手|今天是|现在是?几点|几号")
 
 
 class IntentRulesError(ConfigError, InvalidConfigException):
@@ -84,6 +99,18 @@ def load_rules(
     return rules
 
 
+def misread_followup(text: str, classified: str) -> bool:
+    """A follow-up ("要铜钿伐") that the classifier read as ``classified`` (small talk, a greeting …) by mistake."""
+    if classified in MISREAD_UNLESS_BOOKING:
+        if _BOOKING_WORDS.search(normalize(text)):
+            return False
+    elif classified not in MISREAD_FOLLOWUP:
+        return False
+    if classified in ("chitchat", "greet") and _TO_THE_BOT.search(normalize(text)):
+        return False
+    return followups.is_followup(text)
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class IntentRules(GraphComponent):
     @staticmethod
@@ -111,19 +138,22 @@ class IntentRules(GraphComponent):
             config.get("complaints", DEFAULT_COMPLAINTS),
         )
 
-    def intent_for(self, text: str) -> str | None:
+    def intent_for(self, text: str, classified: str | None = None) -> str | None:
         whole = _TRAILING.sub("", normalize(text).strip())
-        return next((intent for intent, pattern in self._rules if pattern.fullmatch(whole)), None)
+        ruled = next((intent for intent, pattern in self._rules if pattern.fullmatch(whole)), None)
+        if ruled is None and classified is not None and misread_followup(text, classified):
+            return FOLLOWUP_INTENT
+        return ruled
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT)
             if not isinstance(text, str) or not text or text.startswith("/"):
                 continue
-            intent = self.intent_for(text)
+            current = message.get(INTENT) or {}
+            intent = self.intent_for(text, current.get(INTENT_NAME_KEY))
             if intent is None:
                 continue
-            current = message.get(INTENT) or {}
             if current.get(INTENT_NAME_KEY) != intent:
                 logger.info("IntentRules: '%s' (classifier said %s).", intent, current.get(INTENT_NAME_KEY))
             top = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}

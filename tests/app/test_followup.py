@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,10 @@ import yaml
 from actions.knowledge import Context, resolve
 from actions.menus import MENU_RESPONSES
 from knowledge_base.files import builtin_entries
-from knowledge_base.followup import aspect_named, read, same_subject
+from knowledge_base.followup import aspect_named, is_followup, read, same_subject, street_only
 from knowledge_base.retrieval import LiveIndex
 from knowledge_base.store import KBStore
+from yinling.places import STREETS
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +95,7 @@ def test_documents_come_from_the_topic_not_from_the_whole_kb(index: LiveIndex) -
 def test_place_fees_and_phone_follow_ups_are_answered_from_the_entry(index: LiveIndex, follow_up: str) -> None:
     entry_id = "ins-ltci-eligibility"
     then = resolve(index, follow_up, _context(index, entry_id))
-    assert then.how in ("followup", "related", "missing"), then
+    assert then.how in ("followup", "related", "missing", "ask_street"), then
     assert then.reply.confident and _about_ltci(index, then.reply.entry_id), then
     assert "帮不上忙" not in then.reply.text
 
@@ -196,7 +198,7 @@ def test_follow_ups_are_answered_from_the_subject_or_say_it_is_not_written(index
     topic = index.entries[first.reply.entry_id]
     for text in turns[1:]:
         then = resolve(index, text, Context(topic=topic, aspect=first.aspect))
-        assert then.how in ("followup", "related", "missing"), (text, then)
+        assert then.how in ("followup", "related", "missing", "ask_street"), (text, then)
         entry = index.entries[str(then.reply.entry_id)]
         assert entry.id == topic.id or same_subject(topic.title, entry.title), (text, entry.title)
         assert entry.street is None or entry.street == topic.street, (text, entry.id)
@@ -217,3 +219,124 @@ def test_every_numbered_example_of_a_topic_menu_is_answered_with_confidence(inde
         for example in examples:
             then = resolve(index, example, Context())
             assert then.how == "search" and then.reply.confident, (name, example, then)
+
+
+# ---- voice-input slips, Shanghainese, and the facets a senior asks about (issue 10) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect"),
+    [
+        ("带社么材料", "documents"),
+        ("要户口本伐", "documents"),
+        ("要前伐", "fees"),
+        ("要铜钿伐", "fees"),
+        ("铜钿要几化", "fees"),
+        ("要加钱伐", "fees"),
+        ("自己出多少", "fees"),
+        ("要多就", "duration"),
+        ("几点开们", "hours"),
+        ("打啥点话", "phone"),
+        ("去那里办", "place"),
+        ("哪能去", "place"),
+        ("网上能半伐", "online"),
+        ("手机上好弄伐", "online"),
+        ("我儿子能代办吗", "proxy"),
+        ("要本人去伐", "proxy"),
+        ("要排队伐", "booking"),
+        ("啥人可以享受", "eligibility"),
+        ("我妈八十五了能拿伐", "eligibility"),
+    ],
+)
+def test_slips_and_shanghainese_are_read_as_the_aspect_they_ask(text: str, aspect: str) -> None:
+    reading = read(text)
+    assert reading.bare and reading.aspect is not None and reading.aspect.name == aspect, reading
+
+
+@pytest.mark.parametrize("text", ["还有别的吗", "还有啥", "其他的呢", "还有啥要注意的"])
+def test_what_else_is_a_request_for_more(text: str) -> None:
+    assert read(text).more
+
+
+@pytest.mark.parametrize("text", ["要排队伐", "要见证人伐", "有补贴伐"])
+def test_a_yes_no_question_is_not_another_topic(text: str) -> None:
+    assert read(text).other_topic is None
+
+
+@pytest.mark.parametrize(
+    ("text", "street"), [("顾村", "顾村镇"), ("我住在古村", "顾村镇"), ("是大场的", "大场镇"), ("罗店镇那边", "罗店镇")]
+)
+def test_a_street_said_alone(text: str, street: str) -> None:
+    assert street_only(text) == street
+
+
+@pytest.mark.parametrize("text", ["顾村镇受理中心在哪", "我住顾村 长护险哪能申请", "要带啥材料"])
+def test_a_street_inside_a_question_is_not_a_street_alone(text: str) -> None:
+    assert street_only(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "followup"),
+    [("要铜钿伐", True), ("啥人可以", True), ("那养老顾问呢", True), ("还有别的吗", True), ("侬好", False)],
+)
+def test_a_message_that_only_makes_sense_as_a_follow_up(text: str, followup: bool) -> None:
+    assert is_followup(text) is followup
+
+
+def test_a_place_that_depends_on_the_street_asks_for_the_street_then_answers_it(index: LiveIndex) -> None:
+    asked = resolve(index, "去哪里办", _context(index, "svc-changhuxian-shenqing", "documents"))
+    assert asked.how == "ask_street" and asked.reply.confident, asked
+    assert all(f"{i}. {s}" in asked.reply.text for i, s in enumerate(STREETS, start=1))
+    assert asked.aspect is not None and asked.aspect.name == "place"
+    for said in ("顾村", "我住在古村", "顾村镇"):
+        then = resolve(index, said, _context(index, "svc-changhuxian-shenqing", "place"))
+        assert then.how == "street" and "顾村镇社区事务受理服务中心" in then.reply.text, then
+        assert (then.topic_id or then.reply.entry_id) == "svc-changhuxian-shenqing"
+        assert "021" not in then.reply.text and "12345" in then.reply.text
+
+
+def test_a_known_street_is_used_instead_of_asking(index: LiveIndex) -> None:
+    context = replace(_context(index, "svc-zhucan-basics"), home_street="淞南镇")
+    then = resolve(index, "在哪", context)
+    assert then.how == "street" and "淞南镇长者食堂" in then.reply.text, then
+
+
+def test_a_place_of_one_kind_is_not_asked_by_street(index: LiveIndex) -> None:
+    then = resolve(index, "去哪里办", _context(index, "law-will-notary"))
+    assert then.how == "followup" and "公证处" in then.reply.text
+
+
+def test_that_street_after_one_streets_place(index: LiveIndex) -> None:
+    then = resolve(index, "那大场呢", _context(index, "dir-luodian-shitang", "phone"))
+    assert then.reply.entry_id == "dir-dachang-shitang" and "021" not in then.reply.text, then
+
+
+def test_what_else_offers_numbered_entries_on_the_same_subject(index: LiveIndex) -> None:
+    then = resolve(index, "还有别的吗", _context(index, "svc-changhuxian-shenqing"))
+    assert then.how == "more" and then.reply.choices and "1." in then.reply.text
+    assert "svc-changhuxian-shenqing" not in then.reply.choices
+    assert all(
+        same_subject(index.entries["svc-changhuxian-shenqing"].title, index.entries[c].title)
+        for c in then.reply.choices
+    )
+
+
+def test_a_facet_no_field_holds_is_answered_from_the_entrys_own_sentences(index: LiveIndex) -> None:
+    then = resolve(index, "我儿子能代办吗", _context(index, "svc-changhuxian-shenqing"))
+    assert then.how == "followup" and "代办" in then.reply.text, then
+    online = resolve(index, "网上能办伐", _context(index, "ins-yidi-jiuyi-beian"))
+    assert "随申办" in online.reply.text or "App" in online.reply.text, online
+
+
+def test_that_one_without_an_earlier_aspect_finds_the_facet_not_the_same_entry(index: LiveIndex) -> None:
+    then = resolve(index, "那打印的呢", _context(index, "law-will-handwritten"))
+    assert then.reply.entry_id == "law-will-printed", then
+
+
+def test_the_hedge_is_said_once_per_answer(index: LiveIndex) -> None:
+    hedge = re.compile(r"以(?:街道/)?(?:官方|当年)[^，。（）]{0,4}为准")
+    for entry_id in ("ins-laonian-jintie-dangci", "ins-jumin-yibao-canbao", "ins-ltci-jigou-zhifu"):
+        whole = resolve(index, index.entries[entry_id].title, Context())
+        assert len(hedge.findall(whole.reply.text)) <= 1, whole.reply.text
+        fees = resolve(index, "要多少钱", _context(index, entry_id))
+        assert len(hedge.findall(fees.reply.text)) <= 1, fees.reply.text

@@ -6,7 +6,7 @@ import pytest
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.components.intent_rules import IntentRules, IntentRulesError, load_rules
+from bot.components.intent_rules import IntentRules, IntentRulesError, load_rules, misread_followup
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +150,35 @@ def test_asking_for_a_person_is_never_a_booking(rules: IntentRules, text: str) -
 @pytest.mark.parametrize("text", ["叫个人来洗澡", "喊个人来帮我洗澡", "叫个护工来", "找个护理员上门"])
 def test_someone_sent_for_a_service_is_a_booking(rules: IntentRules, text: str) -> None:
     assert rules.intent_for(text) == "book_service"
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [("要铜钿伐", "greet"), ("啥人可以", "request_human"), ("那养老顾问呢", "greet"), ("要前伐", "reschedule_booking")],
+)
+def test_a_follow_up_the_classifier_misread_is_ask_followup(text: str, classified: str) -> None:
+    assert misread_followup(text, classified)
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [
+        ("改个时间", "reschedule_booking"),  # a booking word: the classifier was right
+        ("有我的预约伐", "check_bookings"),
+        ("你住在哪里", "chitchat"),  # about the assistant
+        ("今朝是礼拜几", "chitchat"),
+        ("下午几点都行", "inform"),  # a form may be waiting for it
+        ("3", "choose"),
+        ("侬好", "greet"),
+    ],
+)
+def test_what_is_not_a_misread_follow_up_keeps_its_intent(text: str, classified: str) -> None:
+    assert not misread_followup(text, classified)
+
+
+def test_a_misread_follow_up_becomes_ask_followup_in_the_pipeline(rules: IntentRules) -> None:
+    message = Message(data={TEXT: "要铜钿伐"})
+    message.set(INTENT, {"name": "greet", "confidence": 0.68})
+    message.set(INTENT_RANKING_KEY, [{"name": "greet", "confidence": 0.68}])
+    rules.process([message])
+    assert message.get(INTENT) == {"name": "ask_followup", "confidence": 1.0}

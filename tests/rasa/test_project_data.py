@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 from rasa.shared.core.domain import Domain
 from rasa.shared.importers.importer import TrainingDataImporter
 
@@ -81,6 +82,15 @@ TEST_SENTENCES = {
     "怕老头子跌倒，家里要装点啥",
     "阿拉老头子上礼拜走了，伊的存款哪能取出来",
 }
+# tests/app/test_e2e_followups.py: every message its conversations check (a bare number picks from a list).
+FOLLOWUP_SENTENCES = {
+    str(turn["say"])
+    for conversation in yaml.safe_load((ROOT / "tests" / "app" / "followup_conversations.yml").read_text("utf-8"))[
+        "conversations"
+    ]
+    for turn in conversation
+    if len(turn) > 1 and not str(turn["say"]).isdigit()
+}
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +109,7 @@ def test_every_intent_has_enough_varied_examples(importer: TrainingDataImporter)
     assert len(texts) == len(set(texts)), "duplicate examples"
     plain = {m.get("text") for m in nlu.intent_examples}
     assert not TEST_SENTENCES & plain, "the acceptance sentences must stay out of the training data"
+    assert not FOLLOWUP_SENTENCES & plain, "the follow-up conversations' messages must stay out of the training data"
 
 
 def test_entities_are_annotated(importer: TrainingDataImporter) -> None:
