@@ -195,7 +195,14 @@ _PARTS: dict[str, _Part] = {
     **dict.fromkeys(["半夜里", "半夜", "深夜", "半夜三更"], _MIDNIGHT),
 }
 # 吃过中饭 (after lunch) is the afternoon, 吃好夜饭 the evening, 吃过早饭 the morning.
-_MEALS = {"早饭": _MORNING, "早点": _MORNING, "中饭": _AFTERNOON, "午饭": _AFTERNOON, "夜饭": _EVENING, "晚饭": _EVENING}
+_MEALS = {
+    "早饭": _MORNING,
+    "早点": _MORNING,
+    "中饭": _AFTERNOON,
+    "午饭": _AFTERNOON,
+    "夜饭": _EVENING,
+    "晚饭": _EVENING,
+}
 _BY_KEY = {"morning": _MORNING, "noon": _NOON, "afternoon": _AFTERNOON, "evening": _EVENING, "night": _SMALL_HOURS}
 _WINDOW_LABELS: dict[tuple[datetime.time, datetime.time | None], str] = {
     (datetime.time(p.start), datetime.time(p.end)): p.label for p in _PARTS.values()
@@ -233,7 +240,7 @@ _OFFSET_UNITS = {"天": 1, "日": 1, "星期": 7, "礼拜": 7, "周": 7}
 _HOLIDAYS = {
     **dict.fromkeys(["元旦", "元旦节"], (1, 1)),
     **dict.fromkeys(["劳动节", "五一节"], (5, 1)),
-    **dict.fromkeys(["国庆节", "国庆"], (10, 1)),
+    "国庆节": (10, 1),
     "妇女节": (3, 8),
     "儿童节": (6, 1),
     "教师节": (9, 10),
@@ -274,9 +281,14 @@ _VAGUE: dict[str, tuple[int, ...]] = {
 # Seasons and spans (过完年, 开春, 月中, 下旬 …): a day is meant but not said; the question quotes the words.
 _VAGUE_SAID = [
     *["过完年", "过好年", "过了年", "过年以后", "过年后", "过年前", "过年", "年后", "年前", "年底", "年末", "年关"],
-    *["节后", "节前", "开春", "开年", "入冬", "入夏", "春天", "夏天", "秋天", "冬天", "天暖和", "天热", "天凉"],
+    *["年初", "明年", "上半年", "下半年"],
+    *["节后", "节前"],
     *["上旬", "中旬", "下旬", "最近几天", "最近哪天", "近几天", "近期", "这段时间", "过一段时间"],
 ]
+# A word that is also a name (冬至, 国庆) is a date alone or after a few function words.
+_DATE_WORD_BEFORE = r"(?:(?<![\p{Han}])|(?<=[今明后到是在过等了年的那这个约就定排选要和或]))"
+# Seasons, also words in names (王春天): only alone or after a function word (开春以后, 等开春).
+_SEASONS = ["开春", "开年", "入冬", "入夏", "春天", "夏天", "秋天", "冬天", "天暖和", "天热", "天凉"]
 _ASK_SAID = "您说的“{said}”是哪一天？请说个日子，比如“下礼拜二”“20号”。"
 # A day followed or preceded by these words is refused, not asked for.
 _REFUSED_AFTER = regex.compile(
@@ -666,6 +678,11 @@ def _vague_said(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
 
 
+@_spec(needs={w[0] for w in _SEASONS}, pattern=rf"{_DATE_WORD_BEFORE}(?:{_words(_SEASONS)})")
+def _season(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
+
+
 # 等我儿子回来, 等我女儿下班, 等天暖和了: waiting for something, not a day.
 @_spec(
     needs="等",
@@ -800,6 +817,12 @@ def _holiday(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _day_piece(m, _next_month_date(ctx.today, *_HOLIDAYS[m[0]]))
 
 
+# 国庆 alone, where a date can stand (国庆以后, 过了国庆): 钱国庆 is a person.
+@_spec(needs="国", pattern=rf"{_DATE_WORD_BEFORE}国庆(?!节)")
+def _national_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _day_piece(m, _next_month_date(ctx.today, 10, 1))
+
+
 @functools.lru_cache(maxsize=16)
 def _solar_terms(year: int) -> tuple[tuple[str, datetime.date], ...]:
     """The solar terms lunar-python lists, under their Chinese names, for lunar year ``year`` (冬至 of the
@@ -817,7 +840,7 @@ def _solar_terms(year: int) -> tuple[tuple[str, datetime.date], ...]:
 # A term alone or after a few function words (约在冬至, 明年清明): 王立春 and 刘小满 are people.
 @_spec(
     needs={w[0] for w in _SOLAR_TERMS},
-    pattern=rf"(?:(?<![\p{{Han}}])|(?<=[今明后到是在过等了年的那这个约就定排选要和或]))(?P<t>{_words(_SOLAR_TERMS)})"
+    pattern=rf"{_DATE_WORD_BEFORE}(?P<t>{_words(_SOLAR_TERMS)})"
     r"(?:节|(?![天多少大小了啊呀]))",
 )
 def _solar_term(m: regex.Match[str], ctx: _Context) -> _Piece | None:
@@ -937,7 +960,13 @@ def _spoken_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     if hour is None or not 0 <= before < 60:
         return None
     clock = _Clock(
-        hour, minute, bare and m["h"] == "一", before, span=60 if m["more"] else 0, about=bool(m["about"]), bound=_bound(m)
+        hour,
+        minute,
+        bare and m["h"] == "一",
+        before,
+        span=60 if m["more"] else 0,
+        about=bool(m["about"]),
+        bound=_bound(m),
     )
     return _clock_piece(m, clock)
 
@@ -984,16 +1013,32 @@ def _clock_span(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 
 # 两三点, 三四点钟, 九十点钟, 十一二点: either of two neighbouring hours, a window over both.
-_HOUR_PAIRS = {"一两": 1, "一二": 1, "两三": 2, "二三": 2, "三四": 3, "四五": 4, "五六": 5, "六七": 6, "七八": 7, "八九": 8, "九十": 9, "十一二": 11}
+_HOUR_PAIRS = {
+    "一两": 1,
+    "一二": 1,
+    "两三": 2,
+    "二三": 2,
+    "三四": 3,
+    "四五": 4,
+    "五六": 5,
+    "六七": 6,
+    "七八": 7,
+    "八九": 8,
+    "九十": 9,
+    "十一二": 11,
+}
 
 
-@_spec(needs="点时", pattern=rf"(?<![0-9零〇一二两三四五六七八九十])(?P<pair>{_words(_HOUR_PAIRS)})(?:点|时)(?:钟)?{_CLOCK_SUFFIX}")
+@_spec(needs="点时", pattern=rf"(?<![0-9十])(?P<pair>{_words(_HOUR_PAIRS)})(?:点|时)(?:钟)?{_CLOCK_SUFFIX}")
 def _hour_pair(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _clock_piece(m, _Clock(_HOUR_PAIRS[m["pair"]], 0, weak=False, span=120, bound=_bound(m)))
 
 
 # 吃过中饭, 中饭后, 吃好夜饭: the part of the day after that meal.
-@_spec(needs="饭点", pattern=rf"(?:吃(?:过|好|了|完)了?(?P<meal>{_words(_MEALS)})(?:以后|之后|后)?|(?P<meal>{_words(_MEALS)})(?:以后|之后|过后|后))")
+@_spec(
+    needs="饭点",
+    pattern=rf"(?:吃(?:过|好|了|完)了?(?P<meal>{_words(_MEALS)})(?:以后|之后|后)?|(?P<meal>{_words(_MEALS)})(?:以后|之后|过后|后))",
+)
 def _after_meal(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), part=_MEALS[m["meal"]])
 
@@ -1024,7 +1069,9 @@ _DAY_SHIFT = regex.compile(r"的?(?P<dir>前|后)(?P<n>[一两二三123])天(?![
 
 
 # 元旦以后, 过了冬至: some day after it, not that day: ask.
-_AFTER = regex.compile(r"(?:以后|之后|过后|前后|(?P<before>以前|之前)|后(?![天日一两二三123])|(?P<before>前)(?![天日一两二三123]))")
+_AFTER = regex.compile(
+    r"(?:以后|之后|过后|前后|(?P<before>以前|之前)|后(?![天日一两二三123])|(?P<before>前)(?![天日一两二三123]))"
+)
 _AFTER_BEFORE = regex.compile(r"(?:等过了|过了|过完)$")
 
 
@@ -1187,7 +1234,9 @@ def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> Wh
         start, end = _time_of(first), None if last is None else _time_of(last)
         exact = last is None
         clock_piece = next(p for p in group if p.clock is clock)
-        about = exact and (clock.about or bool(_ABOUT.search(src.normalized, max(0, group[0].start - 4), clock_piece.start)))
+        about = exact and (
+            clock.about or bool(_ABOUT.search(src.normalized, max(0, group[0].start - 4), clock_piece.start))
+        )
     elif part is not None:
         start, end, key = datetime.time(part.start), datetime.time(part.end), part.key
     matched = src.original(min(p.start for p in group), max(p.end for p in group))

@@ -122,7 +122,13 @@ def p(text: str, day: DayFn | str | None, start: str | None = None, end: str | N
     return Probe(text, day, start, end, **kw)
 
 
-AM, PM, NOON, EVE, EARLY = ("08:00", "12:00"), ("13:00", "17:00"), ("11:00", "13:00"), ("18:00", "21:00"), ("06:00", "09:00")
+AM, PM, NOON, EVE, EARLY = (
+    ("08:00", "12:00"),
+    ("13:00", "17:00"),
+    ("11:00", "13:00"),
+    ("18:00", "21:00"),
+    ("06:00", "09:00"),
+)
 
 PROBES: list[Probe] = [
     # --- relative days, Mandarin and Shanghainese
@@ -314,8 +320,93 @@ PROBES: list[Probe] = [
     p("下礼拜随便哪天", ASK),
     p("过两天", ASK),
     p("等天暖和了", ASK),
-    p("最近", ASK),
+    p("最近几天", ASK),
     p("过些日子", ASK),
+    p("过几天", ASK),
+    p("等我出院", ASK),
+    p("等我腿好了再去", ASK),
+    p("年底前", ASK),
+    p("年初", ASK),
+    p("明年", ASK),
+    p("下半年", ASK),
+    p("元旦前", ASK),
+    p("国庆节后", ASK),
+    p("中秋以后", ASK),
+    p("过完元宵", ASK),
+    p("冬至以后", ASK),
+    p("下下周", ASK),
+    # --- more of everything, as typed
+    p("礼拜一早上", coming(0), *EARLY),
+    p("下个礼拜一早上八点", next_week(0), "08:00"),
+    p("星期二上午十点钟", coming(1), "10:00"),
+    p("周六下午", coming(5), *PM),
+    p("这个礼拜四下午三点半", this_week(3), "15:30"),
+    p("下礼拜五上半天", next_week(4), *AM),
+    p("下个星期天中午", next_week(6), *NOON),
+    p("后天中午12点", plus(2), "12:00"),
+    p("明天晚上六点半", plus(1), "18:30"),
+    p("明天傍晚五点", plus(1), "17:00"),
+    p("大后天上午", plus(3), *AM),
+    p("今天下午四点", plus(0), "16:00"),
+    p("今朝夜里", plus(0), *EVE),
+    p("明早八点", plus(1), "08:00"),
+    p("明晚七点", plus(1), "19:00"),
+    p("明天一早", plus(1), *EARLY),
+    p("三号上午", day_of_month(3), *AM),
+    p("三十一号", day_of_month(31)),
+    p("12月31号下午", month_day(12, 31), *PM),
+    p("明年1月10号", lambda today: date(2027, 1, 10)),
+    p("1月10日上午9点", month_day(1, 10), "09:00"),
+    p("农历腊月初八", lunar(12, 8)),
+    p("正月初二", lunar(1, 2)),
+    p("中秋节", lunar(8, 15)),
+    p("端午", lunar(5, 5)),
+    p("重阳节", lunar(9, 9)),
+    p("立春", solar_term("立春")),
+    p("冬至后一天", solar_term("冬至", 1)),
+    p("两点钟", None, "14:00"),
+    p("下午一点", None, "13:00"),
+    p("1点半", None, "13:30"),
+    p("十一点", None, "11:00"),
+    p("十二点半", None, "12:30"),
+    p("五点钟", None, "17:00"),
+    p("晚上八点", None, "20:00"),
+    p("上午11点到12点", None, "11:00", "12:00"),
+    p("十一二点", None, "11:00", "13:00"),
+    p("下午四五点", None, "16:00", "18:00"),
+    p("七八点钟", None, "07:00", "09:00"),
+    p("一两点", None, "13:00", "15:00"),
+    p("两点左右", None, "14:00", approximate=True),
+    p("明天上午十点钟左右", plus(1), "10:00", approximate=True),
+    p("差不多两点", None, "14:00", approximate=True),
+    p("下礼拜三两三点", next_week(2), "14:00", "16:00"),
+    p("明天10点-11点", plus(1), "10:00", "11:00"),
+    p("明天九点半到十点半", plus(1), "09:30", "10:30"),
+    p("礼拜五下午四点以前", coming(4), "13:00", "16:00"),
+    p("周三上午十点以后", coming(2), "10:00", "12:00"),
+    p("地址友谊街道3号", NO_DAY),
+    p("宝林八村12号", NO_DAY),
+    p("我住在泰和路60号", NO_DAY),
+    p("团结路28号502室", NO_DAY),
+    p("明天下午三点，团结路28号", plus(1), "15:00"),
+    p("我在3号床", NO_DAY),
+    p("12号上午，我住牡丹江路", day_of_month(12), *AM),
+    p("手机号13912345678 明天", plus(1)),
+    p("电话56781234", NO_DAY),
+    p("021-56781234", NO_DAY),
+    p("我今年85岁明天能去吗", plus(1)),
+    p("１０号上午１０点", day_of_month(10), "10:00"),
+    p("下午３点半", None, "15:30"),
+    p("星期６", coming(5)),
+    p("１２：３０", None, "12:30"),
+    p("下禮拜二下午", next_week(1), *PM),
+    p("星期天上午十點", coming(6), "10:00"),
+    p("礼拜三下半日", coming(2), *PM),
+    p("明朝早浪", plus(1), *EARLY),
+    p("后日夜快", plus(2), "17:00", "19:00"),
+    p("今朝中浪向", plus(0), *NOON),
+    p("星期天下午三点半钟", coming(6), "15:30"),
+    p("下个礼拜二下五三点", next_week(1), "15:00"),
 ]
 
 
@@ -347,9 +438,7 @@ def _check(probe: Probe, when: When | None, today: date) -> None:
 CASES = [(today, probe) for probe in PROBES for today in WEEK]
 
 
-@pytest.mark.parametrize(
-    ("today", "probe"), CASES, ids=[f"{today:%a}-{probe.text}" for today, probe in CASES]
-)
+@pytest.mark.parametrize(("today", "probe"), CASES, ids=[f"{today:%a}-{probe.text}" for today, probe in CASES])
 def test_colloquial(today: date, probe: Probe) -> None:
     when = parse_when(probe.text, datetime.combine(today, time(HOUR), tzinfo=SHANGHAI))
     _check(probe, when, today)
