@@ -27,16 +27,24 @@ said                                   means
 
 礼拜, 星期 and 周 are the same word (also 禮拜/週, and the homophones voice input and pinyin typing give:
 里拜, 理拜, 礼白, 新期, 星其); X is 一…六, 1–7 (also full-width), and Sunday is 天/日/七 (礼拜天, 礼拜日,
-星期天, 周日, 周天, 礼拜七). 下礼拜 followed by 随便哪天/哪天都行 is still 下礼拜 without a day.
+星期天, 周日, 周天, 礼拜七). After 礼拜/星期 (not 周: 周武 is a name) the formal numerals 壹…柒 and the slips
+武/伍/午/舞 (五) and 陆/溜 (六) are weekdays too (下礼拜武). 下礼拜的今天/下个礼拜今朝 is today a week on.
+下礼拜 followed by 随便哪天/哪天都行 is still 下礼拜 without a day.
 
 Ask instead of guessing. When an expression names more than one day, ``When.date`` is None,
 ``When.options`` lists the candidates (most likely first) and ``When.question`` asks, with the
 options numbered, each with its date and weekday (``choose_option`` reads the answer):
 
 - 过两天/过两日/过个两三天 → 后天, 大后天; 这两天/今明两天 → 今天, 明天; 明后天/过一两天 → 明天, 后天;
-  过几天/过些天/个把礼拜/改天/回头 … → no options, the question asks for a day.
-- 月底 said on the last day of a month → today, the end of next month; 月初 said on the 1st–5th →
-  today, the 1st of next month (这个月底/下个月初 … are never ambiguous).
+  过几天/过些天/个把礼拜/改天/回头/这几天 … → no options, the question asks for a day.
+- Seasons and spans name no day, so the question quotes the words and asks for one: 过完年/过了年/年后/年前/
+  年底/年初/明年/下半年, 节后/节前, 开春/春天/天暖和 (alone or after a function word: 王春天 is a name), 上/中/下旬,
+  最近几天, 近期; waiting for something (等我儿子回来, 等我女儿下班, 等我出院, 等天暖和了); a month with no
+  day (下个月, 这个月: "下个月哪一天？"); 月初/月头(上)/月中/X月中旬, whatever the day today (the question gives an
+  example day of the month meant: “1月3号”). A definite day said after (春节后, 国庆以后, 元旦前, 冬至前后,
+  过完元宵) is some day near it, not that day: asked too. A definite day elsewhere in the message wins.
+- 月底 said on the last day of a month → today, the end of next month (这个月底/下个月底 are never ambiguous);
+  on any other day 月底 is the month's last day.
 - 明天/明早/明晚/后天/大后天 said between 00:00 and 04:59 Shanghai time → the coming daytime
   (today's calendar date, one day earlier than the calendar reading) first, the calendar date
   second: at 1 a.m. "明天" often means "after I have slept".
@@ -71,8 +79,23 @@ today, when they stand alone or after a function word (约在冬至, 明年清�
 followed by 前一天/后两天 … is moved by that many days (冬至前一天, 元旦的后一天). 元月 is January and
 公历/阳历 make X月Y Gregorian (公历十二月二十).
 
+Ranges of hours and approximate times (never one guessed hour; the slot found is read back with its time):
+- 两点到三点, 2点-3点, 两点半到三点半, 两到三点 → the window from the first time to the second (14:00–15:00);
+  十一点到一点 is 11:00–13:00.
+- 两三点, 三四点钟, 九十点钟, 十一二点 (either of two neighbouring hours) → a window over both hours: 两三点 is
+  14:00–16:00, a slot starting at 2 or at 3 p.m.
+- 十点多 → 10:00–11:00; 十点以前 → from the start of that part of the day to 10:00 (上午: 08:00–10:00);
+  三点以后 → 15:00 to the end of that part of the day (17:00).
+- 十点左右, 十点来钟, 三点钟光景, 十点上下, 三点前后, 大概/差不多 九点 → that time (the nearest free slot is
+  searched), with ``approximate`` set and read back as “上午10点左右”.
+- A window is read back as “下午2点到4点之间” (``describe_time``).
+
 Other rules worth knowing:
-- A bare hour is read for daytime services: 1–6 → afternoon, 7–11 → morning, 12 → noon.
+- A bare hour is read for daytime services: 1–6 → afternoon, 7–11 → morning, 12 → noon; 晚上12点/半夜12点 is
+  midnight (00:00, read back as “半夜12点”), 凌晨三点 3 a.m., 半夜十一点 23:00.
+- After a meal: 吃过中饭/中饭后/午饭后 → the afternoon, 吃过早饭 → the morning, 吃好夜饭/晚饭后 → the evening.
+- N号 in a clause that says it is an address (我住12号, 门牌号12号, 我家是12号) is not a date, nor after a road,
+  lane or building word (盘古路100弄5号) or before one (3号楼, 2号线).
 - Clock times also as 差五分十点/十点差五分 (9:55), 三点差一刻 (14:45), 九点过五分 (9:05); hours in words
   run 零…二十四 (so 五十点 is no hour). Parts of day include Shanghainese and northern words (上半日, 下半晌,
   晌午, 夜里厢, 夜头) and 上五/下五/中五, the voice-input slip for 上午/下午/中午, when it follows a day and
