@@ -321,6 +321,9 @@ _REFUSED_BEFORE = regex.compile(r"(?:不是|除了|除开)[\s,，、]{0,2}$")
 _EITHER = regex.compile(r"[\s,，、]{0,2}(?:或者|还是|或是|要么|或)[\s,，、]{0,2}")
 # 星期四星期五都行, 明天和后天都可以: two days and "either will do".
 _BOTH = regex.compile(r"[\s,，、]{0,2}(?:和|跟|同|或者|还是)?[\s,，、]{0,2}")
+# 礼拜三到礼拜五, 12月8号到10号: every day from the first to the second is an option (a week at most).
+_THROUGH = regex.compile(r"[\s,，、]{0,2}(?:到|至|~|～|—|-)[\s,，、]{0,2}")
+_THROUGH_DAYS = 7
 _EITHER_WILL_DO = regex.compile(r"[\s,，、]{0,2}(?:的话)?(?:都|也都|全)(?:行|可以|好|成|没问题|方便)")
 
 
@@ -725,6 +728,32 @@ def _month_only(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), vague=True, ask=f"{{said}}哪一天？比如“{example}”。")
 
 
+# 两三天以后 (2 or 3 days on) are two options; 一两个礼拜以后 is asked.
+_NEIGHBOURS = {
+    "一两": 1,
+    "一二": 1,
+    "两三": 2,
+    "二三": 2,
+    "三四": 3,
+    "四五": 4,
+    "五六": 5,
+    "六七": 6,
+    "七八": 7,
+    "八九": 8,
+}
+
+
+@_spec(
+    needs="后",
+    pattern=rf"过?(?P<pair>{_words(_NEIGHBOURS)})(?:(?P<day>天|日)|个?(?:星期|礼拜|周))(?:以后|之后|后)",
+)
+def _offset_pair(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    n = _NEIGHBOURS[m["pair"]]
+    if not m["day"]:
+        return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
+    return _options_piece(m, [_Option(d) for d in (_shift(ctx.today, n), _shift(ctx.today, n + 1)) if d is not None])
+
+
 @_spec(
     needs="过后",
     pattern=rf"过(?P<n>{_NUM})(?P<unit>天|个?星期|个?礼拜|周)|(?P<n>{_NUM})(?P<unit>天|日|个?星期|个?礼拜|周)(?:以后|之后|后)",
@@ -1020,16 +1049,19 @@ def _minutes_of(m: regex.Match[str], n: str) -> int | None:
     return hour * 60 + minute if 0 <= minute <= 59 else None
 
 
-# 两点到三点, 2点-3点, 两点半到三点半, 两到三点: a window from one time to the other.
+# 两点到三点, 2点-3点, 两点半到三点半, 两到三点, 上午10点到下午2点: a window from one time to the other;
+# 两点或者三点, 两点、三点: a window over both hours.
 @_spec(
     needs="点时",
-    pattern=rf"(?:{_clock_at('1')}|(?P<h1>{_HOUR}))\s*(?:到|至|-|~|～|—|－)\s*{_clock_at('2')}钟?(?:之间|中间|的时候)?",
+    pattern=rf"(?:{_clock_at('1')}|(?P<h1>{_HOUR}))\s*(?:到|至|-|~|～|—|－|(?P<or>或者|或是|还是|或|、|/))\s*"
+    rf"(?:{_words(_PARTS)})?{_clock_at('2')}钟?(?:之间|中间|的时候)?",
 )
 def _clock_span(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     first, last = _minutes_of(m, "1"), _minutes_of(m, "2")
     if first is None or last is None:
         return None
-    span = (last - first) % (12 * 60)  # 十一点到一点 is two hours
+    # 十一点到一点 is two hours, 上午10点到下午2点 four; 两点或者三点 is either hour: 14:00–16:00
+    span = (last - first) % (12 * 60) + (60 if m["or"] else 0)
     if span == 0 or span > 6 * 60:
         return None
     return _clock_piece(m, _Clock(first // 60, first % 60, weak=False, span=span))
@@ -1280,7 +1312,8 @@ def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> Wh
 
 
 def _either(src: _Source, groups: list[list[_Piece]], best: int) -> When | None:
-    """后天或者下礼拜五, 礼拜四礼拜五都行: two definite days joined by 或者/还是, or said to suit both, are two options."""
+    """后天或者下礼拜五, 礼拜四礼拜五都行: two definite days joined by 或者/还是, or said to suit both, are two options;
+    礼拜三到礼拜五: the days from one to the other are."""
     for first in (best - 1, best):
         if first < 0 or first + 1 >= len(groups):
             continue
@@ -1289,6 +1322,24 @@ def _either(src: _Source, groups: list[list[_Piece]], best: int) -> When | None:
         if day_a is not None and day_b is not None and day_a.week_said is not None and day_b.weekday is not None:
             # 下礼拜二或者礼拜三: the second day is in the week the first one named
             day_b = replace(day_b, day=_shift(day_a.week_said, day_b.weekday), weekday=None)
+        through = (
+            day_a is not None
+            and day_b is not None
+            and day_a.definite
+            and day_b.definite
+            and day_a.day is not None
+            and day_b.day is not None
+            and _THROUGH.fullmatch(src.normalized, a[-1].end, b[0].start)
+        )
+        if through and day_a is not None and day_b is not None and day_a.day is not None and day_b.day is not None:
+            span = (day_b.day - day_a.day).days  # 8号到20号 said on the 10th: which month? asked, not guessed
+            days = [_shift(day_a.day, n) for n in range(span + 1)] if 0 < span < _THROUGH_DAYS else []
+            options = tuple(_Option(d) for d in days if d is not None)
+            merged = replace(
+                day_a, start=a[0].start, end=b[-1].end, day=None, lunar=None, options=options, vague=not options
+            )
+            merged = replace(merged, ask=None if options else _ASK_SAID)
+            return replace(_to_when(groups[best], src, merged), matched=src.original(a[0].start, b[-1].end))
         if (
             day_a is None
             or day_b is None

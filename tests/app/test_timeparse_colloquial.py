@@ -116,10 +116,19 @@ class Probe:
     start: str | None = None  # "HH:MM"
     end: str | None = None  # "HH:MM" for a window
     approximate: bool = False
+    options: tuple[DayFn, ...] = ()  # the numbered days a question offers, most likely first
 
 
-def p(text: str, day: DayFn | str | None, start: str | None = None, end: str | None = None, **kw: bool) -> Probe:
-    return Probe(text, day, start, end, **kw)
+def p(
+    text: str,
+    day: DayFn | str | None,
+    start: str | None = None,
+    end: str | None = None,
+    *,
+    approximate: bool = False,
+    options: tuple[DayFn, ...] = (),
+) -> Probe:
+    return Probe(text, day, start, end, approximate, options)
 
 
 AM, PM, NOON, EVE, EARLY = (
@@ -318,7 +327,7 @@ PROBES: list[Probe] = [
     p("下个月", ASK),
     p("下礼拜", ASK),
     p("下礼拜随便哪天", ASK),
-    p("过两天", ASK),
+    p("过两天", ASK, options=(plus(2), plus(3))),
     p("等天暖和了", ASK),
     p("最近几天", ASK),
     p("过些日子", ASK),
@@ -407,6 +416,16 @@ PROBES: list[Probe] = [
     p("今朝中浪向", plus(0), *NOON),
     p("星期天下午三点半钟", coming(6), "15:30"),
     p("下个礼拜二下五三点", next_week(1), "15:00"),
+    # --- two times or two days with 或者/到: a window of time, numbered days
+    p("两点或者三点", None, "14:00", "16:00"),
+    p("两点、三点都行", None, "14:00", "16:00"),
+    p("明天上午10点到下午2点", plus(1), "10:00", "14:00"),
+    p("明天到后天", ASK, options=(plus(1), plus(2))),
+    p("两三天以后", ASK, options=(plus(2), plus(3))),
+    p("下礼拜三到礼拜五", ASK, options=(next_week(2), next_week(3), next_week(4))),
+    p("12月28号到30号", ASK, options=(month_day(12, 28), month_day(12, 29), month_day(12, 30))),
+    p("8号到20号", ASK),
+    p("一两个礼拜以后", ASK),
 ]
 
 
@@ -418,6 +437,7 @@ def _check(probe: Probe, when: When | None, today: date) -> None:
     if probe.day == ASK:
         assert when.ambiguous and when.date is None, when
         assert when.question
+        assert when.options == tuple(option(today) for option in probe.options), when
         return
     if probe.day is None:
         assert when.date is None and not when.ambiguous, when
