@@ -67,7 +67,7 @@ Lunar dates (农历), converted by lunar-python and read back with their Gregori
 - 闰六月 is the leap month only (六月 the ordinary one), looked for in the next three lunar years;
   if there is none, the question says so. A 三十 in a month of 29 days is taken from the next year
   that has one, except 腊月三十, which everyone means as 除夕.
-- Festivals: 春节/大年初一 正月初一, 元宵 正月十五, 端午 五月初五, 七夕 七月初七, 中秋/八月半 八月十五,
+- Festivals: 春节/大年初一 正月初一, 元宵/正月半 正月十五, 端午 五月初五, 七夕 七月初七, 中秋/八月半 八月十五,
   重阳 九月初九, 腊八 腊月初八, 小年 腊月廿四 (Shanghai and the rest of the south keep 廿四, "官三民四";
   the north 廿三), 除夕/大年夜/年三十 the day before 正月初一 (腊月廿九 or 三十). 小年夜 is asked: in
   Shanghai it is the night before 大年夜, elsewhere the eve of the northern 小年 (腊月廿三).
@@ -416,7 +416,7 @@ _GREGORIAN_MONTH_WORDS = {"元": 1}  # 元月三号 is January the 3rd
 # Festivals by lunar (month, day); 除夕 is handled as the day before 正月初一.
 _FESTIVALS: dict[str, tuple[int, int]] = {
     **dict.fromkeys(["春节", "大年初一"], (1, 1)),
-    **dict.fromkeys(["元宵节", "元宵"], (1, 15)),
+    **dict.fromkeys(["元宵节", "元宵", "正月半"], (1, 15)),
     **dict.fromkeys(["端午节", "端午", "端阳"], (5, 5)),
     **dict.fromkeys(["七夕节", "七夕"], (7, 7)),
     **dict.fromkeys(["中秋节", "中秋", "八月半"], (8, 15)),
@@ -712,7 +712,7 @@ def _season(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 # 等我儿子回来, 等我女儿下班, 等天暖和了: waiting for something, not a day.
 @_spec(
     needs="等",
-    pattern=r"等(?:到)?[\p{Han}]{0,6}?(?:回来|回家|回上海|下班|放假|放学|有空|空了|休息好|出院|过来|来了|暖和|天热|天凉|忙完|好了)",
+    pattern=r"等(?:到)?[\p{Han}]{0,6}?(?:回来|回家|回上海|下班|放假|放学|有空|空了|休息好|出院|过来|来了|暖和|天热|天凉|忙完|好了|好点|好些|好一点)",
 )
 def _waiting(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)

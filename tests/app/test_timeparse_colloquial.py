@@ -426,6 +426,8 @@ PROBES: list[Probe] = [
     p("12月28号到30号", ASK, options=(month_day(12, 28), month_day(12, 29), month_day(12, 30))),
     p("8号到20号", ASK),
     p("一两个礼拜以后", ASK),
+    p("正月半", lunar(1, 15)),
+    p("等我身体好点", ASK),
 ]
 
 
