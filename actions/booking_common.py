@@ -18,7 +18,7 @@ from rasa_sdk.events import SlotSet
 from actions import clock
 from bookings.catalog import SHANGHAI, Catalog, default_catalog
 from bookings.store import Booking, BookingStore, Slot
-from bookings.timeparse import When, describe_date
+from bookings.timeparse import When, describe_date, describe_time
 
 logger = logging.getLogger(__name__)
 
@@ -98,24 +98,15 @@ def describe_day(day: dt.date) -> str:
     return describe_date(day)
 
 
-_PART_LABELS = {(8, 12): "上午", (6, 9): "早上", (11, 13): "中午", (13, 17): "下午", (17, 19): "傍晚", (18, 21): "晚上"}
-
-
 def describe_wanted(date: str, time: str | None, *, lunar: bool = False) -> str:
-    """What the senior asked for, read back: "12月2日（星期三）上午", "12月2日（星期三）下午3点"."""
+    """What the senior asked for, read back: "12月2日（星期三）上午", "12月2日（星期三）下午3点",
+    "12月2日（星期三）下午2点到4点之间" (for 两三点), "12月2日（星期三）半夜12点"."""
     text = describe_date(dt.date.fromisoformat(date), lunar=lunar)
     if not time:
         return text
     first, _, last = time.partition("-")
-    start = dt.time.fromisoformat(first)
-    if last:
-        end = dt.time.fromisoformat(last)
-        label = _PART_LABELS.get((start.hour, end.hour))
-        return text + (label or f"{start:%H:%M}–{end:%H:%M}")
-    label = "上午" if start.hour < 12 else "中午" if start.hour == 12 else "下午" if start.hour < 18 else "晚上"
-    hour = start.hour - 12 if start.hour > 12 else start.hour
-    minutes = "" if start.minute == 0 else "半" if start.minute == 30 else f"{start.minute}分"
-    return f"{text}{label}{hour}点{minutes}"
+    end = dt.time.fromisoformat(last) if last else None
+    return text + describe_time(dt.time.fromisoformat(first), end)
 
 
 # A day said by the lunar calendar is read back with its lunar name too.

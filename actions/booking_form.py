@@ -197,11 +197,15 @@ class ValidateBookingForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         # A day said in the message that started the booking ("过两天帮我约助浴") counts even when the
-        # classifier tagged no time in it; validate_booking_when reads the whole message.
+        # classifier tagged no time in it; validate_booking_when reads the whole message. At the day question, a
+        # vague answer the classifier keeps from the slot (等我儿子回来, 开春以后) reaches it too, to be asked about.
         text = self._typed(tracker, WHEN)
-        if text is None or self._asked(tracker, WHEN) or tracker.get_slot(WHEN) is not None:
+        if text is None or tracker.get_slot(WHEN) is not None:
             return {}
-        return {WHEN: text} if parse_when(text, clock.now()) else {}
+        when = parse_when(text, clock.now())
+        if when is None or (self._asked(tracker, WHEN) and not when.ambiguous):
+            return {}
+        return {WHEN: text}
 
     @staticmethod
     def _asked(tracker: Tracker, slot: str) -> bool:

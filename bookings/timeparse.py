@@ -27,16 +27,24 @@ said                                   means
 
 礼拜, 星期 and 周 are the same word (also 禮拜/週, and the homophones voice input and pinyin typing give:
 里拜, 理拜, 礼白, 新期, 星其); X is 一…六, 1–7 (also full-width), and Sunday is 天/日/七 (礼拜天, 礼拜日,
-星期天, 周日, 周天, 礼拜七). 下礼拜 followed by 随便哪天/哪天都行 is still 下礼拜 without a day.
+星期天, 周日, 周天, 礼拜七). After 礼拜/星期 (not 周: 周武 is a name) the formal numerals 壹…柒 and the slips
+武/伍/午/舞 (五) and 陆/溜 (六) are weekdays too (下礼拜武). 下礼拜的今天/下个礼拜今朝 is today a week on.
+下礼拜 followed by 随便哪天/哪天都行 is still 下礼拜 without a day.
 
 Ask instead of guessing. When an expression names more than one day, ``When.date`` is None,
 ``When.options`` lists the candidates (most likely first) and ``When.question`` asks, with the
 options numbered, each with its date and weekday (``choose_option`` reads the answer):
 
 - 过两天/过两日/过个两三天 → 后天, 大后天; 这两天/今明两天 → 今天, 明天; 明后天/过一两天 → 明天, 后天;
-  过几天/过些天/个把礼拜/改天/回头 … → no options, the question asks for a day.
-- 月底 said on the last day of a month → today, the end of next month; 月初 said on the 1st–5th →
-  today, the 1st of next month (这个月底/下个月初 … are never ambiguous).
+  过几天/过些天/个把礼拜/改天/回头/这几天 … → no options, the question asks for a day.
+- Seasons and spans name no day, so the question quotes the words and asks for one: 过完年/过了年/年后/年前/
+  年底/年初/明年/下半年, 节后/节前, 开春/春天/天暖和 (alone or after a function word: 王春天 is a name), 上/中/下旬,
+  最近几天, 近期; waiting for something (等我儿子回来, 等我女儿下班, 等我出院, 等天暖和了); a month with no
+  day (下个月, 这个月: "下个月哪一天？"); 月初/月头(上)/月中/X月中旬, whatever the day today (the question gives an
+  example day of the month meant: “1月3号”). A definite day said after (春节后, 国庆以后, 元旦前, 冬至前后,
+  过完元宵) is some day near it, not that day: asked too. A definite day elsewhere in the message wins.
+- 月底 said on the last day of a month → today, the end of next month (这个月底/下个月底 are never ambiguous);
+  on any other day 月底 is the month's last day.
 - 明天/明早/明晚/后天/大后天 said between 00:00 and 04:59 Shanghai time → the coming daytime
   (today's calendar date, one day earlier than the calendar reading) first, the calendar date
   second: at 1 a.m. "明天" often means "after I have slept".
@@ -59,7 +67,7 @@ Lunar dates (农历), converted by lunar-python and read back with their Gregori
 - 闰六月 is the leap month only (六月 the ordinary one), looked for in the next three lunar years;
   if there is none, the question says so. A 三十 in a month of 29 days is taken from the next year
   that has one, except 腊月三十, which everyone means as 除夕.
-- Festivals: 春节/大年初一 正月初一, 元宵 正月十五, 端午 五月初五, 七夕 七月初七, 中秋/八月半 八月十五,
+- Festivals: 春节/大年初一 正月初一, 元宵/正月半 正月十五, 端午 五月初五, 七夕 七月初七, 中秋/八月半 八月十五,
   重阳 九月初九, 腊八 腊月初八, 小年 腊月廿四 (Shanghai and the rest of the south keep 廿四, "官三民四";
   the north 廿三), 除夕/大年夜/年三十 the day before 正月初一 (腊月廿九 or 三十). 小年夜 is asked: in
   Shanghai it is the night before 大年夜, elsewhere the eve of the northern 小年 (腊月廿三).
@@ -71,8 +79,23 @@ today, when they stand alone or after a function word (约在冬至, 明年清�
 followed by 前一天/后两天 … is moved by that many days (冬至前一天, 元旦的后一天). 元月 is January and
 公历/阳历 make X月Y Gregorian (公历十二月二十).
 
+Ranges of hours and approximate times (never one guessed hour; the slot found is read back with its time):
+- 两点到三点, 2点-3点, 两点半到三点半, 两到三点 → the window from the first time to the second (14:00–15:00);
+  十一点到一点 is 11:00–13:00.
+- 两三点, 三四点钟, 九十点钟, 十一二点 (either of two neighbouring hours) → a window over both hours: 两三点 is
+  14:00–16:00, a slot starting at 2 or at 3 p.m.
+- 十点多 → 10:00–11:00; 十点以前 → from the start of that part of the day to 10:00 (上午: 08:00–10:00);
+  三点以后 → 15:00 to the end of that part of the day (17:00).
+- 十点左右, 十点来钟, 三点钟光景, 十点上下, 三点前后, 大概/差不多 九点 → that time (the nearest free slot is
+  searched), with ``approximate`` set and read back as “上午10点左右”.
+- A window is read back as “下午2点到4点之间” (``describe_time``).
+
 Other rules worth knowing:
-- A bare hour is read for daytime services: 1–6 → afternoon, 7–11 → morning, 12 → noon.
+- A bare hour is read for daytime services: 1–6 → afternoon, 7–11 → morning, 12 → noon; 晚上12点/半夜12点 is
+  midnight (00:00, read back as “半夜12点”), 凌晨三点 3 a.m., 半夜十一点 23:00.
+- After a meal: 吃过中饭/中饭后/午饭后 → the afternoon, 吃过早饭 → the morning, 吃好夜饭/晚饭后 → the evening.
+- N号 in a clause that says it is an address (我住12号, 门牌号12号, 我家是12号) is not a date, nor after a road,
+  lane or building word (盘古路100弄5号) or before one (3号楼, 2号线).
 - Clock times also as 差五分十点/十点差五分 (9:55), 三点差一刻 (14:45), 九点过五分 (9:05); hours in words
   run 零…二十四 (so 五十点 is no hour). Parts of day include Shanghainese and northern words (上半日, 下半晌,
   晌午, 夜里厢, 夜头) and 上五/下五/中五, the voice-input slip for 上午/下午/中午, when it follows a day and
@@ -134,6 +157,7 @@ class When:
     question: str | None = None
     week_of: datetime.date | None = None
     lunar: str | None = None
+    approximate: bool = False  # 十点左右, 十点来钟: about that time
 
     @property
     def ambiguous(self) -> bool:
@@ -141,13 +165,26 @@ class When:
         return self.question is not None
 
     def describe(self) -> str:
-        """Plain Chinese read-back, e.g. ``12月1日（星期二）上午`` or ``1月27日（星期三，农历腊月二十）``."""
+        """Plain Chinese read-back, e.g. ``12月1日（星期二）上午``, ``12月1日（星期二）下午2点到4点之间`` or
+        ``1月27日（星期三，农历腊月二十）``."""
         day = "" if self.date is None else describe_date(self.date, lunar=self.lunar is not None)
         if self.start is None:
             return day
-        if self.exact_time:
-            return day + _describe_clock(self.start)
-        return day + _WINDOW_LABELS.get((self.start, self.end), "")
+        return day + describe_time(self.start, None if self.exact_time else self.end, approximate=self.approximate)
+
+
+def describe_time(start: datetime.time, end: datetime.time | None = None, *, approximate: bool = False) -> str:
+    """A time or a window read back: ``下午3点``, ``上午10点左右``, ``下午``, ``下午2点到4点之间``, ``半夜12点``."""
+    if end is None:
+        return _describe_clock(start) + ("左右" if approximate else "")
+    label = _WINDOW_LABELS.get((start, end))
+    if label is not None:
+        return label
+    first, last = _describe_clock(start), _describe_clock(end)
+    prefix = _clock_label(start)
+    if last.startswith(prefix) and _clock_label(end) == prefix:
+        last = last[len(prefix) :]
+    return f"{first}到{last}之间"
 
 
 @dataclass(frozen=True)
@@ -166,6 +203,8 @@ _NOON = _Part("noon", "中午", 11, 13, range(1, 6))
 _AFTERNOON = _Part("afternoon", "下午", 13, 17, range(1, 12))
 _DUSK = _Part("evening", "傍晚", 17, 19, range(1, 12))
 _EVENING = _Part("evening", "晚上", 18, 21, range(4, 12), twelve=0)  # 夜里两点 is 2 a.m., 晚上七点 is 19:00
+_SMALL_HOURS = _Part("night", "凌晨", 0, 6, range(0), twelve=0)  # 凌晨三点 is 3 a.m.
+_MIDNIGHT = _Part("night", "半夜", 0, 5, range(9, 12), twelve=0)  # 半夜十一点 is 23:00, 半夜12点 00:00, 半夜两点 2 a.m.
 
 # Mandarin words plus Shanghainese ones (上半天, 上昼, 早浪向, 夜快, 夜到) the normalizer may not know.
 _PARTS: dict[str, _Part] = {
@@ -175,11 +214,23 @@ _PARTS: dict[str, _Part] = {
     **dict.fromkeys(["下午", "下半天", "下半日", "下半晌", "下昼"], _AFTERNOON),
     **dict.fromkeys(["傍晚", "夜快头", "夜快", "黄昏"], _DUSK),
     **dict.fromkeys(["晚上", "夜里向", "夜里厢", "夜里", "夜到", "夜头", "晚间"], _EVENING),
+    **dict.fromkeys(["凌晨", "后半夜"], _SMALL_HOURS),
+    **dict.fromkeys(["半夜里", "半夜", "深夜", "半夜三更"], _MIDNIGHT),
 }
+# 吃过中饭 (after lunch) is the afternoon, 吃好夜饭 the evening, 吃过早饭 the morning.
+_MEALS = {
+    "早饭": _MORNING,
+    "早点": _MORNING,
+    "中饭": _AFTERNOON,
+    "午饭": _AFTERNOON,
+    "夜饭": _EVENING,
+    "晚饭": _EVENING,
+}
+_BY_KEY = {"morning": _MORNING, "noon": _NOON, "afternoon": _AFTERNOON, "evening": _EVENING, "night": _SMALL_HOURS}
 _WINDOW_LABELS: dict[tuple[datetime.time, datetime.time | None], str] = {
     (datetime.time(p.start), datetime.time(p.end)): p.label for p in _PARTS.values()
 }
-_PART_LABELS = {"morning": "上午", "noon": "中午", "afternoon": "下午", "evening": "晚上"}
+_PART_LABELS = {"morning": "上午", "noon": "中午", "afternoon": "下午", "evening": "晚上", "night": "凌晨"}
 
 _RELATIVE_DAYS = {
     **dict.fromkeys(["今天", "今朝", "今日"], 0),
@@ -196,7 +247,17 @@ _DAY_PARTS = {
     **dict.fromkeys(["今晚", "今夜"], (0, _EVENING)),
     **dict.fromkeys(["明晚", "明夜"], (1, _EVENING)),
 }
-_WEEKDAYS = {**{ch: i for i, ch in enumerate(_WEEKDAY_NAMES)}, "天": 6, "七": 6, **{str(i + 1): i for i in range(7)}}
+# After 礼拜/星期 (not 周: 周武 is a name), formal numerals (壹…柒) and what voice input makes of 五 and 六
+# (下礼拜武, 礼拜陆) name weekdays too.
+_WEEKDAY_SLIPS = {"壹": 0, "贰": 1, "叁": 2, "肆": 3, "伍": 4, "武": 4, "舞": 4, "午": 4, "陆": 5, "溜": 5, "柒": 6}
+_WEEKDAYS = {
+    **{ch: i for i, ch in enumerate(_WEEKDAY_NAMES)},
+    "天": 6,
+    "七": 6,
+    **{str(i + 1): i for i in range(7)},
+    **_WEEKDAY_SLIPS,
+}
+_SLIPS = "".join(_WEEKDAY_SLIPS)
 _WEEK_OFFSETS = {"这": 0, "本": 0, "下": 1, "下下": 2, "上": -1, "上上": -2}  # after dropping 个/一
 _OFFSET_UNITS = {"天": 1, "日": 1, "星期": 7, "礼拜": 7, "周": 7}
 _HOLIDAYS = {
@@ -240,6 +301,18 @@ _VAGUE: dict[str, tuple[int, ...]] = {
         (),
     ),
 }
+# Seasons and spans (过完年, 开春, 月中, 下旬 …): a day is meant but not said; the question quotes the words.
+_VAGUE_SAID = [
+    *["过完年", "过好年", "过了年", "过年以后", "过年后", "过年前", "过年", "年后", "年前", "年底", "年末", "年关"],
+    *["年初", "明年", "上半年", "下半年"],
+    *["节后", "节前"],
+    *["上旬", "中旬", "下旬", "最近几天", "最近哪天", "近几天", "近期", "这段时间", "过一段时间"],
+]
+# A word that is also a name (冬至, 国庆) is a date alone or after a few function words.
+_DATE_WORD_BEFORE = r"(?:(?<![\p{Han}])|(?<=[今明后到是在过等了年的那这个约就定排选要和或]))"
+# Seasons, also words in names (王春天): only alone or after a function word (开春以后, 等开春).
+_SEASONS = ["开春", "开年", "入冬", "入夏", "春天", "夏天", "秋天", "冬天", "天暖和", "天热", "天凉"]
+_ASK_SAID = "您说的“{said}”是哪一天？请说个日子，比如“下礼拜二”“20号”。"
 # A day followed or preceded by these words is refused, not asked for.
 _REFUSED_AFTER = regex.compile(
     r"[\s,，、的]{0,2}(?:不行|不可以|不成|不方便|不合适|去不了|来不了|没空|没时间|有事|不来|不去)"
@@ -248,6 +321,9 @@ _REFUSED_BEFORE = regex.compile(r"(?:不是|除了|除开)[\s,，、]{0,2}$")
 _EITHER = regex.compile(r"[\s,，、]{0,2}(?:或者|还是|或是|要么|或)[\s,，、]{0,2}")
 # 星期四星期五都行, 明天和后天都可以: two days and "either will do".
 _BOTH = regex.compile(r"[\s,，、]{0,2}(?:和|跟|同|或者|还是)?[\s,，、]{0,2}")
+# 礼拜三到礼拜五, 12月8号到10号: every day from the first to the second is an option (a week at most).
+_THROUGH = regex.compile(r"[\s,，、]{0,2}(?:到|至|~|～|—|-)[\s,，、]{0,2}")
+_THROUGH_DAYS = 7
 _EITHER_WILL_DO = regex.compile(r"[\s,，、]{0,2}(?:的话)?(?:都|也都|全)(?:行|可以|好|成|没问题|方便)")
 
 
@@ -262,6 +338,9 @@ class _Clock:
     minute: int
     weak: bool  # a bare 一点 is usually "a little" (快一点): trust it only next to a day or part of day
     before: int = 0  # minutes before the hour (差五分十点), taken off once the hour is placed in the day
+    span: int = 0  # a window this many minutes long from the time (两三点, 两点到三点, 十点多); 0: one time
+    about: bool = False  # 十点左右, 十点来钟, 三点钟光景: about that time
+    bound: str | None = None  # "before" (十点以前) or "after" (三点以后): the rest of that part of the day
 
 
 @dataclass(frozen=True)
@@ -337,7 +416,7 @@ _GREGORIAN_MONTH_WORDS = {"元": 1}  # 元月三号 is January the 3rd
 # Festivals by lunar (month, day); 除夕 is handled as the day before 正月初一.
 _FESTIVALS: dict[str, tuple[int, int]] = {
     **dict.fromkeys(["春节", "大年初一"], (1, 1)),
-    **dict.fromkeys(["元宵节", "元宵"], (1, 15)),
+    **dict.fromkeys(["元宵节", "元宵", "正月半"], (1, 15)),
     **dict.fromkeys(["端午节", "端午", "端阳"], (5, 5)),
     **dict.fromkeys(["七夕节", "七夕"], (7, 7)),
     **dict.fromkeys(["中秋节", "中秋", "八月半"], (8, 15)),
@@ -566,7 +645,8 @@ def _day_part(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 @_spec(
     needs=_WEEK_NEEDS,
-    pattern=rf"{_WEEK_REL}?{_WEEK_WORD}(?:(?P<wd>[一二三四五六日天七])|(?P<wd>[1-7])(?![0-9]))(?![次回趟遍拜])",
+    pattern=rf"{_WEEK_REL}?{_WEEK_WORD}(?:(?P<wd>[一二三四五六日天七])|(?P<wd>[1-7])(?![0-9])|(?<=[拜期白败其奇])(?P<wd>[{_SLIPS}]))"
+    r"(?![次回趟遍拜饭觉休睡餐])",
 )
 def _week_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     weekday = _WEEKDAYS[m["wd"]]
@@ -582,11 +662,18 @@ def _week_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return None if day is None else _Piece(m.start(), m.end(), day=day, week_said=monday)
 
 
-@_spec(needs=_WEEK_NEEDS, pattern=rf"{_WEEK_REL}{_WEEK_WORD}(?![一二三四五六日天七末1-7])")
+@_spec(needs=_WEEK_NEEDS, pattern=rf"{_WEEK_REL}{_WEEK_WORD}(?![一二三四五六日天七末1-7{_SLIPS}])")
 def _week_only(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
     monday = _shift(ctx.today, 7 * weeks - ctx.today.weekday())
     return None if monday is None else _Piece(m.start(), m.end(), week=monday)
+
+
+# 下礼拜的今天, 下个礼拜今朝: the same weekday, a week (or two) on.
+@_spec(needs=_WEEK_NEEDS, pattern=rf"{_WEEK_REL}{_WEEK_WORD}的?(?:今天|今朝|今日|这天|这一天|同一天)")
+def _same_day_next_week(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    weeks = _WEEK_OFFSETS[m["rel"].replace("个", "").replace("一", "")]
+    return _day_piece(m, _shift(ctx.today, 7 * weeks))
 
 
 @_spec(needs="末", pattern=rf"{_WEEK_REL}?{_WEEK_WORD}末")
@@ -610,6 +697,61 @@ def _vague(m: regex.Match[str], ctx: _Context) -> _Piece | None:
         return _Piece(m.start(), m.end(), vague=True)
     days = [_shift(ctx.today, n) for n in offsets]
     return _options_piece(m, [_Option(d) for d in days if d is not None]) or _Piece(m.start(), m.end(), vague=True)
+
+
+@_spec(_words(_VAGUE_SAID))
+def _vague_said(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
+
+
+@_spec(needs={w[0] for w in _SEASONS}, pattern=rf"{_DATE_WORD_BEFORE}(?:{_words(_SEASONS)})")
+def _season(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
+
+
+# 等我儿子回来, 等我女儿下班, 等天暖和了: waiting for something, not a day.
+@_spec(
+    needs="等",
+    pattern=r"等(?:到)?[\p{Han}]{0,6}?(?:回来|回家|回上海|下班|放假|放学|有空|空了|休息好|出院|过来|来了|暖和|天热|天凉|忙完|好了|好点|好些|好一点)",
+)
+def _waiting(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
+
+
+# 下个月, 这个月 with no day: which day of it?
+@_spec(
+    needs="月",
+    pattern=r"(?P<rel>下一?个?|这一?个?|本)月份?(?![0-9０-９零〇一二两三四五六七八九十廿初中底末头上下号日的])",
+)
+def _month_only(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    example = f"{m[0].removesuffix('份')}5号"
+    return _Piece(m.start(), m.end(), vague=True, ask=f"{{said}}哪一天？比如“{example}”。")
+
+
+# 两三天以后 (2 or 3 days on) are two options; 一两个礼拜以后 is asked.
+_NEIGHBOURS = {
+    "一两": 1,
+    "一二": 1,
+    "两三": 2,
+    "二三": 2,
+    "三四": 3,
+    "四五": 4,
+    "五六": 5,
+    "六七": 6,
+    "七八": 7,
+    "八九": 8,
+}
+
+
+@_spec(
+    needs="后",
+    pattern=rf"过?(?P<pair>{_words(_NEIGHBOURS)})(?:(?P<day>天|日)|个?(?:星期|礼拜|周))(?:以后|之后|后)",
+)
+def _offset_pair(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    n = _NEIGHBOURS[m["pair"]]
+    if not m["day"]:
+        return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
+    return _options_piece(m, [_Option(d) for d in (_shift(ctx.today, n), _shift(ctx.today, n + 1)) if d is not None])
 
 
 @_spec(
@@ -672,15 +814,20 @@ def _numeric_date(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _day_piece(m, _next_month_date(ctx.today, month, day))
 
 
+_CLAUSE = regex.compile(r"[\s,，。；;!！?？、]")
+_ADDRESS_SAID = regex.compile(r"住|家是|家在|门牌|地址|号码|房间|房号|几号楼")
+
+
 # 号 after an address word (宝山路5号, 12弄3号) or before a place (3号楼, 2号线) is not a date.
 @_spec(
     needs="号日",
-    pattern=rf"(?P<rel>下一?个?月|这一?个?月|本月)?(?<![路弄街巷村楼栋幢室])(?:(?P<d>{_NUM})号|(?P<d>(?<![0-9])[0-9]{{1,2}})日)"
+    pattern=rf"(?:(?P<rel>下一?个?月|这一?个?月|本月)的?)?(?<![路弄街巷村楼栋幢室号牌])(?:(?P<d>{_NUM})号|(?P<d>(?<![0-9])[0-9]{{1,2}})日)"
     r"(?![楼线门床房室窗院路弄栋幢座机位车层])",
 )
 def _day_of_month(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     day = _number(m["d"])
-    if day is None:
+    clause = _CLAUSE.split(m.string[: m.start()])[-1]
+    if day is None or _ADDRESS_SAID.search(clause):  # 我住12号, 门牌号12号, 我家是12号: an address
         return None
     if m["rel"]:
         return _day_piece(m, _safe_date(*_this_month(ctx.today, _month_prefix(m["rel"])), day))
@@ -689,21 +836,27 @@ def _day_of_month(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 @_spec(
     needs="月",
-    pattern=rf"(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))?月"
-    r"(?:(?P<edge>底|末)|(?P<edge>初)(?![一二三四五六七八九十1-9])|(?P<edge>头)上?)",
+    pattern=rf"(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))?月份?"
+    r"(?:(?P<edge>底|末)|(?P<edge>初)(?![一二三四五六七八九十1-9])|(?P<edge>头)上?|(?P<edge>[上中下])旬|(?P<edge>中)(?![午饭间心]))",
 )
 def _month_edge(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     today = ctx.today
+    if m["edge"] not in ("底", "末"):
+        # 月初, 月头(上) (Shanghainese for 月初), 月中, 上/中/下旬: some days, not one: ask, with an example day of it
+        day = {"初": 3, "头": 3, "上": 5, "中": 15, "下": 25}[m["edge"]]
+        if m["mon"]:
+            example = _next_month_date(today, _number(m["mon"]) or 0, day)
+        elif m["rel"]:
+            example = _safe_date(*_this_month(today, _month_prefix(m["rel"])), day)
+        else:
+            example = _next_month_day(today, day)
+        words = _ASK_SAID if example is None else f"您说的“{{said}}”是哪一天？比如“{example.month}月{example.day}号”。"
+        return _Piece(m.start(), m.end(), vague=True, ask=words)
     if m["mon"]:  # 十二月底: that month of this year, or of next year once it has passed
         month = _number(m["mon"]) or 0
         start = _next_month_date(today.replace(day=1), month, 1)
-        return _day_piece(m, start if start is None or m["edge"] not in ("底", "末") else _last_day(start.year, month))
+        return _day_piece(m, None if start is None else _last_day(start.year, month))
     months = _month_prefix(m["rel"])
-    if m["edge"] in ("初", "头"):  # 月头(上) is Shanghainese for 月初
-        first_next = _safe_date(*_this_month(today, 1), 1)
-        if not m["rel"] and today.day <= 5:  # already early in the month: this month's start, or the next one's?
-            return _options_piece(m, [_Option(today), None if first_next is None else _Option(first_next)])
-        return _day_piece(m, _safe_date(*_this_month(today, months), 1) if m["rel"] else first_next)
     last = _last_day(*_this_month(today, months))
     if not m["rel"] and last == today:  # the last day already: today, or the end of next month?
         following = _last_day(*_this_month(today, 1))
@@ -714,6 +867,12 @@ def _month_edge(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 @_spec(_words(_HOLIDAYS))
 def _holiday(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _day_piece(m, _next_month_date(ctx.today, *_HOLIDAYS[m[0]]))
+
+
+# 国庆 alone, where a date can stand (国庆以后, 过了国庆): 钱国庆 is a person.
+@_spec(needs="国", pattern=rf"{_DATE_WORD_BEFORE}国庆(?!节)")
+def _national_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _day_piece(m, _next_month_date(ctx.today, 10, 1))
 
 
 @functools.lru_cache(maxsize=16)
@@ -733,7 +892,7 @@ def _solar_terms(year: int) -> tuple[tuple[str, datetime.date], ...]:
 # A term alone or after a few function words (约在冬至, 明年清明): 王立春 and 刘小满 are people.
 @_spec(
     needs={w[0] for w in _SOLAR_TERMS},
-    pattern=rf"(?:(?<![\p{{Han}}])|(?<=[今明后到是在过等了年的那这个约就定排选要和或]))(?P<t>{_words(_SOLAR_TERMS)})"
+    pattern=rf"{_DATE_WORD_BEFORE}(?P<t>{_words(_SOLAR_TERMS)})"
     r"(?:节|(?![天多少大小了啊呀]))",
 )
 def _solar_term(m: regex.Match[str], ctx: _Context) -> _Piece | None:
@@ -829,8 +988,11 @@ def _misheard_part_of_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 @_spec(needs=":", pattern=r"(?<![0-9.:])(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?![0-9:])")
 def _colon_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
-    return _clock_piece(m, int(m["h"]), int(m["mi"]), weak=False)
+    return _clock_piece(m, _Clock(int(m["h"]), int(m["mi"]), weak=False))
 
+
+# 十点左右, 十点来钟, 三点钟光景 (about); 十点以前, 三点以后 (the rest of that part of the day).
+_CLOCK_SUFFIX = r"(?:(?P<about>左右|来钟|光景|上下|前后|的样子|模样)|(?P<bound>以前|之前|以后|之后|前|后)(?![天日]))?"
 
 # "N minutes to": 差五分十点, 十点差五分, 三点差一刻 (9:55, 14:45).
 _TO_THE_HOUR = rf"差(?:(?P<less>{_NUM})分钟?|(?P<lq>一)刻钟?)"
@@ -839,22 +1001,101 @@ _TO_THE_HOUR = rf"差(?:(?P<less>{_NUM})分钟?|(?P<lq>一)刻钟?)"
 @_spec(
     needs="点时",
     pattern=rf"(?:{_TO_THE_HOUR})?(?:(?P<h>{_HOUR})点|(?P<h>(?<![0-9])[0-9]{{1,2}})时)(?![点儿])(?P<zhong>钟)?"
-    rf"(?:(?P<half>半)|过?(?P<q>[一三])刻|过?(?P<mi>{_NUM})分|(?P<mi>{_BARE_MINUTE})(?![0-9])|{_TO_THE_HOUR})?",
+    rf"(?:(?P<half>半)|过?(?P<q>[一三])刻|过?(?P<mi>{_NUM})分|(?P<mi>{_BARE_MINUTE})(?![0-9])|{_TO_THE_HOUR}"
+    rf"|(?P<more>多)(?!少))?钟?{_CLOCK_SUFFIX}",
 )
 def _spoken_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     hour = _number(m["h"])
     minute = 30 if m["half"] else {"一": 15, "三": 45}.get(m["q"] or "", _number(m["mi"]) or 0)
     before = 15 if m["lq"] else _number(m["less"]) or 0
-    bare = not (m["zhong"] or m["half"] or m["q"] or m["mi"] or before)
+    bare = not (m["zhong"] or m["half"] or m["q"] or m["mi"] or before or m["more"] or m["about"] or m["bound"])
     if hour is None or not 0 <= before < 60:
         return None
-    return _clock_piece(m, hour, minute, weak=bare and m["h"] == "一", before=before)
+    clock = _Clock(
+        hour,
+        minute,
+        bare and m["h"] == "一",
+        before,
+        span=60 if m["more"] else 0,
+        about=bool(m["about"]),
+        bound=_bound(m),
+    )
+    return _clock_piece(m, clock)
 
 
-def _clock_piece(m: regex.Match[str], hour: int, minute: int, *, weak: bool, before: int = 0) -> _Piece | None:
-    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+def _bound(m: regex.Match[str]) -> str | None:
+    return None if not m["bound"] else "before" if "前" in m["bound"] else "after"
+
+
+def _clock_piece(m: regex.Match[str], clock: _Clock) -> _Piece | None:
+    if not (0 <= clock.hour <= 23 and 0 <= clock.minute <= 59):
         return None
-    return _Piece(m.start(), m.end(), clock=_Clock(hour, minute, weak, before))
+    return _Piece(m.start(), m.end(), clock=clock)
+
+
+def _clock_at(n: str) -> str:
+    """A clock time whose groups end in ``n`` (h1, half1 …), for the ranges below."""
+    return (
+        rf"(?P<h{n}>{_HOUR})(?:点|时)钟?"
+        rf"(?:(?P<half{n}>半)|过?(?P<q{n}>[一三])刻|过?(?P<mi{n}>{_NUM})分|(?P<mi{n}>{_BARE_MINUTE})(?![0-9]))?"
+    )
+
+
+def _minutes_of(m: regex.Match[str], n: str) -> int | None:
+    hour = _number(m[f"h{n}"])
+    if hour is None or not 0 <= hour <= 23:
+        return None
+    minute = 30 if m[f"half{n}"] else {"一": 15, "三": 45}.get(m[f"q{n}"] or "", _number(m[f"mi{n}"]) or 0)
+    return hour * 60 + minute if 0 <= minute <= 59 else None
+
+
+# 两点到三点, 2点-3点, 两点半到三点半, 两到三点, 上午10点到下午2点: a window from one time to the other;
+# 两点或者三点, 两点、三点: a window over both hours.
+@_spec(
+    needs="点时",
+    pattern=rf"(?:{_clock_at('1')}|(?P<h1>{_HOUR}))\s*(?:到|至|-|~|～|—|－|(?P<or>或者|或是|还是|或|、|/))\s*"
+    rf"(?:{_words(_PARTS)})?{_clock_at('2')}钟?(?:之间|中间|的时候)?",
+)
+def _clock_span(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    first, last = _minutes_of(m, "1"), _minutes_of(m, "2")
+    if first is None or last is None:
+        return None
+    # 十一点到一点 is two hours, 上午10点到下午2点 four; 两点或者三点 is either hour: 14:00–16:00
+    span = (last - first) % (12 * 60) + (60 if m["or"] else 0)
+    if span == 0 or span > 6 * 60:
+        return None
+    return _clock_piece(m, _Clock(first // 60, first % 60, weak=False, span=span))
+
+
+# 两三点, 三四点钟, 九十点钟, 十一二点: either of two neighbouring hours, a window over both.
+_HOUR_PAIRS = {
+    "一两": 1,
+    "一二": 1,
+    "两三": 2,
+    "二三": 2,
+    "三四": 3,
+    "四五": 4,
+    "五六": 5,
+    "六七": 6,
+    "七八": 7,
+    "八九": 8,
+    "九十": 9,
+    "十一二": 11,
+}
+
+
+@_spec(needs="点时", pattern=rf"(?<![0-9十])(?P<pair>{_words(_HOUR_PAIRS)})(?:点|时)(?:钟)?{_CLOCK_SUFFIX}")
+def _hour_pair(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _clock_piece(m, _Clock(_HOUR_PAIRS[m["pair"]], 0, weak=False, span=120, bound=_bound(m)))
+
+
+# 吃过中饭, 中饭后, 吃好夜饭: the part of the day after that meal.
+@_spec(
+    needs="饭点",
+    pattern=rf"(?:吃(?:过|好|了|完)了?(?P<meal>{_words(_MEALS)})(?:以后|之后|后)?|(?P<meal>{_words(_MEALS)})(?:以后|之后|过后|后))",
+)
+def _after_meal(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _Piece(m.start(), m.end(), part=_MEALS[m["meal"]])
 
 
 # --- from pieces to one expression -------------------------------------------------------------------------------
@@ -883,7 +1124,9 @@ _DAY_SHIFT = regex.compile(r"的?(?P<dir>前|后)(?P<n>[一两二三123])天(?![
 
 
 # 元旦以后, 过了冬至: some day after it, not that day: ask.
-_AFTER = regex.compile(r"(?:以后|之后|过后)")
+_AFTER = regex.compile(
+    r"(?:以后|之后|过后|前后|(?P<before>以前|之前)|后(?![天日一两二三123])|(?P<before>前)(?![天日一两二三123]))"
+)
 _AFTER_BEFORE = regex.compile(r"(?:等过了|过了|过完)$")
 
 
@@ -893,7 +1136,7 @@ def _shifted(text: str, piece: _Piece) -> _Piece:
         after = _AFTER.match(text, piece.end)
         before = _AFTER_BEFORE.search(text, 0, piece.start)
         if after is not None or before is not None:
-            following = _shift(piece.day, 1) or piece.day
+            following = _shift(piece.day, -1 if after is not None and after["before"] else 1) or piece.day
             ask = f"您说的“{{said}}”具体是哪一天？比如“{following.month}月{following.day}日”。"
             start, end = before.start() if before else piece.start, after.end() if after else piece.end
             return _Piece(start, end, vague=True, ask=ask)
@@ -961,11 +1204,36 @@ def _part_for_hour(hour: int) -> str:
     return "morning" if hour < 12 else "noon" if hour == 12 else "afternoon" if hour < 18 else "evening"
 
 
+def _clock_label(t: datetime.time) -> str:
+    if t.hour == 0:
+        return "半夜"
+    return "凌晨" if t.hour < 6 else _PART_LABELS[_part_for_hour(t.hour)]
+
+
 def _describe_clock(t: datetime.time) -> str:
-    label = "凌晨" if t.hour < 6 else _PART_LABELS[_part_for_hour(t.hour)]
-    hour = t.hour - 12 if t.hour > 12 else t.hour
+    hour = 12 if t.hour == 0 else t.hour - 12 if t.hour > 12 else t.hour
     minutes = "" if t.minute == 0 else "半" if t.minute == 30 else f"{t.minute}分"
-    return f"{label}{hour}点{minutes}"
+    return f"{_clock_label(t)}{hour}点{minutes}"
+
+
+_ABOUT = regex.compile(r"大概|大约|差不多|约莫|约摸|估计")
+_DAY_MINUTES = 24 * 60
+
+
+def _time_of(minutes: int) -> datetime.time:
+    minutes = min(max(minutes, 0), _DAY_MINUTES - 1)
+    return datetime.time(minutes // 60, minutes % 60)
+
+
+def _clock_window(minutes: int, clock: _Clock, part: _Part) -> tuple[int, int | None]:
+    """The time said, and the end of its window (None for one time): 两三点 14:00–16:00, 十点以前 08:00–10:00."""
+    if clock.span:
+        return minutes, minutes + clock.span
+    if clock.bound == "before":
+        return (part.start * 60 if part.start * 60 < minutes else minutes - 60), minutes
+    if clock.bound == "after":
+        return minutes, (part.end * 60 if part.end * 60 > minutes else minutes + 60)
+    return minutes, None
 
 
 _ASK_DAY = "您想约哪一天？比如“明天”“下礼拜二”。"
@@ -1012,14 +1280,22 @@ def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> Wh
     start: datetime.time | None = None
     end: datetime.time | None = None
     key: str | None = None
+    exact = about = False
     if clock is not None:
         minutes = (_resolve_hour(clock.hour, part) * 60 + clock.minute - clock.before) % (24 * 60)
         hour = minutes // 60
-        start, key = datetime.time(hour, minutes % 60), part.key if part else _part_for_hour(hour)
+        key = part.key if part else _part_for_hour(hour)
+        first, last = _clock_window(minutes, clock, part or _BY_KEY[key])
+        start, end = _time_of(first), None if last is None else _time_of(last)
+        exact = last is None
+        clock_piece = next(p for p in group if p.clock is clock)
+        about = exact and (
+            clock.about or bool(_ABOUT.search(src.normalized, max(0, group[0].start - 4), clock_piece.start))
+        )
     elif part is not None:
         start, end, key = datetime.time(part.start), datetime.time(part.end), part.key
     matched = src.original(min(p.start for p in group), max(p.end for p in group))
-    when = When(None, start, end, key, clock is not None, matched)
+    when = When(None, start, end, key, exact, matched, approximate=about)
     if day is None:
         return when
     if day.definite:
@@ -1036,7 +1312,8 @@ def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> Wh
 
 
 def _either(src: _Source, groups: list[list[_Piece]], best: int) -> When | None:
-    """后天或者下礼拜五, 礼拜四礼拜五都行: two definite days joined by 或者/还是, or said to suit both, are two options."""
+    """后天或者下礼拜五, 礼拜四礼拜五都行: two definite days joined by 或者/还是, or said to suit both, are two options;
+    礼拜三到礼拜五: the days from one to the other are."""
     for first in (best - 1, best):
         if first < 0 or first + 1 >= len(groups):
             continue
@@ -1045,6 +1322,24 @@ def _either(src: _Source, groups: list[list[_Piece]], best: int) -> When | None:
         if day_a is not None and day_b is not None and day_a.week_said is not None and day_b.weekday is not None:
             # 下礼拜二或者礼拜三: the second day is in the week the first one named
             day_b = replace(day_b, day=_shift(day_a.week_said, day_b.weekday), weekday=None)
+        through = (
+            day_a is not None
+            and day_b is not None
+            and day_a.definite
+            and day_b.definite
+            and day_a.day is not None
+            and day_b.day is not None
+            and _THROUGH.fullmatch(src.normalized, a[-1].end, b[0].start)
+        )
+        if through and day_a is not None and day_b is not None and day_a.day is not None and day_b.day is not None:
+            span = (day_b.day - day_a.day).days  # 8号到20号 said on the 10th: which month? asked, not guessed
+            days = [_shift(day_a.day, n) for n in range(span + 1)] if 0 < span < _THROUGH_DAYS else []
+            options = tuple(_Option(d) for d in days if d is not None)
+            merged = replace(
+                day_a, start=a[0].start, end=b[-1].end, day=None, lunar=None, options=options, vague=not options
+            )
+            merged = replace(merged, ask=None if options else _ASK_SAID)
+            return replace(_to_when(groups[best], src, merged), matched=src.original(a[0].start, b[-1].end))
         if (
             day_a is None
             or day_b is None

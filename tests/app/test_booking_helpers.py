@@ -142,3 +142,21 @@ def test_time_spec_and_read_back_of_what_was_asked() -> None:
     assert three is not None and time_spec(three) == "15:30"
     assert describe_wanted("2026-12-02", "15:30") == "12月2日（星期三）下午3点半"
     assert describe_wanted("2026-12-02", None) == "12月2日（星期三）"
+
+
+@pytest.mark.parametrize(
+    ("said", "spec", "read_back"),
+    [
+        ("12月2号下午两三点", "14:00-16:00", "12月2日（星期三）下午2点到4点之间"),
+        ("12月2号两点到三点", "14:00-15:00", "12月2日（星期三）下午2点到3点之间"),
+        ("12月2号十一点半到一点", "11:30-13:00", "12月2日（星期三）上午11点半到下午1点之间"),
+        ("12月2号十点多", "10:00-11:00", "12月2日（星期三）上午10点到11点之间"),
+        ("12月2号十点左右", "10:00", "12月2日（星期三）上午10点"),
+        ("12月2号晚上12点", "00:00", "12月2日（星期三）半夜12点"),
+        ("12月2号凌晨三点", "03:00", "12月2日（星期三）凌晨3点"),
+    ],
+)
+def test_a_window_of_hours_is_searched_and_read_back_as_a_window(said: str, spec: str, read_back: str) -> None:
+    when = parse_when(said, at("2026-11-30", 10))
+    assert when is not None and time_spec(when) == spec
+    assert describe_wanted("2026-12-02", spec) == read_back

@@ -87,10 +87,8 @@ TABLE: list[tuple[str, date | None, tuple[time | None, time | None]]] = [
     ("11月1号", d(11, 1, 2027), NO_TIME),
     ("2月29号", d(2, 29, 2028), NO_TIME),
     ("月底", d(11, 30), NO_TIME),
-    ("月初", d(12, 1), NO_TIME),
     ("下个月底", d(12, 31), NO_TIME),
     ("十二月底", d(12, 31), NO_TIME),
-    ("一月初", d(1, 1, 2027), NO_TIME),
     ("下个月3号", d(12, 3), NO_TIME),
     ("下个月十五号", d(12, 15), NO_TIME),
     ("元旦", d(1, 1, 2027), NO_TIME),
@@ -247,7 +245,7 @@ SENIOR_PHRASINGS: list[tuple[str, date | None, str | None]] = [
     ("下昼两点", None, "14:00"),
     ("九点半", None, "09:30"),
     ("十点钟光景", None, "10:00"),
-    ("八点多", None, "08:00"),
+    ("八点多", None, "08:00-09:00"),
     ("三点左右", None, "15:00"),
     ("明朝上半天十点钟光景", d(12, 3), "10:00"),
     ("后天下半天两点", d(12, 4), "14:00"),
@@ -334,7 +332,7 @@ SENIOR_PHRASINGS: list[tuple[str, date | None, str | None]] = [
     ("十点过一刻", None, "10:15"),
     ("两点零五分", None, "14:05"),
     ("下午两点钟左右", None, "14:00"),
-    ("上午九点到十点", None, "09:00"),
+    ("上午九点到十点", None, "09:00-10:00"),
     ("12号上午", d(12, 12), "morning"),
     ("十二号下半天", d(12, 12), "afternoon"),
     ("12月20号上午十点", d(12, 20), "10:00"),
@@ -389,7 +387,7 @@ SENIOR_PHRASINGS: list[tuple[str, date | None, str | None]] = [
     ("十八号上午可以吗", d(12, 18), "morning"),
     ("就这礼拜六吧", d(12, 5), None),
     ("礼拜六上昼九点钟", d(12, 5), "09:00"),
-    ("明天下午三点钟以后", d(12, 3), "15:00"),
+    ("明天下午三点钟以后", d(12, 3), "15:00-17:00"),
     ("今天下午还来得及伐", d(12, 2), "afternoon"),
     ("下个月8号", d(1, 8, 2027), None),
     ("元月三号", d(1, 3, 2027), None),
@@ -425,11 +423,10 @@ SENIOR_PHRASINGS: list[tuple[str, date | None, str | None]] = [
     ("今朝下半天三点半", d(12, 2), "15:30"),
     ("10号上午9点", d(12, 10), "09:00"),
     ("这星期天下午", d(12, 6), "afternoon"),
-    ("下个月头上", d(1, 1, 2027), None),
     ("冬至前两天", d(12, 20), None),
     ("礼拜三下昼两点钟", d(12, 2), "14:00"),
     ("差一刻十点", None, "09:45"),
-    ("明天下午2点到4点", d(12, 3), "14:00"),
+    ("明天下午2点到4点", d(12, 3), "14:00-16:00"),
     ("下个里拜天上午", d(12, 13), "morning"),
     ("电梯到8楼", None, None),
     ("5号门进来", None, None),
@@ -447,6 +444,9 @@ def test_senior_phrasings(text: str, day: date | None, said_time: str | None) ->
     assert when.date == day
     if said_time is None:
         assert when.start is None
+    elif "-" in said_time:  # a window of clock times: 两点到三点, 八点多
+        assert not when.exact_time
+        assert (when.start, when.end) == tuple(time.fromisoformat(t) for t in said_time.split("-"))
     elif ":" in said_time:
         assert when.exact_time
         assert when.start == time.fromisoformat(said_time)
@@ -482,8 +482,6 @@ OTHER_NOWS: list[tuple[datetime, str, date]] = [
     (datetime(2028, 2, 28, 9, 0, tzinfo=SHANGHAI), "明天", d(2, 29, 2028)),
     (datetime(2028, 2, 28, 9, 0, tzinfo=SHANGHAI), "后天", d(3, 1, 2028)),
     (datetime(2028, 2, 28, 9, 0, tzinfo=SHANGHAI), "月底", d(2, 29, 2028)),
-    # past the 5th, 月初 is next month's start
-    (datetime(2026, 12, 6, 9, 0, tzinfo=SHANGHAI), "月初", d(1, 1, 2027)),
     # an aware now in UTC is converted: 22:00 UTC is already 06:00 on the 29th in Shanghai
     (datetime(2026, 11, 28, 22, 0, tzinfo=timezone.utc), "明天", d(11, 30)),
     # a naive now is Shanghai wall-clock time
@@ -684,6 +682,16 @@ _EVERY_PATTERN = [
     "冬至",
     "明天下五",
     "明天一早",
+    "下午两三点",
+    "两点到三点",
+    "吃过中饭",
+    "开春",
+    "等我儿子回来",
+    "下个月",
+    "下礼拜的今天",
+    "国庆以后",
+    "开春以后",
+    "两三天以后",
 ]
 
 

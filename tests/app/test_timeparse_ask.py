@@ -291,15 +291,26 @@ def test_month_end_the_day_before_is_the_last_day(today: date) -> None:
     assert parsed("月底", at(today, 9)).date == today + timedelta(days=1)
 
 
-@pytest.mark.parametrize("day", [1, 2, 5])
-def test_month_start_early_in_a_month_asks(day: int) -> None:
+@pytest.mark.parametrize("day", [1, 2, 5, 6, 15, 31])
+@pytest.mark.parametrize(
+    ("text", "example"),
+    [
+        ("月初", lambda today: date(2026, 12, 3) if today.day <= 3 else date(2027, 1, 3)),
+        ("下个月初", lambda today: date(2027, 1, 3)),
+        ("下个月头上", lambda today: date(2027, 1, 3)),
+        ("一月初", lambda today: date(2027, 1, 3)),
+        ("月中", lambda today: date(2026, 12, 15) if today.day <= 15 else date(2027, 1, 15)),
+        ("这个月中旬", lambda today: date(2026, 12, 15)),
+        ("下个月下旬", lambda today: date(2027, 1, 25)),
+    ],
+)
+def test_start_and_middle_of_a_month_are_asked(day: int, text: str, example: object) -> None:
+    # 月初, 月中, 下旬 are several days: asked, with an example day of the month meant, never guessed
     today = date(2026, 12, day)
-    assert_asks(parsed("月初", at(today, 9)), (today, date(2027, 1, 1)))
-    assert parsed("下个月初", at(today, 9)).date == date(2027, 1, 1)
-
-
-def test_month_start_later_in_a_month_is_the_next_first() -> None:
-    assert parsed("月初", at(date(2026, 12, 6), 9)).date == date(2027, 1, 1)
+    when = parsed(text, at(today, 9))
+    assert_asks(when, ())
+    expected = example(today)  # type: ignore[operator]
+    assert when.question == f"您说的“{text}”是哪一天？比如“{expected.month}月{expected.day}号”。"
 
 
 # --- late at night -------------------------------------------------------------------------------------------------

@@ -81,6 +81,15 @@ TEST_SENTENCES = {
     "救命稻草是啥意思啊",
     "怕老头子跌倒，家里要装点啥",
     "阿拉老头子上礼拜走了，伊的存款哪能取出来",
+    # tests/app/test_timeparse_e2e.py: vague days and ranges of hours at the booking form
+    "过完年帮我约个助浴，我住顾村",
+    "那就下礼拜四上半天",
+    "帮我约个上门护理，住在顾村",
+    "开春以后吧",
+    "月中吧",
+    "等我儿子回来",
+    "下礼拜五下午",
+    "下礼拜二下午两三点帮我约个助浴，顾村，联系人冯秀兰，手机13812345678",
 }
 # tests/app/test_e2e_followups.py: every message its conversations check (a bare number picks from a list).
 FOLLOWUP_SENTENCES = {
