@@ -28,8 +28,10 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from common.contacts import HOTLINE
@@ -39,7 +41,6 @@ logger = logging.getLogger(__name__)
 # While paused: the waiting notice at most this often per conversation, and not while an agent
 # has written within the same time.
 NOTICE_SECONDS = 300.0
-STILL_WAITING = "工作人员马上回复您，请稍等。"
 NOTIFY_TIMEOUT_SECONDS = 3.0
 _notices: OrderedDict[str, float] = OrderedDict()
 _background: set[asyncio.Task[None]] = set()
@@ -47,9 +48,22 @@ _background: set[asyncio.Task[None]] = set()
 # The classifier reads at most this many characters (config.yml, TextNormalizer max_chars; a test
 # keeps the two equal): a longer message is told that its middle may have been skipped.
 NLU_MAX_CHARS = 300
-LONG_MESSAGE = "（您的话比较长，我主要看了开头和结尾。要是没说到点子上，请分几次、每次简短地说。）"
+DOMAIN_DIR = Path(__file__).resolve().parent.parent / "domain"
 
-APOLOGY = f"抱歉，系统刚才有点忙，没能回答您。请过一会儿再发一次；着急的话请拨打 {HOTLINE} 市民服务热线。如有危险请马上拨打 120。"
+
+def domain_text(name: str) -> str:
+    """The first text of the response ``name`` in domain/*.yml, with {hotline} filled: the wording lives in the
+    domain even for what the channels say without Rasa's help (the action server down, say)."""
+    for path in sorted(DOMAIN_DIR.glob("*.yml")):
+        responses = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {}
+        if name in responses:
+            return str(responses[name][0]["text"]).format(hotline=HOTLINE)
+    raise KeyError(f"no response {name!r} in {DOMAIN_DIR}")
+
+
+APOLOGY = domain_text("utter_no_reply_apology")
+LONG_MESSAGE = domain_text("utter_long_message_notice")
+STILL_WAITING = domain_text("utter_handoff_still_waiting")
 
 
 class CountingOutputChannel(OutputChannel):
