@@ -1,4 +1,5 @@
-"""Issue 10, safety without gaps: the listed emergency and not-emergency phrasings through the trained NLU.
+"""Issue 10, safety without gaps: the listed emergency and not-emergency phrasings through the trained NLU;
+grief first: sad news with a question gets one line of condolence, then the help.
 
 The list (tests/fixtures/emergency_phrasings.yml) holds phrasings that are not in the training data. Each is
 sent to the running Rasa server's ``POST /model/parse`` (the whole pipeline: normalizer, classifier,
@@ -66,3 +67,41 @@ def test_no_listed_mention_raises_the_alarm(parse: Any) -> None:
         (text, _kind(parsed)) for text in NOT_EMERGENCIES if (parsed := parse(text))["intent"]["name"] == "emergency"
     ]
     assert not alarms, f"{len(alarms)} of {len(NOT_EMERGENCIES)} mentions raised the alarm: {alarms}"
+
+
+# ---- grief first: sad news with a question gets one line of condolence, then the help ------------------------
+
+GRIEF_WITH_A_QUESTION = PHRASINGS["grief"]
+
+
+@pytest.mark.parametrize("text", GRIEF_WITH_A_QUESTION)
+def test_sad_news_is_met_with_a_condolence(text: str) -> None:
+    from actions.care import CONDOLENCE, comfort_response
+
+    assert comfort_response(text) == CONDOLENCE
+
+
+@pytest.mark.parametrize("text", ["他走了 我去关门", "我的手机没了", "饿死了 助餐几点开门"])
+def test_leaving_losing_a_thing_or_hyperbole_is_not_grief(text: str) -> None:
+    from actions.care import CONDOLENCE, comfort_response
+
+    assert comfort_response(text) != CONDOLENCE
+
+
+@pytest.mark.parametrize("text", GRIEF_WITH_A_QUESTION)
+def test_sad_news_with_a_question_gets_the_condolence_first_then_the_help(stack: Stack, text: str) -> None:
+    from tests.app.conftest import new_sender, texts
+
+    said = texts(stack.say(new_sender(), text))
+    assert len(said) >= 2 and "节哀" in said[0], said
+    assert not any(word in " ".join(said[1:]) for word in ("没听明白", "取消", "帮不上忙")), said
+
+
+@pytest.mark.xfail(
+    strict=True, reason="read as goodbye (走了) by the classifier: training_data/nlu/ is another worktree's"
+)
+def test_a_death_said_as_zou_le_with_what_next_is_not_a_goodbye(stack: Stack) -> None:
+    from tests.app.conftest import new_sender, texts
+
+    said = texts(stack.say(new_sender(), "我妈昨天夜里走了 接下来要做点啥"))
+    assert said and "节哀" in said[0], said
