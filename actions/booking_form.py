@@ -48,10 +48,11 @@ from actions.booking_common import (
     time_spec,
 )
 from actions.family_booking import start_for_parent
-from actions.knowledge import answer, utter_resolved
+from actions.knowledge import answer_in_booking
 from actions.understand import (
     clean_contact,
     clean_phone,
+    form_question,
     is_stop,
     looks_like_question,
     named_contact,
@@ -136,17 +137,17 @@ class ValidateBookingForm(FormValidationAction):
         events: list[dict[str, Any]] = [*(for_parent or []), *await super().run(dispatcher, tracker, domain)]
         requested = tracker.get_slot(REQUESTED)
         asked_filled = any(e.get("name") == requested and e.get("value") is not None for e in events)
+        if text and requested and _asks(text, asked_filled):
+            # A question at a prompt: answer it (about the form itself, or from the entry of the service being
+            # booked); the form then asks its question again, and nothing the question held is kept.
+            dispatcher.messages[:] = [m for m in dispatcher.messages if m.get("response") not in _UNCLEAR]
+            return [*_undo_values(tracker, events), *answer_in_booking(dispatcher, tracker, text)]
         noted = _noted(tracker, events) if text and requested and not asked_filled else ""
         if noted:
             # Other values came instead of the one asked for ("王根宝 139…" at the day question): say what was
             # taken, not "没听明白"; the form then asks only for what is still missing.
             dispatcher.messages[:] = [m for m in dispatcher.messages if m.get("response") not in _UNCLEAR]
             dispatcher.utter_message(response="utter_booking_noted", what=noted)
-        if text and requested and not asked_filled and looks_like_question(text) and not _says_value(text):
-            # A question at a prompt: answer it; the form then asks its question again.
-            resolved = answer(tracker, text)
-            utter_resolved(dispatcher, resolved)
-            events = [*events, *resolved.events]
         return events
 
     # -- extraction from the typed text, beside the classifier's entities ---------------------
@@ -361,6 +362,40 @@ def _noted(tracker: Tracker, events: list[dict[str, Any]]) -> str:
             continue
         said.append(label + (phone_in_groups(str(value)) if slot == PHONE else str(value)))
     return "、".join(said)
+
+
+def _asks(text: str, asked_filled: bool) -> bool:
+    """A question at a prompt: about the form itself ("为啥要名字", even with a place in it: "顾村也要填伐"), or a
+    question that gives no value ("明天上午可以吗?" answers the day question). "顾村有吗" at the street prompt asks
+    whether the service is there: a street said with 有吗/有伐 is a question, not the answer."""
+    if form_question(text) is not None:
+        return True
+    if not looks_like_question(text):
+        return False
+    plain = unicodedata.normalize("NFKC", text)
+    if (find_street(plain) and _ASKS_WHETHER.search(plain)) or _ASKS_OPEN.search(plain):
+        return True
+    return not asked_filled and not _says_value(text)
+
+
+# "顾村有吗", "大场有伐", "罗店那边有没有": whether the service is there, asked with a place in it.
+_ASKS_WHETHER = re.compile(r"(?:有|开|办)(?:吗|伐|哇|不|没有|嘛)\W*$|有没有|有伐|阿有")
+
+
+# "礼拜天开门伐", "夜里开伐": whether it is open then, asked with a day or a time in it.
+_ASKS_OPEN = re.compile(r"开门|开伐|开吗|开不开|营业|上班|关门|休息")
+
+
+def _undo_values(tracker: Tracker, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events with every value the question seemed to hold put back as it was before the message."""
+    kept: list[dict[str, Any]] = []
+    for event in events:
+        name = event.get("name")
+        if event.get("event") == "slot" and name in (STREET, CONTACT, PHONE, WHEN, DATE, TIME):
+            kept.append(SlotSet(str(name), previous_value(tracker, str(name))))
+        else:
+            kept.append(event)
+    return kept
 
 
 def _says_value(text: str) -> bool:

@@ -65,10 +65,10 @@ from actions.booking_common import (
 from actions.booking_form import STOPPED, notes_in
 from actions.care import comfort_response
 from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for, who_of
-from actions.knowledge import COMFORT_OFFER, answer, answer_entry, utter_resolved
+from actions.knowledge import COMFORT_OFFER, answer, answer_entry, answer_in_booking, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
 from actions.proactive import care, parent_consent_outdated
-from actions.understand import fields_named, is_stop, parse_correction
+from actions.understand import fields_named, form_question, is_stop, looks_like_question, parse_correction
 from bookings.catalog import SHANGHAI, find_service
 from bookings.store import (
     Booking,
@@ -119,6 +119,9 @@ def done(dispatcher: CollectingDispatcher, response: str, booking: Booking, send
 def misrouted(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events | None:
     """Answer as a question a message that says nothing about bookings; None when it does."""
     text = raw_text(tracker)
+    if text and tracker.get_slot(STAGE) in ("confirm", "choose") and form_question(text):
+        # "能取消伐", "约好了伐" at the read-back: about this booking, not a booking made before.
+        return answer_in_booking(dispatcher, tracker, text)
     if not text or BOOKING_WORDS.search(normalize(text)):
         return None
     resolved = answer(tracker, text)
@@ -317,6 +320,10 @@ class ActionBookingConfirm(TurnEndingAction):
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         stage = tracker.get_slot(STAGE)
+        text = raw_text(tracker)
+        if stage == "confirm" and text and form_question(text):
+            # "这样就好了伐" read as yes: a question about the booking, never a yes; the read-back waits for "对".
+            return answer_in_booking(dispatcher, tracker, text)
         if stage == "confirm":
             return self._book(dispatcher, tracker)
         if stage == "cancel_confirm":
@@ -456,6 +463,8 @@ class ActionBookingChoose(TurnEndingAction):
 
 NUMBERED_LINE = re.compile(r"^\s*(\d+)[.、．]\s*(.+?)\s*$", re.MULTILINE)
 # A numbered list is a menu when the reply invites a choice (not a checklist of documents).
+# A numbered line that offers a booking (utter_offer_booking): "帮我约助浴".
+_OFFERED_BOOKING = re.compile(r"^帮我约")
 MENU_HINT = re.compile(r"比如|是不是想问|请回复数字|请选|可以选|想问哪|回复数字")
 
 
@@ -508,6 +517,10 @@ def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int 
                 dispatcher.utter_message(response="utter_menu_choose_number", count=str(len(lines)))
                 return []
             question = re.sub(r"（.*?）", "", line)
+            code = find_service(question) if _OFFERED_BOOKING.match(question) else None
+            if code is not None:
+                # "1" after "想约助浴的话，请回复数字：1. 帮我约助浴": the booking starts with its service.
+                return [SlotSet(SERVICE, code), FollowupAction("booking_form")]
             resolved = answer(tracker, question)
             utter_resolved(dispatcher, resolved)
             return resolved.events
@@ -551,7 +564,13 @@ class ActionBookingCorrect(TurnEndingAction):
             return reset_booking()
         now = clock.now()
         when = parse_when(text, now)
+        if stage in ("confirm", "choose") and form_question(text):
+            # "要填身份证伐", "哪天人少": a question about the booking, not a change to it.
+            return answer_in_booking(dispatcher, tracker, text)
         correction = parse_correction(text, when_found=when is not None)
+        if not correction and stage in ("confirm", "choose") and looks_like_question(text):
+            # "到时候有人提醒伐": answered, then the read-back's question again.
+            return answer_in_booking(dispatcher, tracker, text)
         if not correction:
             # "地址写错了" names the field and not the new value: ask for that one.
             named = fields_named(text)
@@ -638,6 +657,15 @@ class ActionBookingStop(TurnEndingAction):
         return "action_booking_stop"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        text = raw_text(tracker)
+        if (
+            text
+            and tracker.get_slot(STAGE) in ("confirm", "choose")
+            and not is_stop(text)
+            and looks_like_question(text)
+        ):
+            # "算好了伐" read as a stop: a question, answered; the read-back still waits for "对".
+            return answer_in_booking(dispatcher, tracker, text)
         dispatcher.utter_message(response="utter_booking_stopped")
         return reset_booking()
 

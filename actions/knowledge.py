@@ -38,6 +38,7 @@ from rasa_sdk.types import DomainDict
 from actions.care import comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
+from actions.understand import form_question, looks_like_question
 from bookings.catalog import default_catalog
 from knowledge_base.answers import (
     Reply,
@@ -71,6 +72,8 @@ UNHELPFUL_RESPONSE = "utter_unhelpful"
 RELATED_MARGIN = 0.02
 # A question naming no street prefers the district-wide entry over one street's by up to this much.
 GENERAL_MARGIN = 0.1
+# Entries this close to the best are a tie that the conversation's topic breaks.
+TIE_MARGIN = 0.01
 
 _index: LiveIndex | None = None
 
@@ -174,7 +177,56 @@ def _search(index: LiveIndex, text: str, street: str | None) -> list[Hit]:
         general = next((h for h in index.search(text, top_k=20) if not _of_a_street(index, h)), None)
         if general is not None and general.score >= max(index.settings.threshold, hits[0].score - GENERAL_MARGIN):
             hits = [general, *(h for h in hits if h.id != general.id)]
-    return hits
+    return _question_clause_first(index, text, hits)
+
+
+# Clauses of a message: "我老头子瘫在床上 长护险怎么弄" is a situation, then the question.
+_CLAUSES = re.compile(r"[\s，,。.!！?？;；、]+")
+# Words of asking, in no entry's name: a title sharing only these with the question is no match.
+_ASKING = re.compile(r"怎么|哪能|如何|啥|什么|哪里|在哪|要不要|能不能|可以|办|弄|伐|吗|呢")
+
+
+def _names_part_of(clause: str, title: str) -> bool:
+    """A title shares a three-character run of ``clause`` that is not a way of asking ("长护险" of 长护险怎么弄)."""
+    plain = normalize(title)
+    return any(clause[i : i + 3] in plain and not _ASKING.search(clause[i : i + 3]) for i in range(len(clause) - 2))
+
+
+def _question_clause_first(index: LiveIndex, text: str, hits: list[Hit]) -> list[Hit]:
+    """A message told as a situation and then a question ("我老头子瘫在床上 长护险怎么弄"): when the best entry
+    matches only the situation, the first close entry whose title names part of the last clause comes first (啥人可以
+    享受长护险), else the best entry for the last clause alone."""
+    clauses = [c for c in _CLAUSES.split(normalize(text)) if c]
+    if len(clauses) < 2 or not hits:
+        return hits
+    last = clauses[-1]
+    top = index.entries.get(hits[0].id)
+    if top is None or _names_part_of(last, top.title):
+        return hits
+    threshold = index.settings.threshold
+    named = next((h for h in hits if h.score >= threshold and _names_part_of(last, index.entries[h.id].title)), None)
+    if named is not None:
+        return [named, *(h for h in hits if h.id != named.id)]
+    own = index.search(last, top_k=5)
+    first = index.entries.get(own[0].id) if own else None
+    if first is None or own[0].score < threshold or not _names_part_of(last, first.title):
+        return hits
+    seen = {h.id for h in own}
+    return [*own, *(h for h in hits if h.id not in seen)]
+
+
+def _topic_breaks_tie(index: LiveIndex, text: str, topic: Entry, hits: list[Hit], street: str | None) -> list[Hit]:
+    """Two entries nearly as close to a short question ("要见证人伐": 录像遗嘱, 立遗嘱要不要见证人): the one the
+    conversation's topic points to comes first."""
+    close = [h for h in hits if h.score >= hits[0].score - TIE_MARGIN] if hits else []
+    if len(close) < 2:
+        return hits
+    contextual = _search(index, f"{topic.title} {text}", street)
+    preferred = next((h for h in contextual if any(c.id == h.id for c in close)), None)
+    if preferred is None or preferred.id == hits[0].id:
+        return hits
+    chosen = next(c for c in close if c.id == preferred.id)
+    return [chosen, *(h for h in hits if h.id != chosen.id)]
 
 
 def _of_a_street(index: LiveIndex, hit: Hit) -> bool:
@@ -351,6 +403,8 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
         if other is not None:
             return other
     hits = _search(index, text, context.street)
+    if topic is not None:
+        hits = _topic_breaks_tie(index, text, topic, hits, context.street)
     reply = compose(hits, entries, threshold, disclaimer_shown=context.disclaimer_shown)
     if reply.confident:
         return Resolved(reply, reading.aspect, "search")
@@ -369,7 +423,14 @@ def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -
     """Resolve ``text`` for this conversation, with a comfort response to say first where one is due."""
     index = knowledge_index()
     message = message if message is not None else (tracker.latest_message or {})
-    resolved = resolve(index, text, Context.of(tracker, message, index.entries))
+    context = Context.of(tracker, message, index.entries)
+    resolved = resolve(index, text, context)
+    if not resolved.reply.confident:
+        # "送饭", "上门照护", "吃饭的地方": a bookable service said in its everyday words is asked about by its name.
+        name = bookable_named(text)
+        again = resolve(index, name, context) if name else None
+        if again is not None and again.reply.confident:
+            resolved = again
     resolved = replace(resolved, comfort=comfort_response(text))
     events: list[dict[str, Any]] = []
     if resolved.reply.confident and resolved.reply.entry_id:
@@ -388,6 +449,72 @@ def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -
         resolved.reply.confident,
     )
     return replace(resolved, events=events)
+
+
+BOOKING_FORM = "booking_form"
+BOOKING_STAGE = "booking_stage"
+# The read-back's own question, said again after a question typed at it.
+READBACK_AGAIN = "utter_booking_confirm_or_change"
+UNSURE_IN_BOOKING = "utter_form_question_unsure"
+CHOOSE_AGAIN = "utter_booking_choose_number"  # the list of free slots: "请回复 1 到 N 之间的数字。"
+OFFER_BOOKING = "utter_offer_booking"
+# A booking verb: "约助浴" starts a booking and needs no offer of one.
+_BOOKING_VERB = re.compile(r"约|订|报名|登记|安排")
+
+
+def booking_in_progress(tracker: Tracker) -> bool:
+    """The booking form is asking, or its read-back waits for "对"."""
+    return (tracker.active_loop or {}).get("name") == BOOKING_FORM or tracker.get_slot(BOOKING_STAGE) in (
+        "confirm",
+        "choose",
+    )
+
+
+def answer_in_booking(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> list[dict[str, Any]]:
+    """A question typed while a booking is under way: about the form itself (为啥要名字, 谁看得到, 算好了伐) its own
+    short reply; about the service being booked, its entry (the service is the topic); never the knowledge base's
+    guesses ("您是不是想问"), which would lead away from the booking. Nothing is saved from it. At the read-back,
+    its question is asked again (the form asks its own prompt again by itself)."""
+    response = form_question(text)
+    events: list[dict[str, Any]] = []
+    if response is not None:
+        dispatcher.utter_message(response=response)
+    else:
+        resolved = answer(tracker, text)
+        if resolved.reply.confident:
+            utter_resolved(dispatcher, resolved)
+            events = resolved.events
+        else:
+            dispatcher.utter_message(response=UNSURE_IN_BOOKING)
+    if (tracker.active_loop or {}).get("name") != BOOKING_FORM:
+        stage = tracker.get_slot(BOOKING_STAGE)
+        if stage == "confirm":
+            dispatcher.utter_message(response=READBACK_AGAIN)
+        elif stage == "choose":
+            dispatcher.utter_message(response=CHOOSE_AGAIN, count=str(len(tracker.get_slot("booking_choices") or [])))
+    return events
+
+
+def bookable_named(text: str) -> str | None:
+    """The name of the bookable service a question names ("日间照顾中心哪能办" → 日间照料试托), if any."""
+    plain = normalize(text)
+    if _BOOKING_VERB.search(plain):
+        return None
+    catalog = default_catalog()
+    code = catalog.find_service(plain) or catalog.find_service(
+        re.sub(r"(?<=[\u4e00-\u9fff])一?个(?=[\u4e00-\u9fff])", "", plain)
+    )
+    service = catalog.services.get(code) if code else None
+    return service.name if service is not None else None
+
+
+def offer_booking(dispatcher: CollectingDispatcher, tracker: Tracker, text: str, resolved: Resolved) -> None:
+    """After a confident answer to a question naming a bookable service, its booking as a numbered choice."""
+    if not resolved.reply.confident or booking_in_progress(tracker):
+        return
+    name = bookable_named(text)
+    if name is not None:
+        dispatcher.utter_message(response=OFFER_BOOKING, service=name)
 
 
 def utter_resolved(dispatcher: CollectingDispatcher, resolved: Resolved) -> None:
@@ -506,6 +633,13 @@ class ActionKnowledgeAnswer(Action):
         if check_unhelpful(tracker, text):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
             return []
+        if booking_in_progress(tracker):
+            if tracker.get_slot("requested_slot") == BOOKED_SERVICE and not looks_like_question(text):
+                code = default_catalog().find_service(normalize(text))
+                if code is not None:
+                    # "日间照料" typed at "您想约什么服务?" is the answer, not a question about it.
+                    return [SlotSet(BOOKED_SERVICE, code)]
+            return answer_in_booking(dispatcher, tracker, text)
         menu = typed_menu_intent(text)
         if menu is not None:
             # "保险" typed alone is the menu button, not a question: ask which one, with numbered examples.
@@ -515,6 +649,7 @@ class ActionKnowledgeAnswer(Action):
         if not resolved.reply.confident:
             report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
         utter_resolved(dispatcher, resolved)
+        offer_booking(dispatcher, tracker, text, resolved)
         return resolved.events
 
 
@@ -543,9 +678,12 @@ class ActionFallbackKnowledge(Action):
             from actions.bookings import menu_choice  # actions.bookings imports this module
 
             return menu_choice(dispatcher, tracker, int(number[1]))
+        if text and not text.startswith("/") and tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose"):
+            return answer_in_booking(dispatcher, tracker, text)
         resolved = answer(tracker, text, message) if text and not text.startswith("/") else None
         if resolved is not None and resolved.reply.confident:
             utter_resolved(dispatcher, resolved)
+            offer_booking(dispatcher, tracker, text, resolved)
             return resolved.events
         if text and not text.startswith("/"):
             intent = str((message.get("intent") or {}).get("name") or "")
@@ -606,6 +744,9 @@ class ActionChitchat(Action):
             resolved = answer(tracker, text)
             utter_resolved(dispatcher, resolved)
             return resolved.events
+        if text and booking_in_progress(tracker) and looks_like_question(text):
+            # "你是谁" at the read-back: its short reply, then the read-back's question again.
+            return answer_in_booking(dispatcher, tracker, text)
         dispatcher.utter_message(response="utter_chitchat")
         return []
 

@@ -419,3 +419,91 @@ def without_phone(text: str) -> str:
     """The message with any phone number taken out ("2 王根宝 139…" → "2 王根宝 "), to read the rest on its own."""
     plain = unicodedata.normalize("NFKC", text)
     return _PHONE_RUN.sub(" ", plain) if clean_phone(plain) else plain
+
+
+# Questions about the booking form itself, asked at one of its prompts or at the read-back, and the response
+# that answers each; the prompt is asked again afterwards. A question about the service being booked ("要带啥材料",
+# "这个要钱伐") is not here: the knowledge base answers it from the service's entry. First match wins.
+_FORM_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "utter_form_not_yet",
+        re.compile(
+            r"^(?:那|这样|现在|这个|伊)?(?:就|已经)?(?:算|约|订|弄|办|登记|预约)?(?:好|成|上|妥|成功)了(?:吗|伐|没有?|呢|哦|不)$"
+            r"|^(?:那|这样|现在|这个)?(?:就|已经)?(?:算|约|订|弄|办|登记|预约)(?:好|成|上|妥|成功)(?:吗|伐|没有?|呢|不)$"
+        ),
+    ),
+    (
+        "utter_form_cancel_later",
+        re.compile(
+            r"(?:能|可以|好)(?:不能)?(?:取消|退|改时间|改日子|改期|改)(?:吗|伐|不|哦|的伐)|约了以后.{0,6}(?:取消|改)"
+        ),
+    ),
+    ("utter_form_id_card", re.compile(r"(?:填|写|报|输|登记|留)(?:个|一下)?(?:身份证|证件|社保卡|医保卡)")),
+    (
+        "utter_form_privacy",
+        re.compile(
+            r"(?:谁|啥人|哪个|哪些人|别人|人家)(?:会|能|可以)?(?:看得到|看到|能看|看见|晓得|知道)|泄露|泄漏|外泄|漏出去|保密|隐私|"
+            r"个人信息|骚扰|推销|卖给|卖掉|诈骗|骗子|安全(?:伐|吗|不)|(?:谁|啥人|哪个)会?(?:打电话|打过来|联系)"
+        ),
+    ),
+    (
+        "utter_form_why_name",
+        re.compile(
+            r"(?:为啥|为什么|为何|做啥|干嘛|干吗|做什么|派啥用场|有啥用).{0,6}(?:名字|姓名|叫啥)|(?:名字|姓名).{0,4}(?:做啥|干嘛|干吗|有啥用|派啥用场)"
+        ),
+    ),
+    (
+        "utter_form_why_phone",
+        re.compile(
+            r"(?:为啥|为什么|为何|做啥|干嘛|干吗|做什么|派啥用场|有啥用).{0,6}(?:电话|手机|号码)|(?:电话|手机|号码).{0,4}(?:做啥|干嘛|干吗|有啥用|派啥用场)"
+        ),
+    ),
+    (
+        "utter_form_why_street",
+        re.compile(r"(?:为啥|为什么|为何|做啥|干嘛|干吗|做什么).{0,6}(?:地方|地址|街道|住哪|住在哪|哪里)"),
+    ),
+    (
+        "utter_form_why_asked",
+        re.compile(
+            r"(?:为啥|为什么|为何|干嘛|干吗).{0,3}(?:要|得|一定要)?(?:填|写|问|讲|说)(?:这个|这些|那么多|介许多)?"
+        ),
+    ),
+    ("utter_form_real_name", re.compile(r"真名|真实姓名|实名|假名|小名可以|化名")),
+    (
+        "utter_form_landline",
+        re.compile(r"(?:座机|固话|家里电话|家里的电话|宅电)(?:可以|行|好|也行|也可以)?(?:吗|伐|不|哦)"),
+    ),
+    (
+        "utter_form_no_phone",
+        re.compile(
+            r"(?:不想|不要|不肯|不愿意|可以不|能不能不)(?:给|留|填|写|讲)(?:电话|手机|号码)|没有?(?:手机|电话)(?:哪能办|怎么办|可以|行)"
+        ),
+    ),
+    (
+        "utter_form_other_contact",
+        re.compile(
+            r"(?:写|填|留|联系)(?:我们|我家|阿拉|我)?(?:女儿|儿子|囡囡|媳妇|女婿|老伴|老公|老婆|孙子|孙女|家里人|家属|邻居|保姆|别人|小辈)的?"
+            r"(?:名字|电话|号码)?(?:可以|行|好)?(?:吗|伐|不|哦)"
+        ),
+    ),
+    (
+        "utter_form_busy_days",
+        re.compile(r"(?:哪|啥|什么)(?:天|日|辰光|时候|时间|个礼拜)(?:人少|人多|空|有空位|有位子|好约|不挤|人不多)"),
+    ),
+    (
+        "utter_form_who",
+        re.compile(
+            r"(?:你|侬|您|你们|侬拉|这里|这个)(?:到底|究竟)?(?:是|是不是)(?:谁|啥人|哪个|哪位|什么人|机器人|真人|人|电脑|哪里|啥单位|什么单位|政府|骗子)|(?:你|侬|您)(?:们)?(?:是啥|是什么)(?:单位|地方|机构)"
+        ),
+    ),
+    ("utter_form_free", re.compile(r"(?:预约|约|登记|报名|挂号)(?:这个|一下|一个)?(?:要|收|花|付)(?:钱|钞票|铜钿|费)")),
+)
+
+
+def form_question(text: str) -> str | None:
+    """The response answering a question about the booking form itself ("为啥要名字", "谁看得到我的电话",
+    "要填身份证伐", "算好了伐", "你是谁"), or None (a question about the service, or not a question about the form)."""
+    plain = re.sub(r"[\s，,。.!！?？~～]+", "", normalize(_SYMBOLS.sub("", unicodedata.normalize("NFKC", text))))
+    if not plain:
+        return None
+    return next((response for response, pattern in _FORM_QUESTIONS if pattern.search(plain)), None)

@@ -13,11 +13,18 @@ A message that only makes sense as a follow-up (:func:`common.followups.is_follo
 "啥人可以", "那养老顾问呢") is ``ask_followup`` when the classifier took it for small talk, a greeting, a
 request for a person or a question about one's bookings; never when it read a number, a date, a street,
 a yes or no, a stop or an emergency, which a form may be waiting for.
+
+A topic named without the verb its intent needs is a question (the table's ``questions`` section):
+"张庙日间照料中心" read as a booking, "居家适老化改造" as a cancellation, "老年食堂" as a greeting are questions
+about them, answered from the knowledge base; "算好了伐" read as a stop and "要见证人伐" read as a request for a
+person are follow-ups. Only a booking verb (约, 订, 报名, 帮我安排 …) books, only a cancel or move verb cancels or
+moves. A message that is nothing but a thumbs-up or OK sign (👍, 👌, which the normalizer strips) is a yes.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +59,14 @@ MISREAD_UNLESS_BOOKING = frozenset({"check_bookings", "reschedule_booking", "can
 _BOOKING_WORDS = regex.compile(r"约|改|取消|退|换|挪|推迟|提前")
 # Small talk about the assistant or the day ("你住在哪里", "今朝是礼拜几") is not a follow-up.
 _TO_THE_BOT = regex.compile(r"你|您|侬|机器人|助手|今天是|现在是?几点|几号")
+# The intents a topic question goes to (all answered by action_kb_answer); the first when none is ranked.
+QUESTION_INTENTS = ("ask_care_service", "ask_legal", "ask_insurance")
+# A message of nothing but these signs (and spaces or punctuation) is a yes: 👍, 👌, 🆗, ✅, 🙆, 👏.
+_YES_SIGNS = regex.compile(
+    r"(?:[\U0001F44D\U0001F44C\U0001F197\u2705\u2714\U0001F646\U0001F44F]"
+    r"[\U0001F3FB-\U0001F3FF\uFE0F\u200D\u2642\u2640]*[\s\p{P}]*)+"
+)
+AFFIRM_INTENT = "affirm"
 
 
 class IntentRulesError(ConfigError, InvalidConfigException):
@@ -79,8 +94,14 @@ def load_rules(
         data = yaml.safe_load(Path(table).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise IntentRulesError(f"IntentRules: cannot read {table}: {err}") from err
-    if not isinstance(data, dict) or not isinstance(data.get("intents"), dict) or set(data) - {"version", "intents"}:
-        raise IntentRulesError(f"IntentRules: {table} must have exactly 'version' and 'intents' (intent → patterns)")
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("intents"), dict)
+        or set(data) - {"version", "intents", "questions"}
+    ):
+        raise IntentRulesError(
+            f"IntentRules: {table} must have 'version' and 'intents' (intent → patterns), and may have 'questions'"
+        )
     names = "|".join(regex.escape(w) for w in service_words(services))
     try:
         complaint = complaints.pattern_source(complaint_table)
@@ -97,6 +118,68 @@ def load_rules(
             except regex.error as err:
                 raise IntentRulesError(f"IntentRules: {table}: intents.{intent}: {pattern!r}: {err}") from err
     return rules
+
+
+@dataclass(frozen=True)
+class TopicQuestions:
+    """The ``questions`` section: which words an intent needs, what names a topic, what asks."""
+
+    question: regex.Pattern[str]
+    topics: regex.Pattern[str]
+    needs: dict[str, regex.Pattern[str]]
+    unless_question: dict[str, regex.Pattern[str]]
+    topic_only: frozenset[str] = frozenset()
+
+    def reroute(self, text: str, classified: str | None, ranking: list[dict[str, Any]]) -> str | None:
+        """The question intent for a message read as ``classified`` without the words that intent needs."""
+        needs = self.needs.get(classified or "")
+        if needs is None or needs.search(text):
+            return None
+        asks = bool(self.question.search(text))
+        weak = self.unless_question.get(classified or "")
+        if weak is not None and not asks and weak.search(text):
+            return None
+        if self.topics.search(text):
+            ranked = [r.get(INTENT_NAME_KEY) for r in ranking]
+            return next((i for i in ranked if i in QUESTION_INTENTS), QUESTION_INTENTS[0])
+        if asks and classified not in self.topic_only:
+            return FOLLOWUP_INTENT
+        return None
+
+
+_UNLESS_QUESTION = "_unless_question"
+
+
+def load_questions(table: Path | str, services: Path | str) -> TopicQuestions | None:
+    """The table's ``questions`` section, or None when it has none."""
+    try:
+        data = yaml.safe_load(Path(table).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise IntentRulesError(f"IntentRules: cannot read {table}: {err}") from err
+    section = data.get("questions") if isinstance(data, dict) else None
+    if section is None:
+        return None
+    names = "|".join(regex.escape(w) for w in service_words(services))
+    try:
+        needs_table = section["needs"]
+        if not isinstance(needs_table, dict):
+            raise TypeError("needs must map an intent to a pattern")
+        needs: dict[str, regex.Pattern[str]] = {}
+        weak: dict[str, regex.Pattern[str]] = {}
+        for key, pattern in needs_table.items():
+            if str(key).endswith(_UNLESS_QUESTION):
+                weak[str(key).removesuffix(_UNLESS_QUESTION)] = regex.compile(str(pattern), regex.IGNORECASE)
+            else:
+                needs[str(key)] = regex.compile(str(pattern), regex.IGNORECASE)
+        return TopicQuestions(
+            question=regex.compile(str(section["question"])),
+            topics=regex.compile(f"{section['topics']}|{names}"),
+            needs=needs,
+            unless_question=weak,
+            topic_only=frozenset(str(i) for i in section.get("topic_only") or ()),
+        )
+    except (KeyError, TypeError, regex.error) as err:
+        raise IntentRulesError(f"IntentRules: {table}: questions: {err}") from err
 
 
 def misread_followup(text: str, classified: str) -> bool:
@@ -119,6 +202,7 @@ class IntentRules(GraphComponent):
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._rules = load_rules(config["table"], config["services"], config.get("complaints", DEFAULT_COMPLAINTS))
+        self._questions = load_questions(config["table"], config["services"])
 
     @classmethod
     def create(
@@ -137,13 +221,22 @@ class IntentRules(GraphComponent):
             config.get("services", DEFAULT_SERVICES),
             config.get("complaints", DEFAULT_COMPLAINTS),
         )
+        load_questions(config.get("table", DEFAULT_TABLE), config.get("services", DEFAULT_SERVICES))
 
-    def intent_for(self, text: str, classified: str | None = None) -> str | None:
+    def intent_for(
+        self, text: str, classified: str | None = None, ranking: list[dict[str, Any]] | None = None
+    ) -> str | None:
+        if _YES_SIGNS.fullmatch(text.strip()):
+            return AFFIRM_INTENT
         whole = _TRAILING.sub("", normalize(text).strip())
         ruled = next((intent for intent, pattern in self._rules if pattern.fullmatch(whole)), None)
-        if ruled is None and classified is not None and misread_followup(text, classified):
+        if ruled is not None or classified is None:
+            return ruled
+        if misread_followup(text, classified):
             return FOLLOWUP_INTENT
-        return ruled
+        if self._questions is not None:
+            return self._questions.reroute(whole, classified, ranking or [])
+        return None
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
@@ -151,7 +244,8 @@ class IntentRules(GraphComponent):
             if not isinstance(text, str) or not text or text.startswith("/"):
                 continue
             current = message.get(INTENT) or {}
-            intent = self.intent_for(text, current.get(INTENT_NAME_KEY))
+            # A message of emoji only reaches here as typed (the normalizer keeps it when nothing would be left).
+            intent = self.intent_for(text, current.get(INTENT_NAME_KEY), message.get(INTENT_RANKING_KEY) or [])
             if intent is None:
                 continue
             if current.get(INTENT_NAME_KEY) != intent:

@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import booking_form, clock
 from actions.booking_form import ValidateBookingForm
+from actions.understand import form_question
 from bookings.catalog import SHANGHAI
 from tests.app.domain_support import DOMAIN, all_said
 
@@ -352,3 +353,48 @@ def test_a_phone_in_financial_digits(at) -> None:  # type: ignore[no-untyped-def
         "幺叁玖幺贰叁肆伍陆柒捌", "booking_phone", BEFORE_PHONE, {"booking_phone": "幺叁玖幺贰叁肆伍陆柒捌"}
     )
     assert result["booking_phone"] == "13912345678", result
+
+
+# -- questions about the form itself (issue 10): their own short reply, never a value ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "response"),
+    [
+        ("为啥要名字", "utter_form_why_name"),
+        ("要电话做啥", "utter_form_why_phone"),
+        ("为什么要问我住哪里", "utter_form_why_street"),
+        ("我的号码别人看得到伐", "utter_form_privacy"),
+        ("会卖给推销的伐", "utter_form_privacy"),
+        ("要填身份证号码伐", "utter_form_id_card"),
+        ("小名好写伐 一定要真名", "utter_form_real_name"),
+        ("家里电话可以伐", "utter_form_landline"),
+        ("我不想留手机", "utter_form_no_phone"),
+        ("写阿拉儿子的可以伐", "utter_form_other_contact"),
+        ("礼拜几人少点", None),  # no day word the form knows: the knowledge base or "说不准" answers
+        ("哪天人少", "utter_form_busy_days"),
+        ("侬是真人伐", "utter_form_who"),
+        ("预约要钞票伐", "utter_form_free"),
+        ("好了伐", "utter_form_not_yet"),
+        ("弄好了没有", "utter_form_not_yet"),
+        ("约了以后好取消伐", "utter_form_cancel_later"),
+    ],
+)
+def test_a_question_about_the_form_gets_its_own_reply(text: str, response: str | None) -> None:
+    assert form_question(text) == response
+
+
+@pytest.mark.parametrize(
+    "text", ["张秀英", "13812345678", "对", "好的", "好伐", "可以伐", "顾村", "要带啥材料", "这个要钱伐", "明天上午"]
+)
+def test_values_yes_and_questions_about_the_service_are_not_form_questions(text: str) -> None:
+    assert form_question(text) is None
+
+
+def test_a_question_at_a_prompt_keeps_no_value_it_holds() -> None:
+    # "顾村有吗" at the street prompt asks whether the service is there: answered, the street not taken.
+    assert booking_form._asks("顾村有吗", asked_filled=True)
+    assert booking_form._asks("礼拜天开门伐", asked_filled=True)
+    assert not booking_form._asks("顾村", asked_filled=True)
+    assert not booking_form._asks("明天上午可以吗", asked_filled=True)
+    assert booking_form._asks("要带啥材料", asked_filled=False)

@@ -182,3 +182,80 @@ def test_a_misread_follow_up_becomes_ask_followup_in_the_pipeline(rules: IntentR
     message.set(INTENT_RANKING_KEY, [{"name": "greet", "confidence": 0.68}])
     rules.process([message])
     assert message.get(INTENT) == {"name": "ask_followup", "confidence": 1.0}
+
+
+# -- a topic named without the verb its intent needs is a question (issue 10) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [
+        ("大场日间照料中心", "book_service"),
+        ("老年日托 是做啥的", "book_service"),
+        ("家里适老化改造", "cancel_booking"),
+        ("护士上门换药", "reschedule_booking"),
+        ("社区食堂", "greet"),
+        ("老伙伴卡", "family_link"),
+        ("长护险", "chitchat"),
+    ],
+)
+def test_a_topic_named_without_the_intents_verb_is_a_question(rules: IntentRules, text: str, classified: str) -> None:
+    ranking = [{"name": classified, "confidence": 0.6}, {"name": "ask_legal", "confidence": 0.2}]
+    assert rules.intent_for(text, classified, ranking) == "ask_legal"  # the likeliest question intent ranked
+    assert rules.intent_for(text, classified) == "ask_care_service"  # none ranked
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"), [("弄好了伐", "stop"), ("要几个见证人伐", "request_human"), ("啥人会来", "goodbye")]
+)
+def test_a_question_without_the_intents_words_is_a_follow_up(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) == "ask_followup"
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [
+        ("我要助浴", "book_service"),  # a want, not a question: books
+        ("帮我约日托", "book_service"),
+        ("上门护理取消掉", "cancel_booking"),
+        ("助浴改到后天", "reschedule_booking"),
+        ("侬好 我问问长护险", "greet"),
+        ("周老师", "greet"),  # a name at the contact prompt: no topic, left alone
+        ("你几岁了", "chitchat"),  # small talk with no topic
+        ("不要了", "stop"),
+    ],
+)
+def test_a_message_with_its_intents_words_keeps_it(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) in (None, classified)
+
+
+def test_no_training_example_is_rerouted(rules: IntentRules) -> None:
+    import re
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "training_data" / "nlu"
+    moved = []
+    for path in root.glob("*.yml"):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []:
+            intent = item.get("intent")
+            for line in str(item.get("examples") or "").splitlines():
+                example = re.sub(r"\[([^\]]*)\](?:\{[^}]*\}|\([^)]*\))", r"\1", line.strip()[2:].strip())
+                got = rules.intent_for(example, intent) if example else None
+                if got in ("ask_care_service", "ask_legal", "ask_insurance", "ask_followup") and got != intent:
+                    moved.append((intent, example))
+    assert not moved
+
+
+@pytest.mark.parametrize("text", ["👍", "👌", "👍🏽", "👍 👍", "✅"])
+def test_a_thumbs_up_alone_is_yes(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "deny") == "affirm"
+
+
+@pytest.mark.parametrize("text", ["OK", "ok的", "好嘞", "好咧"])
+def test_ok_and_haolei_are_yes(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text) == "affirm"
+
+
+def test_a_thumbs_up_inside_a_sentence_is_left_to_the_classifier(rules: IntentRules) -> None:
+    assert rules.intent_for("👍 不对 是下午") is None
