@@ -8,26 +8,8 @@ answered by the Rasa server before any action runs.
 
 from __future__ import annotations
 
-import regex
-
+from common.comfort import says_a_death, says_fear, says_loneliness
 from textnorm import normalize
-
-_PERSON = (
-    r"老伴儿?|老头子?|老太婆|老太太|老公|老婆|爱人|丈夫|妻子|先生|太太|"
-    r"妈妈|爸爸|母亲|父亲|老娘|老爸|老妈|爹|娘|儿子|女儿|孩子|哥哥|姐姐|弟弟|妹妹|"
-    r"阿姐|阿哥|兄弟|亲人|家里人|老朋友|爷爷|奶奶|外公|外婆|公公|婆婆|妈|爸"
-)
-_DIED = r"走了|走掉了|不在了|去世|过世|没了|死了|死掉了|过身|往生|离开了|离开我们|刚走|故世|归西|咽气|断气了|病故|仙逝"
-# After a death: what the family has to see to. "他走了" alone may be someone leaving the room; with one of
-# these it is a death.
-_AFTERMATH = r"存款|存折|遗产|遗嘱|继承|过户|后事|丧葬|抚恤|死亡证明|销户|注销|养老金|退休金|骨灰|墓|火化"
-_GRIEF = regex.compile(
-    rf"(?:{_PERSON}).{{0,6}}?(?:{_DIED})"
-    rf"|(?:他|她|伊)(?:{_DIED})(?=.*(?:{_AFTERMATH}))"
-    r"|去世|过世|故世|过身|办(?:丧事|后事)|丧偶|守寡|追悼会|骨灰"
-)
-_FEAR = regex.compile(r"害怕|好怕|怕得|吓死|吓煞|心慌慌|慌得很|急死了|急煞|睡不着觉|六神无主|不知道怎么办才好")
-_LONELY = regex.compile(r"(?:一个人|没人).{0,6}(?:孤单|孤独|寂寞|冷清|没人管|没人说话)|好孤单|孤零零")
 
 # The sentences themselves are responses in domain/knowledge.yml.
 CONDOLENCE, REASSURE, COMPANY = "utter_comfort_grief", "utter_comfort_fear", "utter_comfort_lonely"
@@ -36,10 +18,10 @@ CONDOLENCE, REASSURE, COMPANY = "utter_comfort_grief", "utter_comfort_fear", "ut
 def comfort_response(text: str) -> str | None:
     """The response with one warm sentence for grief, fear or loneliness in ``text``, else None."""
     normalized = normalize(text)
-    if _GRIEF.search(normalized):
+    if says_a_death(normalized):
         return CONDOLENCE
-    if _FEAR.search(normalized):
+    if says_fear(normalized):
         return REASSURE
-    if _LONELY.search(normalized):
+    if says_loneliness(normalized):
         return COMPANY
     return None

@@ -39,6 +39,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 
 from common import complaints, followups
+from common.comfort import says_a_death
 from common.errors import ConfigError
 from textnorm import normalize
 
@@ -232,6 +233,9 @@ class IntentRules(GraphComponent):
         ruled = next((intent for intent, pattern in self._rules if pattern.fullmatch(whole)), None)
         if ruled is not None or classified is None:
             return ruled
+        if classified == "goodbye" and says_a_death(whole):
+            # "我妈昨天夜里走了 接下来要做点啥": a death, not a goodbye; small talk's action comforts first.
+            return "chitchat"
         if misread_followup(text, classified):
             return FOLLOWUP_INTENT
         if self._questions is not None:

@@ -195,6 +195,35 @@ def stack(
     running.stop()
 
 
+@pytest.fixture(autouse=True)
+def _seats_freed_after_each_stack_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The stack's tests share one bookings database: what a test booked is cancelled after it, so every test
+    finds the same free seats, whatever ran before it ("下礼拜二上半天" is not full because another test took it)."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    from bookings.store import BookingStore, bookings_table
+
+    url = request.getfixturevalue("bookings_url")
+    store = BookingStore(url)
+    engine = sa.create_engine(store.url)
+    try:
+        with engine.connect() as conn:
+            before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(bookings_table.c.id), 0))).scalar_one()
+        yield
+        with engine.connect() as conn:
+            made = conn.execute(
+                sa.select(bookings_table.c.code, bookings_table.c.channel_user).where(
+                    bookings_table.c.id > before, bookings_table.c.status == "active"
+                )
+            ).all()
+        for code, user in made:
+            store.cancel(code, user)
+    finally:
+        engine.dispose()
+        store.dispose()
+
+
 @pytest.fixture(scope="session")
 def staff_url(stack: Stack) -> str:
     """The staff app (console, KB admin API) next to the shared servers, started once."""

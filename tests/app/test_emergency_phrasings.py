@@ -97,9 +97,6 @@ def test_sad_news_with_a_question_gets_the_condolence_first_then_the_help(stack:
     assert not any(word in " ".join(said[1:]) for word in ("没听明白", "取消", "帮不上忙")), said
 
 
-@pytest.mark.xfail(
-    strict=True, reason="read as goodbye (走了) by the classifier: training_data/nlu/ is another worktree's"
-)
 def test_a_death_said_as_zou_le_with_what_next_is_not_a_goodbye(stack: Stack) -> None:
     from tests.app.conftest import new_sender, texts
 

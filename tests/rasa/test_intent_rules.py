@@ -259,3 +259,17 @@ def test_ok_and_haolei_are_yes(rules: IntentRules, text: str) -> None:
 
 def test_a_thumbs_up_inside_a_sentence_is_left_to_the_classifier(rules: IntentRules) -> None:
     assert rules.intent_for("👍 不对 是下午") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我妈昨天夜里走了 接下来要做点啥", "老头子上礼拜走了", "阿拉爷叔走掉了 后事哪能办", "她走了 存折里的钱哪能取"],
+)
+def test_a_death_said_with_zou_le_is_not_a_goodbye(rules: IntentRules, text: str) -> None:
+    # The classifier may read 走了 as goodbye; a death is answered with comfort first (action_chitchat).
+    assert rules.intent_for(text, "goodbye") == "chitchat"
+
+
+@pytest.mark.parametrize("text", ["我走了", "好了我先走了", "那我走了 再会", "她走了我也睡了"])
+def test_leaving_is_still_a_goodbye(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "goodbye") in (None, "goodbye")
