@@ -468,6 +468,31 @@ _OFFERED_BOOKING = re.compile(r"^帮我约")
 MENU_HINT = re.compile(r"比如|是不是想问|请回复数字|请选|可以选|想问哪|回复数字")
 
 
+def single_offer(tracker: Tracker) -> bool:
+    """The bot's previous turn ended by offering exactly one numbered choice ("想约助浴的话，请回复数字：1. 帮我约助浴")."""
+    messages = last_bot_messages(tracker)
+    if not messages:
+        return False
+    last = messages[-1]
+    data = last.get("data") or {}
+    text = str(last.get("text") or "")
+    return not data.get("buttons") and bool(MENU_HINT.search(text)) and len(NUMBERED_LINE.findall(text)) == 1
+
+
+class ActionAffirm(Action):
+    """ "好" / "要的" / "行" outside a question (the rule "affirm outside a question"): after a reply that offered
+    exactly one numbered choice it takes that choice, as "1" would; otherwise a short acknowledgement."""
+
+    def name(self) -> str:
+        return "action_affirm"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        if single_offer(tracker):
+            return menu_choice(dispatcher, tracker, 1)
+        dispatcher.utter_message(response="utter_affirm_ack")
+        return []
+
+
 def last_bot_messages(tracker: Tracker) -> list[dict[str, Any]]:
     """The bot's messages of the previous turn (before the latest user message), in order."""
     found: list[dict[str, Any]] = []

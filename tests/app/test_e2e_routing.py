@@ -96,6 +96,23 @@ def test_a_bookable_service_asked_about_is_offered_as_a_numbered_choice(stack: S
 
 
 @pytest.mark.parametrize(
+    ("question", "yes"), [("助浴是咋回事", "好的"), ("老年食堂在哪", "要的"), ("日间照顾中心哪能办", "行")]
+)
+def test_a_yes_after_the_one_booking_offer_takes_it(stack: Stack, question: str, yes: str) -> None:
+    sender = new_sender()
+    reply = say(stack, sender, question)
+    assert "1. 帮我约" in reply, reply
+    assert "想约哪天" in say(stack, sender, yes)
+
+
+def test_a_yes_after_a_plain_answer_is_only_acknowledged(stack: Stack) -> None:
+    sender = new_sender()
+    say(stack, sender, "长护险哪能申请")
+    reply = say(stack, sender, "好的")
+    assert "想约哪天" not in reply and reply.startswith("好的"), reply
+
+
+@pytest.mark.parametrize(
     ("start", "question", "prompt"),
     [
         ("帮我约个助浴", "是政府办的伐", "想约哪天"),
