@@ -273,3 +273,17 @@ def test_a_death_said_with_zou_le_is_not_a_goodbye(rules: IntentRules, text: str
 @pytest.mark.parametrize("text", ["我走了", "好了我先走了", "那我走了 再会", "她走了我也睡了"])
 def test_leaving_is_still_a_goodbye(rules: IntentRules, text: str) -> None:
     assert rules.intent_for(text, "goodbye") in (None, "goodbye")
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"), [("一键通", "choose"), ("助行", "affirm"), ("一键通哪能申请", "choose")]
+)
+def test_a_service_name_is_not_a_choice_or_a_yes(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) in ("ask_care_service", "ask_insurance", "ask_legal", "ask_followup")
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"), [("一", "choose"), ("就第二个", "choose"), ("行", "affirm"), ("行的", "affirm")]
+)
+def test_a_plain_choice_or_yes_stays(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) in (None, classified)
