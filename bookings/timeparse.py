@@ -86,7 +86,7 @@ Ranges of hours and approximate times (never one guessed hour; the slot found is
   14:00–16:00, a slot starting at 2 or at 3 p.m.
 - 十点多 → 10:00–11:00; 十点以前 → from the start of that part of the day to 10:00 (上午: 08:00–10:00);
   三点以后 → 15:00 to the end of that part of the day (17:00).
-- 十点左右, 十点来钟, 三点钟光景, 十点上下, 三点前后, 大概/差不多 九点 → that time (the nearest free slot is
+- 十点左右, 十点来钟, 十来点, 三点钟光景, 十点上下, 三点前后, 大概/差不多 九点 → that time (the nearest free slot is
   searched), with ``approximate`` set and read back as “上午10点左右”.
 - A window is read back as “下午2点到4点之间” (``describe_time``).
 
@@ -1000,7 +1000,7 @@ _TO_THE_HOUR = rf"差(?:(?P<less>{_NUM})分钟?|(?P<lq>一)刻钟?)"
 
 @_spec(
     needs="点时",
-    pattern=rf"(?:{_TO_THE_HOUR})?(?:(?P<h>{_HOUR})点|(?P<h>(?<![0-9])[0-9]{{1,2}})时)(?![点儿])(?P<zhong>钟)?"
+    pattern=rf"(?:{_TO_THE_HOUR})?(?:(?P<h>{_HOUR})(?P<lai>(?<=十)来)?点|(?P<h>(?<![0-9])[0-9]{{1,2}})时)(?![点儿])(?P<zhong>钟)?"
     rf"(?:(?P<half>半)|过?(?P<q>[一三])刻|过?(?P<mi>{_NUM})分|(?P<mi>{_BARE_MINUTE})(?![0-9])|{_TO_THE_HOUR}"
     rf"|(?P<more>多)(?!少))?钟?{_CLOCK_SUFFIX}",
 )
@@ -1008,7 +1008,8 @@ def _spoken_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     hour = _number(m["h"])
     minute = 30 if m["half"] else {"一": 15, "三": 45}.get(m["q"] or "", _number(m["mi"]) or 0)
     before = 15 if m["lq"] else _number(m["less"]) or 0
-    bare = not (m["zhong"] or m["half"] or m["q"] or m["mi"] or before or m["more"] or m["about"] or m["bound"])
+    about = bool(m["about"] or m["lai"])  # 十点左右, 十来点 (about ten)
+    bare = not (m["zhong"] or m["half"] or m["q"] or m["mi"] or before or m["more"] or about or m["bound"])
     if hour is None or not 0 <= before < 60:
         return None
     clock = _Clock(
@@ -1017,7 +1018,7 @@ def _spoken_clock(m: regex.Match[str], ctx: _Context) -> _Piece | None:
         bare and m["h"] == "一",
         before,
         span=60 if m["more"] else 0,
-        about=bool(m["about"]),
+        about=about,
         bound=_bound(m),
     )
     return _clock_piece(m, clock)

@@ -281,6 +281,8 @@ PROBES: list[Probe] = [
     p("下午三点以后", None, "15:00", "17:00"),
     p("上午十点以前", None, "08:00", "10:00"),
     p("十点来钟", None, "10:00", approximate=True),
+    p("明天十来点", plus(1), "10:00", approximate=True),
+    p("明天晚上十来点钟", plus(1), "22:00", approximate=True),
     p("十点左右", None, "10:00", approximate=True),
     p("明天三点钟光景", plus(1), "15:00", approximate=True),
     p("大概九点", None, "09:00", approximate=True),
