@@ -63,9 +63,9 @@ from actions.booking_common import (
     time_spec,
 )
 from actions.booking_form import STOPPED, notes_in
-from actions.care import comfort_response
+from actions.care import comfort
 from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for, who_of
-from actions.knowledge import COMFORT_OFFER, answer, answer_entry, answer_in_booking, utter_resolved
+from actions.knowledge import answer, answer_entry, answer_in_booking, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
 from actions.proactive import care, parent_consent_outdated
 from actions.understand import fields_named, form_question, is_stop, looks_like_question, parse_correction
@@ -553,10 +553,7 @@ def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int 
     if number is None and text:
         # Read as a choice but holds no number ("好孤单"): feelings get comfort and what can be done,
         # a question its answer; only what is neither gets "没听明白".
-        comfort = comfort_response(text)
-        if comfort:
-            dispatcher.utter_message(response=comfort)
-            dispatcher.utter_message(response=COMFORT_OFFER)
+        if comfort(dispatcher, text):
             return []
         resolved = answer(tracker, text)
         if resolved.reply.confident:

@@ -35,7 +35,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.care import comfort_response
+from actions.care import comfort, comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
 from actions.understand import form_question, looks_like_question
@@ -64,8 +64,6 @@ logger = logging.getLogger(__name__)
 
 TOPIC, ASPECT, DISCLAIMER = "kb_topic", "kb_aspect", "kb_disclaimer"
 BOOKED_SERVICE = "booking_service"  # the booking form's slot: the code of the service being booked
-# Said after a complaint about a KB answer: sorry, rephrase, or a person (button 找人工).
-COMFORT_OFFER = "utter_comfort_offer"
 UNHELPFUL_RESPONSE = "utter_unhelpful"
 # A related entry may answer an aspect the topic entry lacks only if it is nearly as close as a
 # confident answer (same subject, other facet: 长护险 what-is → 长护险 eligibility has the documents).
@@ -689,12 +687,7 @@ class ActionFallbackKnowledge(Action):
             intent = str((message.get("intent") or {}).get("name") or "")
             reason = "nlu_fallback" if intent == "nlu_fallback" else "kb_below_threshold"
             report_unsure(tracker, text, message, reason, resolved.reply if resolved else None)
-        comfort = comfort_response(text) if text else None
-        if comfort:
-            # Feelings the knowledge base has no answer for ("老伴走了以后我一个人 好孤单"): comfort, then what
-            # can be done, instead of "没听明白".
-            dispatcher.utter_message(response=comfort)
-            dispatcher.utter_message(response=COMFORT_OFFER)
+        if comfort(dispatcher, text):
             return []
         if self.hands_over and misunderstood_twice(tracker):
             # The second misunderstanding in a row: a person, not a third "没听明白".
@@ -733,10 +726,7 @@ class ActionChitchat(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         text = str((tracker.latest_message or {}).get("text") or "")
-        comfort = comfort_response(text) if text else None
-        if comfort:
-            dispatcher.utter_message(response=comfort)
-            dispatcher.utter_message(response=COMFORT_OFFER)
+        if comfort(dispatcher, text):
             return []
         reading = read(text) if text and tracker.get_slot(TOPIC) else None
         if reading is not None and reading.bare and reading.aspect is not None:

@@ -27,8 +27,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import clock
 from actions.booking_common import OWNER, STAGE, TARGET, booking_line, raw_text, reset_booking, store
-from actions.care import comfort_response
-from actions.knowledge import COMFORT_OFFER
+from actions.care import comfort
 from bookings.store import BookingClosed, BookingNotFound
 from bookings.timeparse import parse_when
 from care.classify import FINE, OTHER, UNWELL
@@ -178,11 +177,9 @@ class ActionCareCheckinOptin(CareAction):
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
         text = raw_text(tracker)
-        if not _ASKS_CHECKIN.search(normalize(text)) and comfort_response(text):
+        if not _ASKS_CHECKIN.search(normalize(text)) and comfort(dispatcher, text):
             # "我一个人在家 晚上好怕" is fear, not a request to be asked every day: comfort first, and the
             # choices (a person, the community's services, and how to turn 每日平安 on) instead of a consent form.
-            dispatcher.utter_message(response=str(comfort_response(text)))
-            dispatcher.utter_message(response=COMFORT_OFFER)
             return []
         minute = _minute(text)
         if not care().has_consent(tracker.sender_id, "checkin"):
