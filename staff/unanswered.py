@@ -462,6 +462,9 @@ def missed_in(events: Sequence[dict[str, Any]]) -> Missed | None:
     if not users:
         return None
     last = users[-1]
+    after = events[max(i for i, e in enumerate(events) if e.get("event") == "user") + 1 :]
+    if any(e.get("event") == "bot" for e in after):
+        return None  # the latest message was answered (the failed one never reached the tracker)
     text = str(last.get("text") or "")
     parse = last.get("parse_data") or {}
     intent = parse.get("intent") or {}

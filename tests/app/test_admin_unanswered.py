@@ -363,3 +363,7 @@ def test_a_silent_turn_keeps_a_message_the_nlu_did_not_understand_but_never_a_bu
     assert missed_in(_conversation(("侬好", "greet", None), ("/nlu_fallback", "nlu_fallback", None))) is None
     assert missed_in(_conversation(("长护险怎么申请", "ask_insurance", None))) is None  # understood: nothing to keep
     assert missed_in([]) is None
+    # The latest message was answered (the one that failed never reached the tracker): nothing is kept twice.
+    answered = _conversation(("侬好", "greet", None), ("阿拉屋里厢那个啥子弄弄", "nlu_fallback", None))
+    answered.append({"event": "bot", "text": "不好意思，我没听明白。", "data": {}, "timestamp": 99.0})
+    assert missed_in(answered) is None
