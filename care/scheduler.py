@@ -39,6 +39,7 @@ from care.grid import phone_words
 from care.outbox import enqueue, insert_ignore
 from care.service import (
     Whereabouts,
+    ask_consent_again,
     consent_state,
     family_of,
     next_at_minute,
@@ -46,7 +47,7 @@ from care.service import (
     schedule_job,
     whereabouts,
 )
-from care.wording import consent_wording, say
+from care.wording import say
 
 logger = logging.getLogger(__name__)
 
@@ -164,15 +165,7 @@ def _checkin_ask(conn: Connection, job: sa.Row[Any], now: dt.datetime, settings:
     if consent_state(conn, senior, "checkin") == "outdated":
         # Agreed to an older text of the check-in consent: asked once to read the new one (the day's
         # question still goes out; what the new text adds, the grid worker, waits for the yes).
-        enqueue(
-            conn,
-            recipient=senior,
-            purpose="checkin",
-            text=say("utter_care_msg_consent_checkin_changed"),
-            dedupe_key=f"reconsent|checkin|{senior}|{consent_wording('checkin')}",
-            now=now,
-            about=senior,
-        )
+        ask_consent_again(conn, senior, "checkin", now)
     again = settings.quiet.end_after(now + settings.retry_after, SHANGHAI)
     schedule_job(conn, "checkin_again", senior, day.isoformat(), again)
 

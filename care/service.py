@@ -223,21 +223,10 @@ class Care:
             raise ConsentRequired(purpose)
 
     def ask_consent_again(self, address: str, purpose: str) -> None:
-        """Tell a person whose consent was given to an older text that it changed, and how to read and agree
-        to the new one (or stop); once per text, through the outbox, after quiet hours."""
+        """:func:`ask_consent_again` in a transaction of its own, the message held until quiet hours end."""
         now = self.db.now()
         with self.db.write() as conn:
-            enqueue(
-                conn,
-                recipient=address,
-                purpose="link" if purpose == "family" else "checkin",
-                text=say(f"utter_care_msg_consent_{purpose}_changed"),
-                dedupe_key=f"reconsent|{purpose}|{address}|{consent_wording(purpose)}",
-                now=now,
-                about=address,
-                not_before=self.settings.quiet.end_after(now, SHANGHAI),
-            )
-        logger.info("Consent for %s asked again (its text changed).", purpose)
+            ask_consent_again(conn, address, purpose, now, not_before=self.settings.quiet.end_after(now, SHANGHAI))
 
     # -- 每日平安 ----------------------------------------------------------------------------------
     def checkin_optin(self, senior: str, minute_of_day: int, street: str | None = None) -> dt.datetime:
@@ -604,10 +593,20 @@ class Care:
 
     def _tell_parent(self, conn: Connection, booking: Booking, text: str, key: str) -> None:
         """A message to the booking's senior, in their own channel; one written in quiet hours waits for 07:00."""
+        self._tell(conn, booking.channel_user, booking, text, key)
+
+    def _tell_other_family(self, conn: Connection, booking: Booking, actor: str, text: str, key: str) -> None:
+        """The same change told to the senior's other linked family members (they get the reminders too);
+        not to ``actor``, who made it and was answered in chat. Quiet hours as for the senior."""
+        for other in family_of(conn, booking.channel_user):
+            if other != actor:
+                self._tell(conn, other, booking, text, f"{key}|{other}")
+
+    def _tell(self, conn: Connection, recipient: str, booking: Booking, text: str, key: str) -> None:
         now = self.db.now()
         enqueue(
             conn,
-            recipient=booking.channel_user,
+            recipient=recipient,
             purpose="booking",
             text=text,
             dedupe_key=key,
@@ -615,24 +614,6 @@ class Care:
             about=booking.channel_user,
             not_before=self.settings.quiet.end_after(now, SHANGHAI),
         )
-
-    def _tell_other_family(self, conn: Connection, booking: Booking, actor: str, text: str, key: str) -> None:
-        """The same change told to the senior's other linked family members (they get the reminders too);
-        not to ``actor``, who made it and was answered in chat. Quiet hours as for the senior."""
-        now = self.db.now()
-        for other in family_of(conn, booking.channel_user):
-            if other == actor:
-                continue
-            enqueue(
-                conn,
-                recipient=other,
-                purpose="booking",
-                text=text,
-                dedupe_key=f"{key}|{other}",
-                now=now,
-                about=booking.channel_user,
-                not_before=self.settings.quiet.end_after(now, SHANGHAI),
-            )
 
     def bookings_for_family(self, family: str, store: BookingStore) -> dict[str, list[Booking]]:
         """What a linked family member may see: each linked parent's upcoming bookings."""
@@ -693,6 +674,24 @@ class Care:
             conn.execute(audit.insert().values(at=now, kind="personal_data_deleted"))
         logger.info("Personal data deleted: %s.", ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         return counts
+
+
+def ask_consent_again(
+    conn: Connection, address: str, purpose: str, now: dt.datetime, not_before: dt.datetime | None = None
+) -> None:
+    """Tell a person whose consent was given to an older text that it changed, and how to read and agree to
+    the new one (or stop); once per text (the outbox's dedupe key names the text)."""
+    enqueue(
+        conn,
+        recipient=address,
+        purpose="link" if purpose == "family" else "checkin",
+        text=say(f"utter_care_msg_consent_{purpose}_changed"),
+        dedupe_key=f"reconsent|{purpose}|{address}|{consent_wording(purpose)}",
+        now=now,
+        about=address,
+        not_before=not_before,
+    )
+    logger.info("Consent for %s: the changed text is asked about (once per text).", purpose)
 
 
 def _require_link(conn: Connection, family: str, senior: str, what: str) -> None:
