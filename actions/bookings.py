@@ -67,7 +67,7 @@ from actions.care import comfort
 from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for, who_of
 from actions.knowledge import answer, answer_entry, answer_in_booking, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
-from actions.proactive import care, parent_consent_outdated
+from actions.proactive import BOOKING_REFUSALS, care, parent_consent_outdated, say_booking_refusal
 from actions.understand import fields_named, form_question, is_stop, looks_like_question, parse_correction
 from bookings.catalog import SHANGHAI, find_service
 from bookings.store import (
@@ -235,17 +235,8 @@ class TurnEndingAction(Action, abc.ABC):
             logger.warning("%s could not finish: %s", self.name(), type(err).__name__)
             dispatcher.utter_message(response="utter_busy")
             events = []
-        except NotLinked:
-            # A family member acting for a parent they are no longer linked to: nothing was read or changed.
-            logger.info("%s refused: the family link has ended.", self.name())
-            dispatcher.utter_message(response="utter_booking_for_parent_unlinked_change")
-            events = reset_booking()
-        except ConsentOutdated as err:
-            parent_consent_outdated(dispatcher, tracker.sender_id or "", err.address)
-            events = reset_booking()
-        except (BookingNotFound, BookingClosed):
-            # The booking being talked about was cancelled or has started meanwhile (another channel, staff).
-            dispatcher.utter_message(response="utter_booking_gone")
+        except BOOKING_REFUSALS as err:
+            say_booking_refusal(dispatcher, tracker, err, self.name())
             events = reset_booking()
         if not any(e.get("event") == "followup" for e in events):
             events.append(FollowupAction("action_listen"))

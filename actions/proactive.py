@@ -94,6 +94,22 @@ def _code(text: str) -> str | None:
     return digits if len(digits) == 6 else None
 
 
+# What a booking step may meet that is a refusal, not a failure: a family link ended, a parent's consent to an
+# older text, a booking cancelled or started meanwhile (another channel, staff). Nothing was read or changed.
+BOOKING_REFUSALS = (NotLinked, ConsentOutdated, BookingNotFound, BookingClosed)
+
+
+def say_booking_refusal(dispatcher: CollectingDispatcher, tracker: Tracker, err: Exception, action: str) -> None:
+    """Tell the person which of :data:`BOOKING_REFUSALS` stopped the step."""
+    if isinstance(err, NotLinked):
+        logger.info("%s refused: the family link has ended.", action)
+        dispatcher.utter_message(response="utter_booking_for_parent_unlinked_change")
+    elif isinstance(err, ConsentOutdated):
+        parent_consent_outdated(dispatcher, tracker.sender_id or "", err.address)
+    else:
+        dispatcher.utter_message(response="utter_booking_gone")
+
+
 def parent_consent_outdated(dispatcher: CollectingDispatcher, family: str, senior: str) -> None:
     """A family member's change for a parent who agreed to an older text of the family consent: nothing was
     changed; the family member is told, and the parent is asked to read the new text (once per text)."""
@@ -114,17 +130,8 @@ class CareAction(Action, abc.ABC):
         try:
             care().touch(tracker.sender_id)
             events = self.act(dispatcher, tracker)
-        except NotLinked:
-            # A family member acting for a parent they are no longer linked to: nothing was read or changed.
-            logger.info("%s refused: the family link has ended.", self.name())
-            dispatcher.utter_message(response="utter_booking_for_parent_unlinked_change")
-            events = [SlotSet(CARE_STAGE, None), *reset_booking()]
-        except ConsentOutdated as err:
-            parent_consent_outdated(dispatcher, tracker.sender_id or "", err.address)
-            events = [SlotSet(CARE_STAGE, None), *reset_booking()]
-        except (BookingNotFound, BookingClosed):
-            # The booking talked about was cancelled or has started meanwhile (another channel, staff).
-            dispatcher.utter_message(response="utter_booking_gone")
+        except BOOKING_REFUSALS as err:  # before CareError: NotLinked and ConsentOutdated are refusals of care
+            say_booking_refusal(dispatcher, tracker, err, self.name())
             events = [SlotSet(CARE_STAGE, None), *reset_booking()]
         except (Unavailable, CareError) as err:
             logger.warning("%s could not finish: %s", self.name(), type(err).__name__)
