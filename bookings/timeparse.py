@@ -1069,20 +1069,7 @@ def _clock_span(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 
 
 # 两三点, 三四点钟, 九十点钟, 十一二点: either of two neighbouring hours, a window over both.
-_HOUR_PAIRS = {
-    "一两": 1,
-    "一二": 1,
-    "两三": 2,
-    "二三": 2,
-    "三四": 3,
-    "四五": 4,
-    "五六": 5,
-    "六七": 6,
-    "七八": 7,
-    "八九": 8,
-    "九十": 9,
-    "十一二": 11,
-}
+_HOUR_PAIRS = {**_NEIGHBOURS, "九十": 9, "十一二": 11}
 
 
 @_spec(needs="点时", pattern=rf"(?<![0-9十])(?P<pair>{_words(_HOUR_PAIRS)})(?:点|时)(?:钟)?{_CLOCK_SUFFIX}")
