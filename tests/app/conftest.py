@@ -256,3 +256,31 @@ def kb_entry(replies: list[dict[str, Any]]) -> str | None:
 
 def new_sender() -> str:
     return f"e2e-{uuid.uuid4().hex[:8]}"
+
+
+def say(stack: Stack, sender: str, text: str) -> str:
+    """The bot's replies to ``text``, as one string."""
+    return "\n".join(texts(stack.say(sender, text)))
+
+
+def to_readback(stack: Stack, sender: str, start: str, name: str, phone: str) -> str:
+    """A booking started with ``start`` (service, day and street said), then the contact's name and phone: the
+    read-back. When the hour is full the nearest free one offered is taken."""
+    say(stack, sender, start)
+    say(stack, sender, name)
+    reply = say(stack, sender, phone)
+    if "请回复数字" in reply:
+        reply = say(stack, sender, "1")
+    assert "请您核对" in reply, reply
+    return reply
+
+
+def saved_contacts(bookings_url: str, sender: str) -> list[tuple[str, str]]:
+    """(contact name, phone) of each booking of ``sender``."""
+    from bookings.store import BookingStore
+
+    store = BookingStore(bookings_url)
+    try:
+        return [(b.contact_name, b.phone) for b in store.list_for_user(sender)]
+    finally:
+        store.dispose()

@@ -14,15 +14,11 @@ import pytest
 
 from bookings.catalog import SHANGHAI
 from bookings.store import BookingStore
-from tests.app.conftest import Stack, kb_entry, new_sender, texts
+from tests.app.conftest import Stack, kb_entry, new_sender, say, texts
 
 pytestmark = pytest.mark.e2e
 CODE = re.compile(r"预约号：(\d{3} \d{3})")
 WEEKDAYS = "一二三四五六日"
-
-
-def say(stack: Stack, sender: str, text: str) -> str:
-    return "\n".join(texts(stack.say(sender, text)))
 
 
 LTCI = ("ins-ltci", "svc-changhuxian")  # the entries about 长期护理保险 (长护险)

@@ -11,41 +11,18 @@ import datetime as dt
 import pytest
 
 from bookings.catalog import SHANGHAI
-from bookings.store import BookingStore
-from tests.app.conftest import Stack, new_sender, texts
+from tests.app.conftest import Stack, new_sender, saved_contacts, say, to_readback
 
 pytestmark = pytest.mark.e2e
 START = "下礼拜二上午帮我约助浴，住在顾村"
 
 
-def say(stack: Stack, sender: str, text: str) -> str:
-    return "\n".join(texts(stack.say(sender, text)))
-
-
-def to_readback(stack: Stack, sender: str) -> str:
-    say(stack, sender, START)
-    say(stack, sender, "张秀英")
-    reply = say(stack, sender, "13812345678")
-    if "请回复数字" in reply:  # the hour is full (other tests booked it): take the nearest free one
-        reply = say(stack, sender, "1")
-    assert "请您核对" in reply, reply
-    return reply
-
-
-def saved(bookings_url: str, sender: str) -> list[tuple[str, str]]:
-    store = BookingStore(bookings_url)
-    try:
-        return [(b.contact_name, b.phone) for b in store.list_for_user(sender)]
-    finally:
-        store.dispose()
-
-
 @pytest.mark.parametrize("text", ["不要了", "覅要了", "勿要了", "再说吧"])
 def test_stopping_words_at_the_readback_stop(stack: Stack, bookings_url: str, text: str) -> None:
     sender = new_sender()
-    to_readback(stack, sender)
+    to_readback(stack, sender, START, "张秀英", "13812345678")
     assert "不约了" in say(stack, sender, text)
-    assert saved(bookings_url, sender) == []
+    assert saved_contacts(bookings_url, sender) == []
 
 
 @pytest.mark.parametrize(
@@ -60,27 +37,27 @@ def test_corrections_at_the_readback_are_saved(
     stack: Stack, bookings_url: str, text: str, contact: str, phone: str
 ) -> None:
     sender = new_sender()
-    to_readback(stack, sender)
+    to_readback(stack, sender, START, "张秀英", "13812345678")
     reply = say(stack, sender, text)
     assert contact in reply, reply
     if "请回复数字" in reply:
         reply = say(stack, sender, "1")
     assert "约好了" in say(stack, sender, "对")
-    assert saved(bookings_url, sender) == [(contact, phone)]
+    assert saved_contacts(bookings_url, sender) == [(contact, phone)]
 
 
 def test_yes_with_thanks_books_and_a_number_at_the_readback_asks_for_yes(stack: Stack, bookings_url: str) -> None:
     sender = new_sender()
-    to_readback(stack, sender)
+    to_readback(stack, sender, START, "张秀英", "13812345678")
     reply = say(stack, sender, "1")
     assert "对" in reply and "来源" not in reply, reply
     assert "约好了" in say(stack, sender, "对的，谢谢侬")
-    assert saved(bookings_url, sender) == [("张秀英", "13812345678")]
+    assert saved_contacts(bookings_url, sender) == [("张秀英", "13812345678")]
 
 
 def test_a_field_named_without_its_value_asks_for_it(stack: Stack, bookings_url: str) -> None:
     sender = new_sender()
-    to_readback(stack, sender)
+    to_readback(stack, sender, START, "张秀英", "13812345678")
     assert "街道" in say(stack, sender, "地址写错了")
     assert "大场镇" in say(stack, sender, "大场")
 
@@ -102,7 +79,7 @@ def test_values_typed_at_the_numbered_days_are_said_back(stack: Stack, bookings_
         readback = say(stack, sender, "1")
     assert "请您核对" in readback, readback
     assert "约好了" in say(stack, sender, "对")
-    assert saved(bookings_url, sender) == [("王根宝", "13912345678")]
+    assert saved_contacts(bookings_url, sender) == [("王根宝", "13912345678")]
 
 
 def test_a_house_number_keeps_the_day(stack: Stack, bookings_url: str) -> None:

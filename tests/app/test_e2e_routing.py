@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from bookings.store import BookingStore
-from tests.app.conftest import Stack, kb_entry, new_sender, texts
+from tests.app.conftest import Stack, kb_entry, new_sender, saved_contacts, say, texts, to_readback
 
 pytestmark = pytest.mark.e2e
 
@@ -28,28 +27,6 @@ NOT_AN_ANSWER = (
     "您是不是想问",
 )
 READBACK_AGAIN = "没问题请回复“对”"
-
-
-def say(stack: Stack, sender: str, text: str) -> str:
-    return "\n".join(texts(stack.say(sender, text)))
-
-
-def saved(bookings_url: str, sender: str) -> list[tuple[str, str]]:
-    store = BookingStore(bookings_url)
-    try:
-        return [(b.contact_name, b.phone) for b in store.list_for_user(sender)]
-    finally:
-        store.dispose()
-
-
-def to_readback(stack: Stack, sender: str, start: str, name: str, phone: str) -> str:
-    say(stack, sender, start)
-    say(stack, sender, name)
-    reply = say(stack, sender, phone)
-    if "请回复数字" in reply:  # the hour is full (other tests booked it): take the nearest free one
-        reply = say(stack, sender, "1")
-    assert "请您核对" in reply, reply
-    return reply
 
 
 @pytest.mark.parametrize(
@@ -161,9 +138,9 @@ def test_a_question_at_the_readback_is_answered_and_the_readback_waits(
     to_readback(stack, sender, "下礼拜四上午帮我约助浴，住在大场", "蒋阿大", "13912340002")
     reply = say(stack, sender, question)
     assert READBACK_AGAIN in reply and "约好了！" not in reply and "这次先不约了" not in reply, reply
-    assert saved(bookings_url, sender) == []
+    assert saved_contacts(bookings_url, sender) == []
     assert "约好了" in say(stack, sender, "对")
-    assert saved(bookings_url, sender) == [("蒋阿大", "13912340002")]
+    assert saved_contacts(bookings_url, sender) == [("蒋阿大", "13912340002")]
 
 
 @pytest.mark.parametrize("yes", ["👍", "👌", "👍👍", "👍🏻"])
@@ -171,7 +148,7 @@ def test_a_thumbs_up_at_the_readback_is_yes(stack: Stack, bookings_url: str, yes
     sender = new_sender()
     to_readback(stack, sender, "下礼拜三下午帮我约助浴，住在月浦", "俞秀凤", "13912340003")
     assert "约好了" in say(stack, sender, yes)
-    assert saved(bookings_url, sender) == [("俞秀凤", "13912340003")]
+    assert saved_contacts(bookings_url, sender) == [("俞秀凤", "13912340003")]
 
 
 def test_a_notarization_follow_up_about_witnesses_is_answered_not_handed_over(stack: Stack) -> None:
