@@ -203,6 +203,8 @@ def utter_readback(dispatcher: CollectingDispatcher, tracker: Tracker, slot_id: 
 
 # Why the slot asked for cannot be had, and the response that offers the nearest free ones (or says there are none).
 FULL = ("utter_booking_full", "utter_booking_full_none")
+# The street asked for has no place for the service at all: say that, not "full", and offer other streets.
+NO_PLACE = ("utter_booking_no_place", "utter_booking_no_place_none")
 TAKEN = ("utter_booking_taken", "utter_booking_taken_none")
 
 
@@ -299,7 +301,12 @@ class ActionBookingReadback(TurnEndingAction):
         around = exact or start
         alternatives = store().alternatives(service, around, street=street, n=3)
         wanted = describe_wanted(date, tracker.get_slot(TIME), lunar=said_lunar(tracker.get_slot(WHEN)))
-        events = offer(dispatcher, alternatives, "choose", FULL, service=service_name(service), wanted=wanted)
+        if street and not store().serves(service, street):
+            events = offer(
+                dispatcher, alternatives, "choose", NO_PLACE, service=service_name(service), wanted=wanted, street=street
+            )
+        else:
+            events = offer(dispatcher, alternatives, "choose", FULL, service=service_name(service), wanted=wanted)
         return [SlotSet(NOTES, notes), *events]
 
 

@@ -581,6 +581,10 @@ class BookingStore:
             raise SlotNotFound(f"no slot {slot_id}")
         return _slot_from(row)
 
+    def serves(self, service: str, street: str) -> bool:
+        """Whether ``service`` has a place (or a team) on ``street`` at all: "约满了" would be untrue otherwise."""
+        return any(resource.street == street for resource in self._catalog.service(service).resources)
+
     def find_slots(
         self,
         service: str,

@@ -69,7 +69,17 @@ def kb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def bookings_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('bookings') / 'bookings.sqlite'}"
+    """The stack's bookings database, with its sample schedule already stored: the action server stores it on its
+    first booking call, and a test that reads slots before any such call must not find none."""
+    from bookings.store import BookingStore
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('bookings') / 'bookings.sqlite'}"
+    store = BookingStore(url)
+    try:
+        store.ensure_schedule()
+    finally:
+        store.dispose()
+    return url
 
 
 # Secrets that switch WeChat and Telegram on for the test servers (scripts/stack.py reads them).

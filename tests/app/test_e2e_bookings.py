@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bookings.catalog import SHANGHAI
+from bookings.catalog import SHANGHAI, default_catalog
 from bookings.store import BookingStore
 from tests.app.conftest import Stack, kb_entry, new_sender, texts
 
@@ -185,3 +185,24 @@ def test_bookings_survive_a_restart_of_the_action_server(stack: Stack) -> None:
     stack.start_actions()
     stack.wait_healthy(timeout=300)
     assert code.group(1) in say(stack, sender, "我约了啥")
+
+
+def _unserved() -> list[tuple[str, str]]:
+    """(service name, street) pairs of the catalog where the service has no place on that street at all."""
+    catalog = default_catalog()
+    services = [catalog.service(code) for code in ("bath", "meal")]
+    streets = sorted({r.street for s in catalog.services.values() for r in s.resources})
+    pairs = [(s.name, street) for s in services for street in streets if all(r.street != street for r in s.resources)]
+    return pairs[:1] + pairs[-1:]
+
+
+@pytest.mark.parametrize(("service", "street"), _unserved())
+def test_a_street_without_the_service_is_said_so_not_full(stack: Stack, service: str, street: str) -> None:
+    sender = new_sender()
+    reply = say(stack, sender, f"下礼拜三上午十点帮我约{service}，住在{street}，联系人王桂芳")
+    if "手机" in reply:
+        reply = say(stack, sender, "13812345678")
+    assert f"{street}没有{service}的服务点" in reply and "约满" not in reply, reply
+    assert "1. " in reply and "请回复数字" in reply, reply
+    readback = say(stack, sender, "1")
+    assert "请您核对" in readback, readback
