@@ -303,7 +303,13 @@ class ActionBookingReadback(TurnEndingAction):
         wanted = describe_wanted(date, tracker.get_slot(TIME), lunar=said_lunar(tracker.get_slot(WHEN)))
         if street and not store().serves(service, street):
             events = offer(
-                dispatcher, alternatives, "choose", NO_PLACE, service=service_name(service), wanted=wanted, street=street
+                dispatcher,
+                alternatives,
+                "choose",
+                NO_PLACE,
+                service=service_name(service),
+                wanted=wanted,
+                street=street,
             )
         else:
             events = offer(dispatcher, alternatives, "choose", FULL, service=service_name(service), wanted=wanted)
