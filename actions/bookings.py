@@ -170,6 +170,28 @@ def window(date: str, time: str | None) -> tuple[dt.datetime, dt.datetime, dt.da
     return begin - dt.timedelta(minutes=59), begin + dt.timedelta(minutes=60), begin
 
 
+def middle(start: dt.datetime, end: dt.datetime) -> dt.datetime:
+    """The time the nearest alternatives are measured from when no exact time was said: the middle of the
+    window (noon for a whole day), so that a day asked for is not answered with the evening before it."""
+    return start + (end - start) / 2
+
+
+def elsewhere(service: str, start: dt.datetime, end: dt.datetime, exact: dt.datetime | None, n: int = 3) -> list[Any]:
+    """Free slots at other places, for a street that has no place for ``service``: inside the window asked for
+    first (nearest to the exact time, if one was said), then the nearest to it in time."""
+    around = exact or middle(start, end)
+    inside = sorted(
+        store().find_slots(service, start, end, only_free=True), key=lambda s: (abs(s.start - around), s.resource)
+    )
+    chosen = inside[:n]
+    for slot in store().alternatives(service, around, n=n + len(chosen)):
+        if len(chosen) == n:
+            break
+        if all(slot.id != c.id for c in chosen):
+            chosen.append(slot)
+    return chosen
+
+
 def booking_texts(tracker: Tracker) -> list[str]:
     """What the user typed since asking for this booking (notes like 坐轮椅 may come at any point)."""
     texts: list[str] = []
@@ -298,10 +320,9 @@ class ActionBookingReadback(TurnEndingAction):
                 SlotSet(STAGE, "confirm"),
                 SlotSet(CHOICES, None),
             ]
-        around = exact or start
-        alternatives = store().alternatives(service, around, street=street, n=3)
         wanted = describe_wanted(date, tracker.get_slot(TIME), lunar=said_lunar(tracker.get_slot(WHEN)))
         if street and not store().serves(service, street):
+            alternatives = elsewhere(service, start, end, exact)
             events = offer(
                 dispatcher,
                 alternatives,
@@ -312,6 +333,7 @@ class ActionBookingReadback(TurnEndingAction):
                 street=street,
             )
         else:
+            alternatives = store().alternatives(service, exact or middle(start, end), street=street, n=3)
             events = offer(dispatcher, alternatives, "choose", FULL, service=service_name(service), wanted=wanted)
         return [SlotSet(NOTES, notes), *events]
 
@@ -1035,7 +1057,7 @@ def ask_reschedule(
         if exact is not None:
             free.sort(key=lambda s: abs(s.start - exact))
         if not free:
-            alternatives = store().alternatives(slot.service, exact or start, street=slot.street, n=3)
+            alternatives = store().alternatives(slot.service, exact or middle(start, end), street=slot.street, n=3)
             wanted = describe_wanted(day.isoformat(), time)
             full = offer(
                 dispatcher, alternatives, "reschedule_choose", FULL, service=service_name(slot.service), wanted=wanted

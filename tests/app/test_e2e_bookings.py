@@ -204,5 +204,8 @@ def test_a_street_without_the_service_is_said_so_not_full(stack: Stack, service:
         reply = say(stack, sender, "13812345678")
     assert f"{street}没有{service}的服务点" in reply and "约满" not in reply, reply
     assert "1. " in reply and "请回复数字" in reply, reply
+    wednesday = next_weekday(2)
+    first = reply.split("1. ", 1)[1].split("\n", 1)[0]
+    assert f"{wednesday.month}月{wednesday.day}日" in first, "a free seat elsewhere on the day asked for comes first"
     readback = say(stack, sender, "1")
     assert "请您核对" in readback, readback
