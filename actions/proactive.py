@@ -379,6 +379,9 @@ class ActionCareAnswer(CareAction):
             return [SlotSet(CARE_STAGE, None)]
         if stage == "family_code":
             code = _code(text)
+            if code is None and answer == "no":  # "算了", "不绑了": not a wrong code
+                dispatcher.utter_message(response="utter_care_declined")
+                return [SlotSet(CARE_STAGE, None)]
             if code is None:
                 dispatcher.utter_message(response="utter_care_family_bad_code")
                 return [SlotSet(CARE_STAGE, None)]

@@ -49,6 +49,15 @@ def test_opt_in_by_chat_with_consent_then_the_reply_to_the_question_is_read(stac
     assert not care.checkin_active(senior)
 
 
+@pytest.mark.parametrize("yes", ["要的", "好的呀", "行"])
+def test_a_yes_at_the_time_prompt_asks_for_the_time_again(stack: Stack, bookings_url: str, yes: str) -> None:
+    senior = new_sender()
+    assert texts(stack.say(senior, "我要参加每日平安")) == [say("utter_care_consent_checkin")]
+    assert texts(stack.say(senior, "1")) == [say("utter_care_ask_time")]
+    assert texts(stack.say(senior, yes)) == [say("utter_care_ask_time")], "a yes is not a time: asked again"
+    assert texts(stack.say(senior, "早上八点")) == [say("utter_care_checkin_on", time="早上8点")]
+
+
 def test_cant_go_and_delete_my_data_through_the_servers(stack: Stack) -> None:
     senior = new_sender()
     assert texts(stack.say(senior, "去不了了")) == [say("utter_care_cant_go_none")]
