@@ -312,10 +312,10 @@ _SPECULATION = regex.compile(
 _HOW_TO = regex.compile(r"怎么办|咋办|如何办|现在")
 
 
-def _only_asked_about(table: SafetyTable, text: str) -> bool:
+def _general_question(table: SafetyTable, text: str) -> bool:
     """The message asks what would happen or what a danger is, and reports it happening to nobody.
 
-    "降压药吃多了会怎么样" and "中风有啥前兆" ask; "我妈把降压药吃多了 会怎么样", "胸口好痛 会不会是心梗" and
+    "降压药吃多了会怎么样" and "中风有啥前兆" ask; "我妈把降压药吃多了 会怎么样", "胸口好痛 会不会有危险" and
     "刚刚吃了两粒 会不会有事" report (someone it happens to, how it feels, how much was taken, now). The
     asker (我想问, 我有高血压) is not the one it happens to.
     """
@@ -332,31 +332,37 @@ def _only_asked_about(table: SafetyTable, text: str) -> bool:
     return not (table.reported is not None and table.reported.search(told))
 
 
+def _asked_in_its_clause(table: SafetyTable, text: str, start: int, end: int) -> bool:
+    """The danger phrase at ``[start, end)`` is what its own clause asks about (降压药吃多了会怎么样). A question
+    in a clause of its own (进门闻到一股煤气味道 应该哪能弄) follows a report: seniors pause with spaces."""
+    if table.knowledge is None:
+        return False
+    return any(table.knowledge.search(text, s, e) for s, e in _clauses(text) if s < end and start < e)
+
+
 def assess(table: SafetyTable, text: str) -> Assessment:
     """What kind of danger now ``text`` describes, if any.
 
     A danger phrase counts unless its clause only mentions danger; and a message that says nothing of
     "now" anywhere and either asks about something else while holding a mention ("老头子中风后遗症 说话不清楚
     能办长护险吗"), or asks about a danger by its bare name ("中风有哪些先兆"), or retells the news or
-    someone else's story ("报纸上讲冬天脑梗的人多"), or asks what would happen without saying it happens
-    to anyone ("降压药吃多了会怎么样"), only mentions the danger it describes.
+    someone else's story ("报纸上讲冬天脑梗的人多"), only mentions the danger it describes; so does a clause
+    that asks what would happen, in a message that says it happens to nobody ("降压药吃多了会怎么样").
     """
     text = respell(table, text)
-    asked_about = _only_asked_about(table, text)  # before idioms go: 我有高血压 holds the idiom 血压
+    general = _general_question(table, text)  # before idioms go: 我有高血压 holds the idiom 血压
     mentioned = False
     if table.idioms is not None:
-        cleaned = _blank(table.idioms, text)
+        cleaned = _blank(table.idioms, text, "_")  # an idiom is a word of its clause: "_" keeps it one
         mentioned = cleaned != text
         text = cleaned
     # A question about danger in general (会不会, 前兆, 应该怎么办) is a question, not "something else" the
     # message asks about beside a danger now, and its 怎么办 is not a cry for help.
     plain = _blank(table.knowledge, text, "_")  # "_" keeps the clauses where they were
-    asking = _asking(table, text, plain) or asked_about
+    asking = _asking(table, text, plain) or general
     calm = _calm(table, plain)
-    about_something_else = (
-        asked_about
-        or (asking and bool(table.mentions and table.mentions.search(plain)))
-        or (calm and bool(table.hearsay and table.hearsay.search(text)))
+    about_something_else = (asking and bool(table.mentions and table.mentions.search(plain))) or (
+        calm and bool(table.hearsay and table.hearsay.search(text))
     )
     for rank, group in enumerate(table.groups):
         for pattern in group.patterns:
@@ -365,8 +371,9 @@ def assess(table: SafetyTable, text: str) -> Assessment:
                     continue
                 if (
                     not about_something_else
+                    and not (general and _asked_in_its_clause(table, text, match.start(), match.end()))
                     and not (asking and _only_a_name(table, text, match.start(), match.end()))
-                    and _counts(table, text, match.start(), match.end(), None if asked_about else plain)
+                    and _counts(table, text, match.start(), match.end(), None if general else plain)
                 ):
                     return Assessment(group.kind, mentioned, rank=rank)
                 mentioned = True

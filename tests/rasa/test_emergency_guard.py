@@ -451,3 +451,36 @@ def test_general_questions_in_other_frames_raise_no_alarm(
     pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
 ) -> None:
     assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("进门闻到一股煤气味道 应该哪能弄", "gas"),  # smelt now; the question in a clause of its own
+        ("心口痛 出冷汗 气也喘不大上来 会不会是心梗", "chest"),  # 会不会是 worries about now
+        ("老头子吃饭呛牢了 咳不出来", "choking"),  # 牢 = 住
+        ("老伴刚刚把我的降压药当成维生素吃了", "poisoning"),  # someone's pills taken for something else
+        ("老太婆空肚子打了胰岛素 现在冒冷汗 眼睛发直", "hypoglycemia"),  # staring eyes still respond
+        ("降压药吃多了 会怎么样", "poisoning"),  # said, then asked: a report, on the safe side
+    ],
+)
+def test_a_perception_a_worry_about_now_or_a_question_after_a_report_is_an_emergency(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "降压药吃多了血压会不会太低",  # 血压, an idiom of the table, does not cut the clause in two
+        "胰岛素打多了会出现啥情况",
+        "降压药吃重了会出啥事体",
+        "噎住了海姆立克急救法是哪能做的",  # a first-aid method asked about
+    ],
+)
+def test_questions_about_consequences_or_a_first_aid_method_raise_no_alarm(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
