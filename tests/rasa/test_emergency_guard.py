@@ -484,3 +484,27 @@ def test_questions_about_consequences_or_a_first_aid_method_raise_no_alarm(
     pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
 ) -> None:
     assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("浑身是冷汗 手一直抖 饿得不得了", "hypoglycemia"),  # shaking with words between: 手一直抖
+        ("我刚才把两顿的降压药一道吃了 会不会有事体", "poisoning"),  # two doses taken together
+        ("老头子跌勿起来了", "fall"),
+    ],
+)
+def test_shaking_in_other_words_two_doses_at_once_and_a_fall_in_shanghainese(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind
+
+
+@pytest.mark.parametrize("said", ["ask_care_service", "emergency"])
+@pytest.mark.parametrize("text", ["烧伤面积多大要去医院", "血糖低于几算危险", "老人家夜里心慌出冷汗一般是啥毛病"])
+def test_thresholds_and_habits_asked_about_raise_no_alarm(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, said: str
+) -> None:
+    message = _classify(pipeline, text, said=said)
+    assert message.get(INTENT)["name"] == "ask_care_service" and _kind(message) is None
