@@ -8,15 +8,19 @@ phrases, the same idea of a mention. Pure Python plus ``regex`` and ``PyYAML``.
 What :func:`assess` decides, in order:
 
 1. Spellings first: Shanghainese and voice-input slips (爬勿起来, 兄口痛, 幺二零) become Mandarin; idioms
-   whose danger word is no danger (救命稻草, 火锅) are blanked out.
-2. Danger phrases, group by group in the table's ``precedence``: the first group with a phrase that counts
-   names the kind of the first reply. A phrase does not count when its clause only *mentions* danger (learning
-   first aid, fearing a fall, the past, the news, insurance …) unless it also says "now"; nor when the message
-   asks about something else while holding a mention; nor a danger's bare name in a question (中风有哪些先兆).
-3. A question about what would happen or what a danger is (``knowledge``: 降压药吃多了会怎么样, 安眠药吃多少
+   whose danger word is no danger (救命稻草, 火锅) are filled out.
+2. Danger phrases, group by group in the table's ``precedence`` (fire and gas; one who does not respond;
+   despair; choking; a condition named outright; then signs): the first group with a phrase that counts
+   names the kind of the first reply, so 我低血糖了 手抖出冷汗 说话也说不清 is low blood sugar, not a stroke.
+   A phrase does not count when a clause it spans only *mentions* danger (learning first aid, fearing a
+   fall, the past, the news, insurance …) unless it also says "now"; nor when it is said not to be so
+   (不是低血糖); nor when the message asks about something else while holding a mention; nor a danger's
+   bare name in a question (中风有哪些先兆).
+3. A clause that asks what would happen or what a danger is (``knowledge``: 降压药吃多了会怎么样, 安眠药吃多少
    会中毒, 中风有啥前兆, 煤气泄漏了应该怎么办) asks about its danger phrases instead of reporting them — unless
-   the message also reports it happening to someone (``reported``: 我妈把降压药吃多了, 他吃了一把安眠药叫不醒,
-   胸口好痛, 刚刚). A senior in danger often asks (煤气味好重怎么办, 我胸口好痛怎么办): those stay emergencies.
+   the message reports it happening to someone (``reported``: 我妈把降压药吃多了, 他吃了一把安眠药叫不醒,
+   胸口好痛, 闻到一股煤气味, 刚刚). A senior in danger often asks (煤气味好重怎么办, 我胸口好痛怎么办): 怎么办 is
+   never such a question, and a question in a clause of its own after a danger phrase follows a report.
 """
 
 from __future__ import annotations
@@ -202,14 +206,15 @@ def default_table() -> SafetyTable:
     return load_table(os.environ.get("YINLING_SAFETY_TABLE", DEFAULT_TABLE))
 
 
-def _clauses(text: str) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=256)  # asked once per danger phrase found: a long message is cut up once
+def _clauses(text: str) -> tuple[tuple[int, int], ...]:
     spans, start = [], 0
     for brk in [*_CLAUSE_BREAK.finditer(text), None]:
         end = brk.start() if brk else len(text)
         if end > start:
             spans.append((start, end))
         start = brk.end() if brk else len(text)
-    return spans
+    return tuple(spans)
 
 
 def _clause_of(text: str, position: int) -> tuple[int, int]:
@@ -251,6 +256,7 @@ def _reported_in(table: SafetyTable, text: str, start: int, end: int) -> bool:
     return table.reported is not None and bool(table.reported.search(_blank(table.frames, text), start, end))
 
 
+@functools.lru_cache(maxsize=256)
 def _blank(pattern: regex.Pattern[str] | None, text: str, fill: str = " ") -> str:
     """``text`` with what ``pattern`` matches replaced by ``fill`` (positions kept)."""
     return pattern.sub(lambda m: fill * len(m[0]), text) if pattern is not None else text
