@@ -35,7 +35,14 @@ INPUTS = (
     "textnorm",
     "requirements/rasa.lock",
 )
-RUNTIME_ONLY = frozenset({"training_data/safety.yml", "training_data/intent_rules.yml", "training_data/complaints.yml"})
+RUNTIME_ONLY = frozenset(
+    {
+        "training_data/safety.yml",
+        "textnorm/safety.py",
+        "training_data/intent_rules.yml",
+        "training_data/complaints.yml",
+    }
+)
 KEEP_MODELS = 3
 
 

@@ -270,3 +270,241 @@ def test_a_table_with_spellings_that_are_not_a_mapping_is_refused(tmp_path) -> N
     bad.write_text("version: 3\nspellings: ['勿']\nkinds:\n  fire: ['着火']\n", encoding="utf-8")
     with pytest.raises(InvalidConfigException, match="spellings"):
         load_table(bad)
+
+
+# ---- issue 10, third round: several kinds at once, questions about danger in general ------------------------
+
+# One phrase for each group of training_data/safety.yml's `precedence`, each alone of that group.
+REPRESENTATIVE = {
+    "fire": "厨房着火了",
+    "gas": "一股煤气味",
+    "unconscious/unresponsive": "叫不醒了",
+    "suicide": "不想活了",
+    "choking": "吃汤团噎住了",
+    "stroke/named": "中风了",
+    "chest/named": "心脏病发作了",
+    "hypoglycemia/named": "低血糖了",
+    "poisoning": "吃错药了",
+    "stroke/face and limbs": "嘴巴歪了",
+    "breathing": "喘不上气",
+    "chest/pain": "胸口痛得厉害",
+    "bleeding": "血止不住",
+    "hypoglycemia/signs": "手抖出冷汗",
+    "stroke/sudden": "说话说不清",
+    "chest/signs": "心跳好快",
+    "unconscious/drowsy": "人迷迷糊糊",
+    "burn": "被开水烫伤了",
+    "fall": "跌了一跤爬不起来",
+    "general": "快叫救护车",
+}
+PRECEDENCE = [group.name for group in load_table(ROOT / "training_data" / "safety.yml").groups]
+PAIRS = [(PRECEDENCE[i], PRECEDENCE[j]) for i in range(len(PRECEDENCE)) for j in range(len(PRECEDENCE)) if i != j]
+
+
+def test_every_group_of_the_precedence_has_a_representative_phrase() -> None:
+    assert sorted(REPRESENTATIVE) == sorted(PRECEDENCE)
+
+
+@pytest.mark.parametrize("group", PRECEDENCE)
+def test_each_representative_phrase_alone_is_its_own_kind(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], group: str
+) -> None:
+    assert _kind(_classify(pipeline, REPRESENTATIVE[group], said="chitchat")) == group.split("/")[0]
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS)
+def test_every_pair_of_kinds_gets_the_first_reply_of_the_one_listed_first(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], first: str, second: str
+) -> None:
+    """Whichever comes first in the message, the group earlier in `precedence` names the kind."""
+    winner = min(first, second, key=PRECEDENCE.index).split("/")[0]
+    message = _classify(pipeline, f"{REPRESENTATIVE[first]} {REPRESENTATIVE[second]}", said="chitchat")
+    assert _kind(message) == winner
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # low blood sugar named, or its sweat and shaking, with slurred speech or confusion: not a stroke
+        ("我低血糖了 手抖出冷汗 说话也说不清", "hypoglycemia"),
+        ("老头子血糖低了 讲闲话讲勿清爽", "hypoglycemia"),
+        ("糖尿病人 头昏出汗 手抖", "hypoglycemia"),
+        ("出冷汗 手发抖 讲话也含含糊糊", "hypoglycemia"),
+        ("血糖只有2.6 人迷迷糊糊", "hypoglycemia"),
+        ("我低血糖 心跳好快", "hypoglycemia"),
+        ("胰岛素打多了 浑身发抖", "hypoglycemia"),  # not poisoning: its danger is low blood sugar
+        # but a face or one side gone is a stroke when nothing is named, and chest pain is the heart
+        ("出冷汗 手抖 嘴巴歪了", "stroke"),
+        ("胸口痛 出冷汗 手抖", "chest"),
+        # one who does not respond: nothing by mouth, whatever the cause
+        ("低血糖晕过去了 叫不醒", "unconscious"),
+        ("中风了 叫也叫不醒", "unconscious"),
+        # a fall with a stroke's signs is a stroke; a named illness with a fall is that illness
+        ("跌了一跤 半边身体动不了", "stroke"),
+        ("老伴低血糖 跌了一跤 爬不起来", "hypoglycemia"),
+        ("心脏病发作了 喘不上气", "chest"),
+        ("喝了农药 喘不上气", "poisoning"),
+    ],
+)
+def test_a_named_condition_comes_before_another_kinds_signs(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind
+
+
+@pytest.mark.parametrize("said", ["ask_care_service", "emergency"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "降压药吃多了会怎么样",  # what would happen
+        "安眠药吃多少会中毒",  # how much is too much
+        "中风有啥前兆",  # what a danger is
+        "心脏病发作一般有啥症状",
+        "天然气漏了闻起来是啥味道",
+        "煤气泄漏了应该怎么办啊",  # what one should do, asked of no one
+        "人晕倒了是先打120还是先扶起来",
+        "我有高血压 降压药吃多了会怎么样",  # the asker's own illness is no report
+        "我想问一下 低血糖严重了会昏迷伐",
+        "家里煤气泄漏的话先做啥",  # supposed
+    ],
+)
+def test_a_question_about_danger_in_general_raises_no_alarm(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, said: str
+) -> None:
+    message = _classify(pipeline, text, said=said)
+    assert message.get(INTENT)["name"] == "ask_care_service" and _kind(message) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("我妈把降压药吃多了 会怎么样", "poisoning"),  # someone it happens to
+        ("他吃了一把安眠药 叫不醒", "unconscious"),
+        ("降压药多吃了一顿 会不会有事", "poisoning"),  # how much was taken
+        ("胸口好痛 会不会是心梗", "chest"),  # how it feels
+        ("刚刚煤气漏了 应该怎么办", "gas"),  # now
+        ("我家煤气泄漏了 应该打119还是110", "gas"),
+        ("煤气味好重怎么办", "gas"),  # 怎么办 is never a question about danger in general
+        ("我胸口好痛怎么办", "chest"),
+    ],
+)
+def test_a_report_asked_as_a_question_is_an_emergency(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text)
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind
+
+
+@pytest.mark.parametrize(
+    ("precedence", "complaint"),
+    [
+        ("[fire, gaz]", "unknown: gaz"),
+        ("[fire]", "missing: gas"),
+        ("[fire, gas, fire]", "listed twice: fire"),
+    ],
+)
+def test_a_precedence_that_does_not_list_every_group_once_is_refused(
+    tmp_path: Path, precedence: str, complaint: str
+) -> None:
+    bad = tmp_path / "safety.yml"
+    bad.write_text(
+        f"version: 4\nkinds:\n  fire: ['着火']\n  gas: ['煤气味']\nprecedence: {precedence}\n", encoding="utf-8"
+    )
+    with pytest.raises(InvalidConfigException, match=complaint):
+        load_table(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("伊讲话突然含糊了 右手提不起来 不是低血糖", "stroke"),  # a condition said not to be so
+        ("家里没有着火 老头子跌倒了起不来", "fall"),
+        ("老头子是不是中风了", "stroke"),  # 是不是 asks; it does not deny
+        ("饿得心慌 头上直冒汗", "hypoglycemia"),  # other words for sweat and shaking
+        ("老伴糖尿病 吃饭前打了针 现在人发飘 满头大汗", "hypoglycemia"),
+        ("测了下血糖 2点8 眼前发花", "hypoglycemia"),  # a reading in the next clause
+        ("老娘把农药当成酱油吃了 会不会死", "poisoning"),  # a name inside what happened is no bare name
+        ("我胸口痛是不是心梗的前兆 痛了一个钟头了", "chest"),  # 前兆 asked in a report mentions nothing
+        ("楼梯上滚下来 腿不能动 会不会骨折", "fall"),
+    ],
+)
+def test_negation_other_words_for_signs_and_reports_holding_question_words(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我一直想知道中风跟脑梗是不是一回事",  # the asker's own words
+        "心绞痛发作的时候应该吃啥药",  # when it happens, to anyone
+        "吃错药了一般要洗胃伐",
+        "糖尿病人低血糖了吃啥最快",
+        "我有糖尿病 平时出汗多",  # a habit
+        "安眠药吃多了是不是会睡过去",
+    ],
+)
+def test_general_questions_in_other_frames_raise_no_alarm(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("进门闻到一股煤气味道 应该哪能弄", "gas"),  # smelt now; the question in a clause of its own
+        ("心口痛 出冷汗 气也喘不大上来 会不会是心梗", "chest"),  # 会不会是 worries about now
+        ("老头子吃饭呛牢了 咳不出来", "choking"),  # 牢 = 住
+        ("老伴刚刚把我的降压药当成维生素吃了", "poisoning"),  # someone's pills taken for something else
+        ("老太婆空肚子打了胰岛素 现在冒冷汗 眼睛发直", "hypoglycemia"),  # staring eyes still respond
+        ("降压药吃多了 会怎么样", "poisoning"),  # said, then asked: a report, on the safe side
+    ],
+)
+def test_a_perception_a_worry_about_now_or_a_question_after_a_report_is_an_emergency(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "降压药吃多了血压会不会太低",  # 血压, an idiom of the table, does not cut the clause in two
+        "胰岛素打多了会出现啥情况",
+        "降压药吃重了会出啥事体",
+        "噎住了海姆立克急救法是哪能做的",  # a first-aid method asked about
+    ],
+)
+def test_questions_about_consequences_or_a_first_aid_method_raise_no_alarm(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("浑身是冷汗 手一直抖 饿得不得了", "hypoglycemia"),  # shaking with words between: 手一直抖
+        ("我刚才把两顿的降压药一道吃了 会不会有事体", "poisoning"),  # two doses taken together
+        ("老头子跌勿起来了", "fall"),
+    ],
+)
+def test_shaking_in_other_words_two_doses_at_once_and_a_fall_in_shanghainese(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind
+
+
+@pytest.mark.parametrize("said", ["ask_care_service", "emergency"])
+@pytest.mark.parametrize("text", ["烧伤面积多大要去医院", "血糖低于几算危险", "老人家夜里心慌出冷汗一般是啥毛病"])
+def test_thresholds_and_habits_asked_about_raise_no_alarm(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, said: str
+) -> None:
+    message = _classify(pipeline, text, said=said)
+    assert message.get(INTENT)["name"] == "ask_care_service" and _kind(message) is None
