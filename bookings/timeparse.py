@@ -816,7 +816,7 @@ def _month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
         lunar = _next_lunar(ctx.today, month, day, leap=bool(m["leap"]), year=int(m["y"]) if m["y"] else None)
     piece = _options_piece(m, [None if gregorian is None else _Option(gregorian), lunar])
     if piece is None and lunar_said:  # 闰六月 in a year without one: say so rather than read 初一 alone
-        return _Piece(m.start(), m.end(), vague=True, ask=f"最近几年的农历里没有这一天。{_ASK_DAY}")
+        return _Piece(m.start(), m.end(), vague=True, ask=f"最近几年的农历里没有这一天。{ASK_DAY}")
     return piece
 
 
@@ -1333,7 +1333,7 @@ def _clock_window(minutes: int, clock: _Clock, part: _Part) -> tuple[int, int | 
     return minutes, None
 
 
-_ASK_DAY = "您想约哪一天？比如“明天”“下礼拜二”。"
+ASK_DAY = "您想约哪一天？比如“明天”“下礼拜二”。"  # a day meant and nothing said of it (改天, 回头, 过几天)
 _ASK_AFTER_REFUSAL = "那您哪天方便？比如“后天”“下礼拜二”。"
 _SAID_MAX = 20  # characters of the user's own words quoted back in a question
 
@@ -1405,7 +1405,7 @@ def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> Wh
         if "礼拜" in said or "禮拜" in said:
             words = words.replace("星期", "礼拜")
         return replace(when, week_of=day.week, question=_week_question(words, day.week))
-    return replace(when, question=(day.ask or _ASK_DAY).replace("{said}", said[:_SAID_MAX]))
+    return replace(when, question=(day.ask or ASK_DAY).replace("{said}", said[:_SAID_MAX]))
 
 
 def _either(src: _Source, groups: list[list[_Piece]], best: int) -> When | None:
@@ -1535,7 +1535,28 @@ def parse_when(
 
 _FILLER = "吧呀啊了的呢嘛哦喔哈。.!！,，~ "
 _NOT_THESE = regex.compile(r"不是|都不|不要|不对|没有|不行")
-_ANY_OF_THESE = regex.compile(r"(?:哪个|哪天)?(?:都行|都可以|都好|随便)")
+# "Any of these" (随便, 哪天都行, 你定吧, 看着办, 都一样, 无所谓): the first, most likely option, which the caller
+# reads back. A day or a span said with it (下礼拜随便哪天) is not this: that is a new question.
+_WHICHEVER = (
+    r"(?:哪个|哪一个|哪天|哪一天|哪日|哪个日子|啥时候|什么时候|几号|任何一天|随便哪天|随便哪一天|随便哪个|怎么)"
+)
+_ANY_OF_THESE = regex.compile(
+    r"(?:我|我们|我这边|我这里)?(?:不要紧的?|没关系的?)?(?:"
+    rf"{_WHICHEVER}?(?:都|也都|全|也)(?:行|可以|好|成|没关系|不要紧|无所谓|一样|方便|没问题)"
+    r"|随便(?:哪天|哪一天|哪个|哪一个|挑一天|挑一个|选一天|选一个|你|你们|你挑|你定|定一天)?(?:都行|都可以|都好)?"
+    r"|(?:哪天|哪一天|哪个)?(?:无所谓|随你|随你们|随你的便|随意|任何一天)(?:哪天|哪一天|哪个)?"
+    r"|(?:(?:你|您|你们)(?:帮我|替我|给我)?|帮我|替我|给我)(?:定|来定|挑|选|安排|看着办|看着安排|说了算|决定|做主)"
+    r"(?:一天|一个|个日子|好了|就好|就行|就是|好)?"
+    r"|看着办|都一样|(?:听|依|全凭|全听|都听)(?:你|您|你们)的?(?:安排)?)"
+)
+
+
+def any_will_do(text: str) -> bool:
+    """The reply to a numbered question says any option will do: 随便, 哪天都行, 你定吧, 看着办, 都一样."""
+    core = default_normalizer().normalize(text).text.strip(_FILLER)
+    return bool(core) and _ANY_OF_THESE.fullmatch(core) is not None
+
+
 _LEAD = r"(?:我|那)?(?:就|还是)?(?:选|要|是|挑|定)?"
 _ORDINAL = regex.compile(rf"{_LEAD}第?(?P<n>[0-9]{{1,2}}|[一二两三四五六七八九十])(?:个|种|项|条)?(?:那天|那个)?")
 _FIRST = regex.compile(rf"{_LEAD}(?:(?:头|前)一个|(?:前面|上面|前头)(?:那|这)?一?个?|第一)")
@@ -1549,12 +1570,17 @@ def choose_option(
     """The option a reply to a numbered question means, or None when it is unclear.
 
     Understood: a number (1, １, 一, 第二个, 选2, 第一个吧), a position (头一个, 前面那个, 后面那个, 最后一个),
-    都行/随便 (the first, most likely option), or a day equal to exactly one option (12月3号, 礼拜三, 29号, 明天).
+    "any of these" (随便, 哪天都行, 你定吧, 看着办, 都一样: the first, most likely option, which the caller reads
+    back, :func:`any_will_do`), or a day equal to exactly one option (12月3号, 礼拜三, 29号, 明天).
     """
     if not options:
         return None
     core = default_normalizer().normalize(text).text.strip(_FILLER)
-    if not core or _NOT_THESE.search(core):
+    if not core:
+        return None
+    if _ANY_OF_THESE.fullmatch(core):
+        return options[0]
+    if _NOT_THESE.search(core):
         return None
     if (m := _ORDINAL.fullmatch(core)) is not None:
         n = _number(m["n"])
@@ -1563,8 +1589,6 @@ def choose_option(
         return options[0]
     if _LAST.fullmatch(core):
         return options[-1]
-    if _ANY_OF_THESE.fullmatch(core):
-        return options[0]
     return _option_by_day(core, options, _context(now, None))
 
 
