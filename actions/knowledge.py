@@ -38,7 +38,7 @@ from rasa_sdk.types import DomainDict
 from actions.care import comfort, comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
-from actions.understand import form_question, looks_like_question
+from actions.understand import form_question, looks_like_question, states_correction
 from bookings.catalog import default_catalog
 from knowledge_base.answers import (
     Reply,
@@ -643,6 +643,9 @@ class ActionKnowledgeAnswer(Action):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
             return []
         if booking_in_progress(tracker):
+            if tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose") and states_correction(text):
+                # "电话也错了，是139…" at the read-back, read as a follow-up question: it changes that field.
+                return [FollowupAction("action_booking_correct")]
             if tracker.get_slot("requested_slot") == BOOKED_SERVICE and not looks_like_question(text):
                 code = default_catalog().find_service(normalize(text))
                 if code is not None:

@@ -373,6 +373,19 @@ def parse_correction(text: str, when_found: bool) -> Correction:
     return Correction(service=service, street=street, contact=contact, phone=phone, when_text=when_text)
 
 
+def states_correction(text: str) -> bool:
+    """A change stated at the read-back, whatever the classifier made of it: a new value with the field's name or a
+    "不对" ("电话也错了，是139…", "不对，联系人是黄阿宝", "地点改成大场镇"); not a question about a value."""
+    correction = parse_correction(text, when_found=False)
+    if not (correction.phone or correction.contact or correction.street or correction.service):
+        return False
+    plain = unicodedata.normalize("NFKC", text).strip()
+    return bool(fields_named(text) or re.search(_COMPLAINT, plain) or re.search(_SETTER_WORDS, plain))
+
+
+_SETTER_WORDS = r"改成|改为|换成|应该是"
+
+
 def fields_named(text: str) -> list[str]:
     """The fields a message names ("地址写错了" → ["street"]), in the order of :data:`_FIELD_WORDS`."""
     plain = unicodedata.normalize("NFKC", text)
@@ -443,7 +456,7 @@ _FORM_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "utter_form_privacy",
         re.compile(
             r"(?:谁|啥人|哪个|哪些人|别人|人家)(?:会|能|可以)?(?:看得到|看到|能看|看见|晓得|知道)|泄露|泄漏|外泄|漏出去|保密|隐私|"
-            r"个人信息|骚扰|推销|卖给|卖掉|诈骗|骗子|被骗|骗人|安全(?:伐|吗|不)|(?:谁|啥人|哪个)会?(?:打电话|打过来|联系)|"
+            r"个人信息|骚扰|推销|卖给|卖掉|被卖|卖(?:我的?|人家|别人)?(?:信息|资料|号码|电话|名字)|诈骗|骗子|被骗|骗人|安全(?:伐|吗|不)|(?:谁|啥人|哪个)会?(?:打电话|打过来|联系)|"
             r"外传|传出去|传给|透露|流出去|乱打|打扰|(?:给|告诉|卖)(?:别人|人家|外人)|被人(?:知道|晓得|看到|看见|拿去)|"
             r"(?:资料|信息)(?:安全|保险|放心|靠得住)"
         ),

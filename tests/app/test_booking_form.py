@@ -524,6 +524,7 @@ def test_a_reply_at_the_numbered_days_that_is_no_question_asks_them_again(at) ->
         ("会不会外传", None, "utter_form_privacy"),
         ("你们不会乱打电话吧", "booking_contact", "utter_form_privacy"),
         ("电话给了会不会被骗", "booking_phone", "utter_form_privacy"),
+        ("信息会不会被卖", "booking_contact", "utter_form_privacy"),
         # no field named: the field asked for
         ("一定要吗", "booking_phone", "utter_form_why_phone"),
         ("一定要吗", "booking_street", "utter_form_why_street"),
