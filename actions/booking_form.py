@@ -58,7 +58,7 @@ from actions.understand import (
     named_contact,
     without_phone,
 )
-from bookings.timeparse import choose_option, parse_when
+from bookings.timeparse import ASK_DAY, any_will_do, choose_option, parse_when
 from common.contacts import phone_in_groups
 from common.errors import Unavailable
 from yinling.places import find_street
@@ -137,7 +137,7 @@ class ValidateBookingForm(FormValidationAction):
         events: list[dict[str, Any]] = [*(for_parent or []), *await super().run(dispatcher, tracker, domain)]
         requested = tracker.get_slot(REQUESTED)
         asked_filled = any(e.get("name") == requested and e.get("value") is not None for e in events)
-        if text and requested and _asks(text, asked_filled):
+        if text and requested and _asks(text, asked_filled, requested):
             # A question at a prompt: answer it (about the form itself, or from the entry of the service being
             # booked); the form then asks its question again, and nothing the question held is kept.
             dispatcher.messages[:] = [m for m in dispatcher.messages if m.get("response") not in _UNCLEAR]
@@ -236,6 +236,8 @@ class ValidateBookingForm(FormValidationAction):
     def validate_booking_when(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value and tracker.get_slot(DATE) and not fresh_message(tracker, self.form_name()):
+            return {WHEN: value}  # already checked (the form re-validates what it holds when it starts again)
         now = clock.now()
         text = raw_text(tracker)
         asked = self._asked(tracker, WHEN)
@@ -247,7 +249,7 @@ class ValidateBookingForm(FormValidationAction):
         when = parse_when(text, now, week_of=dt.date.fromisoformat(week_of) if week_of and asked else None)
         if chosen is not None:
             time = (time_spec(when) if when else None) or tracker.get_slot(TIME)
-            return self._checked(dispatcher, chosen.isoformat(), time, text, now)
+            return _picked(dispatcher, chosen, time, text, now)
         if when is None and asked and value and str(value) != text:
             when = parse_when(str(value), now, context=text)
         if when is not None and not asked and _house_number(when.matched, text, tracker):
@@ -260,7 +262,11 @@ class ValidateBookingForm(FormValidationAction):
                 dispatcher.utter_message(response="utter_booking_when_unclear")
             return {WHEN: None}
         time = time_spec(when) or tracker.get_slot(TIME)
-        if when.ambiguous and asked and pending and not when.options and looks_like_question(text):
+        if when.ambiguous and asked and pending and when.question == ASK_DAY and _only(when.matched, text):
+            # "改天", "回头", "过几天" at the numbered days says nothing new: the same days are asked again.
+            dispatcher.utter_message(response="utter_booking_pick_day")
+            return {WHEN: None}
+        if when.ambiguous and asked and pending and not (when.options or when.week_of) and looks_like_question(text):
             # "哪天人少" while numbered days are offered: a question, not a new day; the days are asked again.
             return {WHEN: None}
         if when.ambiguous:
@@ -341,6 +347,45 @@ class ValidateBookingForm(FormValidationAction):
         return {PHONE: phone}
 
 
+def _picked(
+    dispatcher: CollectingDispatcher, day: dt.date, time: str | None, text: str, now: dt.datetime
+) -> dict[str, Any]:
+    """A day picked from the numbered days, checked; "随便"/"你定吧" took the first one, which is said back."""
+    result = ValidateBookingForm._checked(dispatcher, day.isoformat(), time, text, now)
+    if result.get(DATE) and any_will_do(_choice_text(text)):
+        dispatcher.utter_message(response="utter_booking_day_any", day=describe_day(day))
+    return result
+
+
+def reply_at_numbered_days(
+    dispatcher: CollectingDispatcher, tracker: Tracker, text: str
+) -> list[dict[str, Any]] | None:
+    """A reply to the numbered days that the classifier took for a question or small talk ("看着办吧", "哪个都行",
+    "改天吧"): the day it picks, or the same days asked again (the form asks them); None for a real question."""
+    if tracker.get_slot(REQUESTED) != WHEN or not tracker.get_slot(OPTIONS):
+        return None
+    picked = numbered_day_picked(dispatcher, tracker, text)
+    if picked is not None:
+        return picked
+    if looks_like_question(text) or form_question(text, WHEN) is not None:
+        return None
+    dispatcher.utter_message(response="utter_booking_pick_day")
+    return []
+
+
+def numbered_day_picked(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> list[dict[str, Any]] | None:
+    """The slots for the numbered day a reply picks ("2", "礼拜四", "你定吧"), checked and, for "any", said back;
+    None when it picks none of them (or none is pending)."""
+    pending = [dt.date.fromisoformat(d) for d in tracker.get_slot(OPTIONS) or []]
+    now = clock.now()
+    chosen = choose_option(_choice_text(text), pending, now) if pending else None
+    if chosen is None:
+        return None
+    when = parse_when(text, now)
+    time = (time_spec(when) if when else None) or tracker.get_slot(TIME)
+    return [SlotSet(slot, value) for slot, value in _picked(dispatcher, chosen, time, text, now).items()]
+
+
 # What the form says when the value asked for is not in the message: not said when other values were taken.
 _UNCLEAR = frozenset(
     {
@@ -364,11 +409,11 @@ def _noted(tracker: Tracker, events: list[dict[str, Any]]) -> str:
     return "、".join(said)
 
 
-def _asks(text: str, asked_filled: bool) -> bool:
+def _asks(text: str, asked_filled: bool, requested: str | None = None) -> bool:
     """A question at a prompt: about the form itself ("为啥要名字", even with a place in it: "顾村也要填伐"), or a
     question that gives no value ("明天上午可以吗?" answers the day question). "顾村有吗" at the street prompt asks
     whether the service is there: a street said with 有吗/有伐 is a question, not the answer."""
-    if form_question(text) is not None:
+    if form_question(text, requested) is not None:
         return True
     if not looks_like_question(text):
         return False
@@ -427,6 +472,11 @@ def _house_number(matched: str, text: str, tracker: Tracker) -> bool:
     if not _BARE_DAY.fullmatch(unicodedata.normalize("NFKC", matched or "")):
         return False
     return tracker.get_slot(REQUESTED) == STREET or bool(_ADDRESS_WORDS.search(text) or find_street(text))
+
+
+def _only(said: str, text: str) -> bool:
+    """The message says nothing but ``said`` (and a filler or two): "过几天吧", not "哪天人少"."""
+    return len(re.sub(r"[\s吧呀啊了的呢嘛哦噢。.!！,，~～]", "", text)) <= len(said) + 1
 
 
 def _choice_text(text: str) -> str:

@@ -62,7 +62,7 @@ from actions.booking_common import (
     store,
     time_spec,
 )
-from actions.booking_form import STOPPED, notes_in
+from actions.booking_form import STOPPED, notes_in, numbered_day_picked
 from actions.care import comfort
 from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for, who_of
 from actions.knowledge import answer, answer_entry, answer_in_booking, utter_resolved
@@ -458,7 +458,7 @@ class ActionBookingChoose(TurnEndingAction):
                     # The numbered days, asked again (the question is worded by bookings/timeparse.py).
                     dispatcher.utter_message(text=str(question))
                 else:
-                    dispatcher.utter_message(response="utter_booking_choose_number", count=str(len(pending)))
+                    choose_number(dispatcher, "utter_booking_choose_number", len(pending))
                 return []
             return ask_reschedule(
                 dispatcher, tracker, str(tracker.get_slot(TARGET)), day=day, owner=owner_slot(tracker)
@@ -470,7 +470,7 @@ class ActionBookingChoose(TurnEndingAction):
             return []
         if stage in ("choose", "reschedule_choose", "cancel_choose", "change_choose") and options:
             if number is None or not (number == -1 or 1 <= number <= len(options)):
-                dispatcher.utter_message(response="utter_booking_choose_number", count=str(len(options)))
+                choose_number(dispatcher, "utter_booking_choose_number", len(options))
                 return []
             picked = options[number - 1 if number > 0 else -1]
             if stage == "cancel_choose":
@@ -489,20 +489,35 @@ class ActionBookingChoose(TurnEndingAction):
 
 NUMBERED_LINE = re.compile(r"^\s*(\d+)[.、．]\s*(.+?)\s*$", re.MULTILINE)
 # A numbered list is a menu when the reply invites a choice (not a checklist of documents).
-# A numbered line that offers a booking (utter_offer_booking): "帮我约助浴".
-_OFFERED_BOOKING = re.compile(r"^帮我约")
 MENU_HINT = re.compile(r"比如|是不是想问|请回复数字|请选|可以选|想问哪|回复数字")
+# What a numbered line of an offer does, by its words: book a service (utter_offer_booking's "帮我约助浴", the
+# unwell check-in's "约上门护理"), bring a person ("帮您找工作人员", "找人工"), or decline ("不用了"). Any other
+# line is a question, answered from the knowledge base.
+_OFFERED_BOOKING = re.compile(r"^(?:帮我|帮您)?约")
+_OFFERED_PERSON = re.compile(r"找(?:人工|工作人员|真人)|转人工")
+_DECLINE_LINE = re.compile(r"^(?:不用了|不用|不约了|不需要|先不|暂时不|算了)")
 
 
 def single_offer(tracker: Tracker) -> bool:
-    """The bot's previous turn ended by offering exactly one numbered choice ("想约助浴的话，请回复数字：1. 帮我约助浴")."""
+    """The bot's previous turn ended by offering one thing as its first numbered choice, the others only declining it
+    ("想约助浴的话，请回复数字：1. 帮我约助浴 2. 不用了"): a yes takes it."""
     messages = last_bot_messages(tracker)
     if not messages:
         return False
     last = messages[-1]
     data = last.get("data") or {}
     text = str(last.get("text") or "")
-    return not data.get("buttons") and bool(MENU_HINT.search(text)) and len(NUMBERED_LINE.findall(text)) == 1
+    lines = [line for _, line in NUMBERED_LINE.findall(text)]
+    offers = [line for line in lines if not _DECLINE_LINE.match(line)]
+    return not data.get("buttons") and bool(MENU_HINT.search(text)) and len(offers) == 1 and lines[0] == offers[0]
+
+
+def choose_number(dispatcher: CollectingDispatcher, response: str, count: int) -> None:
+    """ "请回复 1 到 N 之间的数字" for a list of N, said as "请回复 1" when only one was offered."""
+    if count == 1:
+        dispatcher.utter_message(response=f"{response}_one")
+    else:
+        dispatcher.utter_message(response=response, count=str(count))
 
 
 class ActionAffirm(Action):
@@ -565,9 +580,15 @@ def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int 
         if lines:
             line = lines.get(str(number)) if number is not None else None
             if line is None:
-                dispatcher.utter_message(response="utter_menu_choose_number", count=str(len(lines)))
+                choose_number(dispatcher, "utter_menu_choose_number", len(lines))
                 return []
             question = re.sub(r"（.*?）", "", line)
+            if _DECLINE_LINE.match(question):
+                # "2" after "…1. 帮我约助浴 2. 不用了": nothing is booked.
+                dispatcher.utter_message(response="utter_offer_declined")
+                return []
+            if _OFFERED_PERSON.search(question):
+                return [FollowupAction(HANDOFF_ACTION)]
             code = find_service(question) if _OFFERED_BOOKING.match(question) else None
             if code is not None:
                 # "1" after "想约助浴的话，请回复数字：1. 帮我约助浴": the booking starts with its service.
@@ -700,6 +721,11 @@ def utter_changed(dispatcher: CollectingDispatcher, contact: str | None, phone: 
         dispatcher.utter_message(response="utter_booking_phone_changed", phone=phone_in_groups(phone))
 
 
+def in_form(tracker: Tracker) -> bool:
+    """The booking form was asking (a service chosen, nothing read back yet): the stop rule has just ended it."""
+    return tracker.get_slot(SERVICE) is not None and tracker.get_slot(STAGE) is None
+
+
 class ActionBookingStop(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_stop"
@@ -714,6 +740,14 @@ class ActionBookingStop(TurnEndingAction):
         ):
             # "算好了伐" read as a stop: a question, answered; the read-back still waits for "对".
             return answer_in_booking(dispatcher, tracker, text)
+        picked = numbered_day_picked(dispatcher, tracker, text) if text and not is_stop(text) else None
+        if picked is not None:
+            # "你说了算" at the numbered days read as a stop: it picks a day, and the form goes on.
+            return [*picked, FollowupAction("booking_form")]
+        if text and not is_stop(text) and in_form(tracker) and form_question(text) is not None:
+            # "电话么就不留了" read as a stop: what else will do is said (a landline, a relative's number, or
+            # "算了"), and the form asks its question again.
+            return [*answer_in_booking(dispatcher, tracker, text), FollowupAction("booking_form")]
         dispatcher.utter_message(response="utter_booking_stopped")
         return reset_booking()
 

@@ -27,10 +27,11 @@ from typing import Any
 
 import phonenumbers
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, SlotSet
+from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.understand import form_question
 from common.contacts import phone_in_groups
 from staff.config import Settings
 from staff.db import StaffDB
@@ -46,6 +47,7 @@ AWAITING_PHONE = "callback_phone"
 REASONS = {"emergency": "emergency", "scam_worry": "scam", "request_human": "asked"}
 DECLINE_INTENTS = frozenset({"deny", "stop"})
 MISUNDERSTOOD_RESPONSES = frozenset({"utter_default"})
+BOOKING_FORM = "booking_form"
 
 _queue: Queue | None = None
 _settings: Settings | None = None
@@ -122,6 +124,16 @@ def misunderstood_twice(tracker: Tracker) -> bool:
     return len(turns) >= 2 and _misunderstood(turns[-2][1])
 
 
+def _answered_this_turn(tracker: Tracker) -> bool:
+    """The bot has already answered the latest user message (the knowledge answer before a scam worry's handoff)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "bot":
+            return True
+    return False
+
+
 def _reason(tracker: Tracker) -> str:
     intent = str((tracker.latest_message.get("intent") or {}).get("name") or "")
     return REASONS.get(intent, "misunderstood")
@@ -155,6 +167,22 @@ class ActionHandoff(Action):
         return "action_handoff"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        # The bot listens next, however the handoff was reached: after a rule, or as the follow-up of a numbered
+        # choice ("1. 找人工") or of a second misunderstanding, where no rule would predict listening and the
+        # core fallback would add "没听明白" to the handoff's own answer.
+        if (tracker.active_loop or {}).get("name") == BOOKING_FORM and _reason(tracker) != "emergency":
+            text = str(tracker.latest_message.get("text") or "")
+            if text and form_question(text, tracker.get_slot("requested_slot")) is not None:
+                # "我电话不方便给" at the phone prompt, read as a request for a person (or "电话给了会不会被骗" as a
+                # scam worry): a question about the form, answered once; the form asks its question again.
+                if _answered_this_turn(tracker):
+                    return [FollowupAction(BOOKING_FORM)]
+                from actions.knowledge import answer_in_booking  # actions.knowledge imports this module
+
+                return [*answer_in_booking(dispatcher, tracker, text), FollowupAction(BOOKING_FORM)]
+        return [*self._run(dispatcher, tracker), FollowupAction("action_listen")]
+
+    def _run(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
         try:
             queue, settings = staff_queue()
             if tracker.get_slot(STAGE) == AWAITING_PHONE and _reason(tracker) not in ("emergency", "scam", "asked"):

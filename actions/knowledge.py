@@ -38,7 +38,7 @@ from rasa_sdk.types import DomainDict
 from actions.care import comfort, comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
-from actions.understand import form_question, looks_like_question
+from actions.understand import form_question, looks_like_question, states_correction
 from bookings.catalog import default_catalog
 from knowledge_base.answers import (
     Reply,
@@ -473,7 +473,14 @@ def answer_in_booking(dispatcher: CollectingDispatcher, tracker: Tracker, text: 
     short reply; about the service being booked, its entry (the service is the topic); never the knowledge base's
     guesses ("您是不是想问"), which would lead away from the booking. Nothing is saved from it. At the read-back,
     its question is asked again (the form asks its own prompt again by itself)."""
-    response = form_question(text)
+    if (tracker.active_loop or {}).get("name") == BOOKING_FORM:
+        from actions.booking_form import reply_at_numbered_days  # actions.booking_form imports this module
+
+        picked = reply_at_numbered_days(dispatcher, tracker, text)
+        if picked is not None:
+            return picked
+    asked = tracker.get_slot("requested_slot") if (tracker.active_loop or {}).get("name") == BOOKING_FORM else None
+    response = form_question(text, asked)
     events: list[dict[str, Any]] = []
     if response is not None:
         dispatcher.utter_message(response=response)
@@ -489,7 +496,11 @@ def answer_in_booking(dispatcher: CollectingDispatcher, tracker: Tracker, text: 
         if stage == "confirm":
             dispatcher.utter_message(response=READBACK_AGAIN)
         elif stage == "choose":
-            dispatcher.utter_message(response=CHOOSE_AGAIN, count=str(len(tracker.get_slot("booking_choices") or [])))
+            count = len(tracker.get_slot("booking_choices") or [])
+            if count == 1:
+                dispatcher.utter_message(response=f"{CHOOSE_AGAIN}_one")
+            else:
+                dispatcher.utter_message(response=CHOOSE_AGAIN, count=str(count))
     return events
 
 
@@ -632,6 +643,9 @@ class ActionKnowledgeAnswer(Action):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
             return []
         if booking_in_progress(tracker):
+            if tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose") and states_correction(text):
+                # "电话也错了，是139…" at the read-back, read as a follow-up question: it changes that field.
+                return [FollowupAction("action_booking_correct")]
             if tracker.get_slot("requested_slot") == BOOKED_SERVICE and not looks_like_question(text):
                 code = default_catalog().find_service(normalize(text))
                 if code is not None:

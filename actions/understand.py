@@ -373,6 +373,19 @@ def parse_correction(text: str, when_found: bool) -> Correction:
     return Correction(service=service, street=street, contact=contact, phone=phone, when_text=when_text)
 
 
+def states_correction(text: str) -> bool:
+    """A change stated at the read-back, whatever the classifier made of it: a new value with the field's name or a
+    "不对" ("电话也错了，是139…", "不对，联系人是黄阿宝", "地点改成大场镇"); not a question about a value."""
+    correction = parse_correction(text, when_found=False)
+    if not (correction.phone or correction.contact or correction.street or correction.service):
+        return False
+    plain = unicodedata.normalize("NFKC", text).strip()
+    return bool(fields_named(text) or re.search(_COMPLAINT, plain) or re.search(_SETTER_WORDS, plain))
+
+
+_SETTER_WORDS = r"改成|改为|换成|应该是"
+
+
 def fields_named(text: str) -> list[str]:
     """The fields a message names ("地址写错了" → ["street"]), in the order of :data:`_FIELD_WORDS`."""
     plain = unicodedata.normalize("NFKC", text)
@@ -443,40 +456,16 @@ _FORM_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "utter_form_privacy",
         re.compile(
             r"(?:谁|啥人|哪个|哪些人|别人|人家)(?:会|能|可以)?(?:看得到|看到|能看|看见|晓得|知道)|泄露|泄漏|外泄|漏出去|保密|隐私|"
-            r"个人信息|骚扰|推销|卖给|卖掉|诈骗|骗子|安全(?:伐|吗|不)|(?:谁|啥人|哪个)会?(?:打电话|打过来|联系)"
-        ),
-    ),
-    (
-        "utter_form_why_name",
-        re.compile(
-            r"(?:为啥|为什么|为何|做啥|干嘛|干吗|做什么|派啥用场|有啥用).{0,6}(?:名字|姓名|叫啥)|(?:名字|姓名).{0,4}(?:做啥|干嘛|干吗|有啥用|派啥用场)"
-        ),
-    ),
-    (
-        "utter_form_why_phone",
-        re.compile(
-            r"(?:为啥|为什么|为何|做啥|干嘛|干吗|做什么|派啥用场|有啥用).{0,6}(?:电话|手机|号码)|(?:电话|手机|号码).{0,4}(?:做啥|干嘛|干吗|有啥用|派啥用场)"
-        ),
-    ),
-    (
-        "utter_form_why_street",
-        re.compile(r"(?:为啥|为什么|为何|做啥|干嘛|干吗|做什么).{0,6}(?:地方|地址|街道|住哪|住在哪|哪里)"),
-    ),
-    (
-        "utter_form_why_asked",
-        re.compile(
-            r"(?:为啥|为什么|为何|干嘛|干吗).{0,3}(?:要|得|一定要)?(?:填|写|问|讲|说)(?:这个|这些|那么多|介许多)?"
+            r"个人信息|骚扰|推销|卖给|卖掉|被卖|卖(?:我的?|人家|别人)?(?:信息|资料|号码|电话|名字)|诈骗|骗子|被骗|骗人|安全(?:伐|吗|不)|(?:谁|啥人|哪个)会?(?:打电话|打过来|联系)|"
+            r"外传|传出去|传给|透露|流出去|乱打|打扰|(?:给|告诉|卖)(?:别人|人家|外人)|被人(?:知道|晓得|看到|看见|拿去)|"
+            r"(?:资料|信息)(?:安全|保险|放心|靠得住)"
         ),
     ),
     ("utter_form_real_name", re.compile(r"真名|真实姓名|实名|假名|小名可以|化名")),
     (
         "utter_form_landline",
-        re.compile(r"(?:座机|固话|家里电话|家里的电话|宅电)(?:可以|行|好|也行|也可以)?(?:吗|伐|不|哦)"),
-    ),
-    (
-        "utter_form_no_phone",
         re.compile(
-            r"(?:不想|不要|不肯|不愿意|可以不|能不能不)(?:给|留|填|写|讲)(?:电话|手机|号码)|没有?(?:手机|电话)(?:哪能办|怎么办|可以|行)"
+            r"(?:座机|固话|家里电话|家里的电话|宅电)(?:可以|行|好|也行|也可以)?(?:吗|伐|不|哦)|只有(?:座机|固话|家里电话|家里的电话)"
         ),
     ),
     (
@@ -500,10 +489,101 @@ _FORM_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-def form_question(text: str) -> str | None:
+# A question about one field of the form, read from the field's words and what is said about it: why it is asked
+# ("你要我名字干嘛", "地址一定要吗", "电话号码要伐") or that the senior would rather not give it ("我电话不方便给",
+# "不写名字行不行", "地址不想讲"). Said without a field ("一定要吗", "不填行不行"), it is about the field asked for.
+_FIELD_ASKED = {
+    "booking_contact": "name",
+    "booking_phone": "phone",
+    "booking_street": "street",
+}
+_FORM_FIELDS = (
+    ("name", re.compile(r"名字|姓名|名头|真名|全名|大名|叫啥|叫什么|姓啥|姓什么|留名|匿名|具名|署名")),
+    ("phone", re.compile(r"电话|手机|号码|座机|联系方式")),
+    (
+        "street",
+        re.compile(
+            r"地址|住址|住哪|住在哪|住的地方|住啥地方|住什么地方|街道|哪个镇|门牌|住处|家在哪|家住|(?:问|说|讲|填|写|报|留)地方"
+        ),
+    ),
+)
+_WHY_FIELD = re.compile(
+    r"为啥|为什么|为何|做啥|做什么|干嘛|干吗|干啥|干什么|派啥用场|派什么用|有啥用|有什么用|啥用|什么用|用处|用场|"
+    r"一定|必须|非要|非得|非填|要不要|要吗|也要|还要|都要|得要|问这|要这|要我|晓得我|知道我"
+)
+# Said instead of the value: 不想给, 不方便讲, 勿想讲, 不留, 匿名, 没手机 (要不要, 不要紧, 没问题 are not this).
+_REFUSE_FIELD = re.compile(
+    r"[不勿](?:想|愿|肯|方便|乐意|高兴|用|要|写|填|留|给|说|讲|报|告诉)|免了|匿名|不具名|没有?(?!问题|关系|事)|"
+    r"(?:可以|能|能不能|可不可以)不"
+)
+_NOT_REFUSAL = re.compile(r"要不要|不要紧|没问题|没关系|没事")
+# Corrections and values are not questions: "电话不对，是139…", "名字改成王芳".
+_CORRECTS = re.compile(r"改成|换成|改为|应该是|写成|不对|错了|搞错|弄错")
+# What is left of a message that only asks about the field asked for ("一定要吗", "不填行不行", "为啥要这个").
+_ONLY_ABOUT_IT = re.compile(
+    r"(?:这个|这些|这|它|那个|一定|必须|非得|非要|为啥|为什么|干嘛|干吗|做啥|啥用|有啥用|要不要|可以|能不能|能|行不行|"
+    r"行|成|好|不可|不|勿|想|愿意|方便|肯|要|得|写|填|说|讲|留|给|报|问|告诉|是|也|就|还|都|我|你|们|吗|呢|啊|呀|吧|的|了|哦|嘛|非)*"
+)
+_FIELD_RESPONSES = {
+    ("name", "why"): "utter_form_why_name",
+    ("name", "refuse"): "utter_form_no_name",
+    ("phone", "why"): "utter_form_why_phone",
+    ("phone", "refuse"): "utter_form_no_phone",
+    ("street", "why"): "utter_form_why_street",
+    ("street", "refuse"): "utter_form_no_street",
+}
+_ABOUT_THE_PHONE = frozenset({"utter_form_landline", "utter_form_other_contact"})
+_WHY_ASKED = re.compile(
+    r"(?:为啥|为什么|为何|干嘛|干吗).{0,3}(?:要|得|一定要)?(?:填|写|问|讲|说)(?:这个|这些|那么多|介许多)?"
+)
+
+
+def _field_question(plain: str, asked: str | None) -> str | None:
+    """The response to a question about one field of the form (see ``_FORM_FIELDS``), or None."""
+    if _CORRECTS.search(plain):
+        return None
+    named = sorted(
+        ((m.start(), field) for field, pattern in _FORM_FIELDS if (m := pattern.search(plain))), key=lambda f: f[0]
+    )
+    fields = list(dict.fromkeys(field for _, field in named))
+    markers = _NOT_REFUSAL.sub("", plain)
+    refuses, why = bool(_REFUSE_FIELD.search(markers)), bool(_WHY_FIELD.search(plain))
+    if not (refuses or why):
+        return None
+    if len(fields) > 1:
+        return "utter_form_why_asked"
+    if not fields:
+        if not _ONLY_ABOUT_IT.fullmatch(plain):
+            return None
+        field = _FIELD_ASKED.get(asked or "")
+        if field is None:
+            return "utter_form_why_asked" if why or asked else None
+        fields = [field]
+    field = fields[0]
+    if field == "phone" and clean_phone(plain):
+        return None  # "座机不方便，打我手机139…": the number is the answer
+    if field == "name" and named_contact(plain):
+        return None
+    # "为啥一定要电话" asks why; "电话不想给", "不写名字行不行" would rather not
+    return _FIELD_RESPONSES[
+        (field, "refuse" if refuses and not re.search(r"为啥|为什么|为何|干嘛|干吗|做啥|有啥用", plain) else "why")
+    ]
+
+
+def form_question(text: str, asked: str | None = None) -> str | None:
     """The response answering a question about the booking form itself ("为啥要名字", "谁看得到我的电话",
-    "要填身份证伐", "算好了伐", "你是谁"), or None (a question about the service, or not a question about the form)."""
+    "要填身份证伐", "算好了伐", "你是谁", "我电话不方便给", "地址一定要吗"), or None (a question about the service,
+    or not a question about the form). ``asked``: the slot the form is asking for, which a question that names
+    no field is about ("一定要吗", "不填行不行")."""
     plain = re.sub(r"[\s，,。.!！?？~～]+", "", normalize(_SYMBOLS.sub("", unicodedata.normalize("NFKC", text))))
     if not plain:
         return None
-    return next((response for response, pattern in _FORM_QUESTIONS if pattern.search(plain)), None)
+    found = next((response for response, pattern in _FORM_QUESTIONS if pattern.search(plain)), None)
+    if found in _ABOUT_THE_PHONE and clean_phone(plain):
+        return None  # "座机可以伐 5678 1234": the number is the answer
+    if found is not None:
+        return found
+    field = _field_question(plain, asked)
+    if field is not None:
+        return field
+    return "utter_form_why_asked" if _WHY_ASKED.search(plain) else None

@@ -38,13 +38,18 @@ options numbered, each with its date and weekday (``choose_option`` reads the an
 - 过两天/过两日/过个两三天 → 后天, 大后天; 这两天/今明两天 → 今天, 明天; 明后天/过一两天 → 明天, 后天;
   过几天/过些天/个把礼拜/改天/回头/这几天 … → no options, the question asks for a day.
 - Seasons and spans name no day, so the question quotes the words and asks for one: 过完年/过了年/年后/年前/
-  年底/年初/明年/下半年, 节后/节前, 开春/春天/天暖和 (alone or after a function word: 王春天 is a name), 上/中/下旬,
+  年初/明年/下半年, 节后/节前, 开春/入秋/春天/天暖和 (alone or after a function word: 王春天 is a name), 上/中/下旬,
   最近几天, 近期; waiting for something (等我儿子回来, 等我女儿下班, 等我出院, 等天暖和了); a month with no
   day (下个月, 这个月: "下个月哪一天？"); 月初/月头(上)/月中/X月中旬, whatever the day today (the question gives an
   example day of the month meant: “1月3号”). A definite day said after (春节后, 国庆以后, 元旦前, 冬至前后,
   过完元宵) is some day near it, not that day: asked too. A definite day elsewhere in the message wins.
-- 月底 said on the last day of a month → today, the end of next month (这个月底/下个月底 are never ambiguous);
-  on any other day 月底 is the month's last day.
+- 月底/月末/月尾, 这个月底, 下个月(的)月底, 十二月底 and 年底/年末/今年年底 name a few days, not one: the question
+  offers the last three days of that month (of December for 年底) that are not past, numbered, even when only one
+  is left; 月底 alone said on one of a month's last two days also offers the last three days of next month.
+  月底以后, 年底前, 明年年底 are asked without options. 上半个月/下半月 are asked like 月中.
+- Vague words said together are one vague wish, asked with all their words: 明年开春, 年后开春, 过了年开春 (never
+  “明年”); the words after a vague day belong to it (过完年以后, 等天暖和点, 月初那几天, 天热起来以后), and so does
+  a 等 before it (等过完年).
 - 明天/明早/明晚/后天/大后天 said between 00:00 and 04:59 Shanghai time → the coming daytime
   (today's calendar date, one day earlier than the calendar reading) first, the calendar date
   second: at 1 a.m. "明天" often means "after I have slept".
@@ -303,15 +308,28 @@ _VAGUE: dict[str, tuple[int, ...]] = {
 }
 # Seasons and spans (过完年, 开春, 月中, 下旬 …): a day is meant but not said; the question quotes the words.
 _VAGUE_SAID = [
-    *["过完年", "过好年", "过了年", "过年以后", "过年后", "过年前", "过年", "年后", "年前", "年底", "年末", "年关"],
+    *[
+        "过完年",
+        "过好年",
+        "过了年",
+        "过年以后",
+        "过年后",
+        "过年前后",
+        "过年前",
+        "过年",
+        "年前年后",
+        "年后",
+        "年前",
+        "年关",
+    ],
     *["年初", "明年", "上半年", "下半年"],
-    *["节后", "节前"],
+    *["节前节后", "节后", "节前"],
     *["上旬", "中旬", "下旬", "最近几天", "最近哪天", "近几天", "近期", "这段时间", "过一段时间"],
 ]
 # A word that is also a name (冬至, 国庆) is a date alone or after a few function words.
 _DATE_WORD_BEFORE = r"(?:(?<![\p{Han}])|(?<=[今明后到是在过等了年的那这个约就定排选要和或]))"
 # Seasons, also words in names (王春天): only alone or after a function word (开春以后, 等开春).
-_SEASONS = ["开春", "开年", "入冬", "入夏", "春天", "夏天", "秋天", "冬天", "天暖和", "天热", "天凉"]
+_SEASONS = ["开春", "开年", "入春", "入冬", "入夏", "入秋", "春天", "夏天", "秋天", "冬天", "天暖和", "天热", "天凉"]
 _ASK_SAID = "您说的“{said}”是哪一天？请说个日子，比如“下礼拜二”“20号”。"
 # A day followed or preceded by these words is refused, not asked for.
 _REFUSED_AFTER = regex.compile(
@@ -712,7 +730,7 @@ def _season(m: regex.Match[str], ctx: _Context) -> _Piece | None:
 # 等我儿子回来, 等我女儿下班, 等天暖和了: waiting for something, not a day.
 @_spec(
     needs="等",
-    pattern=r"等(?:到)?[\p{Han}]{0,6}?(?:回来|回家|回上海|下班|放假|放学|有空|空了|休息好|出院|过来|来了|暖和|天热|天凉|忙完|好了|好点|好些|好一点)",
+    pattern=r"等(?:到)?[\p{Han}]{0,6}?(?:回来|回家|回上海|下班|放假|放学|有空|空了|休息好|出院|过来|来了|暖和|天热|天凉|天冷|凉快|忙完|好了|好点|好些|好一点)",
 )
 def _waiting(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
@@ -798,7 +816,7 @@ def _month_day(m: regex.Match[str], ctx: _Context) -> _Piece | None:
         lunar = _next_lunar(ctx.today, month, day, leap=bool(m["leap"]), year=int(m["y"]) if m["y"] else None)
     piece = _options_piece(m, [None if gregorian is None else _Option(gregorian), lunar])
     if piece is None and lunar_said:  # 闰六月 in a year without one: say so rather than read 初一 alone
-        return _Piece(m.start(), m.end(), vague=True, ask=f"最近几年的农历里没有这一天。{_ASK_DAY}")
+        return _Piece(m.start(), m.end(), vague=True, ask=f"最近几年的农历里没有这一天。{ASK_DAY}")
     return piece
 
 
@@ -834,34 +852,82 @@ def _day_of_month(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     return _day_piece(m, _next_month_day(ctx.today, day))
 
 
+# 月底/月末/月尾 and 年底 name the last days of a month, not one: these many are offered, numbered.
+_END_DAYS = 3
+# Said right after an end or a part of a month: 月底以后 is some day after it, 月底前 some day before it: asked.
+_EDGE_AFTER = r"(?P<aside>以后|之后|过后|后(?![天日])|以前|之前|前(?![后天日]))?"
+
+
+def _end_days(year: int, month: int, today: datetime.date) -> list[datetime.date]:
+    """The last ``_END_DAYS`` days of a month that are not past."""
+    last = _last_day(year, month)
+    if last is None:
+        return []
+    days = [_shift(last, n - _END_DAYS + 1) for n in range(_END_DAYS)]
+    return [d for d in days if d is not None and d >= today]
+
+
+def _end_piece(m: regex.Match[str], days: list[datetime.date]) -> _Piece:
+    """The month's (or year's) last days as numbered options, even a single one: a range is asked, never guessed."""
+    if not days or m["aside"]:
+        return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
+    return _Piece(m.start(), m.end(), options=tuple(_Option(d) for d in days))
+
+
 @_spec(
     needs="月",
-    pattern=rf"(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))?月份?"
-    r"(?:(?P<edge>底|末)|(?P<edge>初)(?![一二三四五六七八九十1-9])|(?P<edge>头)上?|(?P<edge>[上中下])旬|(?P<edge>中)(?![午饭间心]))",
+    pattern=rf"(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))?月份?(?:的?月)?"
+    r"(?:(?P<edge>底|末|尾)|(?P<edge>初)(?![一二三四五六七八九十1-9])|(?P<edge>头)上?|(?P<edge>[上中下])旬|(?P<edge>中)(?![午饭间心]))"
+    + _EDGE_AFTER,
 )
 def _month_edge(m: regex.Match[str], ctx: _Context) -> _Piece | None:
     today = ctx.today
-    if m["edge"] not in ("底", "末"):
+    if m["edge"] not in ("底", "末", "尾"):
         # 月初, 月头(上) (Shanghainese for 月初), 月中, 上/中/下旬: some days, not one: ask, with an example day of it
         day = {"初": 3, "头": 3, "上": 5, "中": 15, "下": 25}[m["edge"]]
-        if m["mon"]:
-            example = _next_month_date(today, _number(m["mon"]) or 0, day)
-        elif m["rel"]:
-            example = _safe_date(*_this_month(today, _month_prefix(m["rel"])), day)
-        else:
-            example = _next_month_day(today, day)
-        words = _ASK_SAID if example is None else f"您说的“{{said}}”是哪一天？比如“{example.month}月{example.day}号”。"
-        return _Piece(m.start(), m.end(), vague=True, ask=words)
-    if m["mon"]:  # 十二月底: that month of this year, or of next year once it has passed
+        return _month_part(m, ctx, day)
+    if m["mon"]:  # 十二月底: that month of this year, or of next year once its last days have passed
         month = _number(m["mon"]) or 0
         start = _next_month_date(today.replace(day=1), month, 1)
-        return _day_piece(m, None if start is None else _last_day(start.year, month))
-    months = _month_prefix(m["rel"])
-    last = _last_day(*_this_month(today, months))
-    if not m["rel"] and last == today:  # the last day already: today, or the end of next month?
-        following = _last_day(*_this_month(today, 1))
-        return _options_piece(m, [_Option(today), None if following is None else _Option(following)])
-    return _day_piece(m, last)
+        days = [] if start is None else _end_days(start.year, month, today)
+        if not days and start is not None:
+            days = _end_days(start.year + 1, month, today)
+        return _end_piece(m, days)
+    days = _end_days(*_this_month(today, _month_prefix(m["rel"])), today)
+    if not m["rel"] and len(days) < 2:  # 月底 on a month's last day: today, or the end of next month?
+        days += _end_days(*_this_month(today, 1), today)
+    return _end_piece(m, days)
+
+
+def _month_part(m: regex.Match[str], ctx: _Context, day: int) -> _Piece:
+    """Part of a month (月初, 下旬, 下半个月): asked, with an example day of the month meant."""
+    today = ctx.today
+    if m["mon"]:
+        example = _next_month_date(today, _number(m["mon"]) or 0, day)
+    elif m["rel"]:
+        example = _safe_date(*_this_month(today, _month_prefix(m["rel"])), day)
+    else:
+        example = _next_month_day(today, day)
+    words = _ASK_SAID if example is None else f"您说的“{{said}}”是哪一天？比如“{example.month}月{example.day}号”。"
+    return _Piece(m.start(), m.end(), vague=True, ask=words)
+
+
+# 上半个月, 下半月, 下个月的下半个月: half a month, asked like 月中.
+@_spec(
+    needs="半",
+    pattern=rf"(?:(?:(?P<rel>下一?个?|这一?个?|本)|(?P<mon>{_NUM}))月份?的?)?(?P<half>[上下])半个?月(?!份)"
+    + _EDGE_AFTER,
+)
+def _half_month(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    return _month_part(m, ctx, 8 if m["half"] == "上" else 20)
+
+
+# 年底, 年末, 今年年底: the last days of December, numbered; 明年年底 and 年底前 are asked.
+@_spec(needs="年", pattern=r"(?P<y>今年|明年|今|明)?年(?:底|末|尾)(?:边|头)?" + _EDGE_AFTER)
+def _year_end(m: regex.Match[str], ctx: _Context) -> _Piece | None:
+    if m["y"] and m["y"].startswith("明"):
+        return _Piece(m.start(), m.end(), vague=True, ask=_ASK_SAID)
+    return _end_piece(m, _end_days(ctx.today.year, 12, ctx.today))
 
 
 @_spec(_words(_HOLIDAYS))
@@ -1104,7 +1170,50 @@ def _pieces(text: str, ctx: _Context) -> list[_Piece]:
     for piece in found:
         if not kept or piece.start >= kept[-1].end:
             kept.append(_shifted(text, piece) if piece.day is not None and piece.definite else piece)
-    return kept
+    return _joined_vague(text, kept)
+
+
+# Words after a vague day that belong to it, so the question quotes them too: 过完年以后, 等天暖和点, 月底那几天,
+# 天热起来以后, 冬天过了.
+_VAGUE_TAIL = regex.compile(
+    r"(?:以后|之后|过后|前后|以前|之前|左右|那几天|那阵子?|那段时间|那会儿?|的时候|头几天|几天|起来|过了|过去|暖和|凉快|天气|一点|[点些快了]"
+    rf"|{_words(_SEASONS)})+"
+)
+_WAIT_LEAD = regex.compile(r"等到?$")
+# Between two vague words of one wish (明年开春, 年后开春, 过了年再开春): nothing, or a few function words.
+_VAGUE_GAP = regex.compile(r"[\s,，、的再就等到]*")
+
+
+def _fuzzy_day(piece: _Piece) -> bool:
+    """A day meant but not said, or one of a few days offered (月底): not a week, not a definite day."""
+    return bool(piece.vague or piece.options) and piece.week is None and not (piece.part or piece.clock)
+
+
+def _joined_vague(text: str, pieces: list[_Piece]) -> list[_Piece]:
+    """A vague day keeps the words that follow it, and two vague days said together are one vague wish, asked
+    with all its words ("明年开春" is not asked as "明年"): a vague phrase never loses its vagueness."""
+    out: list[_Piece] = []
+    for i, piece in enumerate(pieces):
+        if _fuzzy_day(piece):
+            limit = pieces[i + 1].start if i + 1 < len(pieces) else len(text)
+            tail = _VAGUE_TAIL.match(text, piece.end, limit)
+            if tail is not None:
+                piece = replace(piece, end=tail.end())
+            lead = _WAIT_LEAD.search(text, out[-1].end if out else 0, piece.start)
+            if lead is not None:  # 等过完年, 等到开春: the wait is part of what is asked about
+                piece = replace(piece, start=lead.start())
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and _fuzzy_day(last)
+            and _fuzzy_day(piece)
+            and (last.vague or piece.vague)
+            and _VAGUE_GAP.fullmatch(text, last.end, piece.start)
+        ):
+            out[-1] = _Piece(last.start, piece.end, vague=True, ask=_ASK_SAID)
+            continue
+        out.append(piece)
+    return out
 
 
 # 冬至前一天, 元旦的后一天: a day said by its distance from another.
@@ -1224,7 +1333,7 @@ def _clock_window(minutes: int, clock: _Clock, part: _Part) -> tuple[int, int | 
     return minutes, None
 
 
-_ASK_DAY = "您想约哪一天？比如“明天”“下礼拜二”。"
+ASK_DAY = "您想约哪一天？比如“明天”“下礼拜二”。"  # a day meant and nothing said of it (改天, 回头, 过几天)
 _ASK_AFTER_REFUSAL = "那您哪天方便？比如“后天”“下礼拜二”。"
 _SAID_MAX = 20  # characters of the user's own words quoted back in a question
 
@@ -1296,7 +1405,7 @@ def _to_when(group: list[_Piece], src: _Source, day: _Piece | None = None) -> Wh
         if "礼拜" in said or "禮拜" in said:
             words = words.replace("星期", "礼拜")
         return replace(when, week_of=day.week, question=_week_question(words, day.week))
-    return replace(when, question=(day.ask or _ASK_DAY).replace("{said}", said[:_SAID_MAX]))
+    return replace(when, question=(day.ask or ASK_DAY).replace("{said}", said[:_SAID_MAX]))
 
 
 def _either(src: _Source, groups: list[list[_Piece]], best: int) -> When | None:
@@ -1426,7 +1535,28 @@ def parse_when(
 
 _FILLER = "吧呀啊了的呢嘛哦喔哈。.!！,，~ "
 _NOT_THESE = regex.compile(r"不是|都不|不要|不对|没有|不行")
-_ANY_OF_THESE = regex.compile(r"(?:哪个|哪天)?(?:都行|都可以|都好|随便)")
+# "Any of these" (随便, 哪天都行, 你定吧, 看着办, 都一样, 无所谓): the first, most likely option, which the caller
+# reads back. A day or a span said with it (下礼拜随便哪天) is not this: that is a new question.
+_WHICHEVER = (
+    r"(?:哪个|哪一个|哪天|哪一天|哪日|哪个日子|啥时候|什么时候|几号|任何一天|随便哪天|随便哪一天|随便哪个|怎么)"
+)
+_ANY_OF_THESE = regex.compile(
+    r"(?:我|我们|我这边|我这里)?(?:不要紧的?|没关系的?)?(?:"
+    rf"{_WHICHEVER}?(?:都|也都|全|也)(?:行|可以|好|成|没关系|不要紧|无所谓|一样|方便|没问题)"
+    r"|随便(?:哪天|哪一天|哪个|哪一个|挑一天|挑一个|选一天|选一个|挑|选|你|你们|你挑|你定|定一天)?(?:都行|都可以|都好)?"
+    r"|(?:哪天|哪一天|哪个)?(?:无所谓|随你|随你们|随你的便|随意|任何一天)(?:哪天|哪一天|哪个)?"
+    r"|(?:(?:你|您|你们)(?:帮我|替我|给我)?|帮我|替我|给我)(?:定|来定|挑|选|安排|看着办|看着安排|说了算|决定|做主)"
+    r"(?:一天|一个|个日子|好了|就好|就行|就是|好)?"
+    r"|看着办|都一样|(?:听|依|全凭|全听|都听)(?:你|您|你们)的?(?:安排)?)"
+)
+
+
+def any_will_do(text: str) -> bool:
+    """The reply to a numbered question says any option will do: 随便, 哪天都行, 你定吧, 看着办, 都一样."""
+    core = default_normalizer().normalize(text).text.strip(_FILLER)
+    return bool(core) and _ANY_OF_THESE.fullmatch(core) is not None
+
+
 _LEAD = r"(?:我|那)?(?:就|还是)?(?:选|要|是|挑|定)?"
 _ORDINAL = regex.compile(rf"{_LEAD}第?(?P<n>[0-9]{{1,2}}|[一二两三四五六七八九十])(?:个|种|项|条)?(?:那天|那个)?")
 _FIRST = regex.compile(rf"{_LEAD}(?:(?:头|前)一个|(?:前面|上面|前头)(?:那|这)?一?个?|第一)")
@@ -1440,12 +1570,17 @@ def choose_option(
     """The option a reply to a numbered question means, or None when it is unclear.
 
     Understood: a number (1, １, 一, 第二个, 选2, 第一个吧), a position (头一个, 前面那个, 后面那个, 最后一个),
-    都行/随便 (the first, most likely option), or a day equal to exactly one option (12月3号, 礼拜三, 29号, 明天).
+    "any of these" (随便, 哪天都行, 你定吧, 看着办, 都一样: the first, most likely option, which the caller reads
+    back, :func:`any_will_do`), or a day equal to exactly one option (12月3号, 礼拜三, 29号, 明天).
     """
     if not options:
         return None
     core = default_normalizer().normalize(text).text.strip(_FILLER)
-    if not core or _NOT_THESE.search(core):
+    if not core:
+        return None
+    if _ANY_OF_THESE.fullmatch(core):
+        return options[0]
+    if _NOT_THESE.search(core):
         return None
     if (m := _ORDINAL.fullmatch(core)) is not None:
         n = _number(m["n"])
@@ -1454,8 +1589,6 @@ def choose_option(
         return options[0]
     if _LAST.fullmatch(core):
         return options[-1]
-    if _ANY_OF_THESE.fullmatch(core):
-        return options[0]
     return _option_by_day(core, options, _context(now, None))
 
 

@@ -28,6 +28,7 @@ from actions.bookings import (
     ActionBookingList,
     ActionBookingReadback,
     ActionBookingReschedule,
+    chosen_number,
     target_booking,
 )
 from bookings.catalog import SHANGHAI
@@ -279,3 +280,92 @@ def test_choosing_a_booking_that_was_cancelled_meanwhile_is_not_found(booked: Bo
     texts, events = run(ActionBookingChoose(), choices, text="2")
     assert texts == [said({"response": "utter_booking_gone"})], texts
     assert slot_events(events)["booking_stage"] is None
+
+
+# -- every number a numbered offer shows is taken (issue 10) -------------------------------------------------------
+
+
+def after_offer(offer: str, text: str, intent: str = "choose") -> Tracker:
+    """The tracker when ``text`` answers the bot's previous message ``offer``."""
+    events = [
+        {"event": "user", "text": "助浴是咋回事", "parse_data": {"intent": {"name": "ask_care_service"}}},
+        {"event": "bot", "text": offer, "data": {}},
+        {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}},
+    ]
+    message = {"text": text, "intent": {"name": intent}}
+    return Tracker(SENDER, {}, message, events, False, None, {}, "action_listen")
+
+
+def offered(response: str, **values: str) -> str:
+    from tests.app.domain_support import DOMAIN, fill
+
+    return fill(DOMAIN["responses"][response][0]["text"], values)
+
+
+@pytest.mark.parametrize("service", ["助浴", "助餐", "上门护理", "认知障碍筛查", "日间照料试托", "老邮所乐旅游线"])
+@pytest.mark.parametrize("text", ["2", "二", "第二个", "２", "选2", "2吧"])
+def test_the_second_line_of_a_booking_offer_declines_it(service: str, text: str) -> None:
+    from actions.bookings import menu_choice
+
+    dispatcher = CollectingDispatcher()
+    number = chosen_number(text)
+    events = menu_choice(dispatcher, after_offer(offered("utter_offer_booking", service=service), text), number)
+    assert events == [] and [m.get("response") for m in dispatcher.messages] == ["utter_offer_declined"], text
+
+
+@pytest.mark.parametrize("service", ["助浴", "认知障碍筛查", "日间照料试托"])
+def test_the_first_line_or_a_yes_after_a_booking_offer_starts_that_booking(service: str) -> None:
+    from actions.bookings import ActionAffirm, menu_choice
+
+    offer = offered("utter_offer_booking", service=service)
+    events = menu_choice(CollectingDispatcher(), after_offer(offer, "1"), 1)
+    assert {"event": "followup", "name": "booking_form", "timestamp": None} in events
+    code = next(e["value"] for e in events if e.get("name") == "booking_service")
+    events = asyncio.run(ActionAffirm().run(CollectingDispatcher(), after_offer(offer, "好的", "affirm"), {}))
+    assert next(e["value"] for e in events if e.get("name") == "booking_service") == code
+
+
+def test_the_unwell_offer_takes_both_its_numbers() -> None:
+    from actions.bookings import menu_choice
+
+    offer = offered("utter_care_answer_unwell")
+    events = menu_choice(CollectingDispatcher(), after_offer(offer, "1"), 1)
+    assert events == [{"event": "followup", "name": "action_handoff", "timestamp": None}]
+    events = menu_choice(CollectingDispatcher(), after_offer(offer, "2"), 2)
+    assert {"event": "slot", "name": "booking_service", "value": "home_care", "timestamp": None} in events
+
+
+@pytest.mark.parametrize("text", ["3", "0"])
+def test_a_number_an_offer_did_not_show_names_the_numbers_it_did(text: str) -> None:
+    from actions.bookings import menu_choice
+
+    dispatcher = CollectingDispatcher()
+    menu_choice(dispatcher, after_offer(offered("utter_offer_booking", service="助浴"), text), int(text))
+    assert [said(m) for m in dispatcher.messages] == ["请回复 1 到 2 之间的数字，或者直接说您想问什么。"]
+    one = "关于「长护险」，还可以问：\n1. 长护险怎么申请\n请回复数字。"
+    dispatcher = CollectingDispatcher()
+    menu_choice(dispatcher, after_offer(one, text), int(text))
+    assert [said(m) for m in dispatcher.messages] == ["请回复 1，或者直接说您想问什么。"]
+
+
+def test_a_reply_at_the_numbered_days_read_as_a_stop_picks_a_day_and_the_form_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from actions.bookings import ActionBookingStop
+
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+    slots = {"booking_service": "bath", "booking_when_options": ["2026-12-02", "2026-12-03"]}
+    messages, events = run(ActionBookingStop(), slots, "你说了算")
+    assert {"event": "slot", "name": "booking_date", "value": "2026-12-02", "timestamp": None} in events
+    assert events[-1] == {"event": "followup", "name": "booking_form", "timestamp": None}
+    assert messages == ["好的，那就约12月2日（星期三）。"]
+
+
+def test_a_refusal_of_a_field_read_as_a_stop_says_what_else_will_do() -> None:
+    from actions.bookings import ActionBookingStop
+
+    messages, events = run(ActionBookingStop(), {"booking_service": "bath"}, "电话么就不留了")
+    assert "座机" in messages[0] and "算了" in messages[0]
+    assert events[-1] == {"event": "followup", "name": "booking_form", "timestamp": None}
+    messages, events = run(ActionBookingStop(), {"booking_service": "bath"}, "算了不约了")
+    assert messages == ["好的，这次先不约了。有需要随时再找我。"]

@@ -15,9 +15,11 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import booking_form, clock
+from actions.booking_common import describe_day
 from actions.booking_form import ValidateBookingForm
 from actions.understand import form_question
 from bookings.catalog import SHANGHAI
+from bookings.timeparse import parse_when
 from tests.app.domain_support import DOMAIN, all_said
 
 SLOTS = ("booking_service", "booking_when", "booking_street", "booking_contact", "booking_phone")
@@ -398,3 +400,152 @@ def test_a_question_at_a_prompt_keeps_no_value_it_holds() -> None:
     assert not booking_form._asks("顾村", asked_filled=True)
     assert not booking_form._asks("明天上午可以吗", asked_filled=True)
     assert booking_form._asks("要带啥材料", asked_filled=False)
+
+
+# -- a reply at the numbered days that names no one of them (issue 10): never saved, never a wrong choice -------
+
+WEEK = [MONDAY + dt.timedelta(days=i) for i in range(7)]
+
+
+def days_asked(today: dt.date) -> dict[str, Any]:
+    """The slots after "过两天" was asked about on ``today``: the numbered days and their question."""
+    when = parse_when("过两天", dt.datetime.combine(today, dt.time(10), SHANGHAI))
+    assert when is not None and when.options
+    return {
+        "booking_service": "bath",
+        "booking_when_options": [d.isoformat() for d in when.options],
+        "booking_when_question": when.question,
+    }
+
+
+@pytest.mark.parametrize("today", WEEK, ids=lambda d: f"today-{d:%a}")
+@pytest.mark.parametrize(
+    "text", ["随便", "哪天都行", "都可以", "你定吧", "侬看着办", "阿拉都可以", "随便哪天", "无所谓", "听你的"]
+)
+def test_any_of_the_numbered_days_takes_the_first_and_says_which(at, today: dt.date, text: str) -> None:  # type: ignore[no-untyped-def]
+    at(today)
+    before = days_asked(today)
+    result = validate(text, "booking_when", before, {"booking_when": text})
+    first = dt.date.fromisoformat(before["booking_when_options"][0])
+    assert result["booking_date"] == first.isoformat(), result
+    assert f"好的，那就约{describe_day(first)}" in " ".join(result["_said"]), result
+
+
+@pytest.mark.parametrize("today", WEEK, ids=lambda d: f"today-{d:%a}")
+@pytest.mark.parametrize("text", ["改天", "回头吧", "过几天", "这几天吧", "过些天", "哪天", "改日吧"])
+def test_a_reply_naming_no_day_asks_the_same_days_again(at, today: dt.date, text: str) -> None:  # type: ignore[no-untyped-def]
+    at(today)
+    before = days_asked(today)
+    result = validate(text, "booking_when", before, {"booking_when": text})
+    assert result["booking_when"] is None and result.get("booking_date") is None, result
+    assert result.get("booking_when_options", before["booking_when_options"]) == before["booking_when_options"]
+    assert result.get("booking_when_question", before["booking_when_question"]) == before["booking_when_question"]
+    assert "要定一个具体的日子" in " ".join(result["_said"]), result
+
+
+@pytest.mark.parametrize("today", WEEK, ids=lambda d: f"today-{d:%a}")
+@pytest.mark.parametrize("text", ["月底", "月底吧", "下个月底", "年底"])
+def test_a_month_end_at_the_numbered_days_asks_its_own_days(at, today: dt.date, text: str) -> None:  # type: ignore[no-untyped-def]
+    at(today)
+    result = validate(text, "booking_when", days_asked(today), {"booking_when": text})
+    assert result["booking_when"] is None and result.get("booking_date") is None, result
+    options = [dt.date.fromisoformat(d) for d in result["booking_when_options"]]
+    assert options and all(d.day >= 26 for d in options), result
+    assert text.removesuffix("吧") in result["booking_when_question"]
+
+
+@pytest.mark.parametrize("today", WEEK, ids=lambda d: f"today-{d:%a}")
+@pytest.mark.parametrize("text", ["下礼拜都行", "下礼拜随便哪天", "过完年", "开春以后", "等我儿子回来", "明年开春"])
+def test_a_new_vague_wish_at_the_numbered_days_is_asked_not_saved(at, today: dt.date, text: str) -> None:  # type: ignore[no-untyped-def]
+    at(today)
+    before = days_asked(today)
+    result = validate(text, "booking_when", before, {"booking_when": text})
+    assert result["booking_when"] is None and result.get("booking_date") is None, result
+    assert result["booking_when_question"] != before["booking_when_question"], result
+
+
+def form_tracker(text: str, slots: dict[str, Any], intent: str = "ask_care_service") -> Tracker:
+    """The tracker action_kb_answer gets when the classifier took a reply at a form prompt for a question."""
+    events = [{"event": "user", "text": text, "parse_data": {"intent": {"name": intent}, "entities": []}}]
+    return Tracker(
+        "form-test", {**slots}, {"text": text, "intent": {"name": intent}}, events, False, None,
+        {"name": "booking_form"}, "action_listen",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ["看着办吧", "哪个都行", "什么时候都行", "随你"])
+def test_any_reply_the_classifier_took_for_a_question_still_picks_the_first_day(at, text: str) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    before = {**days_asked(MONDAY), "requested_slot": "booking_when"}
+    dispatcher = CollectingDispatcher()
+    events = booking_form.reply_at_numbered_days(dispatcher, form_tracker(text, before), text)
+    assert events is not None
+    slots = {e["name"]: e["value"] for e in events}
+    assert slots["booking_date"] == before["booking_when_options"][0] and slots["booking_when_options"] is None
+    assert "好的，那就约" in " ".join(all_said(dispatcher.messages))
+
+
+def test_a_reply_at_the_numbered_days_that_is_no_question_asks_them_again(at) -> None:  # type: ignore[no-untyped-def]
+    at(MONDAY)
+    before = {**days_asked(MONDAY), "requested_slot": "booking_when"}
+    dispatcher = CollectingDispatcher()
+    assert booking_form.reply_at_numbered_days(dispatcher, form_tracker("改天吧", before), "改天吧") == []
+    assert "要定一个具体的日子" in " ".join(all_said(dispatcher.messages))
+    # a real question is answered as one; with no numbered days pending nothing is read here
+    assert booking_form.reply_at_numbered_days(CollectingDispatcher(), form_tracker("要带啥", before), "要带啥") is None
+    asked_name = {"booking_service": "bath", "requested_slot": "booking_contact"}
+    assert booking_form.reply_at_numbered_days(CollectingDispatcher(), form_tracker("随便", asked_name), "随便") is None
+
+
+# -- a question about the field asked for (issue 10): why it is needed, how it is kept, or what else will do --------
+
+
+@pytest.mark.parametrize(
+    ("text", "asked", "response"),
+    [
+        ("你要我名字干嘛", "booking_contact", "utter_form_why_name"),
+        ("名字一定要写伐", "booking_contact", "utter_form_why_name"),
+        ("为啥要晓得我叫啥", "booking_contact", "utter_form_why_name"),
+        ("不写名字行不行", "booking_contact", "utter_form_no_name"),
+        ("名字覅写了好伐", "booking_contact", "utter_form_no_name"),
+        ("匿名行不行", "booking_contact", "utter_form_no_name"),
+        ("我不想说名字", "booking_contact", "utter_form_no_name"),
+        ("为啥要电话", "booking_phone", "utter_form_why_phone"),
+        ("电话号码一定要留吗", "booking_phone", "utter_form_why_phone"),
+        ("我电话不方便给", "booking_phone", "utter_form_no_phone"),
+        ("不想给电话", "booking_phone", "utter_form_no_phone"),
+        ("号码能不能不写", "booking_phone", "utter_form_no_phone"),
+        ("我没手机", "booking_phone", "utter_form_no_phone"),
+        ("我只有座机", "booking_phone", "utter_form_landline"),
+        ("地址一定要吗", "booking_street", "utter_form_why_street"),
+        ("住哪里也要问啊", "booking_street", "utter_form_why_street"),
+        ("地址不想讲", "booking_street", "utter_form_no_street"),
+        ("这个会不会泄露", "booking_phone", "utter_form_privacy"),
+        ("会不会外传", None, "utter_form_privacy"),
+        ("你们不会乱打电话吧", "booking_contact", "utter_form_privacy"),
+        ("电话给了会不会被骗", "booking_phone", "utter_form_privacy"),
+        ("信息会不会被卖", "booking_contact", "utter_form_privacy"),
+        # no field named: the field asked for
+        ("一定要吗", "booking_phone", "utter_form_why_phone"),
+        ("一定要吗", "booking_street", "utter_form_why_street"),
+        ("不填行不行", "booking_contact", "utter_form_no_name"),
+        ("不给可以伐", "booking_phone", "utter_form_no_phone"),
+        ("为啥要这个", "booking_contact", "utter_form_why_name"),
+        ("一定要吗", "booking_when", "utter_form_why_asked"),
+        # a value, a correction or a question about the service is not a question about a field
+        ("电话不对 是13912345678", "booking_phone", None),
+        ("座机不方便 打我手机13912345678", "booking_phone", None),
+        ("一定要带身份证吗", "booking_contact", None),
+        ("名字改成王芳", None, None),
+        ("不要紧", "booking_contact", None),
+        ("要带啥材料", "booking_phone", None),
+    ],
+)
+def test_a_question_about_the_field_asked_for_is_answered(text: str, asked: str | None, response: str | None) -> None:
+    assert form_question(text, asked) == response
+
+
+def test_a_question_about_the_field_asked_for_saves_nothing() -> None:
+    assert booking_form._asks("我电话不方便给", asked_filled=False, requested="booking_phone")
+    assert booking_form._asks("一定要吗", asked_filled=False, requested="booking_street")
+    assert not booking_form._asks("13912345678", asked_filled=True, requested="booking_phone")

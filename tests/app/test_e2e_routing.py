@@ -162,3 +162,51 @@ def test_a_situation_then_a_question_reaches_the_entry_the_question_names(stack:
     replies = stack.say(new_sender(), "我老头子瘫在床上 长护险怎么弄")
     entry = kb_entry(replies) or ""
     assert entry.startswith("ins-ltci") or "changhuxian" in entry, texts(replies)
+
+
+@pytest.mark.parametrize(("question", "number"), [("助浴是咋回事", "2"), ("老年食堂在哪", "二")])
+def test_every_number_a_booking_offer_shows_is_taken(stack: Stack, question: str, number: str) -> None:
+    sender = new_sender()
+    reply = say(stack, sender, question)
+    assert "1. 帮我约" in reply and "2. 不用了" in reply, reply
+    reply = say(stack, sender, number)
+    assert reply.startswith("好的，先不约") and "之间的数字" not in reply and "想约哪天" not in reply, reply
+
+
+def test_a_person_picked_from_a_numbered_menu_gets_no_fallback_after(stack: Stack) -> None:
+    sender = new_sender()
+    say(stack, sender, "你好")
+    reply = say(stack, sender, "4")
+    assert "没听明白" not in reply and ("手机号" in reply or "工作人员" in reply), reply
+
+
+@pytest.mark.parametrize(
+    ("start", "question", "answer", "prompt"),
+    [
+        ("下礼拜二上午帮我约助浴，住在顾村", "你要我名字干嘛", "名字只给这次的服务点用", "联系人叫什么"),
+        ("下礼拜二上午帮我约助浴，住在顾村", "名字不想讲", "王阿姨", "联系人叫什么"),
+        ("下礼拜三上午帮我约助餐", "地址一定要吗", "不用说门牌号", "哪个街道"),
+        ("下礼拜三上午帮我约助餐", "不讲地址可以伐", "离您家近", "哪个街道"),
+    ],
+)
+def test_a_question_about_the_field_asked_for_is_answered_and_the_prompt_repeated(
+    stack: Stack, start: str, question: str, answer: str, prompt: str
+) -> None:
+    sender = new_sender()
+    say(stack, sender, start)
+    reply = say(stack, sender, question)
+    assert answer in reply and "说不准" not in reply and "来源" not in reply, reply
+    assert prompt in reply.splitlines()[-1], reply
+
+
+@pytest.mark.parametrize("refusal", ["我电话不方便给", "电话不留行伐", "号码能不能不写"])
+def test_a_phone_refused_gets_another_way_and_nothing_is_saved(stack: Stack, bookings_url: str, refusal: str) -> None:
+    sender = new_sender()
+    say(stack, sender, "下礼拜五上午帮我约助浴，住在顾村")
+    say(stack, sender, "陆桂英")
+    reply = say(stack, sender, refusal)
+    assert "座机" in reply and "算了" in reply and "联系人的电话" in reply.splitlines()[-1], reply
+    reply = say(stack, sender, "56781234")
+    if "请回复数字" in reply:
+        reply = say(stack, sender, "1")
+    assert "陆桂英" in reply and "021 5678 1234" in reply, reply

@@ -65,6 +65,10 @@ def _tracker(
     return Tracker(sender, slots or {}, message, [*(events or []), user_event], False, None, {}, "action_listen")
 
 
+# The handoff ends the turn itself: reached from a numbered choice ("1. 找人工"), no rule would predict listening.
+LISTEN = {"event": "followup", "name": "action_listen", "timestamp": None}
+
+
 def _run(tracker: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     dispatcher = CollectingDispatcher()
     result = asyncio.run(handoff.ActionHandoff().run(dispatcher, tracker, {}))
@@ -93,6 +97,7 @@ def test_an_emergency_goes_to_the_front_with_its_own_line(staff_env: Queue) -> N
 
 def test_nobody_online_asks_for_a_callback_number(staff_env: Queue) -> None:
     events, messages = _run(_tracker("转人工", "request_human"))
+    assert events[-1] == LISTEN
     assert [m["response"] for m in messages] == ["utter_handoff_callback_ask"]
     assert messages[0]["when"] == "会尽快" and "每天" in messages[0]["hours"]
     assert {"event": "slot", "name": "handoff_stage", "value": "callback_phone", "timestamp": None} in events
@@ -119,7 +124,7 @@ def test_the_callback_answer_is_validated_then_taken(staff_env: Queue, monkeypat
     ]
     stage = {"handoff_stage": "callback_phone"}
     events, messages = _run(_tracker("12345", "inform", slots=stage, events=asked))
-    assert [m["response"] for m in messages] == ["utter_handoff_callback_invalid"] and events == []
+    assert [m["response"] for m in messages] == ["utter_handoff_callback_invalid"] and events == [LISTEN]
     retried = [*asked, {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_handoff_callback_invalid"}}]
     events, messages = _run(_tracker("021-66781234", "inform", slots=stage, events=retried))
     assert messages[0]["response"] == "utter_handoff_callback_saved"
@@ -135,7 +140,7 @@ def test_two_wrong_numbers_or_a_no_end_the_question_politely(staff_env: Queue) -
     for text, intent, history in (("不用了", "deny", asked), ("算了", "stop", asked), ("我不晓得", "inform", twice)):
         events, messages = _run(_tracker(text, intent, slots=stage, events=history))
         assert [m["response"] for m in messages] == ["utter_handoff_callback_declined"], text
-        assert events == [{"event": "slot", "name": "handoff_stage", "value": None, "timestamp": None}]
+        assert events == [{"event": "slot", "name": "handoff_stage", "value": None, "timestamp": None}, LISTEN]
     assert staff_env.open_tickets() == []
 
 
@@ -176,3 +181,18 @@ def test_misunderstood_twice() -> None:
 def test_find_phone_never_crashes_and_returns_e164(text: str) -> None:
     found = handoff.find_phone(text)
     assert found is None or (found.startswith("+86") and found[1:].isdigit())
+
+
+@pytest.mark.parametrize(
+    ("text", "response"), [("我电话不方便给", "utter_form_no_phone"), ("一定要吗", "utter_form_why_phone")]
+)
+def test_a_question_about_the_form_read_as_asking_for_a_person_is_answered_in_the_form(
+    text: str, response: str
+) -> None:
+    message = {"text": text, "intent": {"name": "request_human", "confidence": 0.6}, "entities": []}
+    events = [{"event": "user", "text": text, "parse_data": message}]
+    slots = {"requested_slot": "booking_phone", "booking_service": "bath"}
+    tracker = Tracker("wechat:oSenior1", slots, message, events, False, None, {"name": "booking_form"}, "action_listen")
+    result, messages = _run(tracker)
+    assert [m["response"] for m in messages] == [response]
+    assert result == [{"event": "followup", "name": "booking_form", "timestamp": None}]

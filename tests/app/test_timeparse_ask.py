@@ -274,21 +274,84 @@ def test_the_day_after_a_week_and_a_day_shares_the_week() -> None:
 
 # --- month edges ---------------------------------------------------------------------------------------------------
 
-LAST_DAYS = [date(2026, 11, 30), date(2026, 12, 31), date(2028, 2, 29), date(2027, 2, 28), date(2026, 1, 31)]
+
+def end_days(year: int, month: int, today: date) -> tuple[date, ...]:
+    """The last three days of a month that are not past: what 月底 offers."""
+    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    return tuple(day for day in (last - timedelta(days=n) for n in (2, 1, 0)) if day >= today)
 
 
-@pytest.mark.parametrize("today", LAST_DAYS, ids=str)
-def test_month_end_on_the_last_day_asks(today: date) -> None:
-    next_first = (today + timedelta(days=1)).replace(day=1)
-    next_last = (next_first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    assert_asks(parsed("月底", at(today, 9)), (today, next_last))
-    assert parsed("这个月底", at(today, 9)).date == today
-    assert parsed("下个月底", at(today, 9)).date == next_last
+def next_month(today: date) -> tuple[int, int]:
+    return today.year + today.month // 12, today.month % 12 + 1
 
 
-@pytest.mark.parametrize("today", [day - timedelta(days=1) for day in LAST_DAYS], ids=str)
-def test_month_end_the_day_before_is_the_last_day(today: date) -> None:
-    assert parsed("月底", at(today, 9)).date == today + timedelta(days=1)
+# Every weekday as today, in weeks that end a 31-day month, a leap February, a 30-day month and the year.
+MONTH_END_WEEKS = [
+    start + timedelta(days=n)
+    for start in (date(2026, 10, 25), date(2028, 2, 23), date(2026, 11, 24), date(2026, 12, 25))
+    for n in range(7)
+]
+
+
+def said_month_end(text: str, today: date) -> tuple[date, ...]:
+    """The days each way of saying a month's or the year's end offers (the convention in bookings/timeparse.py)."""
+    if text.startswith(("下个月", "下月")):
+        return end_days(*next_month(today), today)
+    if text.startswith(("十二月", "12月", "年", "今年")):
+        days = end_days(today.year, 12, today)
+        return days or end_days(today.year + 1, 12, today)
+    days = end_days(today.year, today.month, today)
+    if text.startswith(("这", "本")):
+        return days
+    # 月底 alone on one of the last two days: next month's end is offered too
+    return days + end_days(*next_month(today), today) if len(days) < 2 else days
+
+
+@pytest.mark.parametrize("today", MONTH_END_WEEKS, ids=lambda d: f"{d:%Y-%m-%d-%a}")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "月底",
+        "月末",
+        "月尾",
+        "月底那几天",
+        "这个月底",
+        "本月底",
+        "这个月月底",
+        "这月末",
+        "下个月底",
+        "下个月的月底",
+        "下月末",
+        "下个月月底",
+        "十二月底",
+        "12月底",
+        "年底",
+        "年末",
+        "今年年底",
+        "年尾",
+    ],
+)
+def test_a_month_or_year_end_offers_its_last_days(today: date, text: str) -> None:
+    when = parsed(text, at(today, 9))
+    assert_asks(when, said_month_end(text, today))
+    assert f"“{text}”" in str(when.question)
+    for i, option in enumerate(when.options, start=1):
+        assert choose_option(str(i), when.options, at(today, 9)) == option
+
+
+@pytest.mark.parametrize("today", MONTH_END_WEEKS[:7], ids=lambda d: f"{d:%a}")
+def test_a_month_end_keeps_the_time_said(today: date) -> None:
+    when = parsed("月底下午三点", at(today, 9))
+    assert when.options == said_month_end("月底", today)
+    assert when.start == time(15, 0) and when.exact_time
+
+
+@pytest.mark.parametrize("today", MONTH_END_WEEKS[:7], ids=lambda d: f"{d:%a}")
+@pytest.mark.parametrize("text", ["月底以后", "月底前", "年底前", "年底之前", "明年年底", "下个月底以前"])
+def test_before_or_after_an_end_is_asked_without_days(today: date, text: str) -> None:
+    when = parsed(text, at(today, 9))
+    assert_asks(when, ())
+    assert f"“{text}”" in str(when.question)
 
 
 @pytest.mark.parametrize("day", [1, 2, 5, 6, 15, 31])
@@ -471,8 +534,45 @@ def test_choose_option_without_options_is_none() -> None:
 
 
 def test_choose_option_answers_every_question_parse_when_asks() -> None:
-    for text, now in [("明天", at(date(2026, 11, 29), 1)), ("月底", at(date(2026, 11, 30), 9)), ("过两天", NOW)]:
+    for text, now in [
+        ("明天", at(date(2026, 11, 29), 1)),
+        ("月底", at(date(2026, 11, 30), 9)),
+        ("过两天", NOW),
+        ("月底", NOW),
+        ("年底", NOW),
+    ]:
         when = parsed(text, now)
         for i, option in enumerate(when.options, start=1):
             assert choose_option(str(i), when.options, now) == option
             assert choose_option(f"{option.month}月{option.day}号", when.options, now) == option
+
+
+# --- vague words said together stay vague, and are quoted whole -------------------------------------------------
+
+COMBINED_VAGUE = [
+    "明年开春", "过完年以后", "年后开春", "下半个月", "等天暖和点", "开春以后", "过了年开春", "明年年初", "明年春天",
+    "等我儿子回来以后", "入秋以后", "等过完年", "下半月", "上半个月", "这个月下半个月", "月初那几天", "等开春了",
+    "明年开年", "过年前后", "下个月头几天", "等到天热了", "开春暖和点", "等天气暖和点", "年初开春", "年后哪天",
+    "等天凉快点", "冬天过了", "天热起来以后", "下个月的下半个月", "节前节后", "入冬以前",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("today", [date(2026, 11, 23) + timedelta(days=n) for n in range(7)], ids=lambda d: f"{d:%a}")
+@pytest.mark.parametrize("text", COMBINED_VAGUE)
+def test_vague_words_said_together_are_asked_with_all_their_words(today: date, text: str) -> None:
+    when = parsed(text, at(today, 10))
+    assert when.ambiguous and when.date is None and when.options == ()
+    assert f"“{text}”" in str(when.question), when.question
+
+
+@pytest.mark.parametrize("text", ["明年开春下午", "过完年以后上午十点"])
+def test_a_vague_wish_keeps_the_time_said_with_it(text: str) -> None:
+    when = parsed(text)
+    assert when.ambiguous and when.date is None and when.start is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "day"), [("开春后天上午", date(2026, 11, 30)), ("过完年以后 不对 明天", date(2026, 11, 29))]
+)
+def test_a_definite_day_beside_vague_words_still_wins(text: str, day: date) -> None:
+    assert parsed(text).date == day

@@ -105,6 +105,15 @@ def month_end(today: date) -> date:
     return first_next - timedelta(days=1)
 
 
+def month_end_days(today: date) -> tuple[date, ...]:
+    """月底: the month's last three days (none of this week is one of them)."""
+    return tuple(month_end(today) - timedelta(days=n) for n in (2, 1, 0))
+
+
+def year_end_days(today: date) -> tuple[date, ...]:
+    return tuple(date(today.year, 12, d) for d in (29, 30, 31))
+
+
 ASK = "ask"  # a question, no day saved
 NO_DAY = "none"  # no day in it at all (the time, if any, may still be read)
 
@@ -116,7 +125,7 @@ class Probe:
     start: str | None = None  # "HH:MM"
     end: str | None = None  # "HH:MM" for a window
     approximate: bool = False
-    options: tuple[DayFn, ...] = ()  # the numbered days a question offers, most likely first
+    options: tuple[DayFn, ...] | Callable[[date], tuple[date, ...]] = ()  # the numbered days asked, most likely first
 
 
 def p(
@@ -126,7 +135,7 @@ def p(
     end: str | None = None,
     *,
     approximate: bool = False,
-    options: tuple[DayFn, ...] = (),
+    options: tuple[DayFn, ...] | Callable[[date], tuple[date, ...]] = (),
 ) -> Probe:
     return Probe(text, day, start, end, approximate, options)
 
@@ -210,8 +219,8 @@ PROBES: list[Probe] = [
     p("元旦", month_day(1, 1)),
     p("元旦那天上午", month_day(1, 1), *AM),
     p("圣诞节", month_day(12, 25)),
-    p("月底", month_end),
-    p("这个月底", month_end),
+    p("月底", ASK, options=month_end_days),
+    p("这个月底", ASK, options=month_end_days),
     # --- lunar dates, festivals, solar terms
     p("初八", lunar(None, 8)),
     p("腊月二十", lunar(12, 20)),
@@ -318,7 +327,7 @@ PROBES: list[Probe] = [
     p("月中", ASK),
     p("下个月中旬", ASK),
     p("下旬", ASK),
-    p("年底", ASK),
+    p("年底", ASK, options=year_end_days),
     p("年前", ASK),
     p("这几天", ASK),
     p("回头", ASK),
@@ -441,7 +450,8 @@ def _check(probe: Probe, when: When | None, today: date) -> None:
     if probe.day == ASK:
         assert when.ambiguous and when.date is None, when
         assert when.question
-        assert when.options == tuple(option(today) for option in probe.options), when
+        options = probe.options(today) if callable(probe.options) else tuple(option(today) for option in probe.options)
+        assert when.options == options, when
         return
     if probe.day is None:
         assert when.date is None and not when.ambiguous, when

@@ -77,3 +77,43 @@ def test_a_range_of_hours_is_booked_inside_it(stack: Stack) -> None:
         assert re.search(r"1[45]:00–", reply), reply  # 两三点: a slot starting at 2 or 3 p.m.
     else:
         assert "下午2点到4点之间" in reply, reply
+
+
+def test_a_month_end_is_asked_with_its_last_days_and_the_number_picks_one(stack: Stack) -> None:
+    sender = new_sender()
+    reply = say(stack, sender, "月底帮我约个助浴，我住顾村")
+    assert "“月底”" in reply and "1. " in reply and "请回复数字" in reply, reply
+    assert "名字" not in reply and "请您核对" not in reply, reply
+    first = re.search(r"^1\. (\d+月\d+日（星期.）)", reply, re.M)
+    assert first is not None, reply
+    reply = say(stack, sender, "1")
+    readback = to_readback(stack, sender, reply, "顾彩娣")
+    assert first[1] in readback or "约满" in readback, readback
+
+
+@pytest.mark.parametrize("vague", ["明年开春", "过完年以后", "下半个月"])
+def test_vague_words_said_together_are_asked_whole(stack: Stack, vague: str) -> None:
+    sender = new_sender()
+    say(stack, sender, "帮我约个上门护理，住在顾村")
+    reply = say(stack, sender, vague)
+    assert_asked_no_day(reply, vague)
+
+
+def test_any_day_at_the_numbered_days_takes_the_first_and_says_it(stack: Stack) -> None:
+    sender = new_sender()
+    question = say(stack, sender, "过两天上午帮我约助浴，住在顾村")
+    first = re.search(r"^1\. (\d+月\d+日（星期.）)", question, re.M)
+    assert first is not None and "请回复数字" in question, question
+    reply = say(stack, sender, "你说了算")
+    assert f"好的，那就约{first[1]}" in reply and "联系人" in reply, reply
+    readback = to_readback(stack, sender, reply, "严阿珍")
+    assert first[1] in readback or "约满" in readback, readback
+
+
+@pytest.mark.parametrize(("vague", "asks"), [("改天吧", "要定一个具体的日子"), ("月底", "“月底”")])
+def test_a_vague_day_at_the_numbered_days_is_asked_not_saved(stack: Stack, vague: str, asks: str) -> None:
+    sender = new_sender()
+    say(stack, sender, "过两天上午帮我约助浴，住在顾村")
+    reply = say(stack, sender, vague)
+    assert asks in reply and "1. " in reply and "请回复数字" in reply, reply
+    assert "名字" not in reply and "请您核对" not in reply, reply

@@ -6,7 +6,14 @@ from datetime import datetime
 
 import pytest
 
-from actions.understand import clean_contact, clean_phone, is_stop, looks_like_question, parse_correction
+from actions.understand import (
+    clean_contact,
+    clean_phone,
+    is_stop,
+    looks_like_question,
+    parse_correction,
+    states_correction,
+)
 from bookings.catalog import find_service
 from bookings.timeparse import SHANGHAI, parse_when
 from yinling.places import find_street
@@ -874,3 +881,22 @@ def test_streets_by_short_form_and_sound_alike(text: str, street: str | None) ->
 )
 def test_services_in_shanghainese_and_plain_words(text: str, service: str | None) -> None:
     assert find_service(text) == service
+
+
+@pytest.mark.parametrize(
+    ("text", "changes"),
+    [
+        ("电话也错了，是13912345678", True),
+        ("不对，联系人是黄阿宝", True),
+        ("地点改成大场镇", True),
+        ("张秀英改成张秀珍", True),
+        ("电话是13912345678", True),
+        ("顾村有吗", False),
+        ("助浴要带啥", False),
+        ("名字谁看得到", False),
+        ("电话号码是多少", False),
+    ],
+)
+def test_a_change_at_the_readback_is_told_from_a_question(text: str, changes: bool) -> None:
+    # action_kb_answer hands a change to action_booking_correct, whatever the classifier made of it
+    assert states_correction(text) is changes

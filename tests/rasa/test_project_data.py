@@ -155,6 +155,22 @@ TEST_SENTENCES = {
     "一定要真名伐",
     "你们是啥单位",
     "为啥要填这个",
+    # issue 10, the remaining classes: month ends, vague words together, replies at the numbered days, numbered
+    # offers, questions about the field asked for (test_timeparse_e2e.py, test_e2e_routing.py)
+    "月底帮我约个助浴，我住顾村",
+    "明年开春",
+    "过完年以后",
+    "下半个月",
+    "你说了算",
+    "改天吧",
+    "月底",
+    "你要我名字干嘛",
+    "名字不想讲",
+    "地址一定要吗",
+    "不讲地址可以伐",
+    "我电话不方便给",
+    "电话不留行伐",
+    "号码能不能不写",
 }
 # tests/app/test_e2e_followups.py: every message its conversations check (a bare number picks from a list).
 FOLLOWUP_SENTENCES = {
