@@ -186,7 +186,8 @@ def load_questions(table: Path | str, services: Path | str) -> TopicQuestions | 
 def misread_followup(text: str, classified: str) -> bool:
     """A follow-up ("要铜钿伐") that the classifier read as ``classified`` (small talk, a greeting …) by mistake."""
     if classified in MISREAD_UNLESS_BOOKING:
-        if _BOOKING_WORDS.search(normalize(text)):
+        # "我九十岁了能约伐" asks whether the senior qualifies, not about their bookings.
+        if _BOOKING_WORDS.search(normalize(text)) and followups.situation_asked(text) is None:
             return False
     elif classified not in MISREAD_FOLLOWUP:
         return False
