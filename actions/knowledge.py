@@ -38,9 +38,10 @@ from rasa_sdk.types import DomainDict
 from actions.care import comfort, comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
-from actions.overview import booking_asked, kind_asked, kind_reply, pair_reply, two_topics
+from actions.overview import booking_asked, kind_asked, kind_reply, pair_reply, two_bookings, two_topics
 from actions.presentation import present, wanted
-from actions.scam import lost_to_scam, utter_aftermath
+from actions.scam import AGAIN as SCAM_AGAIN
+from actions.scam import lost_to_scam, repeats_the_warning, utter_aftermath
 from actions.understand import form_question, looks_like_question
 from bookings.catalog import default_catalog
 from common.contacts import HOTLINE
@@ -514,6 +515,7 @@ READBACK_AGAIN = "utter_booking_confirm_or_change"
 UNSURE_IN_BOOKING = "utter_form_question_unsure"
 CHOOSE_AGAIN = "utter_booking_choose_number"  # the list of free slots: "请回复 1 到 N 之间的数字。"
 OFFER_BOOKING = "utter_offer_booking"
+OFFER_TWO_BOOKINGS = "utter_offer_two_bookings"
 # A booking verb: "约助浴" starts a booking and needs no offer of one.
 _BOOKING_VERB = re.compile(r"约|订|报名|登记|安排")
 
@@ -542,13 +544,19 @@ def answer_in_booking(dispatcher: CollectingDispatcher, tracker: Tracker, text: 
             events = resolved.events
         else:
             dispatcher.utter_message(response=UNSURE_IN_BOOKING)
-    if (tracker.active_loop or {}).get("name") != BOOKING_FORM:
-        stage = tracker.get_slot(BOOKING_STAGE)
-        if stage == "confirm":
-            dispatcher.utter_message(response=READBACK_AGAIN)
-        elif stage == "choose":
-            dispatcher.utter_message(response=CHOOSE_AGAIN, count=str(len(tracker.get_slot("booking_choices") or [])))
+    ask_booking_again(dispatcher, tracker)
     return events
+
+
+def ask_booking_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """After an answer at the read-back or the list of free slots, its question again (the form asks its own)."""
+    if (tracker.active_loop or {}).get("name") == BOOKING_FORM:
+        return
+    stage = tracker.get_slot(BOOKING_STAGE)
+    if stage == "confirm":
+        dispatcher.utter_message(response=READBACK_AGAIN)
+    elif stage == "choose":
+        dispatcher.utter_message(response=CHOOSE_AGAIN, count=str(len(tracker.get_slot("booking_choices") or [])))
 
 
 def bookable_named(text: str) -> str | None:
@@ -710,9 +718,19 @@ class ActionKnowledgeAnswer(Action):
             # "保险" typed alone is the menu button, not a question: ask which one, with numbered examples.
             dispatcher.utter_message(response=MENU_RESPONSES[menu])
             return []
+        both = two_bookings(text)
+        if both is not None:
+            # "助餐和助浴都想约" (IntentRules: a question): one booking at a time, both offered, neither dropped.
+            first, second = (default_catalog().services[code].name for code in both)
+            dispatcher.utter_message(response=OFFER_TWO_BOOKINGS, first=first, second=second)
+            return []
         resolved = answer(tracker, text, message)
         if not resolved.reply.confident:
             report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
+        if resolved.how == "search" and repeats_the_warning(tracker, resolved.reply.entry_id):
+            # "那个人讲他是警察 是真的伐" right after the scam warning and its entry: the short reminder, not both again.
+            dispatcher.utter_message(response=SCAM_AGAIN)
+            return []
         utter_resolved(dispatcher, resolved)
         offer_booking(dispatcher, tracker, text, resolved)
         return resolved.events
@@ -822,8 +840,8 @@ class ActionDeny(Action):
     Right after a knowledge answer it is a complaint about that answer (any "no" but a plain "no
     thanks" or a correction: :func:`is_complaint`): the question that got it is kept for the
     administrators (reason ``unhelpful``, masked before it is stored) and the senior is offered to ask
-    again in other words or to get a person. Anywhere else it is a plain "no" and gets the short
-    acknowledgement it always got."""
+    again in other words or to get a person. "听不懂", "看不懂" anywhere else get help with the replies
+    (actions/presentation.py); any other "no" gets the short acknowledgement it always got."""
 
     def name(self) -> str:
         return "action_deny"

@@ -8,18 +8,15 @@
   compares them or asks of both ("有啥区别", "哪个好", "都想了解", "分别怎么办"), or asks one thing after each
   ("长护险 还有沪惠保怎么买"). Unless one entry speaks of both (「长护险和商业护理保险有啥不一样」), each topic's
   short answer comes numbered, and "1" or "2" gives the whole entry.
+- **A booking and something else** (:func:`services_named`, :func:`booking_asked`, :func:`two_bookings`): two
+  services to book ("助餐和助浴都想约", read as a question by IntentRules) are both offered as numbered bookings; a
+  booking asked beside a question ("想约助浴 顺便问下助餐在哪") is offered after the answer.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 
 from actions.topics import Kind, load
 from bookings.catalog import default_catalog
@@ -33,8 +30,11 @@ from textnorm import normalize
 
 KINDS = load().kinds
 MAX_CHOICES = 5
-# "有啥", "有哪些", "都有啥", "能领什么", "哪几种": asking what there is.
-_WHAT_THERE_IS = re.compile(r"啥|什么|哪些|哪几|哪样|多少种|几种|哪种")
+# "有啥", "有哪些", "都有啥", "能领什么", "哪几种": asking what there is (not "是啥", "办啥手续": about one thing).
+_WHAT_THERE_IS = re.compile(
+    r"有(?:没有)?(?:些)?(?:啥|什么|哪些|哪几|哪样|点啥)|哪些|哪几[种样个类]|几种|多少种|"
+    r"(?:能|可以|好)(?:领|拿|买|享受|办|用|问|申请)(?:到|得到)?(?:点|些)?(?:啥|什么|哪些)"
+)
 # Words around a kind that name no topic: "老年人有啥保险可以买", "阿拉这种老人有啥补贴", "法律上有啥能帮忙的".
 _AROUND_KIND = re.compile(
     r"有没有|有|都|还|能|可以|好|可|给|上|里|方面|这块|相关|这种|那种|种|类|样|些|的|人|政府|社区|街道|国家|上海|宝山|"
@@ -271,33 +271,9 @@ def question_clause(text: str) -> str | None:
     return None
 
 
-class ActionBookingMixed(Action):
-    """Before the booking form (rules.yml): a booking request that also names a second service ("助餐和助浴都想
-    约") says which is booked first and how to book the other, never dropping it; one that also asks a question
-    ("想约助浴 顺便问下助餐在哪") gets the question answered. Says nothing for a plain request."""
-
-    def name(self) -> str:
-        return "action_booking_mixed"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
-        from actions.knowledge import BOOKED_SERVICE, answer, utter_resolved  # actions.knowledge imports this module
-
-        text = str((tracker.latest_message or {}).get("text") or "")
-        if not text or text.startswith("/"):
-            return []
-        events: list[dict[str, Any]] = []
-        codes = services_named(text)
-        question = question_clause(text)
-        if question is not None:
-            resolved = answer(tracker, question)
-            if resolved.reply.confident:
-                utter_resolved(dispatcher, resolved)
-                events += resolved.events
-        if len(codes) >= 2 and question is None:
-            catalog = default_catalog()
-            first, second = (catalog.services[c].name for c in codes[:2])
-            dispatcher.utter_message(response="utter_booking_two_services", first=first, second=second)
-            events.append(SlotSet(BOOKED_SERVICE, codes[0]))
-        elif len(codes) >= 2 and question is not None:
-            events.append(SlotSet(BOOKED_SERVICE, booking_asked(text) or codes[0]))
-        return events
+def two_bookings(text: str) -> tuple[str, str] | None:
+    """Two services asked to be booked in one message, with no question beside them: their codes, in order."""
+    codes = services_named(text)
+    if len(codes) < 2 or not _BOOKING_VERB.search(normalize(text)) or question_clause(text) is not None:
+        return None
+    return codes[0], codes[1]

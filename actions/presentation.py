@@ -1,4 +1,5 @@
-"""How replies look and read: "字太小了", "讲得简单点", "说慢点", "能用语音说吗" (action_presentation).
+"""Who is answering and how replies look: "你是机器人还是真人" (action_identity); "字太小了", "讲得简单点",
+"说慢点", "能用语音说吗" (action_presentation). At a booking's read-back or list of free slots, its question follows.
 
 What the senior asks for is read from the words (:func:`wanted`): bigger text, slower, shorter or simpler,
 by voice. Bigger text and voice depend on where the senior is: the domain's responses have one variant per
@@ -81,4 +82,26 @@ class ActionPresentation(Action):
 
             return await ActionKnowledgeAnswer().run(dispatcher, tracker, domain)
         present(dispatcher, tracker, text)
+        _back_to_the_booking(dispatcher, tracker)
         return []
+
+
+IDENTITY = "utter_identity"
+
+
+class ActionIdentity(Action):
+    """ "你是机器人还是真人": an automatic assistant, not a person, and how to reach one (utter_identity)."""
+
+    def name(self) -> str:
+        return "action_identity"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response=IDENTITY)
+        _back_to_the_booking(dispatcher, tracker)
+        return []
+
+
+def _back_to_the_booking(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    from actions.knowledge import ask_booking_again  # actions.knowledge imports this module
+
+    ask_booking_again(dispatcher, tracker)

@@ -149,6 +149,11 @@ def shown_entries(tracker: Tracker) -> set[str]:
     return shown
 
 
+def repeats_the_warning(tracker: Tracker, entry_id: str | None) -> bool:
+    """Answering with ``entry_id`` would repeat what was just said: the warning was given a moment ago with it."""
+    return entry_id is not None and warned_recently(tracker) and entry_id in shown_entries(tracker)
+
+
 class ActionScamAdvice(Action):
     """``scam_worry``: the warning and the knowledge base's entry; after the harm, what to do now; once warned, a
     short reminder (rules.yml: then action_handoff offers a person)."""
@@ -171,7 +176,7 @@ class ActionScamAdvice(Action):
         resolved = answer(tracker, text)
         if not resolved.reply.confident:
             return []  # the warning is the answer; an unsure list of other scams would only distract
-        if again and resolved.reply.entry_id in shown_entries(tracker):
+        if again and repeats_the_warning(tracker, resolved.reply.entry_id):
             return []  # the same entry a moment ago: no second copy
         utter_resolved(dispatcher, resolved)
         return resolved.events

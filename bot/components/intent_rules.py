@@ -68,10 +68,41 @@ _YES_SIGNS = regex.compile(
     r"[\U0001F3FB-\U0001F3FF\uFE0F\u200D\u2642\u2640]*[\s\p{P}]*)+"
 )
 AFFIRM_INTENT = "affirm"
+BOOK_INTENT = "book_service"
 
 
 class IntentRulesError(ConfigError, InvalidConfigException):
     """The rules table or the services file cannot be used; the message says what to fix."""
+
+
+def service_codes(path: Path | str) -> dict[str, str]:
+    """Every name and alias of a bookable service (normalized) → the service's code."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return {
+            normalize(str(w)): str(code)
+            for code, service in data["services"].items()
+            for w in [service["name"], *(service.get("aliases") or [])]
+            if normalize(str(w))
+        }
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as err:
+        raise IntentRulesError(f"IntentRules: cannot read service names from {path}: {err}") from err
+
+
+# A booking verb, and words that make a message a question.
+_BOOK_VERB = regex.compile(r"约|订|报名|登记")
+_ASKS = regex.compile(r"[?？]|吗|呢|啥|哪|几|多少|什么|怎么|要不要|能不能")
+
+
+def services_to_book(text: str, codes: dict[str, str]) -> set[str]:
+    """The distinct services a booking request names ("助餐和助浴都想约" → meal, bath; "约个公证 立遗嘱" → notary)."""
+    found: set[str] = set()
+    rest = text
+    for word in sorted(codes, key=len, reverse=True):
+        if word in rest:
+            found.add(codes[word])
+            rest = rest.replace(word, " ")
+    return found
 
 
 def service_words(path: Path | str) -> list[str]:
@@ -183,8 +214,14 @@ def load_questions(table: Path | str, services: Path | str) -> TopicQuestions | 
         raise IntentRulesError(f"IntentRules: {table}: questions: {err}") from err
 
 
+# A value given or corrected ("电话也错了，是139…", "地点改成大场镇") answers a form; it asks nothing.
+_VALUE_GIVEN = regex.compile(r"\d{7,}|错了|改成|改为|换成|应该是")
+
+
 def misread_followup(text: str, classified: str) -> bool:
     """A follow-up ("要铜钿伐") that the classifier read as ``classified`` (small talk, a greeting …) by mistake."""
+    if _VALUE_GIVEN.search(normalize(text)):
+        return False
     if classified in MISREAD_UNLESS_BOOKING:
         # "我九十岁了能约伐" asks whether the senior qualifies, not about their bookings.
         if _BOOKING_WORDS.search(normalize(text)) and followups.situation_asked(text) is None:
@@ -205,6 +242,7 @@ class IntentRules(GraphComponent):
     def __init__(self, config: dict[str, Any]) -> None:
         self._rules = load_rules(config["table"], config["services"], config.get("complaints", DEFAULT_COMPLAINTS))
         self._questions = load_questions(config["table"], config["services"])
+        self._services = service_codes(config["services"])
 
     @classmethod
     def create(
@@ -232,6 +270,9 @@ class IntentRules(GraphComponent):
             return AFFIRM_INTENT
         whole = _TRAILING.sub("", normalize(text).strip())
         ruled = next((intent for intent, pattern in self._rules if pattern.fullmatch(whole)), None)
+        if (ruled or classified) == BOOK_INTENT and self.two_services(whole):
+            # "助餐和助浴都想约": the form books one service; the knowledge answer offers both as numbered bookings.
+            return QUESTION_INTENTS[0]
         if ruled is not None or classified is None:
             return ruled
         if classified == "goodbye" and says_a_death(whole):
@@ -242,6 +283,12 @@ class IntentRules(GraphComponent):
         if self._questions is not None:
             return self._questions.reroute(whole, classified, ranking or [])
         return None
+
+    def two_services(self, whole: str) -> bool:
+        """Two distinct services asked to be booked at once, with no question beside them."""
+        if not _BOOK_VERB.search(whole) or _ASKS.search(whole):
+            return False
+        return len(services_to_book(whole, self._services)) >= 2
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

@@ -9,6 +9,8 @@ small talk; "字太小了" got "好的，没关系"; "长护险和沪惠保有�
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from typing import Any
 
 import pytest
@@ -87,6 +89,19 @@ def test_bigger_text_names_the_pages_button_and_wechats_settings(stack: Stack) -
     assert "A+" in reply and "字体大小" in reply, reply
 
 
+def test_on_the_web_page_bigger_text_is_the_pages_own_button(stack: Stack) -> None:
+    def post(path: str, body: bytes, token: str | None = None) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        request = urllib.request.Request(stack.webchat_url + path, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return dict(json.loads(response.read().decode()))
+
+    session = post("session", b"")
+    answer = post("message", json.dumps({"message": "字太小了"}).encode(), session["token"])
+    reply = "\n".join(str(r.get("text") or "") for r in answer["replies"])
+    assert "A+" in reply and "微信" not in reply, reply
+
+
 def test_simpler_after_an_answer_says_that_answer_in_short(stack: Stack) -> None:
     sender = new_sender()
     first = stack.say(sender, "长护险到底是个啥")
@@ -116,9 +131,11 @@ def test_two_topics_are_both_answered_numbered(stack: Stack, text: str, names: t
     assert kb_entry(stack.say(sender, "2")) == second
 
 
-def test_two_services_to_book_keep_the_second(stack: Stack) -> None:
-    reply = say(stack, new_sender(), "助餐和助浴都想约")
-    assert "助餐" in reply and "助浴" in reply and "想约哪天" in reply, reply
+def test_two_services_to_book_are_both_offered_and_a_number_starts_one(stack: Stack) -> None:
+    sender = new_sender()
+    reply = say(stack, sender, "助餐和助浴都想约")
+    assert "1. 帮我约助餐" in reply and "2. 帮我约助浴" in reply, reply
+    assert "想约哪天" in say(stack, sender, "2")
 
 
 def test_a_question_beside_a_booking_is_not_dropped(stack: Stack) -> None:

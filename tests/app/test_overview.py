@@ -1,22 +1,18 @@
 """Questions wider than one entry (actions/overview.py): a kind of help listed from the knowledge base, two topics
-answered side by side, a booking with a second service or a question in the same message.
+answered side by side, two services to book or a booking beside a question in the same message.
 
 The real knowledge base and retrieval; phrasings kept out of the training data and the entries' questions.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import Context, resolve
-from actions.overview import ActionBookingMixed, booking_asked, kind_asked, services_named, subject_of, two_topics
+from actions.overview import booking_asked, kind_asked, services_named, subject_of, two_bookings, two_topics
 from actions.topics import load
 from knowledge_base.files import builtin_entries
 from knowledge_base.retrieval import LiveIndex
@@ -102,25 +98,7 @@ def test_services_named_in_order_and_a_booking_clause() -> None:
     assert booking_asked("想订助餐 另外问下助浴啥价钿") == "meal"
 
 
-def _mixed(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    message = {"text": text, "intent": {"name": "book_service", "confidence": 0.9}, "entities": []}
-    events = [{"event": "user", "text": text, "parse_data": message}]
-    tracker = Tracker("mixed-test", {}, message, events, False, None, {}, "action_listen")
-    dispatcher = CollectingDispatcher()
-    result = asyncio.run(ActionBookingMixed().run(dispatcher, tracker, {}))
-    return result, dispatcher.messages
-
-
-def test_two_services_to_book_say_which_comes_first_and_keep_the_other() -> None:
-    events, said = _mixed("助浴跟助餐都要约")
-    assert said == [{**said[0], "response": "utter_booking_two_services", "first": "助浴", "second": "助餐"}]
-    assert {"event": "slot", "name": "booking_service", "value": "bath", "timestamp": None} in events
-
-
-def test_a_question_beside_a_booking_is_answered() -> None:
-    _, said = _mixed("想订助餐 另外问下助浴啥价钿")
-    assert said and said[0].get("custom", {}).get("kb_entry", "").startswith("svc-zhuyu")
-
-
-def test_a_plain_booking_says_nothing_before_the_form() -> None:
-    assert _mixed("帮我约明天上午的助浴") == ([], [])
+def test_two_services_to_book_are_both_offered_and_a_question_beside_them_is_no_pair_of_bookings() -> None:
+    assert two_bookings("助浴跟助餐都要约") == ("bath", "meal")
+    assert two_bookings("想订助餐 另外问下助浴啥价钿") is None
+    assert two_bookings("约个公证 立遗嘱") is None, "two words for one service"

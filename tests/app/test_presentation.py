@@ -14,7 +14,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import ActionDeny
-from actions.presentation import RESPONSES, SHORT_MORE, ActionPresentation, wanted
+from actions.presentation import IDENTITY, RESPONSES, SHORT_MORE, ActionIdentity, ActionPresentation, wanted
 
 ROOT = Path(__file__).resolve().parents[2]
 RESPONSES_DOMAIN = yaml.safe_load((ROOT / "domain" / "conversation.yml").read_text(encoding="utf-8"))["responses"]
@@ -100,3 +100,13 @@ def test_not_understood_with_no_answer_before_is_helped_not_brushed_off() -> Non
 def test_a_misread_question_goes_to_the_knowledge_base() -> None:
     said = _said(ActionPresentation(), _tracker("遗嘱公证要本人去吗", "ask_presentation"))
     assert said and said[0].get("custom", {}).get("kb_entry"), said
+
+
+def test_who_is_answering_at_the_readback_then_the_readback_again() -> None:
+    tracker = _tracker("侬到底是人还是电脑", "ask_identity")
+    tracker.slots["booking_stage"] = "confirm"
+    said = _said(ActionIdentity(), tracker)
+    assert [m["response"] for m in said] == [IDENTITY, "utter_booking_confirm_or_change"]
+    assert [m["response"] for m in _said(ActionIdentity(), _tracker("侬到底是人还是电脑", "ask_identity"))] == [
+        IDENTITY
+    ]

@@ -13,7 +13,16 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.scam import AFTERMATH, AGAIN, FIRST, ActionScamAdvice, harm_done, lost_to_scam, warned_recently
+from actions.scam import (
+    AFTERMATH,
+    AGAIN,
+    FIRST,
+    ActionScamAdvice,
+    harm_done,
+    lost_to_scam,
+    repeats_the_warning,
+    warned_recently,
+)
 
 
 @pytest.mark.parametrize(
@@ -94,3 +103,17 @@ def test_a_second_scam_message_gets_the_short_reminder_not_the_warning_again() -
     assert warned_recently(tracker)
     said = _run(tracker)
     assert said[0] == AGAIN and FIRST not in said
+
+
+def test_the_same_entry_right_after_the_warning_is_a_repeat() -> None:
+    warned = [
+        {"event": "user", "text": "有人冒充警察叫我转钱", "parse_data": {"intent": {"name": "scam_worry"}}},
+        {"event": "bot", "text": "…", "metadata": {"utter_action": FIRST}},
+        {"event": "bot", "text": "…", "data": {"custom": {"kb_entry": "law-scam-fake-police", "confident": True}}},
+    ]
+    message = {"text": "那个人讲他真是警察", "intent": {"name": "ask_legal"}, "entities": []}
+    tracker = Tracker(
+        "scam-test", {}, message, [*warned, {"event": "user", "parse_data": message}], False, None, {}, "action_listen"
+    )
+    assert repeats_the_warning(tracker, "law-scam-fake-police")
+    assert not repeats_the_warning(tracker, "law-will-notary")

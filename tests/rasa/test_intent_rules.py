@@ -319,3 +319,21 @@ def test_a_situation_asked_with_a_booking_word_is_no_bookings_check() -> None:
     # "我九十岁了能约伐" after a question about 助浴: whether the senior qualifies, not "您现在没有预约".
     assert misread_followup("我八十八了还能约伐", "check_bookings")
     assert not misread_followup("我约的助浴几点来", "check_bookings")
+
+
+@pytest.mark.parametrize("text", ["助浴跟助餐都要约", "帮我约个上门助浴 再订个送餐"])
+def test_two_services_to_book_are_a_question_the_knowledge_answer_offers_both_of(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "book_service") == "ask_care_service"
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [("约个公证 立遗嘱", "book_service"), ("帮我约助浴 助餐在哪", "book_service"), ("助餐助浴都不约了", "stop")],
+)
+def test_one_service_a_question_or_a_stop_keep_their_intent(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) in (None, classified)
+
+
+@pytest.mark.parametrize("text", ["电话也错了，是13912345678", "地点改成大场镇", "号码应该是13812345678"])
+def test_a_value_given_at_a_form_is_no_follow_up_whatever_the_classifier_said(text: str) -> None:
+    assert not misread_followup(text, "nlu_fallback")
