@@ -38,7 +38,15 @@ from rasa_sdk.types import DomainDict
 from actions.care import comfort, comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
-from actions.overview import booking_asked, kind_asked, kind_reply, pair_reply, two_bookings, two_topics
+from actions.overview import (
+    booking_asked,
+    kind_asked,
+    kind_reply,
+    pair_reply,
+    question_clause,
+    two_bookings,
+    two_topics,
+)
 from actions.presentation import present, wanted
 from actions.scam import AGAIN as SCAM_AGAIN
 from actions.scam import lost_to_scam, repeats_the_warning, utter_aftermath
@@ -724,7 +732,9 @@ class ActionKnowledgeAnswer(Action):
             first, second = (default_catalog().services[code].name for code in both)
             dispatcher.utter_message(response=OFFER_TWO_BOOKINGS, first=first, second=second)
             return []
-        resolved = answer(tracker, text, message)
+        # "想订助餐 另外助浴多少钱": the question is its own clause; the booking is offered after its answer.
+        question = question_clause(text) if booking_asked(text) else None
+        resolved = answer(tracker, question or text, message)
         if not resolved.reply.confident:
             report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
         if resolved.how == "search" and repeats_the_warning(tracker, resolved.reply.entry_id):

@@ -55,8 +55,9 @@ def _runs(text: str, n: int) -> set[str]:
 
 
 def _names_a_topic(index: LiveIndex, words: str) -> bool:
-    """Some entry's title carries ``words`` or a three-character run of them ("长护险" of 长护险有哪些服务, "遗嘱")."""
-    runs = _runs(words, 3) | ({words} if len(words) >= 2 else set())
+    """Some entry's title carries a three-character run of ``words`` ("长护险" of 长护险有哪些服务; not "年纪" of
+    上了年纪能拿到啥补助, which many titles say)."""
+    runs = _runs(words, 3)
     return bool(runs) and any(any(r in normalize(e.title) for r in runs) for e in index.entries.values())
 
 
@@ -84,7 +85,7 @@ def kind_asked(index: LiveIndex, text: str) -> KindQuestion | None:
     asked = aspect_of(rest)  # on the rest: "有哪些保险" is no question of what insurance covers
     if asked is not None and asked.name in _ONE_FACT:
         return None
-    rest = _AROUND_KIND.sub("", topic_words(_AROUND_KIND.sub("", rest)))
+    rest = _AROUND_KIND.sub("", topic_words(_AROUND_KIND.sub(" ", rest)))  # spaced: "沪惠保有啥" is no "保啥"
     if _names_a_topic(index, rest) or len(rest) > 4:
         return None
     return KindQuestion(kind, rest if len(rest) > 1 else "")

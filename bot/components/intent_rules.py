@@ -89,6 +89,8 @@ def service_codes(path: Path | str) -> dict[str, str]:
         raise IntentRulesError(f"IntentRules: cannot read service names from {path}: {err}") from err
 
 
+# "助浴怎么约", "日间照料哪能报名": how to book.
+_HOW_TO_BOOK = regex.compile(r"(?:怎么|哪能|如何|咋|怎样)(?:样)?(?:才能|可以|能)?(?:预约|约|订|报名|登记)")
 # A booking verb, and words that make a message a question.
 _BOOK_VERB = regex.compile(r"约|订|报名|登记")
 _ASKS = regex.compile(r"[?？]|吗|呢|啥|哪|几|多少|什么|怎么|要不要|能不能")
@@ -273,6 +275,10 @@ class IntentRules(GraphComponent):
         if (ruled or classified) == BOOK_INTENT and self.two_services(whole):
             # "助餐和助浴都想约": the form books one service; the knowledge answer offers both as numbered bookings.
             return QUESTION_INTENTS[0]
+        if classified == "check_bookings" and ruled is None and _HOW_TO_BOOK.search(whole):
+            # "助浴怎么约" asks how to book (the knowledge answer, with the booking offered), not about my bookings.
+            ranked = [r.get(INTENT_NAME_KEY) for r in ranking or []]
+            return next((i for i in ranked if i in QUESTION_INTENTS), QUESTION_INTENTS[0])
         if ruled is not None or classified is None:
             return ruled
         if classified == "goodbye" and says_a_death(whole):

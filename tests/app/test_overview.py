@@ -36,6 +36,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIndex]:
         ("我们这样的老人能领哪些补贴", "补贴和津贴", None),
         ("老人家有什么服务可以用", "养老服务", "services"),
         ("打官司方面有啥能帮我的", "法律公证", "legal"),
+        ("上了岁数能领到点啥补贴", "补贴和津贴", None),
     ],
 )
 def test_a_broad_question_lists_its_kinds_main_topics_from_the_knowledge_base(
@@ -102,3 +103,23 @@ def test_two_services_to_book_are_both_offered_and_a_question_beside_them_is_no_
     assert two_bookings("助浴跟助餐都要约") == ("bath", "meal")
     assert two_bookings("想订助餐 另外问下助浴啥价钿") is None
     assert two_bookings("约个公证 立遗嘱") is None, "two words for one service"
+
+
+def test_a_question_beside_a_booking_is_answered_and_the_booking_offered() -> None:
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.knowledge import ActionKnowledgeAnswer
+
+    text = "想订个助餐 另外问问上门助浴啥价钿"
+    message = {"text": text, "intent": {"name": "ask_care_service", "confidence": 0.9}, "entities": []}
+    tracker = Tracker(
+        "mixed", {}, message, [{"event": "user", "text": text, "parse_data": message}], False, None, {}, ""
+    )
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionKnowledgeAnswer().run(dispatcher, tracker, {}))
+    said = dispatcher.messages
+    assert str(said[0]["custom"]["kb_entry"]).startswith("svc-zhuyu"), said
+    assert said[-1]["response"] == "utter_offer_booking" and said[-1]["service"] == "助餐"

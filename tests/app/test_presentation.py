@@ -26,12 +26,15 @@ RESPONSES_DOMAIN = yaml.safe_load((ROOT / "domain" / "conversation.yml").read_te
         ("字小得看不清爽", "size"),
         ("屏幕上字放大点", "size"),
         ("眼花了 看不见", "size"),
+        ("字细得看勿清", "size"),
         ("侬讲慢点好伐", "slow"),
         ("太快了 跟不上", "slow"),
         ("讲得短一点呀", "simple"),
         ("内容太长看不过来", "simple"),
         ("我不会打字 能讲话伐", "voice"),
         ("念给我听听", "voice"),
+        ("侬讲话太啰嗦 讲重点", "simple"),
+        ("不打字 直接讲话好伐", "voice"),
     ],
 )
 def test_what_the_senior_wants_of_the_replies(text: str, kind: str) -> None:

@@ -39,6 +39,7 @@ from actions.scam import (
         "钞票汇过去了 现在人联系不上了",
         "我按伊讲的付了八百块",
         "上当了 养老钱投进去十万",
+        "养老钱已经转给对方了",
     ],
 )
 def test_the_harm_done_is_recognised(text: str) -> None:

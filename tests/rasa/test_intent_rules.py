@@ -337,3 +337,9 @@ def test_one_service_a_question_or_a_stop_keep_their_intent(rules: IntentRules, 
 @pytest.mark.parametrize("text", ["电话也错了，是13912345678", "地点改成大场镇", "号码应该是13812345678"])
 def test_a_value_given_at_a_form_is_no_follow_up_whatever_the_classifier_said(text: str) -> None:
     assert not misread_followup(text, "nlu_fallback")
+
+
+@pytest.mark.parametrize("text", ["日间照料哪能报名", "上门助浴要怎么预约"])
+def test_how_to_book_is_a_question_not_a_look_at_ones_bookings(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "check_bookings") in ("ask_care_service", "ask_legal", "ask_insurance")
+    assert rules.intent_for("我约的助浴怎么取消", "check_bookings") is None
