@@ -11,8 +11,15 @@ and the KB answer); two misunderstandings in a row (the fallback action calls
   with Rasa's own ``ConversationPaused``. While paused, Rasa stores the senior's messages and
   predicts nothing; the staff app shows them to the agent and resumes the bot on hand-back.
 - Otherwise: the senior is asked for a phone number (validated with ``phonenumbers``; full-width
-  digits and spaces accepted; a number given with the request is taken at once), which becomes
-  a callback ticket the agents see when the next shift starts.
+  digits, spaces, digits in words and a Shanghai landline accepted; a number given with the request is
+  taken at once), which becomes a callback ticket the agents see when the next shift starts.
+
+Whatever the senior types right after that question is its answer (training_data/rules_handoff.yml
+sends every answer-like intent back here): a number is taken, "不用了" or "我没有手机" gets its own
+reply, a scam that already cost money gets the scam-aftermath advice. The turn always ends here
+(``FollowupAction("action_listen")``): this action moves ``handoff_stage``, which the rules that sent the
+message here were conditioned on, so no rule would predict listening afterwards and Rasa's core fallback
+would add "没听明白" (and undo the turn, leaving the stage set).
 
 Wording lives in domain/handoff.yml. Logs carry the reason and ids, never text or numbers.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import unicodedata
 from typing import Any
@@ -31,13 +39,15 @@ from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.understand import form_question
+from actions.scam import lost_to_scam, utter_aftermath
+from actions.understand import clean_phone, form_question
 from common.contacts import phone_in_groups
 from staff.config import Settings
 from staff.db import StaffDB
 from staff.errors import StaffError
 from staff.hours import when_phrase
 from staff.queue import Queue, channel_of
+from textnorm import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +56,27 @@ AWAITING_PHONE = "callback_phone"
 # The intent that triggered the handoff → the reason kept with it (and its queue priority).
 REASONS = {"emergency": "emergency", "scam_worry": "scam", "request_human": "asked"}
 DECLINE_INTENTS = frozenset({"deny", "stop"})
+# The handoff's own questions for a number: the message right after one of them is its answer.
+QUESTIONS = frozenset(
+    {
+        "utter_handoff_callback_ask",
+        "utter_handoff_callback_ask_again",
+        "utter_handoff_callback_invalid",
+        "utter_handoff_callback_landline",
+    }
+)
+# Asked again (not the first question): after one of these a second non-answer ends the question.
+ASKED_AGAIN = QUESTIONS - {"utter_handoff_callback_ask"}
+# "不用了", "不留了", "覅打了", "算了": no number wanted, whatever the classifier made of it.
+_DECLINE = re.compile(r"不用|不要|不留|不必|不想留|算了|免了|别打|不打了|没事了|没关系")
+# "我没有手机", "不会用手机": a landline will do.
+_NO_MOBILE = re.compile(r"(?:没有?|不用|不会用?|用不来)(?:手机|电话|号码)|手机(?:没有|坏了|丢了)")
+# "打我家里电话吧", "打座机": another phone, its number not said yet.
+_OTHER_PHONE = re.compile(r"座机|固话|家里(?:的)?电话|家里的?号码|宅电|打(?:我)?家里")
+# Words about the number itself: such a message answers the question, whatever the classifier made of it.
+_NUMBER_TALK = re.compile(r"电话|手机|号码|座机|打给|打我|联系我|找我")
+# The classifier's question intents: a question instead of a number is answered by the knowledge base.
+QUESTION_INTENTS = frozenset({"ask_care_service", "ask_legal", "ask_insurance", "ask_followup"})
 MISUNDERSTOOD_RESPONSES = frozenset({"utter_default"})
 BOOKING_FORM = "booking_form"
 
@@ -76,15 +107,24 @@ def find_phone(text: str) -> str | None:
         try:
             number = phonenumbers.parse(digits, "CN")
         except phonenumbers.NumberParseException:
-            return None
-        if phonenumbers.is_valid_number(number):
+            number = None
+        if number is not None and phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
+    # In words (一三八…, 幺), or 8 digits of a Shanghai landline: read as the booking form reads a number.
+    national = clean_phone(text)
+    return f"+86{national.removeprefix('0')}" if national else None
 
 
 def spoken_phone(e164: str) -> str:
-    """+8613912345678 → 139 1234 5678 (read back the way seniors say numbers)."""
-    return phone_in_groups(e164.removeprefix("+86"))
+    """+8613912345678 → 139 1234 5678, +862156781234 → 021 5678 1234 (read back the way seniors say numbers)."""
+    national = e164.removeprefix("+86")
+    if national.startswith("1"):
+        return phone_in_groups(national)
+    try:
+        number = phonenumbers.parse(e164, "CN")
+    except phonenumbers.NumberParseException:
+        return national
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 def _turns(tracker: Tracker) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -155,11 +195,33 @@ def _asked_times(tracker: Tracker) -> int:
         if event.get("event") != "bot":
             continue
         action = (event.get("metadata") or {}).get("utter_action")
-        if action == "utter_handoff_callback_invalid":
+        if action in ASKED_AGAIN:
             count += 1
         elif action == "utter_handoff_callback_ask":
             break
     return count
+
+
+def _last_bot_response(tracker: Tracker) -> str | None:
+    """The response the bot said last before the latest user message."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif kind == "bot" and seen_user:
+            return (event.get("metadata") or {}).get("utter_action")
+    return None
+
+
+def awaiting_number(tracker: Tracker) -> bool:
+    """The bot's last words were the handoff's question for a number, so this message answers it.
+
+    ``handoff_stage`` alone is not enough: a senior who asked something else instead got that answered,
+    and a later "2" picks from that answer's list, it is no phone number."""
+    return tracker.get_slot(STAGE) == AWAITING_PHONE and _last_bot_response(tracker) in QUESTIONS
 
 
 class ActionHandoff(Action):
@@ -180,19 +242,30 @@ class ActionHandoff(Action):
                 from actions.knowledge import answer_in_booking  # actions.knowledge imports this module
 
                 return [*answer_in_booking(dispatcher, tracker, text), FollowupAction(BOOKING_FORM)]
-        return [*self._run(dispatcher, tracker), FollowupAction("action_listen")]
+        # This reply is the whole turn (see the module docstring).
+        return [*await self._run(dispatcher, tracker, domain), FollowupAction("action_listen")]
 
-    def _run(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
+    async def _run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
         try:
             queue, settings = staff_queue()
-            if tracker.get_slot(STAGE) == AWAITING_PHONE and _reason(tracker) not in ("emergency", "scam", "asked"):
-                return self._callback_answer(dispatcher, tracker, queue, settings)
-            return self._hand_over(dispatcher, tracker, queue, settings)
+            if awaiting_number(tracker) and _reason(tracker) not in ("emergency", "scam", "asked"):
+                answered = self._callback_answer(dispatcher, tracker, queue, settings)
+                if answered is None:
+                    # A question instead of a number ("助浴几点开始"): the knowledge base answers it.
+                    from actions.knowledge import ActionKnowledgeAnswer  # actions.knowledge imports this module
+
+                    answered = [SlotSet(STAGE, None), *await ActionKnowledgeAnswer().run(dispatcher, tracker, domain)]
+                events = answered
+            else:
+                events = self._hand_over(dispatcher, tracker, queue, settings)
         except StaffError as err:
             # "Cannot now", never "no": the senior is pointed to the hotline and the bot carries on.
             logger.error("Handoff not possible: %s", type(err).__name__)
             dispatcher.utter_message(response="utter_handoff_unavailable")
-            return [SlotSet(STAGE, None)]
+            events = [SlotSet(STAGE, None)]
+        return events
 
     @staticmethod
     def _hand_over(
@@ -227,25 +300,24 @@ class ActionHandoff(Action):
             dispatcher.utter_message(response="utter_handoff_callback_saved", when=when, phone=spoken_phone(phone))
             return [SlotSet(STAGE, None)]
         logger.info("Handoff asked outside hours or with nobody online (%s, %s): asking for a number.", reason, channel)
-        dispatcher.utter_message(response="utter_handoff_callback_ask", hours=settings.hours.describe(), when=when)
+        if awaiting_number(tracker):
+            # Asked a moment ago (a second scam message, "我要人工" again): the short question, not the whole notice.
+            dispatcher.utter_message(response="utter_handoff_callback_ask_again")
+        else:
+            dispatcher.utter_message(response="utter_handoff_callback_ask", hours=settings.hours.describe(), when=when)
         return [SlotSet(STAGE, AWAITING_PHONE)]
 
     @staticmethod
     def _callback_answer(
         dispatcher: CollectingDispatcher, tracker: Tracker, queue: Queue, settings: Settings
-    ) -> list[dict[str, Any]]:
+    ) -> list[dict[str, Any]] | None:
+        """The answer to the question for a number; None when it is a question of its own, for the knowledge base."""
         message = tracker.latest_message
         intent = str((message.get("intent") or {}).get("name") or "")
-        phone = find_phone(str(message.get("text") or ""))
-        if phone is None and intent in DECLINE_INTENTS:
-            dispatcher.utter_message(response="utter_handoff_callback_declined")
-            return [SlotSet(STAGE, None)]
+        text = str(message.get("text") or "")
+        phone = find_phone(text)
         if phone is None:
-            if _asked_times(tracker) >= 1:
-                dispatcher.utter_message(response="utter_handoff_callback_declined")
-                return [SlotSet(STAGE, None)]
-            dispatcher.utter_message(response="utter_handoff_callback_invalid")
-            return []
+            return _not_a_number(dispatcher, tracker, text, intent)
         now = dt.datetime.now(dt.timezone.utc)
         due = settings.hours.next_opening(now)
         when = "会尽快" if due == now else when_phrase(due, now)
@@ -254,3 +326,33 @@ class ActionHandoff(Action):
         logger.info("Callback ticket %s (%s).", ticket.id, channel)
         dispatcher.utter_message(response="utter_handoff_callback_saved", when=when, phone=spoken_phone(phone))
         return [SlotSet(STAGE, None)]
+
+
+def _not_a_number(
+    dispatcher: CollectingDispatcher, tracker: Tracker, text: str, intent: str
+) -> list[dict[str, Any]] | None:
+    """The answer to "请留一个手机号" holds no number: one clear reply, the question kept open at most once more;
+    None for a question of its own (the knowledge base answers it)."""
+    plain = normalize(text)
+    if lost_to_scam(tracker, text):
+        # "我交掉了两千" after a scam call: what to do now comes first; the number is still welcome.
+        utter_aftermath(dispatcher)
+        dispatcher.utter_message(response="utter_handoff_callback_ask_again")
+        return []
+    about_a_number = _NUMBER_TALK.search(plain)
+    if intent in QUESTION_INTENTS and not about_a_number:
+        # The senior asked something else instead ("助浴几点开始"): that is answered, the number is not pressed.
+        return None
+    no_mobile = _NO_MOBILE.search(plain) or _OTHER_PHONE.search(plain)
+    if no_mobile and _asked_times(tracker) == 0:
+        # "我没有手机", "打我家里电话吧": a landline will do; asked once.
+        dispatcher.utter_message(response="utter_handoff_callback_landline")
+        return []
+    if intent in DECLINE_INTENTS or _DECLINE.search(plain) or _asked_times(tracker) >= 1:
+        dispatcher.utter_message(response="utter_handoff_callback_declined")
+        return [SlotSet(STAGE, None)]
+    if any(ch.isdigit() for ch in plain):
+        dispatcher.utter_message(response="utter_handoff_callback_invalid")
+    else:
+        dispatcher.utter_message(response="utter_handoff_callback_ask_again")
+    return []

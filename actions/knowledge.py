@@ -38,9 +38,25 @@ from rasa_sdk.types import DomainDict
 from actions.care import comfort, comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
+from actions.overview import (
+    booking_asked,
+    kind_asked,
+    kind_reply,
+    pair_reply,
+    question_clause,
+    two_bookings,
+    two_topics,
+)
+from actions.presentation import present, wanted
+from actions.scam import AGAIN as SCAM_AGAIN
+from actions.scam import lost_to_scam, repeats_the_warning, utter_aftermath
 from actions.understand import form_question, looks_like_question, states_correction
 from bookings.catalog import default_catalog
+from common.contacts import HOTLINE
+from common.followups import topic_words
+from common.topic_names import topic_names
 from knowledge_base.answers import (
+    SITUATION_NOTE,
     Reply,
     ask_street,
     compose,
@@ -52,7 +68,7 @@ from knowledge_base.answers import (
     street_places,
 )
 from knowledge_base.files import builtin_entries
-from knowledge_base.followup import Aspect, aspect_named, read, same_subject, street_only
+from knowledge_base.followup import Aspect, Reading, aspect_named, read, same_subject, street_only
 from knowledge_base.retrieval import Hit, LiveIndex
 from knowledge_base.schema import Entry
 from knowledge_base.store import KBStore
@@ -353,6 +369,42 @@ def _followup(index: LiveIndex, text: str, topic: Entry, aspect: Aspect | None, 
     return Resolved(reply, aspect, "missing")
 
 
+def _names_another(situation: str, topic: Entry) -> bool:
+    """The situation names a topic of its own ("我妈长护险" after 沪惠保), not only who the senior is ("我老伴瘫在
+    床上", "我坐轮椅"): a topic word of three characters or more (IntentRules' list) that the topic's title lacks."""
+    title = normalize(topic.title)
+    return any(len(word) >= 3 and word not in title for word in topic_names(normalize(situation)))
+
+
+def _eligibility(index: LiveIndex, text: str, topic: Entry, reading: Reading, context: Context) -> Resolved:
+    """Whether the senior's situation qualifies for the topic: a sibling entry about that very situation (外地户籍 for
+    "没有上海户口行伐" after 长护险), else the topic's eligibility (or its siblings', or its sentences'); and that the
+    official check decides."""
+    situation = topic_words(reading.situation or "")
+    own = _pairs(topic.title)
+    threshold = index.settings.threshold
+    for hit in index.search(f"{topic.title} {text}", top_k=5):
+        entry = index.entries.get(hit.id)
+        if entry is None or entry.id == topic.id or entry.street or hit.score < threshold:
+            continue
+        if same_subject(topic.title, entry.title) and (_pairs(entry.title) - own) & _pairs(situation):
+            reply = _entry_reply(entry, hit.score, context)
+            return Resolved(_with_note(reply), reading.aspect, "related", topic_id=topic.id)
+    resolved = _followup(index, text, topic, reading.aspect, context)
+    return replace(resolved, reply=_with_note(resolved.reply))
+
+
+def _pairs(text: str) -> set[str]:
+    plain = topic_words(text)
+    return {plain[i : i + 2] for i in range(len(plain) - 1)}
+
+
+def _with_note(reply: Reply) -> Reply:
+    if HOTLINE in reply.text:
+        return reply
+    return replace(reply, text=f"{reply.text}\n{SITUATION_NOTE}")
+
+
 def _other_topic(index: LiveIndex, other: str, topic: Entry | None, context: Context) -> Resolved | None:
     """ "那X呢": the previous question about X; X on its own first ("那沪惠保呢"), else X as a facet of the topic's
     subject ("那打印的呢" after 自书遗嘱 is 打印遗嘱), never the topic entry itself again."""
@@ -390,6 +442,17 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
         hits = _search(index, context.extra_topic, None)
         if hits and hits[0].score >= threshold:
             topic = entries.get(hits[0].id)
+    kind = kind_asked(index, text)
+    listed = kind_reply(index, kind, text) if kind is not None else None
+    if listed is not None:
+        # "老年人有啥保险可以买": the kind's main topics as numbered choices (before follow-ups: "可以买" is no
+        # question about the topic's eligibility here).
+        return Resolved(listed, None, "kind")
+    if topic is not None and reading.situation is not None and not _names_another(reading.situation, topic):
+        # "我有高血压能保伐" after 沪惠保: whether the senior qualifies, from the topic's eligibility first.
+        return _eligibility(index, text, topic, reading, context)
+    if reading.situation is not None and (topic is None or _names_another(reading.situation, topic)):
+        reading = replace(reading, bare=False)  # "我妈长护险能办伐": a question about 长护险 of its own
     if topic is not None and reading.bare:
         return _followup(index, text, topic, reading.aspect or context.aspect, context)
     if topic is None and reading.bare and reading.aspect is not None:
@@ -400,6 +463,10 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
         other = _other_topic(index, reading.other_topic, topic, context)
         if other is not None:
             return other
+    pair = two_topics(index, text, threshold)
+    if pair is not None:
+        # "长护险和沪惠保有啥区别": each one's short answer, numbered ("1" gives the whole entry).
+        return Resolved(pair_reply(*pair, text), None, "pair", topic_id=pair[0].entry.id)
     hits = _search(index, text, context.street)
     if topic is not None:
         hits = _topic_breaks_tie(index, text, topic, hits, context.street)
@@ -456,6 +523,7 @@ READBACK_AGAIN = "utter_booking_confirm_or_change"
 UNSURE_IN_BOOKING = "utter_form_question_unsure"
 CHOOSE_AGAIN = "utter_booking_choose_number"  # the list of free slots: "请回复 1 到 N 之间的数字。"
 OFFER_BOOKING = "utter_offer_booking"
+OFFER_TWO_BOOKINGS = "utter_offer_two_bookings"
 # A booking verb: "约助浴" starts a booking and needs no offer of one.
 _BOOKING_VERB = re.compile(r"约|订|报名|登记|安排")
 
@@ -491,17 +559,23 @@ def answer_in_booking(dispatcher: CollectingDispatcher, tracker: Tracker, text: 
             events = resolved.events
         else:
             dispatcher.utter_message(response=UNSURE_IN_BOOKING)
-    if (tracker.active_loop or {}).get("name") != BOOKING_FORM:
-        stage = tracker.get_slot(BOOKING_STAGE)
-        if stage == "confirm":
-            dispatcher.utter_message(response=READBACK_AGAIN)
-        elif stage == "choose":
-            count = len(tracker.get_slot("booking_choices") or [])
-            if count == 1:
-                dispatcher.utter_message(response=f"{CHOOSE_AGAIN}_one")
-            else:
-                dispatcher.utter_message(response=CHOOSE_AGAIN, count=str(count))
+    ask_booking_again(dispatcher, tracker)
     return events
+
+
+def ask_booking_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """After an answer at the read-back or the list of free slots, its question again (the form asks its own)."""
+    if (tracker.active_loop or {}).get("name") == BOOKING_FORM:
+        return
+    stage = tracker.get_slot(BOOKING_STAGE)
+    if stage == "confirm":
+        dispatcher.utter_message(response=READBACK_AGAIN)
+    elif stage == "choose":
+        count = len(tracker.get_slot("booking_choices") or [])
+        if count == 1:
+            dispatcher.utter_message(response=f"{CHOOSE_AGAIN}_one")
+        else:
+            dispatcher.utter_message(response=CHOOSE_AGAIN, count=str(count))
 
 
 def bookable_named(text: str) -> str | None:
@@ -519,9 +593,14 @@ def bookable_named(text: str) -> str | None:
 
 def offer_booking(dispatcher: CollectingDispatcher, tracker: Tracker, text: str, resolved: Resolved) -> None:
     """After a confident answer to a question naming a bookable service, its booking as a numbered choice."""
-    if not resolved.reply.confident or booking_in_progress(tracker):
-        return
+    if not resolved.reply.confident or resolved.reply.choices or booking_in_progress(tracker):
+        return  # a reply with numbered choices of its own ("1. 长护险 2. 沪惠保") gets no second numbered list
     name = bookable_named(text)
+    if name is None:
+        # "想约助浴 顺便问下助餐在哪" read as a question: the booking asked for is offered, not dropped.
+        code = booking_asked(text)
+        service = default_catalog().services.get(code) if code else None
+        name = service.name if service is not None else None
     if name is not None:
         dispatcher.utter_message(response=OFFER_BOOKING, service=name)
 
@@ -642,6 +721,10 @@ class ActionKnowledgeAnswer(Action):
         if check_unhelpful(tracker, text):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
             return []
+        if lost_to_scam(tracker, text):
+            # "钱打过去了" after a scam call, read as a question: what to do now, not the entry's warning again.
+            utter_aftermath(dispatcher)
+            return []
         if booking_in_progress(tracker):
             if tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose") and states_correction(text):
                 # "电话也错了，是139…" at the read-back, read as a follow-up question: it changes that field.
@@ -657,9 +740,21 @@ class ActionKnowledgeAnswer(Action):
             # "保险" typed alone is the menu button, not a question: ask which one, with numbered examples.
             dispatcher.utter_message(response=MENU_RESPONSES[menu])
             return []
-        resolved = answer(tracker, text, message)
+        both = two_bookings(text)
+        if both is not None:
+            # "助餐和助浴都想约" (IntentRules: a question): one booking at a time, both offered, neither dropped.
+            first, second = (default_catalog().services[code].name for code in both)
+            dispatcher.utter_message(response=OFFER_TWO_BOOKINGS, first=first, second=second)
+            return []
+        # "想订助餐 另外助浴多少钱": the question is its own clause; the booking is offered after its answer.
+        question = question_clause(text) if booking_asked(text) else None
+        resolved = answer(tracker, question or text, message)
         if not resolved.reply.confident:
             report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
+        if resolved.how == "search" and repeats_the_warning(tracker, resolved.reply.entry_id):
+            # "那个人讲他是警察 是真的伐" right after the scam warning and its entry: the short reminder, not both again.
+            dispatcher.utter_message(response=SCAM_AGAIN)
+            return []
         utter_resolved(dispatcher, resolved)
         offer_booking(dispatcher, tracker, text, resolved)
         return resolved.events
@@ -679,6 +774,9 @@ class ActionFallbackKnowledge(Action):
         text = str(message.get("text") or "")
         if text and check_unhelpful(tracker, text):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
+            return []
+        if lost_to_scam(tracker, text):
+            utter_aftermath(dispatcher)
             return []
         menu = typed_menu_intent(text) if text else None
         if menu is not None:
@@ -742,6 +840,11 @@ class ActionChitchat(Action):
         text = str((tracker.latest_message or {}).get("text") or "")
         if comfort(dispatcher, text):
             return []
+        if text and kind_asked(knowledge_index(), text) is not None:
+            # "老年人有什么福利" read as small talk: the kind's main topics.
+            resolved = answer(tracker, text)
+            utter_resolved(dispatcher, resolved)
+            return resolved.events
         reading = read(text) if text and tracker.get_slot(TOPIC) else None
         if reading is not None and reading.bare and reading.aspect is not None:
             # "啥人可以享受" right after an answer is a follow-up, whatever the classifier thought.
@@ -761,8 +864,8 @@ class ActionDeny(Action):
     Right after a knowledge answer it is a complaint about that answer (any "no" but a plain "no
     thanks" or a correction: :func:`is_complaint`): the question that got it is kept for the
     administrators (reason ``unhelpful``, masked before it is stored) and the senior is offered to ask
-    again in other words or to get a person. Anywhere else it is a plain "no" and gets the short
-    acknowledgement it always got."""
+    again in other words or to get a person. "听不懂", "看不懂" anywhere else get help with the replies
+    (actions/presentation.py); any other "no" gets the short acknowledgement it always got."""
 
     def name(self) -> str:
         return "action_deny"
@@ -771,6 +874,14 @@ class ActionDeny(Action):
         text = str((tracker.latest_message or {}).get("text") or "")
         if text and not text.startswith("/") and check_unhelpful(tracker, text, denied=True):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
+        elif (
+            text
+            and not text.startswith("/")
+            and wanted(text)
+            and is_complaint(text, tracker.latest_message or {}, denied=True)
+        ):
+            # "听不懂你讲的", "看不懂" with no answer before it: how to make the replies easier, not "好的，没关系".
+            present(dispatcher, tracker, text)
         else:
             dispatcher.utter_message(response="utter_deny_ack")
         return []

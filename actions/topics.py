@@ -18,6 +18,7 @@ from common.errors import ConfigError
 TABLE = Path(__file__).with_name("topics.yml")
 _TOPIC_KEYS = {"intent", "collection", "menu", "button", "ask", "first", "typed"}
 _HANDOFF_KEYS = {"intent", "action", "menu", "button"}
+_KIND_KEYS = {"name", "words", "collection", "titles"}
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,22 @@ class Handoff:
 
 
 @dataclass(frozen=True)
+class Kind:
+    """A kind of help a broad question asks about ("老年人有啥保险", "有啥补贴"): the words that name it, and
+    where its entries are: a knowledge-base collection, or the words their titles carry."""
+
+    name: str
+    words: tuple[str, ...]
+    collection: str | None = None
+    titles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Topics:
     topics: tuple[Topic, ...]
     handoff: Handoff
     menus: tuple[str, ...]
+    kinds: tuple[Kind, ...] = ()
 
     def by_intent(self, intent: str) -> Topic | None:
         return next((t for t in self.topics if t.intent == intent), None)
@@ -83,4 +96,20 @@ def load(path: Path = TABLE) -> Topics:
     numbers = [n for n, _, _ in Topics(topics, handoff, ()).menu_buttons()]
     if numbers != list(range(1, len(numbers) + 1)):
         raise ConfigError(f"{path}: menu numbers must run 1, 2, 3 … without gaps; they are {numbers}")
-    return Topics(topics, handoff, tuple(data.get("menus") or ()))
+    return Topics(topics, handoff, tuple(data.get("menus") or ()), _kinds(data.get("kinds") or [], path))
+
+
+def _kinds(raw: Any, path: Path) -> tuple[Kind, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: kinds must be a list")
+    kinds = []
+    for i, item in enumerate(raw):
+        checked = _checked(item, _KIND_KEYS, f"kind {i + 1}")
+        words = tuple(str(w) for w in checked.get("words") or ())
+        titles = tuple(str(w) for w in checked.get("titles") or ())
+        if not checked.get("name") or not words:
+            raise ConfigError(f"{path}: kind {i + 1} needs a name and at least one word")
+        if bool(checked.get("collection")) == bool(titles):
+            raise ConfigError(f"{path}: kind {i + 1} ({checked['name']}) needs either a collection or titles, not both")
+        kinds.append(Kind(str(checked["name"]), words, checked.get("collection"), titles))
+    return tuple(kinds)

@@ -73,9 +73,10 @@ class CountingOutputChannel(OutputChannel):
         self.inner = inner
         self.sent = 0
 
-    @classmethod
-    def name(cls) -> str:
-        return "counting"
+    def name(self) -> str:  # type: ignore[override]
+        """The name of the channel it forwards to: Rasa picks a response's channel variant by this name
+        (``channel: webchat`` in domain/conversation.yml), so counting must not hide which channel it is."""
+        return self.inner.name()
 
     # Counted only once the reply went out: a failed send still deserves the apology.
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:

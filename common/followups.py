@@ -138,7 +138,7 @@ ASPECTS: tuple[Aspect, ...] = (
         "eligibility",
         ("eligibility",),
         "谁可以办",
-        r"(?:谁|啥人|什么人|哪些人)?(?:能|可以|好)(?:不能)?(?:享受|买|拿|领|用|参加|申请|去|报名|装)|"
+        r"(?:谁|啥人|什么人|哪些人)?(?:能|可以|好)(?:不能)?(?:享受|买|拿|领|用|参加|申请|去|报名|装|投保|参保|保|办|约|住|进)|"
         r"条件|资格|够不够|符合|谁可以|谁能|啥人|什么人|哪些人|能不能办|能办吗|够格|有份|几岁",
     ),
     _aspect(
@@ -237,6 +237,33 @@ def topic_words(text: str) -> str:
     return str(PUNCT.sub("", rest))
 
 
+# "我有高血压能保伐", "八十五岁还能买伐", "没有上海户口行伐", "我这种情况可以伐": whether the senior, as they are,
+# qualifies for the entry being talked about. The message ends with a yes/no about being able (能保伐, 行不行,
+# 来得及伐) with no object after the verb, and says something about who the senior is (我…, an age, 户口, an illness).
+_CAN_DO = r"(?:保|投保|参保|买|办|申请|用|享受|参加|去|约|领|拿|报|赔|住|进|上|做|弄)"
+_ELIGIBLE_END = regex.compile(
+    # 好 is Shanghainese 能 only before a verb ("好保伐"); alone it is "good" ("心情不好", "约好了伐").
+    rf"(?:(?:还|也|都|就)?(?:(?:能|可以|能不能|可不可以|可以不可以){_CAN_DO}?|好{_CAN_DO})"
+    r"|(?<!不)(?:行|可以|成|算)|来得及|来不来得及|够格|符合|够条件|有份|有资格)"
+    r"(?:吗|不|没|呢|啊|吧|哇|嘛|呀|不行|不可以|没有|的|了)*$"
+)
+_SITUATION = regex.compile(
+    r"我|本人|自己|老伴|老头|老太|爸|妈|爷爷|奶奶|外婆|外公|儿子|女儿|岁|户口|户籍|医保|社保|外地|外省|病|癌|血压|血糖|糖尿|"
+    r"心脏|中风|瘫|残疾|轮椅|卧床|独居|一个人|退休|工资|低保|困难|情况|身体|识字|没有|不是|已经|这样|这种"
+)
+
+
+def situation_asked(text: str) -> str | None:
+    """The senior's situation, when the message asks whether it qualifies ("我有高血压能保伐" → 我有高血压), else None."""
+    plain = clean(text).strip()
+    plain = str(PUNCT.sub("", plain)) or plain
+    end = _ELIGIBLE_END.search(plain)
+    if end is None or end.start() == 0:
+        return None
+    situation = plain[: end.start()]
+    return situation if _SITUATION.search(situation) else None
+
+
 @dataclass(frozen=True)
 class Reading:
     """How a message relates to the conversation's topic."""
@@ -245,11 +272,16 @@ class Reading:
     bare: bool  # asks an aspect and names no topic: answer from the current entry
     other_topic: str | None  # "那X呢": X, to be asked the previous aspect
     more: bool = False  # "还有别的吗": the other entries about the same subject
+    situation: str | None = None  # "我有高血压能保伐": whether this situation qualifies for the topic
 
 
 def read(text: str) -> Reading:
     if asks_more(text):
         return Reading(None, True, None, more=True)
+    situation = situation_asked(text)
+    if situation is not None and aspect_of(text) in (None, _BY_NAME["eligibility"]):
+        # ("我女儿能去吗" asks who may go for the senior: proxy, read below.)
+        return Reading(_BY_NAME["eligibility"], True, None, situation=situation)
     aspect = aspect_of(text)
     rest = topic_words(text)
     if aspect is not None and len(rest) <= 1:

@@ -220,6 +220,55 @@ def more_about(entry: Entry, others: list[Entry]) -> str:
     return "\n".join(lines)
 
 
+SHORT_LEAD = "简单说："
+SHORT_CHARS = 60
+
+
+def short_version(entry: Entry, max_chars: int = SHORT_CHARS) -> str:
+    """The entry's answer in short ("讲得简单点"): its first sentences, about ``max_chars`` characters at most."""
+    kept: list[str] = []
+    for sentence in _SENTENCE.findall(entry.answer):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        if kept and len("".join(kept)) + len(sentence) > max_chars:
+            break
+        kept.append(sentence)
+    return SHORT_LEAD + "".join(kept)
+
+
+ASK_WHERE = f"拿不准的，可以打 {HOTLINE} 问，或者到{SERVICE_CENTRE}问。"
+
+
+def kind_list(kind: str, entries: list[Entry]) -> str:
+    """A broad question ("老年人有啥保险"): the kind's main topics as numbered choices."""
+    lines = [f"{kind}方面，常问的有这些："]
+    lines.extend(f"{i}. {entry.title}" for i, entry in enumerate(entries, start=1))
+    lines.append("想知道哪一样，请回复数字。")
+    lines.append(ASK_WHERE)
+    return "\n".join(lines)
+
+
+def _label(said: str, entry: Entry) -> str:
+    return said if 2 <= len(said) <= 8 else entry.title
+
+
+def pair_answers(parts: list[tuple[str, Entry]], *, compared: bool) -> str:
+    """Two topics in one question: each one's answer in short, numbered; then where to ask which suits."""
+    lines = ["这两样不是一回事，分开说：" if compared else "您问了两样，分开说："]
+    for i, (said, entry) in enumerate(parts, start=1):
+        lines.append(f"{i}. {_label(said, entry)}：{short_version(entry).removeprefix(SHORT_LEAD)}")
+    lines.append("想细问哪一样，请回复数字。")
+    if compared:
+        lines.append(f"哪样更适合您，要看您自己的情况，可以打 {HOTLINE} 问，或者到{SERVICE_CENTRE}问。")
+    else:
+        lines.append(ASK_WHERE)
+    return "\n".join(lines)
+
+
+SITUATION_NOTE = f"您的情况能不能办，最后以官方审核为准，可以打 {HOTLINE} 问，或者到{SERVICE_CENTRE}问。"
+
+
 def missing_aspect(entry: Entry, aspect: Aspect) -> str:
     """The entry the conversation is about does not say this: say so, and where to ask."""
     return f"「{entry.title}」这一条里没有写{aspect.label}。{OFFER_PERSON}"

@@ -68,10 +68,43 @@ _YES_SIGNS = regex.compile(
     r"[\U0001F3FB-\U0001F3FF\uFE0F\u200D\u2642\u2640]*[\s\p{P}]*)+"
 )
 AFFIRM_INTENT = "affirm"
+BOOK_INTENT = "book_service"
 
 
 class IntentRulesError(ConfigError, InvalidConfigException):
     """The rules table or the services file cannot be used; the message says what to fix."""
+
+
+def service_codes(path: Path | str) -> dict[str, str]:
+    """Every name and alias of a bookable service (normalized) → the service's code."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return {
+            normalize(str(w)): str(code)
+            for code, service in data["services"].items()
+            for w in [service["name"], *(service.get("aliases") or [])]
+            if normalize(str(w))
+        }
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as err:
+        raise IntentRulesError(f"IntentRules: cannot read service names from {path}: {err}") from err
+
+
+# "助浴怎么约", "日间照料哪能报名": how to book.
+_HOW_TO_BOOK = regex.compile(r"(?:怎么|哪能|如何|咋|怎样)(?:样)?(?:才能|可以|能)?(?:预约|约|订|报名|登记)")
+# A booking verb, and words that make a message a question.
+_BOOK_VERB = regex.compile(r"约|订|报名|登记")
+_ASKS = regex.compile(r"[?？]|吗|呢|啥|哪|几|多少|什么|怎么|要不要|能不能")
+
+
+def services_to_book(text: str, codes: dict[str, str]) -> set[str]:
+    """The distinct services a booking request names ("助餐和助浴都想约" → meal, bath; "约个公证 立遗嘱" → notary)."""
+    found: set[str] = set()
+    rest = text
+    for word in sorted(codes, key=len, reverse=True):
+        if word in rest:
+            found.add(codes[word])
+            rest = rest.replace(word, " ")
+    return found
 
 
 def service_words(path: Path | str) -> list[str]:
@@ -183,10 +216,17 @@ def load_questions(table: Path | str, services: Path | str) -> TopicQuestions | 
         raise IntentRulesError(f"IntentRules: {table}: questions: {err}") from err
 
 
+# A value given or corrected ("电话也错了，是139…", "地点改成大场镇") answers a form; it asks nothing.
+_VALUE_GIVEN = regex.compile(r"\d{7,}|错了|改成|改为|换成|应该是")
+
+
 def misread_followup(text: str, classified: str) -> bool:
     """A follow-up ("要铜钿伐") that the classifier read as ``classified`` (small talk, a greeting …) by mistake."""
+    if _VALUE_GIVEN.search(normalize(text)):
+        return False
     if classified in MISREAD_UNLESS_BOOKING:
-        if _BOOKING_WORDS.search(normalize(text)):
+        # "我九十岁了能约伐" asks whether the senior qualifies, not about their bookings.
+        if _BOOKING_WORDS.search(normalize(text)) and followups.situation_asked(text) is None:
             return False
     elif classified not in MISREAD_FOLLOWUP:
         return False
@@ -204,6 +244,7 @@ class IntentRules(GraphComponent):
     def __init__(self, config: dict[str, Any]) -> None:
         self._rules = load_rules(config["table"], config["services"], config.get("complaints", DEFAULT_COMPLAINTS))
         self._questions = load_questions(config["table"], config["services"])
+        self._services = service_codes(config["services"])
 
     @classmethod
     def create(
@@ -231,6 +272,13 @@ class IntentRules(GraphComponent):
             return AFFIRM_INTENT
         whole = _TRAILING.sub("", normalize(text).strip())
         ruled = next((intent for intent, pattern in self._rules if pattern.fullmatch(whole)), None)
+        if (ruled or classified) == BOOK_INTENT and self.two_services(whole):
+            # "助餐和助浴都想约": the form books one service; the knowledge answer offers both as numbered bookings.
+            return QUESTION_INTENTS[0]
+        if classified == "check_bookings" and ruled is None and _HOW_TO_BOOK.search(whole):
+            # "助浴怎么约" asks how to book (the knowledge answer, with the booking offered), not about my bookings.
+            ranked = [r.get(INTENT_NAME_KEY) for r in ranking or []]
+            return next((i for i in ranked if i in QUESTION_INTENTS), QUESTION_INTENTS[0])
         if ruled is not None or classified is None:
             return ruled
         if classified == "goodbye" and says_a_death(whole):
@@ -241,6 +289,12 @@ class IntentRules(GraphComponent):
         if self._questions is not None:
             return self._questions.reroute(whole, classified, ranking or [])
         return None
+
+    def two_services(self, whole: str) -> bool:
+        """Two distinct services asked to be booked at once, with no question beside them."""
+        if not _BOOK_VERB.search(whole) or _ASKS.search(whole):
+            return False
+        return len(services_to_book(whole, self._services)) >= 2
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

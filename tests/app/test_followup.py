@@ -340,3 +340,51 @@ def test_the_hedge_is_said_once_per_answer(index: LiveIndex) -> None:
         assert len(hedge.findall(whole.reply.text)) <= 1, whole.reply.text
         fees = resolve(index, "要多少钱", _context(index, entry_id))
         assert len(hedge.findall(fees.reply.text)) <= 1, fees.reply.text
+
+
+# ---- whether the senior, as they are, qualifies (issue 10) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "situation"),
+    [
+        ("我血压高能保伐", "我血压高"),
+        ("九十岁了还能买吗", "九十岁了"),
+        ("户口不在上海行不行", "户口不在上海"),
+        ("像我这样的可以伐", "像我这样的"),
+        ("我老伴中风了能办吗", "我老伴中风了"),
+    ],
+)
+def test_a_situation_asked_is_an_eligibility_follow_up(text: str, situation: str) -> None:
+    reading = read(text)
+    assert reading.bare and reading.aspect is not None and reading.aspect.name == "eligibility"
+    assert reading.situation is not None and reading.situation.startswith(situation[:2])
+
+
+@pytest.mark.parametrize("text", ["长护险能办伐", "我有高血压能办长处方伐", "我女儿能去吗", "网上能办伐"])
+def test_no_situation_when_the_question_names_its_object_or_asks_another_facet(text: str) -> None:
+    assert read(text).situation is None
+
+
+@pytest.mark.parametrize(
+    ("topic", "follow_up"),
+    [
+        ("ins-huhuibao-toubao", "我血压高能保伐"),
+        ("ins-laonian-yiwaixian", "我得过糖尿病还能买吗"),
+        ("svc-changhuxian-shenqing", "我老伴中风了能办吗"),
+        ("svc-rijian-zhaoliao", "我腿脚不好坐轮椅能去伐"),
+    ],
+)
+def test_eligibility_follow_ups_keep_the_topic(index: LiveIndex, topic: str, follow_up: str) -> None:
+    # The issue: after an insurance entry, "我有高血压能保伐" was answered with 长处方.
+    then = resolve(index, follow_up, _context(index, topic))
+    assert then.how in ("followup", "related"), then
+    entry = index.entries[str(then.reply.entry_id)]
+    assert then.reply.entry_id == topic or same_subject(index.entries[topic].title, entry.title), then
+    assert "谁可以" in then.reply.text or "关于「" in then.reply.text
+    assert "12345" in then.reply.text, "the official check decides: where to ask"
+
+
+def test_a_situation_that_names_another_topic_is_a_question_of_its_own(index: LiveIndex) -> None:
+    then = resolve(index, "我妈长护险能办伐", _context(index, "ins-huhuibao-toubao"))
+    assert then.reply.entry_id and "huhuibao" not in then.reply.entry_id, then

@@ -21,6 +21,8 @@ from staff.queue import Queue
 from tests.app.staff_support import PASSWORD, SECRETS
 
 OPEN = "daily 00:00-24:00"
+# Every turn of the handoff ends with listening: no rule predicts what follows once it moved handoff_stage.
+LISTEN = {"event": "followup", "timestamp": None, "name": "action_listen"}
 CLOSED = "mon 00:00-00:01"  # the next shift: a Monday; is_open is forced False in _closed, whatever the clock
 
 
@@ -196,3 +198,71 @@ def test_a_question_about_the_form_read_as_asking_for_a_person_is_answered_in_th
     result, messages = _run(tracker)
     assert [m["response"] for m in messages] == [response]
     assert result == [{"event": "followup", "name": "booking_form", "timestamp": None}]
+
+
+# ---- any answer to the question for a number gets one clear reply (issue 10) ----------------------------------
+
+ASKED = [
+    {"event": "user", "text": "转人工", "parse_data": {"intent": {"name": "request_human"}}},
+    {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_handoff_callback_ask"}},
+]
+STAGE = {"handoff_stage": "callback_phone"}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "phone"),
+    [
+        ("一三九 一二三四 五六七八", "inform", "139 1234 5678"),
+        ("幺五零幺二三四五六七八", "choose", "150 1234 5678"),
+        ("13612349876 谢谢侬", "thanks", "136 1234 9876"),
+        ("座机 56781234", "inform", "021 5678 1234"),
+    ],
+)
+def test_a_number_in_any_form_is_taken_whatever_the_classifier_said(
+    staff_env: Queue, text: str, intent: str, phone: str
+) -> None:
+    events, messages = _run(_tracker(text, intent, slots=STAGE, events=ASKED))
+    assert [m["response"] for m in messages] == ["utter_handoff_callback_saved"] and messages[0]["phone"] == phone
+    assert events[-1] == LISTEN and len(staff_env.open_tickets()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "response"),
+    [
+        ("我没手机的", "chitchat", "utter_handoff_callback_landline"),
+        ("打我家里的电话好了", "out_of_scope", "utter_handoff_callback_landline"),
+        ("好的", "affirm", "utter_handoff_callback_ask_again"),
+        ("覅了 谢谢", "thanks", "utter_handoff_callback_declined"),
+    ],
+)
+def test_no_number_gets_one_reply_that_fits(staff_env: Queue, text: str, intent: str, response: str) -> None:
+    events, messages = _run(_tracker(text, intent, slots=STAGE, events=ASKED))
+    assert [m["response"] for m in messages] == [response]
+    assert events[-1] == LISTEN and staff_env.open_tickets() == []
+
+
+def test_a_question_instead_of_a_number_is_answered_and_the_question_dropped(staff_env: Queue) -> None:
+    events, messages = _run(_tracker("助浴一次多少钱", "ask_care_service", slots=STAGE, events=ASKED))
+    assert messages and messages[0].get("custom", {}).get("kb_entry"), messages
+    assert {"event": "slot", "name": "handoff_stage", "value": None, "timestamp": None} in events
+
+
+def test_money_lost_to_a_scam_while_a_number_is_awaited_gets_the_aftermath_first(staff_env: Queue) -> None:
+    scam = [
+        {"event": "user", "text": "有人冒充公安叫我转钱", "parse_data": {"intent": {"name": "scam_worry"}}},
+        {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_handoff_callback_ask"}},
+    ]
+    _, messages = _run(_tracker("我交掉了三千", "inform", slots=STAGE, events=scam))
+    assert [m["response"] for m in messages] == ["utter_scam_aftermath", "utter_handoff_callback_ask_again"]
+
+
+def test_a_stage_left_over_from_an_earlier_question_is_no_answer(staff_env: Queue) -> None:
+    # The senior asked something else after the question for a number; a later "2" picks from that answer's list.
+    moved_on = [
+        *ASKED,
+        {"event": "user", "text": "助浴怎么约", "parse_data": {"intent": {"name": "ask_care_service"}}},
+        {"event": "bot", "text": "…", "data": {"custom": {"kb_entry": "svc-zhuyu-shangmen", "confident": True}}},
+    ]
+    tracker = _tracker("2", "choose", slots=STAGE, events=moved_on)
+    assert not handoff.awaiting_number(tracker)
+    assert handoff.awaiting_number(_tracker("2", "choose", slots=STAGE, events=ASKED))

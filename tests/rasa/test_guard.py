@@ -80,3 +80,15 @@ def test_a_long_message_is_answered_and_told_its_middle_may_have_been_skipped() 
         asyncio.run(answer_or_apologize(bot, UserMessage(text, out, "guard-test")))
         assert [m["text"] for m in out.messages].count(LONG_MESSAGE) == notices
         assert out.messages[0]["text"] == "答复"
+
+
+def test_the_channel_keeps_its_name_so_responses_can_differ_per_channel() -> None:
+    # Rasa picks a response's `channel:` variant (the web page's A+ button, WeChat's settings) by this name.
+    seen: list[str] = []
+
+    async def handler(message: UserMessage) -> None:
+        seen.append(message.output_channel.name())
+        await message.output_channel.send_response(message.sender_id, {"text": "您好"})
+
+    _run(handler)
+    assert seen == [CollectingOutputChannel.name()]

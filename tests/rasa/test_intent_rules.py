@@ -287,3 +287,59 @@ def test_a_service_name_is_not_a_choice_or_a_yes(rules: IntentRules, text: str, 
 )
 def test_a_plain_choice_or_yes_stays(rules: IntentRules, text: str, classified: str) -> None:
     assert rules.intent_for(text, classified) in (None, classified)
+
+
+@pytest.mark.parametrize(
+    "text", ["侬到底是真人还是电脑", "回我话的是机器人吧", "你是不是人呀", "这边是自动回的伐", "跟我讲话的是啥人"]
+)
+def test_who_is_answering_is_ask_identity(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "request_human") == "ask_identity"
+
+
+@pytest.mark.parametrize("text", ["我要跟真人讲", "帮我转个真人", "你们有机器人上门服务吗", "转人工"])
+def test_asking_for_a_person_or_a_service_is_no_identity_question(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "request_human") != "ask_identity"
+
+
+@pytest.mark.parametrize(
+    "text", ["字小看勿清", "眼睛老花了 字放大点", "侬讲慢一眼", "讲短点好伐", "东西太多看不过来", "可以用语音讲吗"]
+)
+def test_how_replies_look_is_ask_presentation(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "emergency") == "ask_presentation"
+
+
+@pytest.mark.parametrize(
+    "text", ["看不懂药品说明书怎么办", "养老院排队太长了", "我突然看不清了", "听不懂上海话的护工有吗"]
+)
+def test_presentation_words_about_something_else_are_left_alone(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "ask_care_service") != "ask_presentation"
+
+
+def test_a_situation_asked_with_a_booking_word_is_no_bookings_check() -> None:
+    # "我九十岁了能约伐" after a question about 助浴: whether the senior qualifies, not "您现在没有预约".
+    assert misread_followup("我八十八了还能约伐", "check_bookings")
+    assert not misread_followup("我约的助浴几点来", "check_bookings")
+
+
+@pytest.mark.parametrize("text", ["助浴跟助餐都要约", "帮我约个上门助浴 再订个送餐"])
+def test_two_services_to_book_are_a_question_the_knowledge_answer_offers_both_of(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "book_service") == "ask_care_service"
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [("约个公证 立遗嘱", "book_service"), ("帮我约助浴 助餐在哪", "book_service"), ("助餐助浴都不约了", "stop")],
+)
+def test_one_service_a_question_or_a_stop_keep_their_intent(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) in (None, classified)
+
+
+@pytest.mark.parametrize("text", ["电话也错了，是13912345678", "地点改成大场镇", "号码应该是13812345678"])
+def test_a_value_given_at_a_form_is_no_follow_up_whatever_the_classifier_said(text: str) -> None:
+    assert not misread_followup(text, "nlu_fallback")
+
+
+@pytest.mark.parametrize("text", ["日间照料哪能报名", "上门助浴要怎么预约"])
+def test_how_to_book_is_a_question_not_a_look_at_ones_bookings(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "check_bookings") in ("ask_care_service", "ask_legal", "ask_insurance")
+    assert rules.intent_for("我约的助浴怎么取消", "check_bookings") is None
