@@ -287,3 +287,17 @@ def test_a_service_name_is_not_a_choice_or_a_yes(rules: IntentRules, text: str, 
 )
 def test_a_plain_choice_or_yes_stays(rules: IntentRules, text: str, classified: str) -> None:
     assert rules.intent_for(text, classified) in (None, classified)
+
+
+@pytest.mark.parametrize(
+    "text", ["有没有人能陪我说说话", "谁来陪我聊聊天呀", "侬能陪我讲讲闲话伐", "我就想找个人说说话", "有人陪我说说话吗"]
+)
+def test_a_wish_for_company_is_small_talk_that_comforts_not_a_request_for_an_agent(
+    rules: IntentRules, text: str
+) -> None:
+    assert rules.intent_for(text) == "chitchat"
+
+
+@pytest.mark.parametrize("text", ["帮我转人工", "我要找工作人员", "找个人帮我办长护险"])
+def test_asking_for_an_agent_is_left_alone(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text) is None
