@@ -129,6 +129,9 @@ class Assessment:
     asking: bool = False
     rank: int | None = None  # position in the precedence of the group that named the kind
     concern: str | None = None  # no danger now, but a trouble below an emergency (the table's `concerns`, or feelings)
+    # a health complaint said with a severe word or a sign of the body (血压二百多 头痛得厉害): more than a worry, so a
+    # classifier's alarm for it stands even beside a mention
+    urgent: bool = False
 
 
 def _union(patterns: Any, where: str) -> regex.Pattern[str] | None:
@@ -407,7 +410,12 @@ def _found(pattern: regex.Pattern[str] | None, table: SafetyTable, text: str) ->
 
 
 def concern_of(table: SafetyTable, text: str) -> str | None:
-    """The trouble below an emergency ``text`` describes (``text`` after the table's spellings), if any.
+    """The trouble below an emergency ``text`` describes (``text`` after the table's spellings), if any."""
+    return _concern(table, text)[0]
+
+
+def _concern(table: SafetyTable, text: str) -> tuple[str | None, bool]:
+    """The trouble below an emergency ``text`` describes, and whether it is a health complaint that is more.
 
     None when the message names a service or benefit (家庭医生能上门伐: the classifier's job), calmly retells
     the news, says someone is hurt or on a machine (滑倒, 制氧机: the danger phrases or the classifier), or asks
@@ -417,12 +425,12 @@ def concern_of(table: SafetyTable, text: str) -> str | None:
     (痛得厉害, 突然, 高烧).
     """
     if table.services is not None and table.services.search(text):
-        return None
+        return None, False
     if table.hearsay is not None and table.hearsay.search(text) and _calm(table, text):
-        return None
+        return None, False
     for stop in (table.harm, table.requests):
         if stop is not None and stop.search(text):
-            return None
+            return None, False
     feelings = _found(table.feelings, table, text)
     body = table.signs is not None and bool(table.signs.search(text))
     heart_alone = False
@@ -433,9 +441,9 @@ def concern_of(table: SafetyTable, text: str) -> str | None:
             heart_alone = True
             continue
         if group.kind == HEALTH and (heart_alone or body or (table.severe is not None and table.severe.search(text))):
-            return None
-        return group.kind
-    return FEELINGS if feelings and not heart_alone else None
+            return None, True
+        return group.kind, False
+    return (FEELINGS if feelings and not heart_alone else None), False
 
 
 def assess(table: SafetyTable, text: str) -> Assessment:
@@ -481,11 +489,13 @@ def assess(table: SafetyTable, text: str) -> Assessment:
     # (a scam story, a worry).
     about_a_service = bool(table.services and table.services.search(text)) and _calm(table, _HOW_TO.sub(" ", text))
     calm_mention = calm and any(p and p.search(text) for p in (table.mentions, table.hearsay))
+    concern, urgent = _concern(table, spelled)
     return Assessment(
         None,
         mentioned or _topic_in_a_mention(table, text),
         asking or about_a_service or calm_mention,
-        concern=concern_of(table, spelled),
+        concern=concern,
+        urgent=urgent,
     )
 
 
@@ -506,6 +516,7 @@ def combine(results: Iterable[Assessment], table: SafetyTable | None = None) -> 
         bool(found) and all(r.asking for r in found),
         best.rank if best else None,
         concerns[0] if concerns and best is None else None,
+        best is None and any(r.urgent for r in found),
     )
 
 

@@ -19,7 +19,8 @@ When the classifier alone said ``emergency`` for a message that only mentions da
 fearing a fall, the news, a question about what would happen), or for a question that says nothing of
 danger now, the guard hands the message to the classifier's next guess — judged like any other guess, with
 the fallback thresholds the intent model chose (:mod:`bot.components.calibrated_fallback`): a next guess at
-0.004 is ``nlu_fallback``, not a scam warning. So is its alarm for feelings alone (一个人在家 睡不着): small
+0.004 is ``nlu_fallback``, not a scam warning. A health complaint said with a severe word or a sign of the body
+(血压二百多 头痛得厉害) is never handed on: the alarm stands. So is its alarm for feelings alone (一个人在家 睡不着): small
 talk and the fallback's knowledge-base search both comfort first (actions/care.py).
 """
 
@@ -147,7 +148,7 @@ class EmergencyGuard(GraphComponent):
                     current.get(INTENT_NAME_KEY),
                 )
                 self._route(message, intent, CONCERN_ENTITY, found.concern)
-            elif said_emergency and (found.mentioned or found.asking or found.concern == FEELINGS):
+            elif said_emergency and not found.urgent and (found.mentioned or found.asking or found.concern == FEELINGS):
                 self._hand_on(message)
             elif said_emergency:
                 self._route(message, self._intent, KIND_ENTITY, GENERAL)

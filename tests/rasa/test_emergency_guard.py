@@ -681,3 +681,26 @@ def test_two_next_guesses_too_close_together_are_nlu_fallback(pipeline: tuple[Te
         ranking=[("emergency", 0.3), ("ask_insurance", 0.33), ("ask_care_service", 0.3)],
     )
     assert message.get(INTENT)["name"] == "nlu_fallback"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("血压二百多 头痛得厉害", "general"),  # 200 and more with a headache: no idiom, an emergency
+        ("头晕得很 量了血压两百一十", "general"),
+        ("头痛得从来没这么厉害过 还吐了", "stroke"),  # the worst headache, said without 有
+    ],
+)
+def test_the_fresh_batchs_missed_emergencies_are_raised_by_the_guard_alone(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind
+
+
+@pytest.mark.parametrize("text", ["血压二百一 要紧伐", "头痛得厉害 血压高 要紧伐"])
+def test_a_classifiers_alarm_for_a_health_complaint_that_is_more_than_a_worry_is_never_handed_on(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    message = _classify(pipeline, text, said="emergency", ranking=[("emergency", 0.99), ("reschedule_booking", 0.001)])
+    assert message.get(INTENT)["name"] == "emergency" and _concern(message) is None
