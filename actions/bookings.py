@@ -68,6 +68,7 @@ from actions.family_booking import Said, booking_for, decide, parent_asked_about
 from actions.knowledge import answer, answer_entry, answer_in_booking, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
 from actions.proactive import BOOKING_REFUSALS, care, parent_consent_outdated, say_booking_refusal
+from actions.safety import QUESTION_ANSWERS
 from actions.understand import fields_named, form_question, is_stop, looks_like_question, parse_correction
 from bookings.catalog import SHANGHAI, find_service
 from bookings.store import (
@@ -554,8 +555,13 @@ def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int 
 
     Buttons (channels without buttons show them as numbers), the entries offered by an unsure
     knowledge answer ("您是不是想问：1. …"), and the numbered examples of a topic menu
-    ("您想问哪种保险？比如：1. 长护险怎么申请") all work the same way.
+    ("您想问哪种保险？比如：1. 长护险怎么申请") all work the same way. A question a safety reply asked
+    (utter_palpitations: the body or the feelings) is answered by its own reader (actions/safety.py).
     """
+    for event in last_bot_messages(tracker):
+        asked = (event.get("metadata") or {}).get("utter_action")
+        if asked in QUESTION_ANSWERS:
+            return QUESTION_ANSWERS[asked](dispatcher, tracker, number)
     for event in reversed(last_bot_messages(tracker)):
         data = event.get("data") or {}
         buttons = data.get("buttons") or []

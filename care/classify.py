@@ -4,7 +4,8 @@ A small rule reader, on purpose: the reply comes after one fixed question, the c
 and a mistake must fall on the safe side. Order matters: danger now wins over everything, read by
 :mod:`textnorm.safety` — the code and table (training_data/safety.yml) the Rasa pipeline's EmergencyGuard
 uses, so a reply is read with the same Shanghainese and voice-input spellings (爬勿起来, 兄口痛, 就命), the same
-danger phrases and the same idea of a mention (昨天跌了一跤 现在好了 is no emergency); "unwell" wins over
+danger phrases and the same idea of a mention (昨天跌了一跤 现在好了 is no emergency), and the same health
+complaints below an emergency (血压一百七, 血糖有点高: unwell); "unwell" wins over
 "fine" (不太好, 还好就是头晕 are unwell); a negated complaint (不疼, 没什么不舒服) is fine.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 
 from textnorm import normalize
-from textnorm.safety import assess_text
+from textnorm.safety import HEALTH, PALPITATIONS, assess_text
 
 FINE, UNWELL, EMERGENCY, OTHER = "fine", "unwell", "emergency", "other"
 
@@ -31,7 +32,8 @@ def classify(text: str) -> str:
     if assess_text(text).kind is not None:
         return EMERGENCY
     without_negated = _NEGATED_COMPLAINT.sub("", clean)
-    if _UNWELL.search(without_negated):
+    # a health complaint below an emergency, or 心慌 with loneliness or worry, as the chat reads them
+    if _UNWELL.search(without_negated) or assess_text(without_negated).concern in (HEALTH, PALPITATIONS):
         return UNWELL
     if _FINE.search(clean) or _NEGATED_COMPLAINT.search(clean):
         return FINE

@@ -21,6 +21,11 @@ What :func:`assess` decides, in order:
    the message reports it happening to someone (``reported``: 我妈把降压药吃多了, 他吃了一把安眠药叫不醒,
    胸口好痛, 闻到一股煤气味, 刚刚). A senior in danger often asks (煤气味好重怎么办, 我胸口好痛怎么办): 怎么办 is
    never such a question, and a question in a clause of its own after a danger phrase follows a report.
+4. No danger now: a trouble below an emergency (the table's ``concerns``) — 心慌 said with loneliness, worry or
+   sleeplessness (``palpitations``), a burst pipe, a blocked drain, a power cut, a broken lift or lock, a health
+   complaint such as 头晕 血压170 — names the ``concern``, unless the message names a service, retells the news,
+   supposes, says it is over or not so; a health complaint said with a ``severe`` word (痛得厉害, 突然, 高烧)
+   or with 心慌 and no feelings is none. Feelings alone are the concern ``feelings``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ from textnorm.normalize import normalize
 
 DEFAULT_TABLE = Path(__file__).resolve().parent.parent / "training_data" / "safety.yml"
 GENERAL = "general"
+# Concerns the code treats apart (the table's ``concerns`` name the others): 心慌 counts only with feelings,
+# a health complaint not with 心慌 alone; feelings alone are a concern of their own.
+PALPITATIONS, HEALTH, FEELINGS = "palpitations", "health", "feelings"
 
 _TABLE_KEYS = {
     "version",
@@ -60,6 +68,13 @@ _TABLE_KEYS = {
     "reported",
     "frames",
     "negations",
+    "concerns",
+    "feelings",
+    "severe",
+    "signs",
+    "harm",
+    "requests",
+    "settled",
 }
 _CLAUSE_BREAK = regex.compile(r"[，,。.!！?？;；、\s]+")
 
@@ -96,6 +111,13 @@ class SafetyTable:
     reported: regex.Pattern[str] | None = None  # 我妈, 胸口好痛, 吃了两粒: it is happening to someone
     frames: regex.Pattern[str] | None = None  # 我想问, 我有高血压: the asker, not the one in danger
     negations: regex.Pattern[str] | None = None  # 不是, 没有 right before a danger phrase: it is not so
+    concerns: tuple[Group, ...] = ()  # below an emergency, in the table's order: the first that counts names it
+    feelings: regex.Pattern[str] | None = None  # 一个人, 睡不着, 想儿子: with 心慌, `palpitations`
+    severe: regex.Pattern[str] | None = None  # 痛得厉害, 突然, 高烧: a health complaint that may be more
+    signs: regex.Pattern[str] | None = None  # 站不稳, 冷汗, 喘: beside 心慌 or a complaint, more than a worry
+    requests: regex.Pattern[str] | None = None  # 去不了, 天天问问我, 转人工: a concern beside one is its reason
+    harm: regex.Pattern[str] | None = None  # 滑倒, 受伤, 制氧机: someone hurt, or a life on a machine: no concern
+    settled: regex.Pattern[str] | None = None  # 去年, 已经好了, 修好了: a concern that is over
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,10 @@ class Assessment:
     # calmly holds a mention: a classifier's alarm for it is handed on
     asking: bool = False
     rank: int | None = None  # position in the precedence of the group that named the kind
+    concern: str | None = None  # no danger now, but a trouble below an emergency (the table's `concerns`, or feelings)
+    # a health complaint said with a severe word or a sign of the body (血压二百多 头痛得厉害): more than a worry, so a
+    # classifier's alarm for it stands even beside a mention
+    urgent: bool = False
 
 
 def _union(patterns: Any, where: str) -> regex.Pattern[str] | None:
@@ -162,6 +188,15 @@ def _groups(raw_kinds: Any, precedence: Any) -> tuple[tuple[Group, ...], tuple[s
     return tuple(found[n] for n in precedence), kinds
 
 
+def _concerns(raw: Any) -> tuple[Group, ...]:
+    """``concerns``: each kind of trouble below an emergency with its phrases, first listed first."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise SafetyTableError("'concerns' must map each kind of trouble below an emergency to its phrases")
+    return tuple(Group(str(kind), str(kind), _phrases(body, f"concerns.{kind}")) for kind, body in raw.items())
+
+
 def load_table(path: Path | str) -> SafetyTable:
     """Compile the safety table; a bad file is a configuration error that says what to fix."""
     try:
@@ -191,9 +226,21 @@ def load_table(path: Path | str) -> SafetyTable:
                 "reported",
                 "frames",
                 "negations",
+                "feelings",
+                "severe",
+                "signs",
+                "harm",
+                "requests",
+                "settled",
             )
         }
-        return SafetyTable(groups=groups, kinds=kinds, spellings=_spellings(data.get("spellings")), **lists)
+        return SafetyTable(
+            groups=groups,
+            kinds=kinds,
+            spellings=_spellings(data.get("spellings")),
+            concerns=_concerns(data.get("concerns")),
+            **lists,
+        )
     except SafetyTableError as err:
         raise SafetyTableError(f"safety table {path}: {err}") from None
     except (OSError, yaml.YAMLError, TypeError, regex.error) as err:
@@ -346,6 +393,59 @@ def _asked_in_its_clause(table: SafetyTable, text: str, start: int, end: int) ->
     return any(table.knowledge.search(text, s, e) for s, e in _clauses(text) if s < end and start < e)
 
 
+def _concern_counts(table: SafetyTable, text: str, start: int, end: int) -> bool:
+    """A concern phrase at ``[start, end)`` counts unless it is said not to be so (没有头痛), or its clause supposes
+    it (万一停电了) or says it is over (去年水管爆过, 已经修好了)."""
+    if _negated(table, text, start):
+        return False
+    clause_start, clause_end = _clause_of(text, start)
+    for pattern in (table.hypothetical, table.settled):
+        if pattern is not None and pattern.search(text, clause_start, clause_end):
+            return False
+    return True
+
+
+def _found(pattern: regex.Pattern[str] | None, table: SafetyTable, text: str) -> bool:
+    return pattern is not None and any(_concern_counts(table, text, m.start(), m.end()) for m in pattern.finditer(text))
+
+
+def concern_of(table: SafetyTable, text: str) -> str | None:
+    """The trouble below an emergency ``text`` describes (``text`` after the table's spellings), if any."""
+    return _concern(table, text)[0]
+
+
+def _concern(table: SafetyTable, text: str) -> tuple[str | None, bool]:
+    """The trouble below an emergency ``text`` describes, and whether it is a health complaint that is more.
+
+    None when the message names a service or benefit (家庭医生能上门伐: the classifier's job), calmly retells
+    the news, says someone is hurt or on a machine (滑倒, 制氧机: the danger phrases or the classifier), or asks
+    for something to be done (腿疼 去不了了: the booking one cannot go to).
+    心慌 counts with feelings (一个人, 睡不着, 想儿子) and no sign of the body (站不稳, 冷汗, 喘); said without
+    them it leaves a health complaint beside it to the classifier, and so does a sign or a ``severe`` word
+    (痛得厉害, 突然, 高烧).
+    """
+    if table.services is not None and table.services.search(text):
+        return None, False
+    if table.hearsay is not None and table.hearsay.search(text) and _calm(table, text):
+        return None, False
+    for stop in (table.harm, table.requests):
+        if stop is not None and stop.search(text):
+            return None, False
+    feelings = _found(table.feelings, table, text)
+    body = table.signs is not None and bool(table.signs.search(text))
+    heart_alone = False
+    for group in table.concerns:
+        if not any(_found(pattern, table, text) for pattern in group.patterns):
+            continue
+        if group.kind == PALPITATIONS and (body or not feelings):
+            heart_alone = True
+            continue
+        if group.kind == HEALTH and (heart_alone or body or (table.severe is not None and table.severe.search(text))):
+            return None, True
+        return group.kind, False
+    return (FEELINGS if feelings and not heart_alone else None), False
+
+
 def assess(table: SafetyTable, text: str) -> Assessment:
     """What kind of danger now ``text`` describes, if any.
 
@@ -356,6 +456,7 @@ def assess(table: SafetyTable, text: str) -> Assessment:
     that asks what would happen, in a message that says it happens to nobody ("降压药吃多了会怎么样").
     """
     text = respell(table, text)
+    spelled = text  # concerns are read before the idioms go: 血压 and 漏水 are idioms of danger, not of concerns
     general = _general_question(table, text)  # before idioms go: 我有高血压 holds the idiom 血压
     mentioned = False
     if table.idioms is not None:
@@ -388,19 +489,34 @@ def assess(table: SafetyTable, text: str) -> Assessment:
     # (a scam story, a worry).
     about_a_service = bool(table.services and table.services.search(text)) and _calm(table, _HOW_TO.sub(" ", text))
     calm_mention = calm and any(p and p.search(text) for p in (table.mentions, table.hearsay))
-    return Assessment(None, mentioned or _topic_in_a_mention(table, text), asking or about_a_service or calm_mention)
+    concern, urgent = _concern(table, spelled)
+    return Assessment(
+        None,
+        mentioned or _topic_in_a_mention(table, text),
+        asking or about_a_service or calm_mention,
+        concern=concern,
+        urgent=urgent,
+    )
 
 
-def combine(results: Iterable[Assessment]) -> Assessment:
-    """One verdict for several readings of one message (normalized and as typed): the highest-ranked danger."""
+def combine(results: Iterable[Assessment], table: SafetyTable | None = None) -> Assessment:
+    """One verdict for several readings of one message (normalized and as typed): the highest-ranked danger;
+    without one, the concern listed first in ``table`` (feelings last)."""
     found = list(results)
     ranked = [r for r in found if r.kind is not None and r.rank is not None]
     best = min(ranked, key=lambda r: r.rank or 0) if ranked else None
+    order = [g.kind for g in table.concerns] if table is not None else []
+    concerns = sorted(
+        {r.concern for r in found if r.concern is not None},
+        key=lambda c: order.index(c) if c in order else len(order),
+    )
     return Assessment(
         best.kind if best else None,
         any(r.mentioned for r in found),
         bool(found) and all(r.asking for r in found),
         best.rank if best else None,
+        concerns[0] if concerns and best is None else None,
+        best is None and any(r.urgent for r in found),
     )
 
 
@@ -408,4 +524,4 @@ def assess_text(text: str, table: SafetyTable | None = None) -> Assessment:
     """``text`` as typed, read both normalized (simplified, Shanghainese → Mandarin) and as it came."""
     table = table or default_table()
     readings = dict.fromkeys(t for t in (normalize(text) if text else "", text) if t)
-    return combine(assess(table, t) for t in readings)
+    return combine((assess(table, t) for t in readings), table)

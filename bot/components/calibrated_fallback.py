@@ -33,6 +33,33 @@ from rasa.shared.nlu.training_data.message import Message
 from bot.components.linear_intent import FALLBACK_KEY
 
 
+def suggested_thresholds(message: Message, default: tuple[float, float]) -> tuple[float, float]:
+    """(threshold, ambiguity threshold) for ``message``: the intent model's suggestion it carries, else ``default``."""
+    suggested = message.get(FALLBACK_KEY)
+    if isinstance(suggested, dict):
+        return float(suggested[THRESHOLD_KEY]), float(suggested[AMBIGUITY_THRESHOLD_KEY])
+    return default
+
+
+def ambiguous(ranking: list[dict[str, Any]], ambiguity: float) -> bool:
+    """The first two guesses of ``ranking`` are closer than ``ambiguity``."""
+    return len(ranking) >= 2 and (
+        float(ranking[0].get(PREDICTED_CONFIDENCE_KEY, 1.0)) - float(ranking[1].get(PREDICTED_CONFIDENCE_KEY, 1.0))
+        < ambiguity
+    )
+
+
+def falls_back(ranking: list[dict[str, Any]], threshold: float, ambiguity: float) -> bool:
+    """The first guess of ``ranking`` (none at all) is below ``threshold``, or too close to the second."""
+    first = ranking[0].get(PREDICTED_CONFIDENCE_KEY) if ranking else None
+    return first is None or float(first) < threshold or ambiguous(ranking, ambiguity)
+
+
+def fallback_intent(threshold: float) -> dict[str, Any]:
+    """What a message below the thresholds is read as (Rasa's ``nlu_fallback``, at the threshold)."""
+    return {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME, PREDICTED_CONFIDENCE_KEY: threshold}
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class CalibratedFallbackClassifier(FallbackClassifier):
     """Falls back below the thresholds the intent model chose by cross-validation (config values otherwise)."""
@@ -56,26 +83,17 @@ class CalibratedFallbackClassifier(FallbackClassifier):
 
     def thresholds(self, message: Message) -> tuple[float, float]:
         """(threshold, ambiguity threshold) for this message: the model's suggestion, else the config's."""
-        suggested = message.get(FALLBACK_KEY)
-        if isinstance(suggested, dict):
-            return float(suggested[THRESHOLD_KEY]), float(suggested[AMBIGUITY_THRESHOLD_KEY])
-        return float(self.component_config[THRESHOLD_KEY]), float(self.component_config[AMBIGUITY_THRESHOLD_KEY])
+        default = float(self.component_config[THRESHOLD_KEY]), float(self.component_config[AMBIGUITY_THRESHOLD_KEY])
+        return suggested_thresholds(message, default)
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             threshold, ambiguity = self.thresholds(message)
-            intent = message.get(INTENT) or {}
-            confidence = intent.get(PREDICTED_CONFIDENCE_KEY)
-            ranking = message.get(INTENT_RANKING_KEY) or []
+            confidence = (message.get(INTENT) or {}).get(PREDICTED_CONFIDENCE_KEY)
             below = confidence is None or float(confidence) < threshold
-            ambiguous = len(ranking) >= 2 and (
-                float(ranking[0].get(PREDICTED_CONFIDENCE_KEY, 1.0))
-                - float(ranking[1].get(PREDICTED_CONFIDENCE_KEY, 1.0))
-                < ambiguity
-            )
-            if not (below or ambiguous):
+            if not (below or ambiguous(message.get(INTENT_RANKING_KEY) or [], ambiguity)):
                 continue
-            fallback = {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME, PREDICTED_CONFIDENCE_KEY: threshold}
+            fallback = fallback_intent(threshold)
             message.data[INTENT] = fallback
             message.data.setdefault(INTENT_RANKING_KEY, [])
             message.data[INTENT_RANKING_KEY].insert(0, dict(fallback))

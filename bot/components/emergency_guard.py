@@ -8,9 +8,20 @@ and table the 每日平安 reply reader (care/classify.py) uses. When danger now
 intent becomes ``emergency`` with confidence 1.0 and an entity ``emergency_kind`` names the kind, so the
 first reply fits the case (fire → 119 and get out; stroke → note the time, no food or water).
 
+With no danger now, a trouble below an emergency (the table's ``concerns``: a burst pipe, a power cut, a
+broken lift or lock, a health complaint such as 头晕 血压170 要紧伐) becomes the intent ``concern`` with an
+entity ``concern_kind``, whatever the classifier said, and gets practical advice from the Rasa server alone
+(``utter_concern``); 心慌 said with loneliness or worry becomes ``palpitations``, answered with comfort and one
+numbered question (the body → 120; the feelings → someone to talk to). A message naming a service (家庭医生
+能上门伐) stays the classifier's.
+
 When the classifier alone said ``emergency`` for a message that only mentions danger (learning first aid,
 fearing a fall, the news, a question about what would happen), or for a question that says nothing of
-danger now, the guard hands the message to the next intent in the ranking instead.
+danger now, the guard hands the message to the classifier's next guess — judged like any other guess, with
+the fallback thresholds the intent model chose (:mod:`bot.components.calibrated_fallback`): a next guess at
+0.004 is ``nlu_fallback``, not a scam warning. A health complaint said with a severe word or a sign of the body
+(血压二百多 头痛得厉害) is never handed on: the alarm stands. So is its alarm for feelings alone (一个人在家 睡不着): small
+talk and the fallback's knowledge-base search both comfort first (actions/care.py).
 """
 
 from __future__ import annotations
@@ -39,14 +50,26 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.components.calibrated_fallback import fallback_intent, falls_back, suggested_thresholds
 from bot.components.normalizer import RAW_TEXT
-from textnorm.safety import DEFAULT_TABLE, GENERAL, Assessment, SafetyTable, SafetyTableError, assess, combine
+from textnorm.safety import (
+    DEFAULT_TABLE,
+    FEELINGS,
+    GENERAL,
+    PALPITATIONS,
+    Assessment,
+    SafetyTable,
+    SafetyTableError,
+    assess,
+    combine,
+)
 from textnorm.safety import load_table as _load_table
 
 logger = logging.getLogger(__name__)
 
 KIND_ENTITY = "emergency_kind"
-__all__ = ["GENERAL", "KIND_ENTITY", "EmergencyGuard", "load_table"]
+CONCERN_ENTITY = "concern_kind"
+__all__ = ["CONCERN_ENTITY", "GENERAL", "KIND_ENTITY", "EmergencyGuard", "load_table"]
 
 
 def load_table(path: Path | str) -> SafetyTable:
@@ -63,11 +86,23 @@ class EmergencyGuard(GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"table": str(DEFAULT_TABLE), "intent": "emergency"}
+        return {
+            "table": str(DEFAULT_TABLE),
+            "intent": "emergency",
+            # below an emergency: practical advice (utter_concern), and 心慌 with feelings (one question)
+            "concern_intent": "concern",
+            "palpitations_intent": "palpitations",
+            # for a next guess when the message carries no thresholds of the intent model (Rasa's defaults)
+            "threshold": 0.3,
+            "ambiguity_threshold": 0.1,
+        }
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._table = load_table(config["table"])
         self._intent = str(config["intent"])
+        self._concern_intent = str(config["concern_intent"])
+        self._palpitations_intent = str(config["palpitations_intent"])
+        self._thresholds = float(config["threshold"]), float(config["ambiguity_threshold"])
 
     @classmethod
     def create(
@@ -85,7 +120,7 @@ class EmergencyGuard(GraphComponent):
 
     def assess(self, message: Message) -> Assessment:
         texts = dict.fromkeys(t for t in (message.get(TEXT), message.get(RAW_TEXT)) if isinstance(t, str) and t)
-        return combine(assess(self._table, t) for t in texts)
+        return combine((assess(self._table, t) for t in texts), self._table)
 
     def is_emergency(self, text: str) -> bool:
         return assess(self._table, text).kind is not None
@@ -103,24 +138,37 @@ class EmergencyGuard(GraphComponent):
                         found.kind,
                         current.get(INTENT_NAME_KEY),
                     )
-                self._set_emergency(message, found.kind)
-            elif said_emergency and (found.mentioned or found.asking):
+                self._route(message, self._intent, KIND_ENTITY, found.kind)
+            elif found.concern is not None and found.concern != FEELINGS:
+                intent = self._palpitations_intent if found.concern == PALPITATIONS else self._concern_intent
+                logger.info(
+                    "EmergencyGuard: below an emergency (%s); intent '%s' (classifier said %s).",
+                    found.concern,
+                    intent,
+                    current.get(INTENT_NAME_KEY),
+                )
+                self._route(message, intent, CONCERN_ENTITY, found.concern)
+            elif said_emergency and not found.urgent and (found.mentioned or found.asking or found.concern == FEELINGS):
                 self._hand_on(message)
             elif said_emergency:
-                self._set_emergency(message, GENERAL)
+                self._route(message, self._intent, KIND_ENTITY, GENERAL)
         return messages
 
-    def _set_emergency(self, message: Message, kind: str) -> None:
-        top = {INTENT_NAME_KEY: self._intent, PREDICTED_CONFIDENCE_KEY: 1.0}
-        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self._intent]
+    def _route(self, message: Message, intent: str, entity: str | None = None, value: str | None = None) -> None:
+        """``intent`` at confidence 1.0, first in the ranking; with ``entity`` naming its kind (``value``)."""
+        top = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}
+        dropped = {intent, self._intent}  # an alarm overruled leaves no `emergency` behind it in the ranking
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) not in dropped]
         message.set(INTENT, top, add_to_output=True)
         message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
+        if entity is None:
+            return
         text = message.get(TEXT) or ""
-        entities = [e for e in message.get(ENTITIES) or [] if e.get(ENTITY_ATTRIBUTE_TYPE) != KIND_ENTITY]
+        entities = [e for e in message.get(ENTITIES) or [] if e.get(ENTITY_ATTRIBUTE_TYPE) != entity]
         entities.append(
             {
-                ENTITY_ATTRIBUTE_TYPE: KIND_ENTITY,
-                ENTITY_ATTRIBUTE_VALUE: kind,
+                ENTITY_ATTRIBUTE_TYPE: entity,
+                ENTITY_ATTRIBUTE_VALUE: value,
                 ENTITY_ATTRIBUTE_START: 0,
                 ENTITY_ATTRIBUTE_END: len(text),
                 EXTRACTOR: self.__class__.__name__,
@@ -129,9 +177,18 @@ class EmergencyGuard(GraphComponent):
         message.set(ENTITIES, entities, add_to_output=True)
 
     def _hand_on(self, message: Message) -> None:
-        """The classifier said emergency, but danger was only mentioned: take its next guess."""
+        """The classifier said emergency, but danger was only mentioned: its next guess, judged like any guess.
+
+        The next guess keeps the confidence the classifier gave it (its calibrated probability); below the
+        intent model's fallback thresholds, or too close to the guess after it, the message is ``nlu_fallback``
+        (the action server still looks in the knowledge base for it)."""
         ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self._intent]
-        top = ranking[0] if ranking else {INTENT_NAME_KEY: "out_of_scope", PREDICTED_CONFIDENCE_KEY: 1.0}
+        threshold, ambiguity = suggested_thresholds(message, self._thresholds)
+        if falls_back(ranking, threshold, ambiguity):
+            top = fallback_intent(threshold)
+            ranking = [top, *ranking]
+        else:
+            top = ranking[0]
         logger.info("EmergencyGuard: danger only mentioned; intent '%s' instead.", top.get(INTENT_NAME_KEY))
-        message.set(INTENT, top, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, ranking or [top], add_to_output=True)
+        message.set(INTENT, dict(top), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

@@ -58,3 +58,27 @@ def test_every_listed_emergency_is_an_emergency_and_no_listed_mention_is() -> No
     assert len(emergencies) > 400 and len(mentions) > 500
     assert not missed, f"{len(missed)} of {len(emergencies)} emergencies missed: {missed}"
     assert not alarms, f"{len(alarms)} of {len(mentions)} mentions read as emergencies: {alarms}"
+
+
+def test_a_listed_worry_below_an_emergency_is_no_emergency_and_a_health_worry_is_unwell() -> None:
+    """The chat's troubles below an emergency, read as check-in replies: never an alarm; a health complaint
+    (头晕 血压170) or 心慌 with loneliness is "unwell" (the family is told), as the chat reads them."""
+    concerns = PHRASINGS["concerns"]
+    alarms = [t for texts in concerns.values() for t in texts if classify.classify(t) == classify.EMERGENCY]
+    assert not alarms, alarms
+    not_unwell = [t for k in ("health", "palpitations") for t in concerns[k] if classify.classify(t) != classify.UNWELL]
+    assert not not_unwell, not_unwell
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("血糖有点高", classify.UNWELL),  # no 血糖高 in the reader's own words
+        ("血压一百七 头有点胀", classify.UNWELL),
+        ("一个人在家 心里发慌 睡不着", classify.UNWELL),
+        ("血压一百二 正常的", classify.FINE),  # a normal reading
+        ("没什么不舒服", classify.FINE),
+    ],
+)
+def test_health_worries_are_read_as_the_chat_reads_them(text: str, kind: str) -> None:
+    assert classify.classify(text) == kind

@@ -102,3 +102,79 @@ def test_a_death_said_as_zou_le_with_what_next_is_not_a_goodbye(stack: Stack) ->
 
     said = texts(stack.say(new_sender(), "我妈昨天夜里走了 接下来要做点啥"))
     assert said and "节哀" in said[0], said
+
+
+# ---- issue 10, safety2: troubles below an emergency (training_data/safety.yml `concerns`) -----------------------
+
+CONCERNS = [(kind, text) for kind, texts in PHRASINGS["concerns"].items() for text in texts]
+
+
+def _concern(parsed: dict[str, Any]) -> str | None:
+    return next((e["value"] for e in parsed.get("entities") or [] if e["entity"] == "concern_kind"), None)
+
+
+def test_every_listed_concern_gets_its_own_reply_and_no_alarm(parse: Any) -> None:
+    wrong = []
+    for kind, text in CONCERNS:
+        parsed = parse(text)
+        intent = parsed["intent"]["name"]
+        if kind == "feelings":
+            ok = intent != "emergency"
+        else:
+            ok = intent == ("palpitations" if kind == "palpitations" else "concern") and _concern(parsed) == kind
+        if not ok:
+            wrong.append((text, kind, intent, _concern(parsed), _kind(parsed)))
+    assert not wrong, f"{len(wrong)} of {len(CONCERNS)} listed concerns were misread: {wrong}"
+
+
+def test_heart_and_feelings_get_comfort_and_one_question_and_1_is_the_120_advice(stack: Stack) -> None:
+    from tests.app.conftest import new_sender, texts
+
+    sender = new_sender()
+    first = texts(stack.say(sender, "我儿子在外地 我一个人在家 晚上睡不着 心里慌"))
+    assert len(first) == 1 and "【紧急】" not in first[0], first
+    assert first[0].startswith("您先别着急") and "1. 身体不舒服" in first[0] and "2. 心里难受" in first[0], first
+    assert "120" in first[0], first  # the sign that means 120 is said with the question
+    body = " ".join(texts(stack.say(sender, "1")))
+    assert "【紧急】" in body and "120" in body and "没听明白" not in body, body
+
+
+def test_2_after_the_question_is_someone_to_talk_to(stack: Stack) -> None:
+    from tests.app.conftest import new_sender, texts
+
+    sender = new_sender()
+    stack.say(sender, "晚上一个人睡不着 心里发慌 想囡囡")
+    said = texts(stack.say(sender, "2"))
+    assert len(said) == 2 and "听着" in said[0] and "12356" in said[1] and "找人工" in said[1], said
+    assert "120" not in " ".join(said), said
+
+
+def test_asking_for_company_after_the_question_is_never_only_nobody_online(stack: Stack) -> None:
+    from tests.app.conftest import new_sender, texts
+
+    sender = new_sender()
+    stack.say(sender, "夜里一个人 心慌慌的 老伴走了以后一直这样")
+    said = texts(stack.say(sender, "有没有人能陪我说说话"))
+    joined = " ".join(said)
+    assert said and "没有工作人员在线" not in said[0], said
+    assert "12356" in joined and "找人工" in joined and "没听明白" not in joined, said
+
+
+@pytest.mark.parametrize(
+    ("text", "must", "must_not"),
+    [
+        ("阿拉屋里厢水管爆了 水漫出来了 哪能办", ("总阀", "插座"), ("119", "【紧急】")),
+        ("水管爆了", ("总阀",), ("120", "【紧急】")),
+        ("电梯坏了 阿拉住九楼 哪能办", ("物业", "110"), ("【紧急】",)),
+        ("我今天头有点晕 量了血压一百七 要紧伐", ("120", "社区卫生服务中心", "家庭医生"), ("【紧急】", "转账")),
+        ("血糖有点高 早上测了七点九", ("血糖", "家庭医生"), ("【紧急】", "转账")),
+    ],
+)
+def test_a_trouble_below_an_emergency_gets_practical_advice_not_the_alarm(
+    stack: Stack, text: str, must: tuple[str, ...], must_not: tuple[str, ...]
+) -> None:
+    from tests.app.conftest import new_sender, texts
+
+    said = texts(stack.say(new_sender(), text))
+    joined = " ".join(said)
+    assert len(said) == 1 and all(w in joined for w in must) and not any(w in joined for w in must_not), said

@@ -11,6 +11,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.emergency_guard import EmergencyGuard, load_table
 from bot.components.normalizer import TextNormalizer
+from textnorm.safety import assess_text
 
 EMERGENCIES = [
     "我跌倒了起不来",
@@ -41,16 +42,21 @@ def pipeline() -> tuple[TextNormalizer, EmergencyGuard]:
     return TextNormalizer(TextNormalizer.get_default_config()), EmergencyGuard(EmergencyGuard.get_default_config())
 
 
-def _classify(pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, said: str = "ask_care_service") -> Message:
+def _classify(
+    pipeline: tuple[TextNormalizer, EmergencyGuard],
+    text: str,
+    said: str = "ask_care_service",
+    ranking: list[tuple[str, float]] | None = None,
+) -> Message:
+    """``text`` as the classifier read it (``said`` at 0.8; an alarm at 0.55 with a plausible second guess,
+    ask_care_service at 0.4), then the normalizer and the guard."""
     normalizer, guard = pipeline
-    other = "emergency" if said != "emergency" else "ask_care_service"
+    if ranking is None:
+        other = "emergency" if said != "emergency" else "ask_care_service"
+        ranking = [(said, 0.55), (other, 0.4)] if said == "emergency" else [(said, 0.8), (other, 0.1)]
     message = Message(data={TEXT: text})
-    message.set(INTENT, {"name": said, "confidence": 0.8}, add_to_output=True)
-    message.set(
-        INTENT_RANKING_KEY,
-        [{"name": said, "confidence": 0.8}, {"name": other, "confidence": 0.1}],
-        add_to_output=True,
-    )
+    message.set(INTENT, {"name": ranking[0][0], "confidence": ranking[0][1]}, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [{"name": n, "confidence": c} for n, c in ranking], add_to_output=True)
     normalizer.process([message])
     guard.process([message])
     return message
@@ -182,11 +188,21 @@ def test_the_guard_alone_raises_every_listed_emergency_with_its_kind(
     assert _kind(message) == kind
 
 
+def _expected_without_alarm(text: str, otherwise: str = "ask_care_service") -> str:
+    """What the guard makes of a message with no danger now: a trouble below an emergency is answered as such
+    (``concern``, ``palpitations``); anything else keeps the classifier's (next) guess."""
+    concern = assess_text(text).concern
+    if concern == "palpitations":
+        return "palpitations"
+    return "concern" if concern not in (None, "feelings") else otherwise
+
+
 @pytest.mark.parametrize("text", LISTED_NOT_EMERGENCIES)
 def test_the_guard_raises_no_alarm_for_a_listed_mention(
     pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
 ) -> None:
-    assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+    message = _classify(pipeline, text)
+    assert message.get(INTENT)["name"] == _expected_without_alarm(text) and _kind(message) is None
 
 
 @pytest.mark.parametrize("text", LISTED_MENTIONS)
@@ -194,7 +210,7 @@ def test_a_classifier_alarm_on_a_listed_mention_is_handed_on(
     pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
 ) -> None:
     message = _classify(pipeline, text, said="emergency")
-    assert message.get(INTENT)["name"] == "ask_care_service" and _kind(message) is None
+    assert message.get(INTENT)["name"] == _expected_without_alarm(text) and _kind(message) is None
 
 
 @pytest.mark.parametrize(
@@ -295,6 +311,7 @@ REPRESENTATIVE = {
     "unconscious/drowsy": "人迷迷糊糊",
     "burn": "被开水烫伤了",
     "fall": "跌了一跤爬不起来",
+    "trapped": "被关在电梯里出不来",
     "general": "快叫救护车",
 }
 PRECEDENCE = [group.name for group in load_table(ROOT / "training_data" / "safety.yml").groups]
@@ -483,7 +500,7 @@ def test_a_perception_a_worry_about_now_or_a_question_after_a_report_is_an_emerg
 def test_questions_about_consequences_or_a_first_aid_method_raise_no_alarm(
     pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
 ) -> None:
-    assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+    assert _classify(pipeline, text).get(INTENT)["name"] == _expected_without_alarm(text)
 
 
 @pytest.mark.parametrize(
@@ -508,3 +525,182 @@ def test_thresholds_and_habits_asked_about_raise_no_alarm(
 ) -> None:
     message = _classify(pipeline, text, said=said)
     assert message.get(INTENT)["name"] == "ask_care_service" and _kind(message) is None
+
+
+# ---- issue 10, safety2: troubles below an emergency, and the next guess judged by the model's thresholds --------
+
+LISTED_CONCERNS = [(kind, text) for kind, texts in PHRASINGS["concerns"].items() for text in texts]
+
+
+def _concern(message: Message) -> str | None:
+    return next((e["value"] for e in message.get(ENTITIES) or [] if e["entity"] == "concern_kind"), None)
+
+
+def test_the_listed_concerns_are_no_training_examples_and_cover_every_kind() -> None:
+    examples = {
+        re.sub(r"\[([^\]]*)\][({][^)}]*[)}]", r"\1", line.strip()[2:])
+        for path in (ROOT / "training_data").rglob("*.yml")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("- ")
+    }
+    assert not examples & {text for _, text in LISTED_CONCERNS}
+    table = load_table(ROOT / "training_data" / "safety.yml")
+    assert {group.kind for group in table.concerns} <= set(PHRASINGS["concerns"])
+
+
+@pytest.mark.parametrize("said", ["emergency", "scam_worry", "ask_care_service"])
+@pytest.mark.parametrize(("kind", "text"), [(k, t) for k, t in LISTED_CONCERNS if k != "feelings"])
+def test_a_listed_concern_gets_its_own_reply_whatever_the_classifier_said(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], kind: str, text: str, said: str
+) -> None:
+    message = _classify(pipeline, text, said=said)
+    intent = message.get(INTENT)["name"]
+    assert intent == ("palpitations" if kind == "palpitations" else "concern")
+    assert _concern(message) == kind and _kind(message) is None
+    assert "emergency" not in [r["name"] for r in message.get(INTENT_RANKING_KEY)]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "kind"),
+    [
+        # the messages of the issue
+        ("我儿子在外地 我一个人在家 晚上睡不着 心里慌", "palpitations", "palpitations"),
+        ("阿拉屋里厢水管爆了 水漫出来了 哪能办", "concern", "water"),  # 屋…爆了 is no fire
+        ("水管爆了", "concern", "water"),
+        ("我今天头有点晕 量了血压一百七 要紧伐", "concern", "health"),
+    ],
+)
+def test_the_issues_false_alarms_get_the_reply_that_fits(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, intent: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="emergency", ranking=[("emergency", 0.98), ("scam_worry", 0.004)])
+    assert message.get(INTENT)["name"] == intent and _concern(message) == kind and _kind(message) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("电瓶车充电爆了", "fire"),  # what burns or holds a battery still explodes into a fire
+        ("插座爆了 有火花", "fire"),
+        ("停电了 闻到一股焦味", "fire"),
+        ("电梯卡住了 我被关在里面出不来", "trapped"),
+        ("一个人在家 心慌得站不稳", "general"),  # 心慌 with a sign of the body
+        ("心里慌 心跳得厉害 头晕", "chest"),
+        ("水管爆了 我滑了一跤 爬不起来", "fall"),
+    ],
+)
+def test_danger_beside_a_concerns_words_is_still_an_emergency(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind and _concern(message) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "肚子痛得厉害 一直吐",  # severe: more than a worry
+        "头痛越来越厉害",
+        "发高烧 三十九度五 人没力气",
+        "心慌 头有点晕",  # 心慌 with a complaint and no feelings
+        "停电了 老伴的制氧机停了",  # a life on a machine
+        "卫生间地上都是水 老头子滑倒了",  # someone hurt
+    ],
+)
+def test_a_worry_that_may_be_more_keeps_the_classifiers_alarm(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    message = _classify(pipeline, text, said="emergency")
+    assert message.get(INTENT)["name"] == "emergency" and _concern(message) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "腰痛 能约个上门推拿伐",  # a service named: the classifier's
+        "血压高 家庭医生能上门伐",
+        "去年水管爆过 保险能赔伐",
+        "电视里讲冬天水管容易冻裂",  # the news
+        "万一停电了怎么办",  # supposed
+        "下水道已经通了 谢谢侬",  # over
+        "我没有头痛 就是想问问体检",
+    ],
+)
+def test_a_concerns_words_in_a_question_about_something_else_are_left_to_the_classifier(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    message = _classify(pipeline, text)
+    assert message.get(INTENT)["name"] == "ask_care_service" and _concern(message) is None
+
+
+def test_feelings_alone_are_no_alarm_and_no_concern(pipeline: tuple[TextNormalizer, EmergencyGuard]) -> None:
+    message = _classify(
+        pipeline, "老伴走了 晚上一个人睡不着", said="emergency", ranking=[("emergency", 0.6), ("chitchat", 0.35)]
+    )
+    assert message.get(INTENT)["name"] == "chitchat" and _kind(message) is None and _concern(message) is None
+
+
+def test_a_near_zero_next_guess_is_nlu_fallback(pipeline: tuple[TextNormalizer, EmergencyGuard]) -> None:
+    """The classifier's alarm for a question that names no danger now: its next guess at 0.004 is no answer."""
+    message = _classify(
+        pipeline,
+        "120打过去要钱伐",
+        said="emergency",
+        ranking=[("emergency", 0.98), ("scam_worry", 0.004), ("greet", 0.003)],
+    )
+    assert message.get(INTENT) == {"name": "nlu_fallback", "confidence": 0.3}
+    names = [r["name"] for r in message.get(INTENT_RANKING_KEY)]
+    assert names == ["nlu_fallback", "scam_worry", "greet"]
+
+
+def test_the_next_guess_is_judged_with_the_thresholds_the_message_carries(
+    pipeline: tuple[TextNormalizer, EmergencyGuard],
+) -> None:
+    from bot.components.linear_intent import FALLBACK_KEY
+
+    normalizer, guard = pipeline
+    for carried, expected in (
+        ({"threshold": 0.3, "ambiguity_threshold": 0.05}, "ask_insurance"),
+        ({"threshold": 0.5, "ambiguity_threshold": 0.05}, "nlu_fallback"),
+    ):
+        message = Message(data={TEXT: "急救车叫来要多少钱"})
+        ranking = [{"name": "emergency", "confidence": 0.55}, {"name": "ask_insurance", "confidence": 0.4}]
+        message.set(INTENT, ranking[0], add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        message.set(FALLBACK_KEY, carried)
+        normalizer.process([message])
+        guard.process([message])
+        assert message.get(INTENT)["name"] == expected, carried
+
+
+def test_two_next_guesses_too_close_together_are_nlu_fallback(pipeline: tuple[TextNormalizer, EmergencyGuard]) -> None:
+    message = _classify(
+        pipeline,
+        "急救车叫来要多少钱",
+        said="emergency",
+        ranking=[("emergency", 0.3), ("ask_insurance", 0.33), ("ask_care_service", 0.3)],
+    )
+    assert message.get(INTENT)["name"] == "nlu_fallback"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("血压二百多 头痛得厉害", "general"),  # 200 and more with a headache: no idiom, an emergency
+        ("头晕得很 量了血压两百一十", "general"),
+        ("头痛得从来没这么厉害过 还吐了", "stroke"),  # the worst headache, said without 有
+    ],
+)
+def test_the_fresh_batchs_missed_emergencies_are_raised_by_the_guard_alone(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind
+
+
+@pytest.mark.parametrize("text", ["血压二百一 要紧伐", "头痛得厉害 血压高 要紧伐"])
+def test_a_classifiers_alarm_for_a_health_complaint_that_is_more_than_a_worry_is_never_handed_on(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    message = _classify(pipeline, text, said="emergency", ranking=[("emergency", 0.99), ("reschedule_booking", 0.001)])
+    assert message.get(INTENT)["name"] == "emergency" and _concern(message) is None

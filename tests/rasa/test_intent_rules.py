@@ -343,3 +343,17 @@ def test_a_value_given_at_a_form_is_no_follow_up_whatever_the_classifier_said(te
 def test_how_to_book_is_a_question_not_a_look_at_ones_bookings(rules: IntentRules, text: str) -> None:
     assert rules.intent_for(text, "check_bookings") in ("ask_care_service", "ask_legal", "ask_insurance")
     assert rules.intent_for("我约的助浴怎么取消", "check_bookings") is None
+
+
+@pytest.mark.parametrize(
+    "text", ["有没有人能陪我说说话", "谁来陪我聊聊天呀", "侬能陪我讲讲闲话伐", "我就想找个人说说话", "有人陪我说说话吗"]
+)
+def test_a_wish_for_company_is_small_talk_that_comforts_not_a_request_for_an_agent(
+    rules: IntentRules, text: str
+) -> None:
+    assert rules.intent_for(text) == "chitchat"
+
+
+@pytest.mark.parametrize("text", ["帮我转人工", "我要找工作人员", "找个人帮我办长护险"])
+def test_asking_for_an_agent_is_left_alone(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text) is None

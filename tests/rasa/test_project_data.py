@@ -215,6 +215,17 @@ TEST_SENTENCES = {
     "我电话不方便给",
     "电话不留行伐",
     "号码能不能不写",
+    # issue 10, safety2: troubles below an emergency and the answers to the palpitations question
+    # (tests/app/test_emergency_phrasings.py)
+    "我儿子在外地 我一个人在家 晚上睡不着 心里慌",
+    "阿拉屋里厢水管爆了 水漫出来了 哪能办",
+    "水管爆了",
+    "我今天头有点晕 量了血压一百七 要紧伐",
+    "有没有人能陪我说说话",
+    "晚上一个人睡不着 心里发慌 想囡囡",
+    "夜里一个人 心慌慌的 老伴走了以后一直这样",
+    "电梯坏了 阿拉住九楼 哪能办",
+    "血糖有点高 早上测了七点九",
 }
 # tests/app/test_e2e_followups.py: every message its conversations check (a bare number picks from a list).
 FOLLOWUP_SENTENCES = {
