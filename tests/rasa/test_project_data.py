@@ -199,6 +199,9 @@ TEST_SENTENCES = {
     "一定要真名伐",
     "你们是啥单位",
     "为啥要填这个",
+    # tests/app/test_emergency_phrasings.py: a question about a deadly amount
+    "安眠药吃多了会不会死啊",
+    "老鼠药吃几粒会死伐",
     # issue 10, the remaining classes: month ends, vague words together, replies at the numbered days, numbered
     # offers, questions about the field asked for (test_timeparse_e2e.py, test_e2e_routing.py)
     "月底帮我约个助浴，我住顾村",
