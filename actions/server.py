@@ -56,6 +56,18 @@ class ThreadedExecutor(ActionExecutor):
         super().__init__()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="action")
 
+    def update_and_return_domain(self, payload: dict[str, Any], action_name: str) -> dict[str, Any] | None:
+        """The domain of the call, else the last one received, else an empty one.
+
+        ``endpoints.yml`` turns on Rasa's ``enable_selective_domain``: Rasa then sends its domain (60 kB of
+        JSON, encoded by Rasa and decoded here on every call) only to the actions that read it, the
+        ``validate_*`` ones (the booking form's). rasa-sdk refuses a call without a domain unless it carries a
+        digest of one sent before, which Rasa 3.6 never sends; none of the other actions reads the domain.
+        """
+        if payload.get("domain") is None:
+            return self.domain or {}
+        return super().update_and_return_domain(payload, action_name)
+
     async def run(
         self,
         action_call: dict[str, Any],

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, required=True)
     parser.add_argument("--rate", type=float, default=250.0)
     parser.add_argument("--top", type=int, default=40)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     stacks = read_stacks(args.path)
     if args.patterns:
         for pattern in args.patterns:
