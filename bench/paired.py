@@ -60,6 +60,7 @@ def _stack_module(checkout: Path, tag: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise BenchError(f"{checkout}: no scripts/stack.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -119,21 +120,34 @@ def _reply_key(replies: Any) -> list[tuple[str, str | None]]:
     return key
 
 
-def same_answers(a: Variant, b: Variant) -> dict[str, Any]:
-    """Ask both every evaluation question (a first turn each); list the questions answered differently."""
-    differ: list[str] = []
+def _ask(client: httpx.Client, variant: Variant, text: str) -> list[tuple[str, str | None]]:
+    body = {"sender": f"paired-{secrets.token_hex(6)}", "message": text}
+    response = client.post(variant.stack.rest_url, json=body, headers=variant.stack.rest_headers)
+    response.raise_for_status()
+    return _reply_key(response.json())
+
+
+def same_answers(a: Variant, b: Variant, again: int = 3) -> dict[str, Any]:
+    """Ask both every evaluation question (a first turn each). A question answered differently is asked
+    ``again`` more times of each: if either checkout's own replies vary (a random response variant, a random
+    code), it is listed as varying by design; if each answers it one way and the two ways differ, as different."""
+    differ: list[dict[str, Any]] = []
+    varying: list[str] = []
     questions = _questions()
     with httpx.Client(trust_env=False, timeout=60) as client:
-        for number, text in enumerate(questions):
-            keys = []
-            for variant in (a, b):
-                body = {"sender": f"paired-{number}-{secrets.token_hex(3)}", "message": text}
-                response = client.post(variant.stack.rest_url, json=body, headers=variant.stack.rest_headers)
-                response.raise_for_status()
-                keys.append(_reply_key(response.json()))
-            if keys[0] != keys[1]:
-                differ.append(text)
-    return {"questions": len(questions), "different": len(differ), "examples": differ[:10]}
+        for text in questions:
+            first = [_ask(client, v, text) for v in (a, b)]
+            if first[0] == first[1]:
+                continue
+            seen = [{json.dumps(first[i], ensure_ascii=False)} for i in (0, 1)]
+            for _ in range(again):
+                for i, v in enumerate((a, b)):
+                    seen[i].add(json.dumps(_ask(client, v, text), ensure_ascii=False))
+            if len(seen[0]) > 1 or len(seen[1]) > 1:
+                varying.append(text)
+            else:
+                differ.append({"question": text, a.name: first[0], b.name: first[1]})
+    return {"questions": len(questions), "different": len(differ), "examples": differ[:10], "varying": varying}
 
 
 def _payload(tag: str, offset: int) -> Callable[[int, int], dict[str, str]]:
@@ -262,7 +276,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     lines = [f"A = {result['variants']['A']}", f"B = {result['variants']['B']}"]
     if "answers" in result:
-        lines.append(f"answers: {result['answers']['different']} of {result['answers']['questions']} differ")
+        answers = result["answers"]
+        lines.append(
+            f"answers: {answers['different']} of {answers['questions']} differ; "
+            f"varying by design in both: {answers['varying']}"
+        )
     for n, ratio in result["ratios_b_to_a"].items():
         for name in ("A", "B"):
             m = result["cells"][name][n]["median"]
@@ -291,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.model is None:
         models = sorted((ROOT / "models").glob("yinling-*.tar.gz"), key=lambda p: p.stat().st_mtime)
         if not models:
