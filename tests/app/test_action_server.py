@@ -195,3 +195,29 @@ def test_rasa_sends_the_domain_only_to_the_actions_that_read_it() -> None:
             readers.append(path.name)
     assert readers == ["booking_form.py"], readers
     assert 'return "validate_booking_form"' in (ROOT / "actions" / "booking_form.py").read_text(encoding="utf-8")
+
+
+class _Loop(Action):
+    def name(self) -> str:
+        return "action_which_loop"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=f"{threading.current_thread().name} {id(asyncio.get_running_loop())}")
+        return []
+
+
+def test_a_worker_thread_keeps_its_event_loop_from_call_to_call() -> None:
+    executor = ThreadedExecutor(1)
+    executor.register_action(_Loop)
+    call = {**_echo_call(), "next_action": "action_which_loop"}
+
+    async def twice() -> list[str]:
+        said = []
+        for _ in range(2):
+            result = await executor.run(call)
+            assert result is not None
+            said.append(result.model_dump()["responses"][0]["text"])
+        return said
+
+    first, second = asyncio.run(twice())
+    assert first == second and first.startswith("action")  # one thread of the pool, one loop, both times
