@@ -117,12 +117,20 @@ def _children(pid: int) -> list[int]:
 
 
 def profile(
-    work: Path, model: Path, turns: int, out: Path, prefix: str = "", fmt: str = "flamegraph", **env: str
+    work: Path,
+    model: Path,
+    turns: int,
+    out: Path,
+    prefix: str = "",
+    fmt: str = "flamegraph",
+    conversation_turns: int = 1,
+    **env: str,
 ) -> dict[str, Any]:
     """py-spy flame graphs of the Rasa server and the action server while one user asks KB questions.
 
-    ``fmt="raw"`` writes py-spy's collapsed stacks (one line per stack with its sample count) instead,
-    which ``bench.flame`` sums into milliseconds per turn."""
+    Each conversation asks ``conversation_turns`` questions (1: every turn is a conversation's first, as in
+    bench/e2e.py). ``fmt="raw"`` writes py-spy's collapsed stacks (one line per stack with its sample count)
+    instead, which ``bench.flame`` sums into milliseconds per turn."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     out.mkdir(parents=True, exist_ok=True)
     messages = _knowledge()
@@ -159,11 +167,14 @@ def profile(
             )
         time.sleep(2.0)  # py-spy attaches
         latencies = []
+        sender = ""
         for n in range(turns):
+            if n % conversation_turns == 0:
+                sender = f"prof-{secrets.token_hex(4)}"
             start = time.perf_counter()
             answer = client.post(
                 stack.rest_url,
-                json={"sender": f"prof-{secrets.token_hex(4)}", "message": messages[n % len(messages)]},
+                json={"sender": sender, "message": messages[n % len(messages)]},
                 headers=stack.rest_headers,
             ).json()
             latencies.append((time.perf_counter() - start) * 1000)
@@ -177,6 +188,7 @@ def profile(
                 raise BenchError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
     return {
         "turns": turns,
+        "turns_per_conversation": conversation_turns,
         "latency_ms": summarize(latencies),
         "flame_graphs": sorted(p.name for p in out.glob(f"{prefix}*-kb-turn.*")),
     }
@@ -290,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefix", default="", help="put before each flame graph's name (e.g. 'after-')")
     p.add_argument("--format", default="flamegraph", choices=("flamegraph", "raw"), help="raw: collapsed stacks")
     p.add_argument("--env", action="append", default=[], help="VAR=VALUE for both servers (repeatable)")
+    p.add_argument("--conversation-turns", type=int, default=1, help="questions per conversation (default 1)")
     c = sub.add_parser("compare")
     c.add_argument("--rounds", type=int, default=3)
     c.add_argument("--users", default="1,8")
@@ -307,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         if args.command == "profile":
             env = dict(item.split("=", 1) for item in args.env)
-            result = profile(work, model, args.turns, args.out, args.prefix, args.format, **env)
+            result = profile(
+                work, model, args.turns, args.out, args.prefix, args.format, args.conversation_turns, **env
+            )
             path = _write(f"profile{'-' + args.prefix.rstrip('-') if args.prefix else ''}", result)
         elif args.command == "compare":
             variants = []
