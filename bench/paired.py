@@ -14,7 +14,8 @@ knowledge base seeded from the same files) run at the same time, each on its own
    server's process group, from /proc): on a shared machine, CPU per turn moves much less with the
    neighbours' load than latency does. Medians over the rounds, and B/A ratios.
 
-Every request is a new conversation with a held-out question, cycling through them (as bench/e2e.py).
+Every request is a new conversation with a held-out question, cycling through them (as bench/e2e.py), or, with
+``--conversation-turns N``, each user asks N questions in one conversation before starting the next.
 """
 
 from __future__ import annotations
@@ -150,23 +151,31 @@ def same_answers(a: Variant, b: Variant, again: int = 3) -> dict[str, Any]:
     return {"questions": len(questions), "different": len(differ), "examples": differ[:10], "varying": varying}
 
 
-def _payload(tag: str, offset: int) -> Callable[[int, int], dict[str, str]]:
+def _payload(tag: str, offset: int, conversation_turns: int) -> Callable[[int, int], dict[str, str]]:
     messages = _knowledge()
+    run = secrets.token_hex(3)
+    asked: dict[int, int] = {}
 
     def make(user: int, seq: int) -> dict[str, str]:
+        # Each user goes on in one conversation for ``conversation_turns`` of its questions, then starts another
+        # (1: every question a conversation's first turn, as bench/e2e.py).
+        turn = asked.get(user, 0)
+        asked[user] = turn + 1
         return {
-            "sender": f"paired-{tag}-{user}-{seq}-{secrets.token_hex(3)}",
+            "sender": f"paired-{tag}-{run}-{user}-{turn // conversation_turns}",
             "message": messages[(offset + seq * 7 + user) % len(messages)],
         }
 
     return make
 
 
-def cell(variant: Variant, users: int, seconds: float, requests: int, offset: int) -> dict[str, Any]:
+def cell(
+    variant: Variant, users: int, seconds: float, requests: int, offset: int, conversation_turns: int = 1
+) -> dict[str, Any]:
     before, start = variant.cpu(), time.perf_counter()
     stats = run_load(
         variant.stack.rest_url,
-        _payload(f"{variant.name}-{users}", offset),
+        _payload(f"{variant.name}-{users}", offset, conversation_turns),
         concurrency=users,
         max_requests=requests,
         max_seconds=seconds,
@@ -200,9 +209,13 @@ def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": med(lambda r: r["p50_ms"]),
         "p95_ms": med(lambda r: r["p95_ms"]),
         "msg_per_s": med(lambda r: r["msg_per_s"]),
-        "cpu_ms_per_turn": {n: med(lambda r, n=n: r["cpu_ms_per_turn"].get(n)) for n in names},
+        "cpu_ms_per_turn": {name: med(_cpu_of(name)) for name in names},
         "errors": sum(r["errors"] for r in runs),
     }
+
+
+def _cpu_of(name: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda run: run["cpu_ms_per_turn"].get(name)
 
 
 def _ratio(b: float | None, a: float | None) -> float | None:
@@ -225,6 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "variants": {v.name: {"checkout": str(v.checkout), "env": v.env} for v in variants},
         "rounds": args.rounds,
         "seconds_per_cell": args.seconds,
+        "turns_per_conversation": args.conversation_turns,
         "load_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
     with tempfile.TemporaryDirectory(prefix="bench-paired-") as tmp:
@@ -236,14 +250,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 (work / v.name).mkdir()
                 KBStore(kb_url).seed_if_empty(builtin_entries())
                 v.stack = stack_module.Stack.isolated(
-                    args.model, work / v.name / "stack", kb_url, f"sqlite:///{work / v.name / 'bookings.sqlite'}", **v.env
+                    args.model,
+                    work / v.name / "stack",
+                    kb_url,
+                    f"sqlite:///{work / v.name / 'bookings.sqlite'}",
+                    **v.env,
                 )
                 v.stack.start(timeout=600)
                 for text in _knowledge()[-20:]:
                     v.stack.say(f"warm-{secrets.token_hex(4)}", text)
             if not args.skip_answers:
                 logger.info("paired: the same answers?")
-                result["answers"] = same_answers(*variants)
+                result["answers"] = same_answers(variants[0], variants[1])
                 logger.info("paired: %s", result["answers"])
             offset = 0
             for round_number in range(args.rounds):
@@ -252,18 +270,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     requests = args.requests if n == 1 else 100_000
                     for v in order:
                         logger.info("paired: round %d, %d user(s), %s", round_number + 1, n, v.name)
-                        v.cells.setdefault(str(n), []).append(cell(v, n, args.seconds, requests, offset))
+                        v.cells.setdefault(str(n), []).append(
+                            cell(v, n, args.seconds, requests, offset, args.conversation_turns)
+                        )
                     offset += 97  # the next cell starts elsewhere in the questions
         finally:
             for v in variants:
                 if v.stack is not None:
                     v.stack.stop()
     result["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    result["cells"] = {v.name: {n: {"median": _medians(runs), "runs": runs} for n, runs in v.cells.items()} for v in variants}
+    result["cells"] = {
+        v.name: {n: {"median": _medians(runs), "runs": runs} for n, runs in v.cells.items()} for v in variants
+    }
     ratios: dict[str, Any] = {}
-    for n in map(str, users):
-        a, b = result["cells"]["A"][n]["median"], result["cells"]["B"][n]["median"]
-        ratios[n] = {
+    for count in map(str, users):
+        a, b = result["cells"]["A"][count]["median"], result["cells"]["B"][count]["median"]
+        ratios[count] = {
             "p50": _ratio(b["p50_ms"], a["p50_ms"]),
             "p95": _ratio(b["p95_ms"], a["p95_ms"]),
             "msg_per_s": _ratio(b["msg_per_s"], a["msg_per_s"]),
@@ -306,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-b", action="append", default=[], help="VAR=VALUE for B's servers (repeatable)")
     parser.add_argument("--model", type=Path, help="Rasa model (default: the newest in models/)")
     parser.add_argument("--skip-answers", action="store_true", help="do not compare the answers first")
+    parser.add_argument(
+        "--conversation-turns", type=int, default=1, help="questions per conversation (default 1: all first turns)"
+    )
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
