@@ -23,6 +23,10 @@ import aiohttp
 from aiohttp.client_exceptions import ContentTypeError
 
 KEEP_ALIVE = "keep_alive"
+# An idle connection is dropped by this side after this many seconds, sooner than any server here drops it (the
+# action server's Sanic after 120 s, nginx in the cluster after 75 s, or less if so configured), so that a call
+# does not go out on a connection the server is closing at that moment (action calls are never retried).
+IDLE_SECONDS = 2.0
 
 # One session per (event loop, endpoint): a session belongs to the loop it was made in.
 _sessions: dict[tuple[int, int], aiohttp.ClientSession] = {}
@@ -35,7 +39,8 @@ def _session(endpoint: Any) -> aiohttp.ClientSession:
         auth = None
         if endpoint.basic_auth:
             auth = aiohttp.BasicAuth(endpoint.basic_auth["username"], endpoint.basic_auth["password"])
-        session = aiohttp.ClientSession(headers=endpoint.headers, auth=auth)
+        connector = aiohttp.TCPConnector(keepalive_timeout=IDLE_SECONDS)
+        session = aiohttp.ClientSession(headers=endpoint.headers, auth=auth, connector=connector)
         _sessions[key] = session
     return session
 
