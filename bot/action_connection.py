@@ -57,6 +57,7 @@ def install() -> None:
     close the sessions where Rasa's after-server-stop listener (``rasa.core.run.close_resources``) runs."""
     import rasa.core.run as run_module
     from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
+    from sanic import Sanic
 
     original_request = EndpointConfig.request
     if getattr(original_request, "kept_alive", False):
@@ -70,8 +71,8 @@ def install() -> None:
         compress: bool = False,
         **kwargs: Any,
     ) -> Any:
-        if not _wanted(self.kwargs.get(KEEP_ALIVE)) or (self.cafile and not os.path.exists(self.cafile)):
-            # Not asked for; or a CA file that is not there, which Rasa's own request reports in its words.
+        if not (_wanted(self.kwargs.get(KEEP_ALIVE)) and self.url) or (self.cafile and not os.path.exists(self.cafile)):
+            # Not asked for; or no URL, or a CA file that is not there, which Rasa's own request reports in its words.
             return await original_request(self, method, subpath, content_type, compress, **kwargs)
         context = ssl.create_default_context(cafile=self.cafile) if self.cafile else None
         headers = {"Content-Type": content_type} if content_type else {}
@@ -88,7 +89,9 @@ def install() -> None:
             **kwargs,
         ) as response:
             if response.status >= 400:
-                raise ClientResponseError(response.status, response.reason or "", await response.content.read())
+                # The body's bytes, as Rasa's own request passes them (RemoteAction json-decodes a 400's body).
+                body: Any = await response.content.read()
+                raise ClientResponseError(response.status, response.reason or "", body)
             try:
                 return await response.json()
             except ContentTypeError:
@@ -98,9 +101,9 @@ def install() -> None:
     EndpointConfig.request = request  # type: ignore[method-assign]
     original_close = run_module.close_resources
 
-    async def close_resources(app: Any, loop: Any) -> None:
+    async def close_resources(app: Sanic, _: asyncio.AbstractEventLoop) -> None:  # Rasa's listener's signature
         await close_sessions()
-        await original_close(app, loop)
+        await original_close(app, _)
 
     run_module.close_resources = close_resources
 

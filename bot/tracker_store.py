@@ -81,12 +81,11 @@ def sqlite_sync_mode(env: dict[str, str] | None = None) -> str:
     return mode
 
 
-def pooled_sqlite_engine(url: sa.engine.URL, sync: str) -> sa.engine.Engine:
+def pooled_sqlite_engine(url: Any, sync: str) -> Any:
     """An engine on a SQLite file that keeps its connections, each in WAL mode with ``synchronous=sync``."""
     # Rasa's server uses the store from its event loop only; the pool hands a connection to one user at a time.
     engine = sa.create_engine(url, poolclass=QueuePool, connect_args={"check_same_thread": False})
 
-    @sa.event.listens_for(engine, "connect")
     def set_pragmas(connection: Any, _record: Any) -> None:
         cursor = connection.cursor()
         try:
@@ -95,6 +94,7 @@ def pooled_sqlite_engine(url: sa.engine.URL, sync: str) -> sa.engine.Engine:
         finally:
             cursor.close()
 
+    sa.event.listen(engine, "connect", set_pragmas)
     return engine
 
 
