@@ -9,13 +9,15 @@ neither problem. On top of rasa-sdk's app this server:
 - accepts ``/webhook`` calls only with the shared secret the Rasa server sends
   (``X-Yinling-Action-Token``, from ``YINLING_ACTION_TOKEN``; compared in constant time) and
   binds to loopback by default: nobody else can run actions as a user;
-- runs each action in a worker thread (``YINLING_ACTION_THREADS``, default 4): actions do
-  blocking work (SQL, faiss, embedding), and one slow database must not stall everyone;
+- runs each action in a worker thread (``YINLING_ACTION_THREADS``, default 4), in that thread's
+  own event loop: actions do blocking work (SQL, faiss, embedding), and one slow database must
+  not stall everyone;
 - never echoes the request (a whole tracker) in an error response, and redacts every log line;
 - with ``--workers N`` (``YINLING_ACTION_WORKERS``, default 1) runs N such single-process servers
   on the same port (``SO_REUSEPORT``: the kernel spreads connections over them), each a fresh
-  interpreter started by this one. Python runs one thread at a time per process, so on a machine
-  with several cores only several processes answer several knowledge questions at once. Each
+  interpreter started by this one that closes each connection after its answer (Rasa keeps them
+  open otherwise, and the kernel spreads connections, not calls). Python runs one thread at a time
+  per process, so on a machine with several cores only several processes answer several knowledge questions at once. Each
   worker builds its own index at start, cheaply (embeddings come from the shared on-disk cache),
   and follows the KB's version by itself. The parent only supervises: a worker that dies takes
   the others down with it (the supervisor of ``make run`` / ``make run-cluster`` restarts them).
@@ -32,9 +34,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor, ActionExecutorRunResult, CollectingDispatcher
@@ -47,6 +51,7 @@ from common.redact import install as install_redaction
 logger = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Yinling-Action-Token"  # noqa: S105 - a header name, not a secret
+_T = TypeVar("_T")
 
 
 class ThreadedExecutor(ActionExecutor):
@@ -55,6 +60,18 @@ class ThreadedExecutor(ActionExecutor):
     def __init__(self, threads: int) -> None:
         super().__init__()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="action")
+
+    def update_and_return_domain(self, payload: dict[str, Any], action_name: str) -> dict[str, Any] | None:
+        """The domain of the call, else the last one received, else an empty one.
+
+        ``endpoints.yml`` turns on Rasa's ``enable_selective_domain``: Rasa then sends its domain (60 kB of
+        JSON, encoded by Rasa and decoded here on every call) only to the actions that read it, the
+        ``validate_*`` ones (the booking form's). rasa-sdk refuses a call without a domain unless it carries a
+        digest of one sent before, which Rasa 3.6 never sends; none of the other actions reads the domain.
+        """
+        if payload.get("domain") is None:
+            return self.domain or {}
+        return super().update_and_return_domain(payload, action_name)
 
     async def run(
         self,
@@ -67,7 +84,23 @@ class ThreadedExecutor(ActionExecutor):
             # A streaming caller's queue belongs to this loop: stream here, not from another thread's loop.
             return await run_here(action_call, sink, dispatcher)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: asyncio.run(run_here(action_call, None, dispatcher)))
+        return await loop.run_in_executor(self._pool, lambda: _in_thread_loop(run_here(action_call, None, dispatcher)))
+
+
+_thread_state = threading.local()
+
+
+def _in_thread_loop(call: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``call`` to its end in this worker thread's own event loop, made at the thread's first call.
+
+    ``asyncio.run`` would make and close a loop (a selector, a socket pair) for every action call: 2-4 % of
+    the action server's time in a knowledge turn. Actions start no tasks that outlive their call.
+    """
+    loop: asyncio.AbstractEventLoop | None = getattr(_thread_state, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _thread_state.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop.run_until_complete(call)
 
 
 def secure(app: Sanic[Any, Any], token: str) -> None:
@@ -163,6 +196,10 @@ def main() -> None:
     app = create_app(executor)
     secure(app, token)
     if args.reuse_port:
+        # One of several processes on this port: the kernel spreads connections, not calls, over them, and
+        # Rasa keeps its connections open (bot/action_connection.py): close each after its answer, so that
+        # every call is spread anew.
+        app.config.KEEP_ALIVE = False
         sock = reuse_port_socket(args.host, args.port)
         app.run(sock=sock, single_process=True, access_log=False, motd=False)
     else:

@@ -116,12 +116,25 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def profile(work: Path, model: Path, turns: int, out: Path) -> dict[str, Any]:
-    """py-spy flame graphs of the Rasa server and the action server while one user asks KB questions."""
+def profile(
+    work: Path,
+    model: Path,
+    turns: int,
+    out: Path,
+    prefix: str = "",
+    fmt: str = "flamegraph",
+    conversation_turns: int = 1,
+    **env: str,
+) -> dict[str, Any]:
+    """py-spy flame graphs of the Rasa server and the action server while one user asks KB questions.
+
+    Each conversation asks ``conversation_turns`` questions (1: every turn is a conversation's first, as in
+    bench/e2e.py). ``fmt="raw"`` writes py-spy's collapsed stacks (one line per stack with its sample count)
+    instead, which ``bench.flame`` sums into milliseconds per turn."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     out.mkdir(parents=True, exist_ok=True)
     messages = _knowledge()
-    with single_stack(work, model, "profile") as stack, httpx.Client(trust_env=False, timeout=60) as client:
+    with single_stack(work, model, "profile", **env) as stack, httpx.Client(trust_env=False, timeout=60) as client:
         for text in messages[:10]:  # warm caches (jieba, embeddings, TF graph) before recording
             client.post(
                 stack.rest_url,
@@ -131,7 +144,7 @@ def profile(work: Path, model: Path, turns: int, out: Path) -> dict[str, Any]:
         spies = []
         for name in ("rasa", "actions"):
             pid = stack.processes[name].pid
-            target = out / f"{name}-kb-turn.svg"
+            target = out / f"{prefix}{name}-kb-turn.{'svg' if fmt == 'flamegraph' else 'txt'}"
             spies.append(
                 subprocess.Popen(
                     [
@@ -144,7 +157,7 @@ def profile(work: Path, model: Path, turns: int, out: Path) -> dict[str, Any]:
                         "--subprocesses",
                         "--nonblocking",
                         "--format",
-                        "flamegraph",
+                        fmt,
                         "--output",
                         str(target),
                     ],
@@ -154,11 +167,14 @@ def profile(work: Path, model: Path, turns: int, out: Path) -> dict[str, Any]:
             )
         time.sleep(2.0)  # py-spy attaches
         latencies = []
+        sender = ""
         for n in range(turns):
+            if n % conversation_turns == 0:
+                sender = f"prof-{secrets.token_hex(4)}"
             start = time.perf_counter()
             answer = client.post(
                 stack.rest_url,
-                json={"sender": f"prof-{secrets.token_hex(4)}", "message": messages[n % len(messages)]},
+                json={"sender": sender, "message": messages[n % len(messages)]},
                 headers=stack.rest_headers,
             ).json()
             latencies.append((time.perf_counter() - start) * 1000)
@@ -172,8 +188,9 @@ def profile(work: Path, model: Path, turns: int, out: Path) -> dict[str, Any]:
                 raise BenchError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
     return {
         "turns": turns,
+        "turns_per_conversation": conversation_turns,
         "latency_ms": summarize(latencies),
-        "flame_graphs": sorted(p.name for p in out.glob("*.svg")),
+        "flame_graphs": sorted(p.name for p in out.glob(f"{prefix}*-kb-turn.*")),
     }
 
 
@@ -281,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("profile")
     p.add_argument("--turns", type=int, default=150)
+    p.add_argument("--out", type=Path, default=PROFILE_DIR, help="folder for the flame graphs")
+    p.add_argument("--prefix", default="", help="put before each flame graph's name (e.g. 'after-')")
+    p.add_argument("--format", default="flamegraph", choices=("flamegraph", "raw"), help="raw: collapsed stacks")
+    p.add_argument("--env", action="append", default=[], help="VAR=VALUE for both servers (repeatable)")
+    p.add_argument("--conversation-turns", type=int, default=1, help="questions per conversation (default 1)")
     c = sub.add_parser("compare")
     c.add_argument("--rounds", type=int, default=3)
     c.add_argument("--users", default="1,8")
@@ -297,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         work = Path(tmp)
         if args.command == "profile":
-            path = _write("profile", profile(work, model, args.turns, PROFILE_DIR))
+            env = dict(item.split("=", 1) for item in args.env)
+            result = profile(
+                work, model, args.turns, args.out, args.prefix, args.format, args.conversation_turns, **env
+            )
+            path = _write(f"profile{'-' + args.prefix.rstrip('-') if args.prefix else ''}", result)
         elif args.command == "compare":
             variants = []
             for spec in args.variant:

@@ -13,6 +13,8 @@ The same command line as ``rasa run``, with three things set before Rasa starts:
   meta-schema on every call: that check was a fifth of the Rasa process's CPU time in a
   knowledge turn (py-spy, bench/results/profile/). Same schema, same errors
   (``YINLING_ACTION_SCHEMA_CACHE=0`` restores Rasa's own, for the bench's before/after);
+- calls to an endpoint with ``keep_alive: true`` (the action server, ``endpoints.yml``) reuse their
+  connections instead of opening one per call (:mod:`bot.action_connection`);
 - with ``--enable-api``, the JWT secret for Rasa's HTTP API (used by the staff app) is taken from
   ``YINLING_RASA_JWT_SECRET`` inside the process, so it never appears in the process list.
 """
@@ -55,6 +57,9 @@ def main() -> None:
     remote_actions.DEFAULT_REQUEST_TIMEOUT = timeout  # type: ignore[assignment,attr-defined]
     if os.environ.get("YINLING_ACTION_SCHEMA_CACHE", "1") != "0":
         install_cached_response_validation(remote_actions.RemoteAction)
+    from bot import action_connection
+
+    action_connection.install()
     sys.argv = ["rasa", *sys.argv[1:], *jwt_arguments(sys.argv[1:])]
     rasa_main()
 

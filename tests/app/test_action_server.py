@@ -155,3 +155,69 @@ def test_a_streaming_call_stays_on_the_callers_loop() -> None:
     assert result is not None
     [message] = result.model_dump()["responses"]
     assert message["text"] == "MainThread"
+
+
+class _Slots(Action):
+    def name(self) -> str:
+        return "action_count_slots"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=str(len(domain.get("slots") or {})))
+        return []
+
+
+def test_a_call_without_the_domain_runs_with_the_last_one_received() -> None:
+    """endpoints.yml's enable_selective_domain: Rasa sends the domain only to validate_* actions; the others run
+    (rasa-sdk alone would refuse them: Rasa 3.6 sends no domain digest), with the last domain seen, or none."""
+    executor = ThreadedExecutor(2)
+    executor.register_action(_Slots)
+    call = {**_echo_call(), "next_action": "action_count_slots"}
+    said = []
+    for domain in (None, {"slots": {"a": {}, "b": {}}}, None):
+        body = {key: value for key, value in call.items() if key != "domain"}
+        if domain is not None:
+            body["domain"] = domain
+        result = asyncio.run(executor.run(body))
+        assert result is not None
+        said.append(result.model_dump()["responses"][0]["text"])
+    assert said == ["0", "2", "2"]
+
+
+def test_rasa_sends_the_domain_only_to_the_actions_that_read_it() -> None:
+    endpoints = (ROOT / "endpoints.yml").read_text(encoding="utf-8")
+    cluster = (ROOT / "deploy" / "endpoints.cluster.yml").read_text(encoding="utf-8")
+    assert "enable_selective_domain: true" in endpoints and "enable_selective_domain: true" in cluster
+    # Every action that reads its domain argument is a validate_* action (which Rasa always sends it).
+    readers = []
+    for path in sorted((ROOT / "actions").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "FormValidationAction" in text or "ValidationAction" in text or "domain.get(" in text or "domain[" in text:
+            readers.append(path.name)
+    assert readers == ["booking_form.py"], readers
+    assert 'return "validate_booking_form"' in (ROOT / "actions" / "booking_form.py").read_text(encoding="utf-8")
+
+
+class _Loop(Action):
+    def name(self) -> str:
+        return "action_which_loop"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=f"{threading.current_thread().name} {id(asyncio.get_running_loop())}")
+        return []
+
+
+def test_a_worker_thread_keeps_its_event_loop_from_call_to_call() -> None:
+    executor = ThreadedExecutor(1)
+    executor.register_action(_Loop)
+    call = {**_echo_call(), "next_action": "action_which_loop"}
+
+    async def twice() -> list[str]:
+        said = []
+        for _ in range(2):
+            result = await executor.run(call)
+            assert result is not None
+            said.append(result.model_dump()["responses"][0]["text"])
+        return said
+
+    first, second = asyncio.run(twice())
+    assert first == second and first.startswith("action")  # one thread of the pool, one loop, both times

@@ -138,6 +138,9 @@ def test_action_server_workers_share_one_port_and_stop_together(tmp_path: Path) 
             time.sleep(0.3)
         workers = _children(process.pid)
         assert len(workers) == 2
+        # Each answer closes its connection, so that Rasa's kept-alive calls are spread anew over the workers.
+        with httpx.Client() as client:
+            assert client.get(f"http://127.0.0.1:{port}/health").headers.get("connection") == "close"
         # Both workers listen on the port (SO_REUSEPORT): each one's sockets include a listener. The first
         # to answer /health may be ready before the other, so wait (within the deadline) for both.
         while True:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from rasa.core.tracker_store import create_tracker_store
+from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
 from rasa.core.utils import AvailableEndpoints
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, Restarted, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.tracker_store import FORGET, MARKER_KEY, ForgettingSQLTrackerStore, forgets
+from bot.tracker_store import FORGET, MARKER_KEY, ForgettingSQLTrackerStore, TrackerStoreConfigError, forgets
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = Domain.from_yaml(
@@ -163,3 +163,71 @@ def test_cluster_endpoints_on_postgresql_delete_the_conversation(
         _scenario(store)
     finally:
         store.engine.dispose()
+
+
+def _two_sessions() -> list[list[Event]]:
+    return [
+        [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"), *_turn("你好")],
+        _turn("长护险哪能申请"),
+        [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"), *_turn("再会")],
+    ]
+
+
+def _stored(engine: sa.engine.Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT sender_id, type_name, timestamp, intent_name, action_name, data FROM events ORDER BY id")
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_rows_and_trackers_are_rasas_own(tmp_path: Path) -> None:
+    """The same turns saved by Rasa's SQLTrackerStore and by this one give the same rows, and read back the same
+    trackers (the latest session, and all of them), over two sessions and an empty save at the start."""
+
+    turns = _two_sessions()  # the same events (and timestamps) for both stores
+
+    async def run(store: SQLTrackerStore, sender: str) -> list[list[dict[str, object]]]:
+        tracker = await store.get_or_create_tracker(sender, append_action_listen=False)  # saves an empty tracker
+        read: list[list[dict[str, object]]] = []
+        for events in turns:
+            for event in events:
+                tracker.update(event)
+            await store.save(tracker)
+            again = await store.retrieve(sender)
+            full = await store.retrieve_full_tracker(sender)
+            assert again is not None and full is not None
+            read += [[e.as_dict() for e in again.events], [e.as_dict() for e in full.events]]
+            tracker = again
+        return read
+
+    ours = ForgettingSQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(tmp_path / "ours.sqlite"))
+    rasas = SQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(tmp_path / "rasa.sqlite"))
+    try:
+        assert asyncio.run(run(ours, "web-1")) == asyncio.run(run(rasas, "web-1"))
+        assert _stored(ours.engine) == _stored(rasas.engine)
+        assert len(_stored(ours.engine)) == 2 * 3 + 3 * len(_turn("x"))  # two session starts, three turns
+    finally:
+        ours.engine.dispose()
+        rasas.engine.dispose()
+
+
+def test_sqlite_connections_are_kept_and_in_wal_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for mode, number in (("FULL", 2), ("normal", 1)):
+        monkeypatch.setenv("YINLING_TRACKER_SQLITE_SYNC", mode)
+        store = ForgettingSQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(tmp_path / f"{mode}.sqlite"))
+        try:
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == number
+                first = conn.connection.dbapi_connection
+            with store.engine.connect() as conn:
+                assert conn.connection.dbapi_connection is first, "the connection is reused, not opened again"
+        finally:
+            store.engine.dispose()
+
+
+def test_a_wrong_sync_mode_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("YINLING_TRACKER_SQLITE_SYNC", "sometimes")
+    with pytest.raises(TrackerStoreConfigError, match="YINLING_TRACKER_SQLITE_SYNC"):
+        ForgettingSQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(tmp_path / "t.sqlite"))
