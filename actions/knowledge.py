@@ -495,7 +495,7 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     relevance = relevance_of(index)
     hits = relevance.rerank(text, hits)
     reply = compose(hits, entries, threshold, disclaimer_shown=context.disclaimer_shown)
-    if reply.confident and reply.entry_id is not None and not relevance.speaks_of(text, reply.entry_id):
+    if reply.confident and reply.entry_id is not None and not relevance.speaks_of(text, reply.entry_id, reply.score):
         return Resolved(not_sure(hits, entries), reading.aspect, OFF_SUBJECT)
     if reply.confident:
         return Resolved(reply, reading.aspect, "search")

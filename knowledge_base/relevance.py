@@ -32,7 +32,7 @@ from knowledge_base.text import _tokenizer, tokens
 from textnorm import normalize
 
 RELEVANCE_PATH = Path(__file__).resolve().parent / "relevance.yml"
-_KEYS = ("min_coverage", "margin", "unknown_weight", "generic", "terms", "synonyms", "facets")
+_KEYS = ("min_coverage", "sure_score", "margin", "unknown_weight", "generic", "terms", "synonyms", "facets")
 
 
 # Parts of speech that can name a thing asked about (jieba's tags: nouns, names, idioms such as 老年痴呆).
@@ -53,6 +53,7 @@ class RelevanceConfigError(KnowledgeBaseError, ConfigError):
 @dataclass(frozen=True)
 class RelevanceRules:
     min_coverage: float
+    sure_score: float
     margin: float
     unknown_weight: float
     generic: frozenset[str]
@@ -72,6 +73,7 @@ class RelevanceRules:
         try:
             min_coverage, margin = float(data["min_coverage"]), float(data["margin"])
             unknown_weight = float(data["unknown_weight"])
+            sure_score = float(data["sure_score"])
             generic = frozenset(normalize(str(w)) for w in data["generic"])
             named = {normalize(str(w)) for w in data["terms"]} | {
                 normalize(str(w)) for g in data["synonyms"] for w in g
@@ -85,14 +87,14 @@ class RelevanceRules:
                     groups[word] = groups.get(word, frozenset()) | words
         except (KeyError, TypeError, ValueError, re.error) as err:
             raise RelevanceConfigError(
-                f"{path}: needs min_coverage, margin and unknown_weight (numbers), generic and terms (lists of words), facets (a list of patterns) and synonyms "
+                f"{path}: needs min_coverage, sure_score, margin and unknown_weight (numbers), generic and terms (lists of words), facets (a list of patterns) and synonyms "
                 f"(a list of word lists): {err}"
             ) from err
         if not 0 <= min_coverage <= 1 or margin < 0 or unknown_weight < 0:
             raise RelevanceConfigError(
                 f"{path}: min_coverage must be between 0 and 1, margin and unknown_weight at least 0"
             )
-        return cls(min_coverage, margin, unknown_weight, generic, terms, facets, groups)
+        return cls(min_coverage, sure_score, margin, unknown_weight, generic, terms, facets, groups)
 
 
 def entry_text(entry: Entry) -> str:
@@ -185,5 +187,7 @@ class Relevance:
         title = self._titles[entry_id]
         return any(f.search(question) and f.search(title) for f in self.rules.facets)
 
-    def speaks_of(self, question: str, entry_id: str) -> bool:
-        return self.coverage(question, entry_id) >= self.rules.min_coverage
+    def speaks_of(self, question: str, entry_id: str, score: float = 0.0) -> bool:
+        """Whether the entry may answer: it covers enough of the subject, or matched so closely (``score`` at
+        least ``sure_score``: one of its own question variants, nearly word for word) that it needs no check."""
+        return score >= self.rules.sure_score or self.coverage(question, entry_id) >= self.rules.min_coverage
