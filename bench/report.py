@@ -211,7 +211,7 @@ def _nlu_tuning(datasets: dict[str, Any]) -> list[str]:
         for head in report.get("heads") or []:
             grid = head.get("grid") or []
             tried = ", ".join(
-                f"C={fmt(g.get('C'), 2)}/×{fmt(g.get('dense_scale'), 1)}: {fmt(g.get('macro_f1'), 3)}" for g in grid
+                f"C={fmt(g.get('C'), 2)}/{_scales(g.get('dense_scale'))}: {fmt(g.get('macro_f1'), 3)}" for g in grid
             )
             oof = head.get("oof") or {}
             rows.append(
@@ -219,7 +219,7 @@ def _nlu_tuning(datasets: dict[str, Any]) -> list[str]:
                     name,
                     fmt(head.get("folds")),
                     tried or "—",
-                    f"C={fmt(head.get('C'), 2)}, e5 ×{fmt(head.get('dense_scale'), 1)}",
+                    f"C={fmt(head.get('C'), 2)}, {_scales(head.get('dense_scale'))}",
                     f"{fmt(oof.get('accuracy'), 3)} / {fmt(oof.get('macro_f1'), 3)}",
                     fmt(head.get("temperature"), 3),
                     f"{fmt(oof.get('ece_before'), 3)} → {fmt(oof.get('ece_after'), 3)}",
@@ -231,8 +231,8 @@ def _nlu_tuning(datasets: dict[str, Any]) -> list[str]:
     lines = [
         "### How the project's intent classifier chose its settings",
         "",
-        "`bot.components.linear_intent.LinearIntentClassifier`, on each dataset's training data only: every (C, e5 scale) "
-        "pair of its grid scored by stratified k-fold cross-validation (macro-F1 shown), the best refitted on all "
+        "`bot.components.linear_intent.LinearIntentClassifier`, on each dataset's training data only: every (C, vector scales) "
+        "point of its grid scored by stratified k-fold cross-validation (macro-F1 shown), the best refitted on all "
         "the training data; the softmax temperature fitted on the out-of-fold scores of that pair (ECE = expected "
         "calibration error, 10 bins, before → after). The fallback suggestion is the FallbackClassifier setting "
         "that maximizes right answers minus wrong answers on the out-of-fold probabilities (with the early exit, "
@@ -254,6 +254,13 @@ def _nlu_tuning(datasets: dict[str, Any]) -> list[str]:
         rows,
     )
     return lines
+
+
+def _scales(value: Any) -> str:
+    """A head's vector scales: one number (all sentence vectors as one block) or one per featurizer."""
+    if isinstance(value, dict):
+        return " ".join(f"{name} ×{fmt(scale, 1)}" for name, scale in value.items())
+    return f"×{fmt(value, 1)}"
 
 
 def _fallback(suggestion: Any) -> str:

@@ -5,14 +5,16 @@ Rasa runtime stays free of torch. Adds only sentence-level features. The model l
 
 ``lazy: true`` (config.yml): at parse time the embedding is not computed here but only marked as
 pending (``E5_PENDING``); a later component that needs it calls ``embed_pending``. The project's
-``bot.components.linear_intent.LinearIntentClassifier`` does so only when its character n-gram head is not
-sure on its own (its "early exit"), which saves the ~16 ms of the embedding on most messages.
+``bot.components.linear_intent.LinearIntentClassifier`` does so only when its cheap head (characters and the
+Universal Sentence Encoder's vector) is not sure on its own (its "early exit"), which saves the ~16 ms of the
+embedding on most messages.
 Training data is always embedded at once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -109,12 +111,15 @@ def _placeholder(name: str) -> Features:
     return Features(np.zeros((1, 0), dtype=np.float32), FEATURE_TYPE_SENTENCE, TEXT, name)
 
 
-def embed_pending(messages: list[Message]) -> None:
-    """Compute the embeddings a lazy featurizer left pending on these messages (the others are untouched)."""
+def embed_pending(messages: list[Message], origins: Collection[str] | None = None) -> None:
+    """Compute the embeddings a lazy featurizer left pending on these messages (the others are untouched).
+
+    ``origins``: only those of these featurizers (by name), e.g. the ones a classifier's first head reads.
+    """
     groups: dict[tuple[str, int], list[Message]] = {}
     for message in messages:
         pending = message.get(E5_PENDING)
-        if isinstance(pending, dict):
+        if isinstance(pending, dict) and (origins is None or str(pending["name"]) in origins):
             name = str(pending["name"])
             groups.setdefault((name, int(pending["threads"])), []).append(message)
             message.data.pop(E5_PENDING, None)

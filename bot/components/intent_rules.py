@@ -12,7 +12,8 @@ too). Runs after the classifier and before EmergencyGuard, which has the last wo
 A message that only makes sense as a follow-up (:func:`common.followups.is_followup`: "要铜钿伐",
 "啥人可以", "那养老顾问呢") is ``ask_followup`` when the classifier took it for small talk, a greeting, a
 request for a person or a question about one's bookings; never when it read a number, a date, a street,
-a yes or no, a stop or an emergency, which a form may be waiting for.
+a yes or no, a stop or an emergency, which a form may be waiting for — except a "yes" that asks who, what or
+where ("啥人可以" is "who can?", not "OK"), which answers no form.
 
 A topic named without the verb its intent needs is a question (the table's ``questions`` section):
 "张庙日间照料中心" read as a booking, "居家适老化改造" as a cancellation, "老年食堂" as a greeting are questions
@@ -58,6 +59,8 @@ MISREAD_FOLLOWUP = frozenset(
 # … and these, unless the message speaks of a booking ("改个时间" is a reschedule, "要钱伐" is not).
 MISREAD_UNLESS_BOOKING = frozenset({"check_bookings", "reschedule_booking", "cancel_booking"})
 _BOOKING_WORDS = regex.compile(r"约|改|取消|退|换|挪|推迟|提前")
+# A yes never asks: "啥人可以" (谁可以 once normalized) read as 可以 is a follow-up; a plain 可以 stays a yes.
+_ASKS = regex.compile(r"谁|啥|什么|哪|多少|几")
 # Small talk about the assistant or the day ("你住在哪里", "今朝是礼拜几") is not a follow-up.
 _TO_THE_BOT = regex.compile(r"你|您|侬|机器人|助手|今天是|现在是?几点|几号")
 # The intents a topic question goes to (all answered by action_kb_answer); the first when none is ranked.
@@ -224,7 +227,10 @@ def misread_followup(text: str, classified: str) -> bool:
     """A follow-up ("要铜钿伐") that the classifier read as ``classified`` (small talk, a greeting …) by mistake."""
     if _VALUE_GIVEN.search(normalize(text)):
         return False
-    if classified in MISREAD_UNLESS_BOOKING:
+    if classified == AFFIRM_INTENT:
+        if not _ASKS.search(normalize(text)):
+            return False
+    elif classified in MISREAD_UNLESS_BOOKING:
         # "我九十岁了能约伐" asks whether the senior qualifies, not about their bookings.
         if _BOOKING_WORDS.search(normalize(text)) and followups.situation_asked(text) is None:
             return False

@@ -1,30 +1,31 @@
-"""LinearIntentClassifier: a linear intent model over a sentence embedding and character n-grams.
+"""LinearIntentClassifier: a linear intent model over sentence embeddings and character n-grams.
 
-Features of a message: its dense sentence vector (the e5 vector that
-``bot.components.e5_featurizer.E5SentenceFeaturizer`` puts on the message), multiplied by ``dense_scale``,
-next to a character n-gram TF-IDF of the normalized text (``bot.components.normalizer.TextNormalizer``
-runs first and sets the text). A linear SVM (liblinear) scores every intent; a softmax with a
-temperature turns the scores into probabilities.
+Features of a message: a character n-gram TF-IDF of the normalized text (``bot.components.normalizer.TextNormalizer``
+runs first and sets the text), next to the dense sentence vectors that featurizers before it put on the message
+(``bot.components.use_featurizer.USESentenceFeaturizer``, ``bot.components.e5_featurizer.E5SentenceFeaturizer``),
+each multiplied by a scale. ``dense_scale`` as a list scales all the vectors as one block; as a mapping from
+featurizer names (their ``alias`` in config.yml) to lists, each vector gets its own scale. A linear SVM
+(liblinear) scores every intent; a softmax with a temperature turns the scores into probabilities.
 
 Why this and not DIET: on SMP2017 a linear model over these features beats DIET on the same
 features by several points and trains in seconds (README.md, "How intents are classified").
 
 Everything that is chosen is chosen on the training data only, at training time:
-- the hyper-parameters: every combination of the ``C`` and ``dense_scale`` lists is scored by
-  stratified k-fold cross-validation (intent macro-F1, then accuracy, then the earlier
-  combination); the best one is refitted on all the data;
+- the hyper-parameters: every combination of ``C`` and the scales is scored by stratified k-fold
+  cross-validation (intent macro-F1, then accuracy, then the earlier combination); the best one is
+  refitted on all the data;
 - the temperature: fitted on the out-of-fold scores of that combination (minimum negative
   log-likelihood), so that a confidence of 0.7 means right about 7 times in 10;
 - a fallback threshold suggestion from the same out-of-fold probabilities (see
   ``suggest_fallback``): stored with the model and printed by ``python -m bot.components.linear_intent``.
 
-Early exit (``early_exit: true``, the project's setting): a second, character-only head is trained
-and calibrated the same way, and it answers alone when its confidence reaches a threshold; only the
-other messages need the sentence embedding, which a lazy ``E5SentenceFeaturizer`` then computes on
-demand (``bot.components.e5_featurizer.embed_pending``). The threshold is chosen on the training data too: on
-the out-of-fold probabilities of both heads, the lowest threshold of ``EXIT_GRID`` at which answering
-with the character head above it is right at least as often as the full model on the same
-examples (``choose_exit``).
+Early exit (``early_exit: true``): a second, cheaper head is trained and calibrated the same way
+over the characters and the vectors of ``exit_featurizers`` (none: characters only), and it answers
+alone when its confidence reaches a threshold; only the other messages need the remaining vectors,
+which a lazy ``E5SentenceFeaturizer`` then computes on demand (``bot.components.e5_featurizer.embed_pending``).
+The threshold is chosen on the training data too: on the out-of-fold probabilities of both heads, the
+lowest threshold of ``EXIT_GRID`` at which answering with the cheap head above it is right at least as
+often as the full model on the same examples (``choose_exit``).
 
 The model also carries its fallback suggestion to the messages it classifies (``FALLBACK_KEY``), so
 that ``bot.components.calibrated_fallback.CalibratedFallbackClassifier`` uses the thresholds suggested for the
@@ -82,7 +83,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_JSON = "linear_intent.json"
 MODEL_ARRAYS = "linear_intent.npz"
-FORMAT_VERSION = 1
+# 2: dense sources scaled on their own, and an early-exit head that may read some of them.
+FORMAT_VERSION = 2
 BLOCKS = ("char", "dense")
 COMBINES = ("concat", "vote")
 # The fallback thresholds the suggestion considers (FallbackClassifier's two settings).
@@ -110,7 +112,10 @@ class Settings:
     blocks: tuple[str, ...]
     combine: str
     c_grid: tuple[float, ...]
-    scale_grid: tuple[float, ...]
+    # The dense sentence features, as sources scaled on their own: each source is the featurizer names whose
+    # features it joins (empty: every dense feature on the message), with the scales cross-validation tries.
+    sources: tuple[tuple[str, ...], ...]
+    scale_grids: tuple[tuple[float, ...], ...]
     ngram_range: tuple[int, int]
     cv_folds: int
     class_weight: str | None
@@ -118,6 +123,8 @@ class Settings:
     ranking_length: int
     random_seed: int
     early_exit: bool = False
+    # The sources (indexes into ``sources``) the early-exit head reads beside the characters.
+    exit_sources: tuple[int, ...] = ()
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Settings:
@@ -129,7 +136,8 @@ class Settings:
         if combine not in COMBINES:
             raise LinearIntentConfigError(f"{name}: 'combine' must be one of {list(COMBINES)}, got {combine!r}.")
         c_grid = _positive_list(config.get("C"), f"{name}: 'C'")
-        scale_grid = _positive_list(config.get("dense_scale"), f"{name}: 'dense_scale'")
+        featurizers = tuple(str(f) for f in config.get("featurizers") or ())
+        sources, scale_grids = _dense_sources(config.get("dense_scale"), featurizers, name)
         ngram = config.get("char_ngram_range")
         if (
             not isinstance(ngram, (list, tuple))
@@ -158,19 +166,68 @@ class Settings:
                 f"{name}: 'early_exit' needs both blocks [char, dense] and combine: concat (the character head "
                 "answers first, the full model the rest)."
             )
+        exit_sources = _exit_sources(config.get("exit_featurizers"), sources, early_exit, name)
         return cls(
             blocks=blocks,
             combine=combine,
             c_grid=c_grid,
-            scale_grid=scale_grid,
+            sources=sources,
+            scale_grids=scale_grids,
             ngram_range=(int(ngram[0]), int(ngram[1])),
             cv_folds=folds,
             class_weight=weight,
-            featurizers=tuple(str(f) for f in config.get("featurizers") or ()),
+            featurizers=featurizers,
             ranking_length=ranking,
             random_seed=seed,
             early_exit=early_exit,
+            exit_sources=exit_sources,
         )
+
+
+def _dense_sources(
+    value: Any, featurizers: tuple[str, ...], name: str
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[float, ...], ...]]:
+    """``dense_scale`` as sources and their scale lists.
+
+    A number or a list scales all the dense features (of ``featurizers``, or of every featurizer) as one
+    block; a mapping from featurizer names (their ``alias`` in config.yml) to numbers or lists scales each
+    featurizer's vector on its own, every combination tried by cross-validation.
+    """
+    if not isinstance(value, dict):
+        return (featurizers,), (_positive_list(value, f"{name}: 'dense_scale'"),)
+    if not value or not all(isinstance(key, str) and key for key in value):
+        raise LinearIntentConfigError(
+            f"{name}: 'dense_scale' as a mapping needs featurizer names (their alias) as keys, got {value!r}."
+        )
+    if featurizers:
+        raise LinearIntentConfigError(
+            f"{name}: give either 'featurizers' or a 'dense_scale' per featurizer, not both "
+            "(the mapping's keys already name the featurizers)."
+        )
+    grids = tuple(_positive_list(scales, f"{name}: 'dense_scale' of {key!r}") for key, scales in value.items())
+    return tuple((key,) for key in value), grids
+
+
+def _exit_sources(value: Any, sources: tuple[tuple[str, ...], ...], early_exit: bool, name: str) -> tuple[int, ...]:
+    """The sources the early-exit head reads beside the characters (``exit_featurizers``, by name)."""
+    names = value if value is not None else []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise LinearIntentConfigError(f"{name}: 'exit_featurizers' must be a list of featurizer names.")
+    if names and not early_exit:
+        raise LinearIntentConfigError(f"{name}: 'exit_featurizers' is for the early exit: set early_exit: true.")
+    index = {source[0]: i for i, source in enumerate(sources) if len(source) == 1}
+    unknown = [n for n in names if n not in index]
+    if unknown:
+        raise LinearIntentConfigError(
+            f"{name}: 'exit_featurizers' {unknown} must be keys of a 'dense_scale' mapping "
+            "(dense_scale: {NAME: [scales], ...}), so that their scale is chosen like the others'."
+        )
+    if len(set(names)) != len(names) or (names and len(names) == len(sources)):
+        raise LinearIntentConfigError(
+            f"{name}: 'exit_featurizers' must name each featurizer once and leave out at least one of "
+            "'dense_scale' (the slow one the early exit saves)."
+        )
+    return tuple(index[n] for n in names)
 
 
 def _positive_list(value: Any, what: str) -> tuple[float, ...]:
@@ -197,7 +254,7 @@ def _char_vectorizer(ngram_range: tuple[int, int], vocabulary: dict[str, int] | 
 
 
 def _dense_matrix(messages: Sequence[Message], featurizers: tuple[str, ...], dims: int | None) -> np.ndarray:
-    """Each message's dense sentence features (zeros where a message has none, e.g. empty text)."""
+    """Each message's dense sentence features of ``featurizers`` (all: empty), zeros where a message has none."""
     rows: list[np.ndarray | None] = []
     for message in messages:
         _, sentence = message.get_dense_features(TEXT, list(featurizers) or None)
@@ -219,17 +276,31 @@ def _dense_matrix(messages: Sequence[Message], featurizers: tuple[str, ...], dim
     return out
 
 
+def _dense_sources_of(
+    messages: Sequence[Message], sources: Sequence[tuple[str, ...]], dims: Sequence[int] | None
+) -> list[np.ndarray]:
+    """One matrix per dense source (``_dense_matrix`` of its featurizers)."""
+    return [_dense_matrix(messages, source, None if dims is None else dims[i]) for i, source in enumerate(sources)]
+
+
 def _texts(messages: Sequence[Message]) -> list[str]:
     return [m.get(TEXT) if isinstance(m.get(TEXT), str) else "" for m in messages]
 
 
-def _design(blocks: Sequence[str], char: sp.csr_matrix | None, dense: np.ndarray | None, scale: float) -> sp.csr_matrix:
+def _design(
+    blocks: Sequence[str],
+    char: sp.csr_matrix | None,
+    dense: Sequence[np.ndarray],
+    sources: Sequence[int],
+    scales: Sequence[float],
+) -> sp.csr_matrix:
+    """The design matrix: characters (if in ``blocks``), then each used dense source times its scale."""
     parts: list[Any] = []
     for block in blocks:
         if block == "char":
             parts.append(char)
         else:
-            parts.append(sp.csr_matrix(dense * scale))  # type: ignore[operator]
+            parts.extend(sp.csr_matrix(dense[i] * scale) for i, scale in zip(sources, scales))
     return sp.hstack(parts, format="csr", dtype=np.float32)
 
 
@@ -382,13 +453,14 @@ class Head:
 
     blocks: tuple[str, ...]
     c: float
-    scale: float
+    sources: tuple[int, ...]  # the dense sources it reads (indexes into the model's), empty without "dense"
+    scales: tuple[float, ...]  # one per source
     temperature: float
     weights: np.ndarray  # n_classes × n_features
     bias: np.ndarray
 
-    def probabilities(self, char: sp.csr_matrix | None, dense: np.ndarray | None) -> np.ndarray:
-        x = _design(self.blocks, char, dense, self.scale)
+    def probabilities(self, char: sp.csr_matrix | None, dense: Sequence[np.ndarray]) -> np.ndarray:
+        x = _design(self.blocks, char, dense, self.sources, self.scales)
         scores = np.asarray(x @ self.weights.T) + self.bias
         return _softmax(scores, self.temperature)
 
@@ -414,16 +486,39 @@ def _folds(y: np.ndarray, settings: Settings) -> list[tuple[np.ndarray, np.ndarr
         return list(splitter.split(np.zeros(len(y)), y))
 
 
+def _source_label(source: tuple[str, ...]) -> str:
+    return "+".join(source) or "dense"
+
+
+def _scale_report(settings: Settings, sources: tuple[int, ...], scales: tuple[float, ...]) -> Any:
+    """A head's scales as reported: one number for a single source, else a mapping by featurizer name."""
+    if len(sources) == 1:
+        return scales[0]
+    return {_source_label(settings.sources[i]): scale for i, scale in zip(sources, scales)}
+
+
 def _train_head(
-    blocks: tuple[str, ...], texts: list[str], dense: np.ndarray, y: np.ndarray, n_classes: int, settings: Settings
+    blocks: tuple[str, ...],
+    sources: tuple[int, ...],
+    texts: list[str],
+    dense: list[np.ndarray],
+    y: np.ndarray,
+    n_classes: int,
+    settings: Settings,
 ) -> tuple[Head, Any, dict[str, Any]]:
-    """Cross-validate the grid for one head, fit the best on everything; returns the head, its vectorizer, a report."""
+    """Cross-validate the grid for one head, fit the best on everything; returns the head, its vectorizer, a report.
+
+    ``sources``: the dense sources the head reads (with "dense" in ``blocks``); every combination of their
+    scale lists is tried, with every C.
+    """
     from sklearn.metrics import accuracy_score, f1_score
 
-    uses_char, uses_dense = "char" in blocks, "dense" in blocks
-    # With one block, scaling it is the same as changing C: only C is searched.
-    scales = settings.scale_grid if uses_char and uses_dense else (settings.scale_grid[0],)
-    grid = [(c, s) for c in settings.c_grid for s in scales]
+    uses_char = "char" in blocks
+    sources = sources if "dense" in blocks else ()
+    grids = [settings.scale_grids[i] for i in sources]
+    if not uses_char and len(grids) == 1:
+        grids = [grids[0][:1]]  # one block alone: scaling it is the same as changing C, so only C is searched
+    grid = [(c, tuple(s)) for c in settings.c_grid for s in itertools.product(*grids)]
     folds = _folds(y, settings)
     report: dict[str, Any] = {"blocks": list(blocks), "folds": len(folds), "grid": []}
     started = time.perf_counter()
@@ -440,9 +535,13 @@ def _train_head(
                 char_test = vectorizer.transform([texts[i] for i in test_idx])
             for c, s in grid:
                 weights, bias = _fit_svm(
-                    _design(blocks, char_train, dense[train_idx], s), y[train_idx], n_classes, c, settings
+                    _design(blocks, char_train, [d[train_idx] for d in dense], sources, s),
+                    y[train_idx],
+                    n_classes,
+                    c,
+                    settings,
                 )
-                x_test = _design(blocks, char_test, dense[test_idx], s)
+                x_test = _design(blocks, char_test, [d[test_idx] for d in dense], sources, s)
                 oof[(c, s)][test_idx] = np.asarray(x_test @ weights.T) + bias
         scored = []
         for point in grid:
@@ -450,7 +549,14 @@ def _train_head(
             macro = float(f1_score(y, predicted, average="macro"))
             accuracy = float(accuracy_score(y, predicted))
             scored.append((macro, accuracy, point))
-            report["grid"].append({"C": point[0], "dense_scale": point[1], "macro_f1": macro, "accuracy": accuracy})
+            report["grid"].append(
+                {
+                    "C": point[0],
+                    "dense_scale": _scale_report(settings, sources, point[1]) if sources else None,
+                    "macro_f1": macro,
+                    "accuracy": accuracy,
+                }
+            )
         # Best macro-F1, then accuracy; max() keeps the first of equals (the grid's order).
         _, _, best = max(scored, key=lambda item: (item[0], item[1]))
         temperature = fit_temperature(oof[best][seen], y[seen])
@@ -471,10 +577,14 @@ def _train_head(
     if uses_char:
         vectorizer = _char_vectorizer(settings.ngram_range)
         char_all = vectorizer.fit_transform(texts)
-    weights, bias = _fit_svm(_design(blocks, char_all, dense, best[1]), y, n_classes, best[0], settings)
-    report.update(C=best[0], dense_scale=best[1], temperature=round(temperature, 4))
+    weights, bias = _fit_svm(_design(blocks, char_all, dense, sources, best[1]), y, n_classes, best[0], settings)
+    report.update(
+        C=best[0],
+        dense_scale=_scale_report(settings, sources, best[1]) if sources else None,
+        temperature=round(temperature, 4),
+    )
     report["seconds"] = round(time.perf_counter() - started, 2)
-    head = Head(blocks, best[0], best[1], temperature, weights, bias)
+    head = Head(blocks, best[0], sources, best[1], temperature, weights, bias)
     report["_oof_probabilities"] = probabilities  # for the ensemble's fallback suggestion; not persisted
     return head, vectorizer, report
 
@@ -504,8 +614,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             "featurizers": [],
             "ranking_length": LABEL_RANKING_LENGTH,
             "random_seed": 42,
-            # A character-only head answers alone when sure (threshold chosen by cross-validation).
+            # A cheap head answers alone when sure (threshold chosen by cross-validation): the characters,
+            # and the vectors of these featurizers (keys of a dense_scale mapping); the others are computed
+            # only for the rest (a lazy featurizer, e.g. E5SentenceFeaturizer with lazy: true).
             "early_exit": False,
+            "exit_featurizers": [],
         }
 
     @staticmethod
@@ -554,30 +667,36 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         index = {name: i for i, name in enumerate(classes)}
         y = np.array([index[str(m.get(INTENT))] for m in examples], dtype=np.int64)
         texts = _texts(examples)
-        dense = _dense_matrix(examples, self._settings.featurizers, None)
-        if "dense" in self._settings.blocks and dense.shape[1] == 0:
-            raise LinearIntentConfigError(
-                "LinearIntentClassifier: 'blocks' includes 'dense' but no training example has dense sentence "
-                "features: put bot.components.e5_featurizer.E5SentenceFeaturizer before it in the pipeline, or set blocks: [char]."
-            )
+        settings = self._settings
+        dense = _dense_sources_of(examples, settings.sources, None) if "dense" in settings.blocks else []
+        for source, matrix in zip(settings.sources, dense):
+            if matrix.shape[1] == 0:
+                raise LinearIntentConfigError(
+                    f"LinearIntentClassifier: 'blocks' includes 'dense' but no training example has dense sentence "
+                    f"features{' from ' + _source_label(source) if source else ''}: put a sentence featurizer "
+                    "(bot.components.use_featurizer.USESentenceFeaturizer, with that alias if named) before it "
+                    "in the pipeline, or set blocks: [char]."
+                )
+        all_sources = tuple(range(len(dense)))
         block_sets = (
-            [self._settings.blocks]
-            if self._settings.combine == "concat"
-            else [(b,) for b in self._settings.blocks]  # one head per block
+            [settings.blocks] if settings.combine == "concat" else [(b,) for b in settings.blocks]  # one head per block
         )
         heads, reports, oofs = [], [], []
         seen = np.ones(len(y), dtype=bool)
         vectorizer = None
         for blocks in block_sets:
-            head, head_vectorizer, report = _train_head(blocks, texts, dense, y, len(classes), self._settings)
+            head, head_vectorizer, report = _train_head(blocks, all_sources, texts, dense, y, len(classes), settings)
             heads.append(head)
             oofs.append(report.pop("_oof_probabilities"))
             seen &= report.pop("_oof_seen", seen)
             reports.append(report)
             vectorizer = vectorizer or head_vectorizer
         exit_head, exit_threshold, exit_report = None, None, None
-        if self._settings.early_exit:
-            exit_head, _, exit_train = _train_head(("char",), texts, dense, y, len(classes), self._settings)
+        if settings.early_exit:
+            exit_blocks = ("char", "dense") if settings.exit_sources else ("char",)
+            exit_head, _, exit_train = _train_head(
+                exit_blocks, settings.exit_sources, texts, dense, y, len(classes), settings
+            )
             exit_oof = exit_train.pop("_oof_probabilities")
             seen &= exit_train.pop("_oof_seen", seen)
             if exit_oof is not None and oofs[0] is not None:
@@ -586,7 +705,14 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 oofs = [mix_exit(exit_oof, oofs[0], exit_threshold)]
             else:
                 exit_report = {"head": exit_train, "threshold": None, "note": "no cross-validation: no early exit"}
-        model = _Model(classes, heads, vectorizer, dense.shape[1], self._settings.ngram_range)
+        model = _Model(
+            classes,
+            heads,
+            vectorizer,
+            settings.sources if dense else (),
+            [d.shape[1] for d in dense],
+            settings.ngram_range,
+        )
         if exit_head is not None and exit_threshold is not None:
             model.exit_head, model.exit_threshold = exit_head, exit_threshold
         training_report: dict[str, Any] = {
@@ -623,7 +749,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             # Untrained (fewer than two intents in the data): no intent, as for an empty text.
             probabilities: list[np.ndarray | None] = [None] * len(messages)
         else:
-            probabilities = self._model.probabilities(messages, self._settings.featurizers)
+            probabilities = self._model.probabilities(messages)
         classes = self._model.classes if self._model is not None else []
         for message, row in zip(messages, probabilities):
             if row is None:
@@ -674,24 +800,42 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
 
 class _Model:
-    """The trained state: intent names, the character vectorizer and the linear heads."""
+    """The trained state: intent names, the character vectorizer, the dense sources and the linear heads."""
 
     def __init__(
-        self, classes: list[str], heads: list[Head], vectorizer: Any, dense_dims: int, ngram_range: tuple[int, int]
+        self,
+        classes: list[str],
+        heads: list[Head],
+        vectorizer: Any,
+        sources: Sequence[tuple[str, ...]],
+        dense_dims: Sequence[int],
+        ngram_range: tuple[int, int],
     ) -> None:
         self.classes = classes
         self.heads = heads
         self.vectorizer = vectorizer
-        self.dense_dims = dense_dims
+        # Each dense source's featurizer names (empty: all dense features) and width.
+        self.sources = [tuple(source) for source in sources]
+        self.dense_dims = list(dense_dims)
         self.ngram_range = ngram_range
         self.report: dict[str, Any] = {}
-        # Early exit: a character-only head that answers alone at or above the threshold.
+        # Early exit: a head over the characters (and maybe cheap sources) that answers alone at or above the threshold.
         self.exit_head: Head | None = None
         self.exit_threshold: float | None = None
         # The fallback suggestion handed to CalibratedFallbackClassifier on each message.
         self.fallback: dict[str, float] | None = None
 
-    def probabilities(self, messages: Sequence[Message], featurizers: tuple[str, ...]) -> list[np.ndarray | None]:
+    def _dense(self, messages: Sequence[Message], used: Sequence[int]) -> list[np.ndarray]:
+        """The dense sources ``used`` of these messages (the others empty: no head reads them here)."""
+        empty = np.zeros((len(messages), 0), dtype=np.float32)
+        return [
+            _dense_matrix(messages, source, self.dense_dims[i]) if i in used else empty
+            for i, source in enumerate(self.sources)
+        ]
+
+    def probabilities(self, messages: Sequence[Message]) -> list[np.ndarray | None]:
+        from bot.components.e5_featurizer import embed_pending
+
         texts = _texts(messages)
         todo = [i for i, text in enumerate(texts) if text.strip()]
         out: list[np.ndarray | None] = [None] * len(messages)
@@ -699,7 +843,10 @@ class _Model:
             return out
         char = self.vectorizer.transform([texts[i] for i in todo]) if self.vectorizer is not None else None
         if self.exit_head is not None and self.exit_threshold is not None and char is not None:
-            early = self.exit_head.probabilities(char, None)
+            chosen = [messages[i] for i in todo]
+            names = {name for i in self.exit_head.sources for name in self.sources[i]}
+            embed_pending(chosen, names)  # a cheap source left lazy (a config mistake) is computed, not read as zeros
+            early = self.exit_head.probabilities(char, self._dense(chosen, self.exit_head.sources))
             sure = early.max(axis=1) >= self.exit_threshold
             for i, row in zip(np.asarray(todo)[sure], early[sure]):
                 out[int(i)] = row
@@ -708,15 +855,35 @@ class _Model:
             todo = [i for i, done in zip(todo, sure) if not done]
             char = char[np.flatnonzero(~sure)]
         chosen = [messages[i] for i in todo]
-        if self.dense_dims:
-            from bot.components.e5_featurizer import embed_pending
-
+        if self.sources:
             embed_pending(chosen)  # a lazy featurizer left the embedding for whoever needs it
-        dense = _dense_matrix(chosen, featurizers, self.dense_dims)
+        dense = self._dense(chosen, range(len(self.sources)))
         combined = np.mean([head.probabilities(char, dense) for head in self.heads], axis=0)
         for i, row in zip(todo, combined):
             out[i] = row
         return out
+
+    @staticmethod
+    def _head_meta(head: Head) -> dict[str, Any]:
+        return {
+            "blocks": list(head.blocks),
+            "C": head.c,
+            "sources": list(head.sources),
+            "dense_scale": list(head.scales),
+            "temperature": head.temperature,
+        }
+
+    @staticmethod
+    def _head_from(meta: dict[str, Any], weights: np.ndarray, bias: np.ndarray) -> Head:
+        return Head(
+            blocks=tuple(meta["blocks"]),
+            c=float(meta["C"]),
+            sources=tuple(int(i) for i in meta["sources"]),
+            scales=tuple(float(x) for x in meta["dense_scale"]),
+            temperature=float(meta["temperature"]),
+            weights=weights,
+            bias=bias,
+        )
 
     def save(self, directory: Path) -> None:
         arrays: dict[str, np.ndarray] = {}
@@ -724,9 +891,7 @@ class _Model:
         for n, head in enumerate(self.heads):
             arrays[f"head{n}_weights"] = head.weights
             arrays[f"head{n}_bias"] = head.bias
-            heads.append(
-                {"blocks": list(head.blocks), "C": head.c, "dense_scale": head.scale, "temperature": head.temperature}
-            )
+            heads.append(self._head_meta(head))
         vocabulary = None
         if self.vectorizer is not None:
             arrays["idf"] = self.vectorizer.idf_.astype(np.float32)
@@ -734,17 +899,14 @@ class _Model:
         exit_head = None
         if self.exit_head is not None:
             arrays["exit_weights"], arrays["exit_bias"] = self.exit_head.weights, self.exit_head.bias
-            exit_head = {
-                "C": self.exit_head.c,
-                "temperature": self.exit_head.temperature,
-                "threshold": self.exit_threshold,
-            }
+            exit_head = {**self._head_meta(self.exit_head), "threshold": self.exit_threshold}
         np.savez_compressed(directory / MODEL_ARRAYS, **arrays)
         meta = {
             "format": FORMAT_VERSION,
             "exit_head": exit_head,
             "fallback": self.fallback,
             "classes": self.classes,
+            "sources": [list(source) for source in self.sources],
             "dense_dims": self.dense_dims,
             "char_ngram_range": list(self.ngram_range),
             "heads": heads,
@@ -772,28 +934,16 @@ class _Model:
             vectorizer = _char_vectorizer(ngram_range, {str(k): int(v) for k, v in meta["vocabulary"].items()})
             vectorizer.idf_ = stored["idf"]
         heads = [
-            Head(
-                blocks=tuple(h["blocks"]),
-                c=float(h["C"]),
-                scale=float(h["dense_scale"]),
-                temperature=float(h["temperature"]),
-                weights=stored[f"head{n}_weights"],
-                bias=stored[f"head{n}_bias"],
-            )
-            for n, h in enumerate(meta["heads"])
+            cls._head_from(h, stored[f"head{n}_weights"], stored[f"head{n}_bias"]) for n, h in enumerate(meta["heads"])
         ]
-        model = cls(list(meta["classes"]), heads, vectorizer, int(meta["dense_dims"]), ngram_range)
+        sources = [tuple(str(name) for name in source) for source in meta["sources"]]
+        model = cls(
+            list(meta["classes"]), heads, vectorizer, sources, [int(d) for d in meta["dense_dims"]], ngram_range
+        )
         model.report = dict(meta.get("report") or {})
-        exit_head = meta.get("exit_head")  # absent from models stored before the early exit
+        exit_head = meta.get("exit_head")
         if exit_head is not None:
-            model.exit_head = Head(
-                blocks=("char",),
-                c=float(exit_head["C"]),
-                scale=1.0,
-                temperature=float(exit_head["temperature"]),
-                weights=stored["exit_weights"],
-                bias=stored["exit_bias"],
-            )
+            model.exit_head = cls._head_from(exit_head, stored["exit_weights"], stored["exit_bias"])
             model.exit_threshold = float(exit_head["threshold"])
         fallback = meta.get("fallback")
         if fallback is not None:

@@ -522,9 +522,15 @@ def fake_results(e2e_failed: bool = False) -> dict[str, Any]:
                                             "heads": [
                                                 {
                                                     "folds": 5,
-                                                    "grid": [{"C": 0.3, "dense_scale": 3.0, "macro_f1": 0.91}],
+                                                    "grid": [
+                                                        {
+                                                            "C": 0.3,
+                                                            "dense_scale": {"use": 1.0, "e5": 3.0},
+                                                            "macro_f1": 0.91,
+                                                        }
+                                                    ],
                                                     "C": 0.3,
-                                                    "dense_scale": 3.0,
+                                                    "dense_scale": {"use": 1.0, "e5": 3.0},
                                                     "temperature": 0.21,
                                                     "oof": {
                                                         "accuracy": 0.92,
@@ -593,7 +599,7 @@ def test_the_report_shows_every_figure_with_its_provenance() -> None:
     assert "| peak RSS serving, MB | 600 | 1,200 | 300 | — | 0.50× |" in text
     assert "| entity F1 | n/a | n/a | n/a | — | — |" in text
     assert "failed: exited with code 1" in text
-    assert "C=0.30, e5 ×3.0" in text and "0.300 → 0.020" in text, "how the classifier was tuned"
+    assert "C=0.30, use ×1.0 e5 ×3.0" in text and "0.300 → 0.020" in text, "how the classifier was tuned"
     assert "threshold 0.45, ambiguity 0.00: answers 95.0%" in text
     assert "| smp2017 | project | app → chat: 2; chat → app: 3; app → nlu_fallback: 1 |" not in text
     assert "| smp2017 | project | chat → app: 3; app → chat: 2; app → nlu_fallback: 1 |" in text

@@ -154,7 +154,14 @@ def test_someone_sent_for_a_service_is_a_booking(rules: IntentRules, text: str) 
 
 @pytest.mark.parametrize(
     ("text", "classified"),
-    [("要铜钿伐", "greet"), ("啥人可以", "request_human"), ("那养老顾问呢", "greet"), ("要前伐", "reschedule_booking")],
+    [
+        ("要铜钿伐", "greet"),
+        ("啥人可以", "request_human"),
+        ("啥人可以", "affirm"),  # asks who: no yes
+        ("哪些人可以办", "affirm"),
+        ("那养老顾问呢", "greet"),
+        ("要前伐", "reschedule_booking"),
+    ],
 )
 def test_a_follow_up_the_classifier_misread_is_ask_followup(text: str, classified: str) -> None:
     assert misread_followup(text, classified)
@@ -170,6 +177,8 @@ def test_a_follow_up_the_classifier_misread_is_ask_followup(text: str, classifie
         ("下午几点都行", "inform"),  # a form may be waiting for it
         ("3", "choose"),
         ("侬好", "greet"),
+        ("可以", "affirm"),  # a plain yes, which a form may be waiting for
+        ("可以的伐", "affirm"),
     ],
 )
 def test_what_is_not_a_misread_follow_up_keeps_its_intent(text: str, classified: str) -> None:

@@ -245,7 +245,7 @@ def test_dense_block_without_a_dense_featurizer_is_a_config_error(tmp_path: Path
         LinearIntentClassifier.get_default_config(), storage, resource, _context("c")
     )
     messages = [Message(data={TEXT: t, INTENT: i}) for i, texts in EXAMPLES.items() for t in texts]
-    with pytest.raises(InvalidConfigException, match="E5SentenceFeaturizer"):
+    with pytest.raises(InvalidConfigException, match="USESentenceFeaturizer"):
         classifier.train(TrainingData(training_examples=messages))
 
 

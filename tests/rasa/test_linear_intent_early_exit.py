@@ -1,4 +1,4 @@
-"""Early exit (a character head answers alone when sure; e5 only for the rest) and the calibrated fallback."""
+"""Early exit (a cheap head answers alone when sure; e5 only for the rest) and the calibrated fallback."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from rasa.shared.nlu.training_data.message import Message
 from bot.components import e5_featurizer
 from bot.components.calibrated_fallback import CalibratedFallbackClassifier
 from bot.components.e5_featurizer import E5_PENDING, E5SentenceFeaturizer
-from bot.components.linear_intent import FALLBACK_KEY, LinearIntentClassifier, choose_exit, mix_exit
+from bot.components.linear_intent import FALLBACK_KEY, LinearIntentClassifier, LinearIntentError, choose_exit, mix_exit
 from bot.components.normalizer import TextNormalizer
+from bot.components.use_featurizer import USESentenceFeaturizer
 from tests.rasa.test_linear_intent import UNSEEN, _context, _train
 
 
@@ -151,3 +152,120 @@ def test_the_calibrated_fallback_uses_the_models_thresholds_and_else_its_own() -
 def test_bad_fallback_settings_are_config_errors(config: dict[str, Any]) -> None:
     with pytest.raises(InvalidConfigException, match="CalibratedFallbackClassifier"):
         CalibratedFallbackClassifier.validate_config(config)
+
+
+# ---------------------------------------------------------------- a cheap head over characters and USE, e5 for the rest
+
+
+def _aliased(tmp_path: Path, lazy: bool) -> tuple[TextNormalizer, USESentenceFeaturizer, E5SentenceFeaturizer]:
+    use = USESentenceFeaturizer.create(
+        {**USESentenceFeaturizer.get_default_config(), "alias": "use"},
+        LocalModelStorage(tmp_path),
+        Resource("use"),
+        _context("use"),
+    )
+    e5 = E5SentenceFeaturizer.create(
+        {**E5SentenceFeaturizer.get_default_config(), "alias": "e5", "lazy": lazy},
+        LocalModelStorage(tmp_path),
+        Resource("e5"),
+        _context("e5"),
+    )
+    return TextNormalizer(TextNormalizer.get_default_config()), use, e5
+
+
+def _featurized(steps: tuple[Any, ...], texts: list[str]) -> list[Message]:
+    messages = [Message(data={TEXT: t}) for t in texts]
+    for step in steps:
+        step.process(messages)
+    return messages
+
+
+CHEAP_HEAD = {"dense_scale": {"use": [1.0, 2.0], "e5": [3.0]}, "early_exit": True, "exit_featurizers": ["use"]}
+
+
+def _train_two_sources(tmp_path: Path) -> tuple[LinearIntentClassifier, LocalModelStorage, Resource, dict[str, Any]]:
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from tests.rasa.test_linear_intent import EXAMPLES
+
+    messages = []
+    for intent, texts in EXAMPLES.items():
+        for message in _featurized(_aliased(tmp_path / "features", lazy=False), texts):
+            message.set(INTENT, intent)
+            messages.append(message)
+    (tmp_path / "model").mkdir()
+    storage, resource = LocalModelStorage(tmp_path / "model"), Resource("linear_intent")
+    config = {**LinearIntentClassifier.get_default_config(), **CHEAP_HEAD}
+    classifier = LinearIntentClassifier.create(config, storage, resource, _context("linear_intent"))
+    classifier.train(TrainingData(training_examples=messages))
+    return classifier, storage, resource, config
+
+
+def test_the_cheap_head_reads_characters_and_use_and_e5_runs_only_for_the_rest(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    classifier, storage, resource, config = _train_two_sources(tmp_path)
+    model = classifier._model
+    assert model is not None and model.exit_head is not None
+    assert model.sources == [("use",), ("e5",)] and model.dense_dims == [512, 384]
+    assert model.exit_head.blocks == ("char", "dense") and model.exit_head.sources == (0,)
+    assert model.heads[0].sources == (0, 1) and model.heads[0].scales[1] == 3.0
+    report = model.report
+    # Every scale of each source is tried with every C; the cheap head searches USE's scales alone.
+    assert {(g["C"], g["dense_scale"]["use"], g["dense_scale"]["e5"]) for g in report["heads"][0]["grid"]} == {
+        (c, u, 3.0) for c in (0.3, 1.0) for u in (1.0, 2.0)
+    }
+    assert {g["dense_scale"] for g in report["early_exit"]["head"]["grid"]} == {1.0, 2.0}
+    calls: list[int] = []
+    real = e5_featurizer._embed
+    monkeypatch.setattr(e5_featurizer, "_embed", lambda m, *a: (calls.append(len(m)), real(m, *a)))
+    lazy = _aliased(tmp_path / "lazy", lazy=True)
+    model.exit_threshold = 0.0  # every message sure: e5 never runs, USE always does
+    messages = classifier.process(_featurized(lazy, list(UNSEEN)))
+    assert calls == [] and all(m.get(E5_PENDING) for m in messages)
+    assert [m.get(INTENT)["name"] for m in messages] == list(UNSEEN.values())
+    model.exit_threshold = 1.01  # nobody sure: e5 for every message
+    messages = classifier.process(_featurized(lazy, list(UNSEEN)))
+    assert calls == [len(UNSEEN)] and [m.get(INTENT)["name"] for m in messages] == list(UNSEEN.values())
+    # Stored and loaded, the model reads the same sources and answers the same.
+    loaded = LinearIntentClassifier.load(config, storage, resource, _context("linear_intent"))
+    assert loaded._model is not None and loaded._model.sources == model.sources
+    assert loaded._model.exit_head is not None and loaded._model.exit_head.scales == model.exit_head.scales
+    loaded._model.exit_threshold = model.exit_threshold
+    again = loaded.process(_featurized(lazy, list(UNSEEN)))
+    for before, after in zip(messages, again):
+        assert after.get(INTENT) == before.get(INTENT)
+
+
+def test_a_cheap_source_left_lazy_is_computed_not_read_as_zeros(tmp_path: Path) -> None:
+    classifier, *_ = _train_two_sources(tmp_path)
+    assert classifier._model is not None
+    classifier._model.exit_threshold = 0.0
+    normalizer = _aliased(tmp_path / "lazy", lazy=True)[0]
+    use_lazy = E5SentenceFeaturizer.create(  # a mistake: the cheap head's source named after a lazy featurizer
+        {**E5SentenceFeaturizer.get_default_config(), "alias": "use", "lazy": True},
+        LocalModelStorage(tmp_path),
+        Resource("e5b"),
+        _context("e5b"),
+    )
+    (message,) = _featurized((normalizer, use_lazy), ["设一个八点半的闹钟"])
+    assert message.get(E5_PENDING)["name"] == "use"
+    with pytest.raises(LinearIntentError, match="trained on 512 dense features but the message has 384"):
+        classifier.process([message])  # computed (384 e5 dims), so the mismatch is caught, never scored on zeros
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"dense_scale": {"use": [1.0]}, "exit_featurizers": ["use"]}, "set early_exit: true"),
+        ({"dense_scale": [2.0], "early_exit": True, "exit_featurizers": ["use"]}, "keys of a 'dense_scale' mapping"),
+        ({**CHEAP_HEAD, "exit_featurizers": ["use", "e5"]}, "leave out at least one"),
+        ({**CHEAP_HEAD, "exit_featurizers": "use"}, "must be a list"),
+        ({"dense_scale": {"use": [1.0]}, "featurizers": ["use"]}, "not both"),
+        ({"dense_scale": {}}, "featurizer names"),
+        ({"dense_scale": {"use": [0]}}, "'dense_scale' of 'use' must be a positive number"),
+    ],
+)
+def test_bad_source_settings_say_what_to_change(config: dict[str, Any], match: str) -> None:
+    with pytest.raises(InvalidConfigException, match=match):
+        LinearIntentClassifier.validate_config(config)
