@@ -60,7 +60,8 @@ MISREAD_FOLLOWUP = frozenset(
 MISREAD_UNLESS_BOOKING = frozenset({"check_bookings", "reschedule_booking", "cancel_booking"})
 _BOOKING_WORDS = regex.compile(r"约|改|取消|退|换|挪|推迟|提前")
 # A yes never asks: "啥人可以" (谁可以 once normalized) read as 可以 is a follow-up; a plain 可以 stays a yes.
-_ASKS = regex.compile(r"谁|啥|什么|哪|多少|几")
+# A yes that asks who, what, where or how much ("啥人可以" → 谁可以) is a follow-up, not a yes.
+_ASKS_WHAT = regex.compile(r"谁|啥|什么|哪|多少|几")
 # Small talk about the assistant or the day ("你住在哪里", "今朝是礼拜几") is not a follow-up.
 _TO_THE_BOT = regex.compile(r"你|您|侬|机器人|助手|今天是|现在是?几点|几号")
 # The intents a topic question goes to (all answered by action_kb_answer); the first when none is ranked.
@@ -228,7 +229,7 @@ def misread_followup(text: str, classified: str) -> bool:
     if _VALUE_GIVEN.search(normalize(text)):
         return False
     if classified == AFFIRM_INTENT:
-        if not _ASKS.search(normalize(text)):
+        if not _ASKS_WHAT.search(normalize(text)):
             return False
     elif classified in MISREAD_UNLESS_BOOKING:
         # "我九十岁了能约伐" asks whether the senior qualifies, not about their bookings.
