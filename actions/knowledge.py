@@ -69,7 +69,6 @@ from knowledge_base.answers import (
 )
 from knowledge_base.files import builtin_entries
 from knowledge_base.followup import Aspect, Reading, aspect_named, read, same_subject, street_only
-from knowledge_base.relevance import Relevance
 from knowledge_base.retrieval import Hit, LiveIndex
 from knowledge_base.schema import Entry
 from knowledge_base.store import KBStore
@@ -167,30 +166,11 @@ def street_said(tracker: Tracker) -> str | None:
     return find_street(str(booked)) if booked else None
 
 
-_relevance: tuple[dict[str, Entry], Relevance] | None = None
-
-
-def relevance_of(index: LiveIndex) -> Relevance:
-    """The subject check over the index's current entries, built once per KB snapshot."""
-    global _relevance
-    entries = index.entries
-    cached = _relevance  # one read: another thread may replace it meanwhile
-    if cached is not None and cached[0] is entries:
-        return cached[1]
-    relevance = Relevance(list(entries.values()))
-    _relevance = (entries, relevance)
-    return relevance
-
-
-# How a question was resolved when close entries did not speak of its subject (knowledge_base/relevance.py).
-OFF_SUBJECT = "off_subject"
-
-
 @dataclass(frozen=True)
 class Resolved:
     reply: Reply
     aspect: Aspect | None = None
-    how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure | off_subject
+    how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure
     topic_id: str | None = None  # the conversation's topic after this answer, when not the answering entry
     events: list[dict[str, Any]] = field(default_factory=list)
     comfort: str | None = None  # a response with one warm sentence, said before the answer (actions/care.py)
@@ -515,13 +495,7 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     hits = _search(index, text, context.street)
     if topic is not None:
         hits = _topic_breaks_tie(index, text, topic, hits, context.street)
-    # Close entries: the one that speaks of more of the question first ("长护险是什么": what it is, not
-    # what it does not cover); an entry silent on the question's subject ("敬老卡" → 老伙伴联名卡) is no answer.
-    relevance = relevance_of(index)
-    hits = relevance.rerank(text, hits)
     reply = compose(hits, entries, threshold, disclaimer_shown=context.disclaimer_shown)
-    if reply.confident and reply.entry_id is not None and not relevance.speaks_of(text, reply.entry_id, reply.score):
-        return Resolved(not_sure(hits, entries), reading.aspect, OFF_SUBJECT)
     if reply.confident:
         return Resolved(reply, reading.aspect, "search")
     if topic is not None:
@@ -850,11 +824,6 @@ class ActionFallbackKnowledge(Action):
             intent = str((message.get("intent") or {}).get("name") or "")
             reason = "nlu_fallback" if intent == "nlu_fallback" else "kb_below_threshold"
             report_unsure(tracker, text, message, reason, resolved.reply if resolved else None)
-        if resolved is not None and resolved.how == OFF_SUBJECT:
-            # Close entries that do not speak of the question's subject ("敬老卡怎么办"): a question for the KB
-            # all the same, so the closest topics and where to ask, not "没听明白".
-            utter_resolved(dispatcher, resolved)
-            return resolved.events
         if comfort(dispatcher, text):
             return []
         if self.hands_over and misunderstood_twice(tracker):

@@ -33,9 +33,6 @@ REQUIRED_INTENTS = {
     "out_of_scope",
 }
 TEST_SENTENCES = {
-    # tests/app/test_e2e_relevance.py
-    "敬老卡怎么办",
-    "长护险是什么",
     # tests/app/test_e2e_probe_classes.py
     "18612345678 谢谢",
     "一三八一二三四五六七八",
