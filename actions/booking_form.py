@@ -61,6 +61,7 @@ from actions.understand import (
 from bookings.timeparse import ASK_DAY, any_will_do, choose_option, parse_when
 from common.contacts import phone_in_groups
 from common.errors import Unavailable
+from common.turns import slot_before_latest_user
 from yinling.places import find_street
 
 logger = logging.getLogger(__name__)
@@ -105,13 +106,7 @@ def fresh_message(tracker: Tracker, form: str) -> bool:
 
 def previous_value(tracker: Tracker, slot: str) -> Any:
     """The slot's value before the latest user message (the form may have just overwritten it)."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            seen_user = True
-        elif seen_user and event.get("event") == "slot" and event.get("name") == slot:
-            return event.get("value")
-    return None
+    return slot_before_latest_user(tracker.events, slot)
 
 
 class ValidateBookingForm(FormValidationAction):

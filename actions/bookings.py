@@ -86,6 +86,7 @@ from care.errors import ConsentOutdated
 from care.service import NotLinked, Parent
 from common.contacts import phone_in_groups
 from common.errors import Unavailable
+from common.turns import previous_bot_messages
 from textnorm import normalize
 
 logger = logging.getLogger(__name__)
@@ -537,17 +538,7 @@ class ActionAffirm(Action):
 
 def last_bot_messages(tracker: Tracker) -> list[dict[str, Any]]:
     """The bot's messages of the previous turn (before the latest user message), in order."""
-    found: list[dict[str, Any]] = []
-    seen_user = False
-    for event in reversed(tracker.events):
-        kind = event.get("event")
-        if kind == "user":
-            if seen_user:
-                break
-            seen_user = True
-        elif kind == "bot" and seen_user:
-            found.append(event)
-    return list(reversed(found))
+    return previous_bot_messages(tracker.events)
 
 
 def menu_choice(dispatcher: CollectingDispatcher, tracker: Tracker, number: int | None) -> Events:

@@ -42,6 +42,7 @@ from rasa_sdk.types import DomainDict
 from actions.scam import lost_to_scam, utter_aftermath
 from actions.understand import clean_phone, form_question
 from common.contacts import phone_in_groups
+from common.turns import previous_response
 from staff.config import Settings
 from staff.db import StaffDB
 from staff.errors import StaffError
@@ -202,26 +203,12 @@ def _asked_times(tracker: Tracker) -> int:
     return count
 
 
-def _last_bot_response(tracker: Tracker) -> str | None:
-    """The response the bot said last before the latest user message."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        kind = event.get("event")
-        if kind == "user":
-            if seen_user:
-                return None
-            seen_user = True
-        elif kind == "bot" and seen_user:
-            return (event.get("metadata") or {}).get("utter_action")
-    return None
-
-
 def awaiting_number(tracker: Tracker) -> bool:
     """The bot's last words were the handoff's question for a number, so this message answers it.
 
     ``handoff_stage`` alone is not enough: a senior who asked something else instead got that answered,
     and a later "2" picks from that answer's list, it is no phone number."""
-    return tracker.get_slot(STAGE) == AWAITING_PHONE and _last_bot_response(tracker) in QUESTIONS
+    return tracker.get_slot(STAGE) == AWAITING_PHONE and previous_response(tracker.events) in QUESTIONS
 
 
 class ActionHandoff(Action):

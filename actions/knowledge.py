@@ -55,6 +55,7 @@ from bookings.catalog import default_catalog
 from common.contacts import HOTLINE
 from common.followups import topic_words
 from common.topic_names import topic_names
+from common.turns import previous_kb_entry
 from knowledge_base.answers import (
     SITUATION_NOTE,
     Reply,
@@ -653,17 +654,7 @@ def report_unsure(tracker: Tracker, text: str, message: dict[str, Any], reason: 
 
 def answered_by_kb_just_now(tracker: Tracker) -> str | None:
     """The entry of the bot's last message, if it was a knowledge answer (before this user message)."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                return None
-            seen_user = True
-        elif event.get("event") == "bot" and seen_user:
-            custom = (event.get("data") or {}).get("custom") or {}
-            entry = custom.get("kb_entry") if isinstance(custom, dict) else None
-            return str(entry) if entry else None
-    return None
+    return previous_kb_entry(tracker.events)
 
 
 def is_complaint(text: str, message: dict[str, Any], *, denied: bool = False) -> bool:

@@ -46,6 +46,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from common import complaints
+from common.turns import previous_kb_entry
 from staff.db import StaffDB, now, unanswered
 from staff.errors import InvalidInput
 from staff.masking import mask
@@ -431,22 +432,6 @@ class Missed:
     event_ts: float
 
 
-def _kb_entry_before_last_user(events: Sequence[dict[str, Any]]) -> str | None:
-    """The entry of the bot's last message before the latest user message, if it was a knowledge answer."""
-    seen_user = False
-    for event in reversed(events):
-        kind = event.get("event")
-        if kind == "user":
-            if seen_user:
-                return None
-            seen_user = True
-        elif kind == "bot" and seen_user:
-            custom = (event.get("data") or {}).get("custom") or {}
-            entry = custom.get("kb_entry") if isinstance(custom, dict) else None
-            return str(entry) if entry else None
-    return None
-
-
 def missed_in(events: Sequence[dict[str, Any]]) -> Missed | None:
     """The unsure moment in a conversation whose latest turn got no answer from the bot.
 
@@ -473,7 +458,7 @@ def missed_in(events: Sequence[dict[str, Any]]) -> Missed | None:
     if not text.strip() or text.startswith("/"):
         return None
     complaint = unhelpful(text) or (name == "deny" and not parse.get("entities") and not declined(text))
-    entry = _kb_entry_before_last_user(events) if complaint and len(users) >= 2 else None
+    entry = previous_kb_entry(events) if complaint and len(users) >= 2 else None
     if entry is not None:
         asked = users[-2]
         question = str(asked.get("text") or "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -14,6 +16,7 @@ from rasa.shared.importers.importer import TrainingDataImporter
 from bot.tools import train
 
 ROOT = Path(__file__).resolve().parents[2]
+CJK = re.compile(r"[\u4e00-\u9fff]")
 REQUIRED_INTENTS = {
     "greet",
     "goodbye",
@@ -32,99 +35,45 @@ REQUIRED_INTENTS = {
     "chitchat",
     "out_of_scope",
 }
-TEST_SENTENCES = {
-    # tests/app/test_e2e_probe_classes.py
-    "18612345678 谢谢",
-    "一三八一二三四五六七八",
-    "他又打来了 说再不转就要抓我",
-    "你是机器人还是真人",
-    "你是电脑吗",
-    "侬是真人伐",
-    "八十五岁还能买伐",
-    "刚才一个人打电话讲我中奖了要先交手续费",
-    "刚才有人打电话说我银行卡被冻结了要我转账到安全账户",
-    "沪惠保是做啥的",
-    "助浴服务怎么约",
-    "助浴跟上门护理哪个便宜",
-    "助餐和助浴都想约",
-    "听不懂你讲的",
-    "字太小了",
-    "居家养老服务补贴怎么申请",
-    "想约助浴 顺便问下助餐在哪",
-    "我一个人住能申请伐",
-    "我九十岁了能约伐",
-    "我交掉了两千",
-    "我已经转了五千了",
-    "我有高血压能保伐",
-    "我没有手机",
-    "我电话13512345678",
-    "我眼睛看不清楚字 你说慢点 字大一点",
-    "我要找个人工",
-    "是不是有人在后面打字",
-    "有个人说是公安局的让我把钱转到安全账户",
-    "有人冒充客服说要退款",
-    "有人打电话叫我转账",
-    "有啥服务好享受",
-    "沪惠保啥人能买",
-    "法律上有啥能帮忙的",
-    "老年人有啥保险可以买",
-    "老年意外险怎么买",
-    "自书遗嘱跟公证遗嘱哪个好",
-    "讲得简单点",
-    "钱打过去了",
-    "长护险到底是个啥",
-    "长护险和沪惠保有啥区别",
-    "阿拉老头子被人骗了三万块",
-    "阿拉这种老人有啥补贴",
-    "验证码我已经告诉他了",
-    "我想问问长护险哪能申请",
-    "我跌倒了起不来",
+# Sentences the stack's end-to-end suites send or check (tests/app/test_e2e_*.py, test_emergency_phrasings.py):
+# every Chinese string literal of 4 characters or more, collected from the files themselves so that a new test
+# is covered without copying its phrasings here. A few are steps of a flow test, not a check of understanding,
+# and are training examples on purpose (FLOW_STEPS).
+E2E_FILES = [
+    *sorted((ROOT / "tests" / "app").glob("test_e2e_*.py")),
+    ROOT / "tests" / "app" / "test_emergency_phrasings.py",
+]
+FLOW_STEPS = {"我约了啥", "算了不约了", "每天问问我", "取消刚才那个", "长护险要啥条件"}
+
+
+def _e2e_sentences() -> set[str]:
+    found: set[str] = set()
+    for path in E2E_FILES:
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value.strip()
+                if len(text) >= 4 and CJK.search(text):
+                    found.add(node.value)
+    return found - FLOW_STEPS
+
+
+# Sentences built at run time, short ones and others the collection above cannot see.
+TEST_SENTENCES = _e2e_sentences() | {
+    # tests/app/test_e2e_probe_classes.py, test_e2e_form_phrasings.py, test_e2e_routing.py
     "明天上午帮我约个助浴",
     "asdfgh",
-    # tests/app/test_e2e_form_phrasings.py
     "不要了",
     "覅要了",
     "勿要了",
     "再说吧",
-    "不对 联系人王根宝 电话13912345678",
-    "张秀英改成张秀珍",
-    "联系人换成阿拉老头子王根宝",
-    "对的，谢谢侬",
-    "地址写错了",
-    "叫个护工来",
-    "约个公证 立遗嘱",
-    "帮我老头子约个查记性的",
-    "过两天上午帮我约助浴，住在顾村",
-    "王根宝 一三九 一二三四 五六七八",
-    "住月浦 9号",
-    "阿拉老头子叫王根宝",
-    # tests/app/test_e2e_conversation.py: phrasings the assistant must handle without having seen them
-    "长护险到底哪能申请啊",
-    "那要带点啥过去",
-    "到啥地方去办",
-    "要自己出钞票伐",
-    "立遗嘱公证要带点啥东西",
-    "那意定监护呢？",
-    "洗澡要自己带啥东西伐",
-    "算了不弄了",
-    "那就算了吧",
-    "盘古路100弄5号",
-    "不对，联系人是黄阿宝",
-    "给阿拉约个公证",
-    "我想订一份助餐",
-    "帮我报个日间照料试托",
-    "约银护宝护工上门",
-    "手脚一边发麻 说话也说不清楚了",
-    "阿拉老头子嘴巴歪了半边没力气",
-    "灶间里一股煤气味道",
-    "楼道里起火了好大的烟",
-    "老伴吃饭噎牢了讲不出话",
-    "我在卫生间滑倒了爬不起来",
-    "手被开水烫了起泡了",
-    "我想学一点急救的知识",
-    "救命稻草是啥意思啊",
-    "怕老头子跌倒，家里要装点啥",
-    "阿拉老头子上礼拜走了，伊的存款哪能取出来",
+    "助餐点",
+    "防走失",
+    "送饭",
+    "谁会来",
+    "👍",
+    "👌",
+    "👍👍",
+    "👍🏻",
     # tests/app/test_timeparse_e2e.py: vague days and ranges of hours at the booking form
     "过完年帮我约个助浴，我住顾村",
     "那就下礼拜四上半天",
@@ -134,76 +83,6 @@ TEST_SENTENCES = {
     "等我儿子回来",
     "下礼拜五下午",
     "下礼拜二下午两三点帮我约个助浴，顾村，联系人冯秀兰，手机13812345678",
-    # tests/app/test_e2e_routing.py
-    "助浴是咋回事",
-    "张庙日间照料中心",
-    "日间照顾中心",
-    "老邮所乐旅游专线",
-    "老邮所了旅游",
-    "上门换药护理",
-    "上门换药",
-    "居家适老化改造",
-    "适老化改造",
-    "老年食堂",
-    "助餐补贴",
-    "助餐点",
-    "月浦日间照料中心",
-    "提存公证",
-    "老伙伴联名卡",
-    "家庭共济",
-    "防走失",
-    "吃饭的地方",
-    "送饭",
-    "上门照护",
-    "夜饭有伐",
-    "记忆力测试是啥",
-    "一日游有伐",
-    "试托哪能弄",
-    "日间照顾中心哪能办",
-    "老年食堂在哪",
-    "下礼拜五上午帮我约助浴，住在顾村",
-    "陆桂英",
-    "谁会打电话给我",
-    "座机可以伐",
-    "不想给电话可以伐",
-    "会打推销电话伐",
-    "下礼拜四上午帮我约助浴，住在大场",
-    "蒋阿大",
-    "侬到底是啥人",
-    "要填身份证伐",
-    "哪天人少",
-    "算好了伐",
-    "能取消伐",
-    "谁会来",
-    "这样就好了伐",
-    "约好了伐",
-    "下礼拜三下午帮我约助浴，住在月浦",
-    "俞秀凤",
-    "👍",
-    "👌",
-    "👍👍",
-    "👍🏻",
-    "立遗嘱哪能弄",
-    "要见证人伐",
-    "我老头子瘫在床上 长护险怎么弄",
-    "帮我约个助浴",
-    "是政府办的伐",
-    "礼拜天开门伐",
-    "下礼拜三上午帮我约助餐",
-    "顾村有吗",
-    "为啥要问地方",
-    "下礼拜二上午帮我约助浴，住在顾村",
-    "为啥要名字",
-    "名字谁看得到",
-    "会泄露伐",
-    "一定要真名伐",
-    "你们是啥单位",
-    "为啥要填这个",
-    # tests/app/test_emergency_phrasings.py: a question about a deadly amount
-    "安眠药吃多了会不会死啊",
-    "老鼠药吃几粒会死伐",
-    # issue 10, the remaining classes: month ends, vague words together, replies at the numbered days, numbered
-    # offers, questions about the field asked for (test_timeparse_e2e.py, test_e2e_routing.py)
     "月底帮我约个助浴，我住顾村",
     "明年开春",
     "过完年以后",
@@ -211,24 +90,10 @@ TEST_SENTENCES = {
     "你说了算",
     "改天吧",
     "月底",
-    "你要我名字干嘛",
-    "名字不想讲",
-    "地址一定要吗",
-    "不讲地址可以伐",
-    "我电话不方便给",
-    "电话不留行伐",
-    "号码能不能不写",
-    # issue 10, safety2: troubles below an emergency and the answers to the palpitations question
-    # (tests/app/test_emergency_phrasings.py)
-    "我儿子在外地 我一个人在家 晚上睡不着 心里慌",
-    "阿拉屋里厢水管爆了 水漫出来了 哪能办",
-    "水管爆了",
-    "我今天头有点晕 量了血压一百七 要紧伐",
-    "有没有人能陪我说说话",
-    "晚上一个人睡不着 心里发慌 想囡囡",
-    "夜里一个人 心慌慌的 老伴走了以后一直这样",
-    "电梯坏了 阿拉住九楼 哪能办",
-    "血糖有点高 早上测了七点九",
+    # names typed alone at the name prompt (tests/app/test_e2e_routing.py)
+    "陆桂英",
+    "蒋阿大",
+    "俞秀凤",
 }
 # tests/app/test_e2e_followups.py: every message its conversations check (a bare number picks from a list).
 FOLLOWUP_SENTENCES = {
