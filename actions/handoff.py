@@ -323,7 +323,7 @@ def _not_a_number(
     plain = normalize(text)
     if lost_to_scam(tracker, text):
         # "我交掉了两千" after a scam call: what to do now comes first; the number is still welcome.
-        utter_aftermath(dispatcher)
+        utter_aftermath(dispatcher, text)
         dispatcher.utter_message(response="utter_handoff_callback_ask_again")
         return []
     about_a_number = _NUMBER_TALK.search(plain)

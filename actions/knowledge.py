@@ -53,7 +53,7 @@ from actions.scam import lost_to_scam, repeats_the_warning, utter_aftermath
 from actions.understand import form_question, looks_like_question, states_correction
 from bookings.catalog import default_catalog
 from common.contacts import HOTLINE
-from common.followups import topic_words
+from common.followups import topic_runs, topic_words
 from common.topic_names import topic_names
 from common.turns import previous_kb_entry
 from knowledge_base.answers import (
@@ -66,6 +66,7 @@ from knowledge_base.answers import (
     missing_aspect,
     more_about,
     not_sure,
+    said_again,
     street_places,
 )
 from knowledge_base.files import builtin_entries
@@ -171,7 +172,7 @@ def street_said(tracker: Tracker) -> str | None:
 class Resolved:
     reply: Reply
     aspect: Aspect | None = None
-    how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure
+    how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure | again
     topic_id: str | None = None  # the conversation's topic after this answer, when not the answering entry
     events: list[dict[str, Any]] = field(default_factory=list)
     comfort: str | None = None  # a response with one warm sentence, said before the answer (actions/care.py)
@@ -510,6 +511,24 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     return Resolved(reply, reading.aspect, "unsure")
 
 
+def not_twice(index: LiveIndex, text: str, resolved: Resolved, context: Context, just_shown: str | None) -> Resolved:
+    """The entry answered a moment ago is not given in full again ("评估的人会上门伐", "学费多少", "我七十五了有伐"
+    right after it): the part the question asks for (a field, a sibling's, its sentences, or that it does not say),
+    else its sentences closest to the question, else that it does not say, with 12345."""
+    reply = resolved.reply
+    entry = index.entries.get(reply.entry_id or "") if reply.confident else None
+    if entry is None or entry.id != just_shown or not reply.text.startswith(entry.answer):
+        return resolved
+    reading = read(text)
+    if reading.aspect is not None:
+        focused = _followup(index, text, entry, reading.aspect, context)
+        if not focused.reply.text.startswith(entry.answer):
+            # "我七十五了有伐": whether the senior qualifies is the official check's to say.
+            return replace(focused, reply=_with_note(focused.reply)) if reading.situation else focused
+    again = Reply(said_again(entry, topic_runs(text)), entry.id, True, reply.score)
+    return Resolved(again, None, "again", topic_id=resolved.topic_id)
+
+
 def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -> Resolved:
     """Resolve ``text`` for this conversation, with a comfort response to say first where one is due."""
     index = knowledge_index()
@@ -522,6 +541,7 @@ def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -
         again = resolve(index, name, context) if name else None
         if again is not None and again.reply.confident:
             resolved = again
+    resolved = not_twice(index, text, resolved, context, previous_kb_entry(tracker.events))
     resolved = replace(resolved, comfort=comfort_response(text))
     events: list[dict[str, Any]] = []
     if resolved.reply.confident and resolved.reply.entry_id:
@@ -739,7 +759,7 @@ class ActionKnowledgeAnswer(Action):
             return []
         if lost_to_scam(tracker, text):
             # "钱打过去了" after a scam call, read as a question: what to do now, not the entry's warning again.
-            utter_aftermath(dispatcher)
+            utter_aftermath(dispatcher, text)
             return []
         if booking_in_progress(tracker):
             if tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose") and states_correction(text):
@@ -792,7 +812,7 @@ class ActionFallbackKnowledge(Action):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
             return []
         if lost_to_scam(tracker, text):
-            utter_aftermath(dispatcher)
+            utter_aftermath(dispatcher, text)
             return []
         menu = typed_menu_intent(text) if text else None
         if menu is not None:

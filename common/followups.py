@@ -110,7 +110,7 @@ ASPECTS: tuple[Aspect, ...] = (
         "fees",
         ("fees",),
         "费用",
-        r"多少钱|几钿|要钱|收钱|花钱|加钱|费用|收费|免费|价格|价钿|贵|钞票|铜钿|几化|自费|自付|付钱|掏钱|"
+        r"多少钱|几钿|要钱|收钱|出钱|学费|伙食费|餐费|饭钱|车费|路费|服务费|护理费|床位费|管理费|花钱|加钱|费用|收费|免费|价格|价钿|贵|钞票|铜钿|几化|自费|自付|付钱|掏钱|"
         r"(交|缴|付)(钱|费)|(交|缴|付|花|出|掏|贴|补)多少|几块钱|交税|税",
     ),
     _aspect(
@@ -228,13 +228,21 @@ def aspect_named(name: str | None) -> Aspect | None:
     return _BY_NAME.get(name or "")
 
 
-def topic_words(text: str) -> str:
-    """What is left of a message once aspect words, fillers and punctuation are removed."""
+def _without_fillers(text: str) -> str:
     rest = clean(text)
     for aspect in ASPECTS:
         rest = aspect.pattern.sub(" ", rest)
-    rest = _FILLER.sub(" ", rest)
-    return str(PUNCT.sub("", rest))
+    return str(_FILLER.sub(" ", rest))
+
+
+def topic_words(text: str) -> str:
+    """What is left of a message once aspect words, fillers and punctuation are removed."""
+    return str(PUNCT.sub("", _without_fillers(text)))
+
+
+def topic_runs(text: str) -> list[str]:
+    """The runs of topic words, each as typed between removed words ("评估的人会上门伐" → 评估, 人, 上门)."""
+    return [run for run in (str(PUNCT.sub("", part)) for part in _without_fillers(text).split()) if run]
 
 
 # "我有高血压能保伐", "八十五岁还能买伐", "没有上海户口行伐", "我这种情况可以伐": whether the senior, as they are,
@@ -244,7 +252,7 @@ _CAN_DO = r"(?:保|投保|参保|买|办|申请|用|享受|参加|去|约|领|�
 _ELIGIBLE_END = regex.compile(
     # 好 is Shanghainese 能 only before a verb ("好保伐"); alone it is "good" ("心情不好", "约好了伐").
     rf"(?:(?:还|也|都|就)?(?:(?:能|可以|能不能|可不可以|可以不可以){_CAN_DO}?|好{_CAN_DO})"
-    r"|(?<!不)(?:行|可以|成|算)|来得及|来不来得及|够格|符合|够条件|有份|有资格)"
+    r"|(?<!不)(?:行|可以|成|算)|来得及|来不来得及|够格|符合|够条件|有份|有资格|(?<![没])有)"
     r"(?:吗|不|没|呢|啊|吧|哇|嘛|呀|不行|不可以|没有|的|了)*$"
 )
 _SITUATION = regex.compile(

@@ -25,7 +25,7 @@ moves. A message that is nothing but a thumbs-up or OK sign (👍, 👌, which t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -52,6 +53,7 @@ DEFAULT_SERVICES = ROOT / "bookings" / "services.yml"
 DEFAULT_COMPLAINTS = complaints.DEFAULT_TABLE
 _TRAILING = regex.compile(r"[\p{P}\s~～]+$")
 FOLLOWUP_INTENT = "ask_followup"
+FALLBACK_INTENT = DEFAULT_NLU_FALLBACK_INTENT_NAME  # the knowledge base's best effort, or "没听明白"
 # What the classifier may say of a short follow-up by mistake; a follow-up read as one of these is ask_followup.
 MISREAD_FOLLOWUP = frozenset(
     {"greet", "goodbye", "thanks", "chitchat", "request_human", "out_of_scope", "nlu_fallback"}
@@ -167,9 +169,18 @@ class TopicQuestions:
     needs: dict[str, regex.Pattern[str]]
     unless_question: dict[str, regex.Pattern[str]]
     topic_only: frozenset[str] = frozenset()
+    # Intents whose action changes something at once (a binding code, a link removed, data deleted): without one
+    # of these words the classifier's guess is not acted on ("我想找个保姆 住家的" is no request for a binding code).
+    consequential: dict[str, regex.Pattern[str]] = field(default_factory=dict)
 
     def reroute(self, text: str, classified: str | None, ranking: list[dict[str, Any]]) -> str | None:
         """The question intent for a message read as ``classified`` without the words that intent needs."""
+        guard = self.consequential.get(classified or "")
+        if guard is not None and not guard.search(text):
+            if self.topics.search(text):
+                ranked = [r.get(INTENT_NAME_KEY) for r in ranking]
+                return next((i for i in ranked if i in QUESTION_INTENTS), QUESTION_INTENTS[0])
+            return FALLBACK_INTENT
         needs = self.needs.get(classified or "")
         if needs is None or needs.search(text):
             return None
@@ -215,6 +226,9 @@ def load_questions(table: Path | str, services: Path | str) -> TopicQuestions | 
             needs=needs,
             unless_question=weak,
             topic_only=frozenset(str(i) for i in section.get("topic_only") or ()),
+            consequential={
+                str(k): regex.compile(str(v), regex.IGNORECASE) for k, v in (section.get("consequential") or {}).items()
+            },
         )
     except (KeyError, TypeError, regex.error) as err:
         raise IntentRulesError(f"IntentRules: {table}: questions: {err}") from err

@@ -202,3 +202,30 @@ def test_an_answer_to_the_callback_question_gets_one_clear_reply(stack: Stack, a
     # The question is over: the next message is answered as itself.
     after = stack.say(sender, "沪惠保是做啥的")
     assert kb_entry(after) and "号码" not in text_of(after), after
+
+
+# ---- a link opened after a scam message: cut the network first ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("story", "harm"),
+    [
+        ("我手机上收到短信讲我医保卡要冻结了 让我点链接", "我点了"),
+        ("有个人打电话讲是银行的 叫我下载一个软件", "软件装好了 他在教我操作"),
+    ],
+)
+def test_after_a_link_or_an_app_the_first_sentence_says_cut_the_network(stack: Stack, story: str, harm: str) -> None:
+    sender = new_sender()
+    say(stack, sender, story)
+    reply = say(stack, sender, harm)
+    assert "网络关掉" in reply.splitlines()[0] and "银行" in reply, reply
+    assert "手机号" not in reply, reply
+
+
+# ---- a guessed binding without a binding word gives no binding code -----------------------------------------
+
+
+@pytest.mark.parametrize("text", ["我想找个保姆 住家的", "我想给我妈找个伴"])
+def test_no_binding_code_without_a_binding_word(stack: Stack, text: str) -> None:
+    reply = say(stack, new_sender(), text)
+    assert "绑定码" not in reply, reply

@@ -366,3 +366,55 @@ def test_a_wish_for_company_is_small_talk_that_comforts_not_a_request_for_an_age
 @pytest.mark.parametrize("text", ["帮我转人工", "我要找工作人员", "找个人帮我办长护险"])
 def test_asking_for_an_agent_is_left_alone(rules: IntentRules, text: str) -> None:
     assert rules.intent_for(text) is None
+
+
+# ---- intents whose action changes something at once -------------------------------------------------------
+CONSEQUENTIAL = ("family_link", "family_unlink", "delete_my_data")
+
+
+def test_every_training_example_of_a_consequential_intent_carries_its_word(rules: IntentRules) -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "training_data" / "nlu" / "care.yml").read_text("utf-8"))
+    examples = {
+        block["intent"]: [line.removeprefix("- ").strip() for line in block["examples"].splitlines() if line.strip()]
+        for block in data["nlu"]
+        if block.get("intent") in CONSEQUENTIAL
+    }
+    assert set(examples) == set(CONSEQUENTIAL)
+    for intent, texts in examples.items():
+        for text in texts:
+            assert rules.intent_for(text, intent) in (None, intent), (intent, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我想找个保姆 住家的",
+        "我想找个保姆照顾我妈",
+        "我女儿下个月回来看我",
+        "家里老人腿脚不好 一个人在屋里",
+        "阿拉囡囡在外地 想伊了",
+        "我爸今年九十了身体还可以",
+        "儿子子女都不在身边",
+        "我想给我妈找个伴",
+    ],
+)
+def test_a_guess_at_a_binding_without_a_binding_word_is_not_acted_on(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "family_link") == "nlu_fallback"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("我不想看了", "family_unlink"), ("信息都对的", "delete_my_data"), ("我的资料你看看", "delete_my_data")],
+)
+def test_a_guess_at_unlinking_or_deleting_without_its_word_is_not_acted_on(
+    rules: IntentRules, text: str, intent: str
+) -> None:
+    assert rules.intent_for(text, intent) == "nlu_fallback"
+
+
+def test_a_topic_named_beside_a_guessed_binding_is_a_question(rules: IntentRules) -> None:
+    ranking = [{"name": "family_link"}, {"name": "ask_insurance"}]
+    assert rules.intent_for("我妈想问长护险", "family_link", ranking) == "ask_insurance"
