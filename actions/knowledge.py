@@ -35,6 +35,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import clock
 from actions.care import comfort, comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
@@ -50,12 +51,13 @@ from actions.overview import (
 from actions.presentation import present, wanted
 from actions.scam import AGAIN as SCAM_AGAIN
 from actions.scam import lost_to_scam, repeats_the_warning, utter_aftermath
+from actions.smalltalk import cannot_look_up, clock_answer
 from actions.understand import form_question, looks_like_question, states_correction
 from bookings.catalog import default_catalog
 from common.contacts import HOTLINE
 from common.followups import topic_runs, topic_words
 from common.topic_names import topic_names
-from common.turns import previous_kb_entry
+from common.turns import kb_entry_of, previous_bot_messages, previous_kb_entry
 from knowledge_base.answers import (
     SITUATION_NOTE,
     Reply,
@@ -511,13 +513,14 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     return Resolved(reply, reading.aspect, "unsure")
 
 
-def not_twice(index: LiveIndex, text: str, resolved: Resolved, context: Context, just_shown: str | None) -> Resolved:
+def not_twice(index: LiveIndex, text: str, resolved: Resolved, context: Context, just_shown: set[str]) -> Resolved:
     """The entry answered a moment ago is not given in full again ("评估的人会上门伐", "学费多少", "我七十五了有伐"
-    right after it): the part the question asks for (a field, a sibling's, its sentences, or that it does not say),
+    right after it; ``just_shown``: the entries of the bot's previous turn, whose last message may be an offer to book):
+    the part the question asks for (a field, a sibling's, its sentences, or that it does not say),
     else its sentences closest to the question, else that it does not say, with 12345."""
     reply = resolved.reply
     entry = index.entries.get(reply.entry_id or "") if reply.confident else None
-    if entry is None or entry.id != just_shown or not reply.text.startswith(entry.answer):
+    if entry is None or entry.id not in just_shown or not reply.text.startswith(entry.answer):
         return resolved
     reading = read(text)
     if reading.aspect is not None:
@@ -541,7 +544,8 @@ def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -
         again = resolve(index, name, context) if name else None
         if again is not None and again.reply.confident:
             resolved = again
-    resolved = not_twice(index, text, resolved, context, previous_kb_entry(tracker.events))
+    shown = {kb_entry_of(event) for event in previous_bot_messages(tracker.events)}
+    resolved = not_twice(index, text, resolved, context, {entry for entry in shown if entry})
     resolved = replace(resolved, comfort=comfort_response(text))
     events: list[dict[str, Any]] = []
     if resolved.reply.confident and resolved.reply.entry_id:
@@ -837,6 +841,10 @@ class ActionFallbackKnowledge(Action):
             report_unsure(tracker, text, message, reason, resolved.reply if resolved else None)
         if comfort(dispatcher, text):
             return []
+        said = (clock_answer(text, clock.now()) or cannot_look_up(text)) if text else None
+        if said is not None:
+            dispatcher.utter_message(text=said)  # "今天几号", "明朝会落雨伐" read as out of scope or unsure
+            return []
         if self.hands_over and misunderstood_twice(tracker):
             # The second misunderstanding in a row: a person, not a third "没听明白".
             return [FollowupAction(HANDOFF_ACTION)]
@@ -890,6 +898,11 @@ class ActionChitchat(Action):
         if text and booking_in_progress(tracker) and looks_like_question(text):
             # "你是谁" at the read-back: its short reply, then the read-back's question again.
             return answer_in_booking(dispatcher, tracker, text)
+        said = (clock_answer(text, clock.now()) or cannot_look_up(text)) if text else None
+        if said is not None:
+            # "今朝礼拜几" from the clock; "明朝会落雨伐" said plainly to be out of reach (actions/smalltalk.py).
+            dispatcher.utter_message(text=said)
+            return []
         dispatcher.utter_message(response="utter_chitchat")
         return []
 

@@ -219,7 +219,6 @@ def test_after_a_link_or_an_app_the_first_sentence_says_cut_the_network(stack: S
     say(stack, sender, story)
     reply = say(stack, sender, harm)
     assert "网络关掉" in reply.splitlines()[0] and "银行" in reply, reply
-    assert "手机号" not in reply, reply
 
 
 # ---- a guessed binding without a binding word gives no binding code -----------------------------------------
@@ -229,3 +228,42 @@ def test_after_a_link_or_an_app_the_first_sentence_says_cut_the_network(stack: S
 def test_no_binding_code_without_a_binding_word(stack: Stack, text: str) -> None:
     reply = say(stack, new_sender(), text)
     assert "绑定码" not in reply, reply
+
+
+# ---- the entry just answered is not given in full again -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "follow", "says"),
+    [
+        ("长护险怎么申请", "评估的人会上门伐", "评估员会上门"),
+        ("老年人免费体检哪能约", "要空腹伐", "空腹"),
+        ("助餐点在哪里", "饭菜能打包带回去伐", "没有讲到"),
+    ],
+)
+def test_a_follow_up_gets_the_point_or_an_honest_not_said(stack: Stack, first: str, follow: str, says: str) -> None:
+    sender = new_sender()
+    whole = say(stack, sender, first)
+    reply = say(stack, sender, follow)
+    assert says in reply, reply
+    assert whole.splitlines()[0] not in reply, reply
+
+
+# ---- the date from the clock; what cannot be looked up, said plainly ----------------------------------------
+
+
+def test_the_weekday_asked_is_todays_in_shanghai(stack: Stack) -> None:
+    import datetime as dt
+
+    from bookings.catalog import SHANGHAI
+
+    before = dt.datetime.now(SHANGHAI).date()
+    reply = say(stack, new_sender(), "侬晓得今朝礼拜几伐")
+    after = dt.datetime.now(SHANGHAI).date()
+    assert any(f"{d.month}月{d.day}日" in reply for d in {before, after}), reply
+
+
+@pytest.mark.parametrize("text", ["明朝会落雨伐", "今天外面冷不冷"])
+def test_the_weather_is_said_plainly_to_be_out_of_reach(stack: Stack, text: str) -> None:
+    reply = say(stack, new_sender(), text)
+    assert "天气我查不到" in reply, reply

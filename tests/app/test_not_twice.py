@@ -52,7 +52,7 @@ def _after(index: LiveIndex, first: str, follow: str) -> tuple[str, str]:
     assert shown.reply.confident and shown.reply.entry_id, first
     entry = index.entries[shown.reply.entry_id]
     context = Context(topic=entry)
-    again = not_twice(index, follow, resolve(index, follow, context), context, entry.id)
+    again = not_twice(index, follow, resolve(index, follow, context), context, {entry.id})
     return entry.answer, again.reply.text
 
 
@@ -93,6 +93,6 @@ def test_an_age_after_an_allowance_is_asked_as_eligibility(index: LiveIndex) -> 
 def test_a_new_question_or_a_first_answer_is_left_alone(index: LiveIndex) -> None:
     first = resolve(index, "长护险怎么申请", Context())
     entry_id = first.reply.entry_id
-    assert not_twice(index, "长护险怎么申请", first, Context(), None) is first
-    assert not_twice(index, "长护险怎么申请", first, Context(), "some-other-entry") is first
+    assert not_twice(index, "长护险怎么申请", first, Context(), set()) is first
+    assert not_twice(index, "长护险怎么申请", first, Context(), {"some-other-entry"}) is first
     assert entry_id is not None
