@@ -51,7 +51,7 @@ from actions.overview import (
 from actions.presentation import present, wanted
 from actions.scam import AGAIN as SCAM_AGAIN
 from actions.scam import lost_to_scam, repeats_the_warning, utter_aftermath
-from actions.smalltalk import cannot_look_up, clock_answer
+from actions.smalltalk import asks_who, cannot_look_up, clock_answer
 from actions.understand import form_question, looks_like_question, states_correction
 from bookings.catalog import default_catalog
 from common.contacts import HOTLINE
@@ -898,6 +898,9 @@ class ActionChitchat(Action):
         if text and booking_in_progress(tracker) and looks_like_question(text):
             # "你是谁" at the read-back: its short reply, then the read-back's question again.
             return answer_in_booking(dispatcher, tracker, text)
+        if text and asks_who(text):
+            dispatcher.utter_message(response="utter_identity")
+            return []
         said = (clock_answer(text, clock.now()) or cannot_look_up(text)) if text else None
         if said is not None:
             # "今朝礼拜几" from the clock; "明朝会落雨伐" said plainly to be out of reach (actions/smalltalk.py).

@@ -1,5 +1,6 @@
 """Small talk the assistant can answer for real, or should say plainly it cannot.
 
+- **Who is answering** ("你叫啥名字"): the identity reply, as for "你是机器人伐".
 - **The date and the time** ("今朝礼拜几", "今天几号", "现在几点了", "今天农历几号", "明天几号"): from the clock in
   Asia/Shanghai (actions/clock.py), with the weekday and the lunar date (lunar-python, via bookings/timeparse.py).
 - **Things it cannot look up** (the weather, the news, lottery and share prices, bus times, the TV): said plainly,
@@ -53,6 +54,17 @@ _UNAVAILABLE: tuple[tuple[str, str, str], ...] = (
     ("公交和地铁", r"公交|几路车|地铁|班车|末班车|头班车|火车票|高铁票|飞机票", "问车站，或者请家里人帮您在手机上查"),
     ("电视节目", r"电视(?:节目|剧)|放啥节目|几点播|重播", "看电视里的节目预告，或者问家里人"),
 )
+
+
+# "你叫啥名字", "侬是啥人", "你是哪位": who is answering (utter_identity), not the small-talk reply.
+_ASKS_NAME = regex.compile(
+    r"(?:你|您)(?:叫|是)(?:啥|什么|哪个|谁|哪位|啥人|什么人)|(?:你|您)的?名字|(?:你|您)(?:是)?哪个单位"
+)
+
+
+def asks_who(text: str) -> bool:
+    """The senior asks the assistant's name or who it is."""
+    return bool(_ASKS_NAME.search(normalize(text)))
 
 
 def clock_answer(text: str, now: dt.datetime) -> str | None:

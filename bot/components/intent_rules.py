@@ -69,6 +69,8 @@ _TO_THE_BOT = regex.compile(r"你|您|侬|机器人|助手|今天是|现在是?�
 # The intents a topic question goes to (all answered by action_kb_answer); the first when none is ranked.
 QUESTION_INTENTS = ("ask_care_service", "ask_legal", "ask_insurance")
 # A message of nothing but these signs (and spaces or punctuation) is a yes: 👍, 👌, 🆗, ✅, 🙆, 👏.
+# 🙏 alone (with skin tones, repeated): thanks.
+_THANKS_SIGNS = regex.compile(r"(?:\U0001F64F[\U0001F3FB-\U0001F3FF\uFE0F\u200D\u2642\u2640]*[\s\p{P}]*)+")
 _YES_SIGNS = regex.compile(
     r"(?:[\U0001F44D\U0001F44C\U0001F197\u2705\u2714\U0001F646\U0001F44F]"
     r"[\U0001F3FB-\U0001F3FF\uFE0F\u200D\u2642\u2640]*[\s\p{P}]*)+"
@@ -291,6 +293,8 @@ class IntentRules(GraphComponent):
     ) -> str | None:
         if _YES_SIGNS.fullmatch(text.strip()):
             return AFFIRM_INTENT
+        if _THANKS_SIGNS.fullmatch(text.strip()):
+            return "thanks"
         whole = _TRAILING.sub("", normalize(text).strip())
         ruled = next((intent for intent, pattern in self._rules if pattern.fullmatch(whole)), None)
         if (ruled or classified) == BOOK_INTENT and self.two_services(whole):

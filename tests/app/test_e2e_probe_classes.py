@@ -267,3 +267,18 @@ def test_the_weekday_asked_is_todays_in_shanghai(stack: Stack) -> None:
 def test_the_weather_is_said_plainly_to_be_out_of_reach(stack: Stack, text: str) -> None:
     reply = say(stack, new_sender(), text)
     assert "天气我查不到" in reply, reply
+
+
+# ---- "再讲一遍" says the last answer again (it was read as goodbye); 🙏 is thanks; the name asked is who answers
+
+
+def test_say_it_again_repeats_the_previous_answer(stack: Stack) -> None:
+    sender = new_sender()
+    first = say(stack, sender, "高龄津贴哪能领")
+    again = say(stack, sender, "侬再讲一遍好伐")
+    assert first.splitlines()[0] in again and "再会" not in again, again
+
+
+def test_folded_hands_are_thanks_and_the_name_asked_is_answered(stack: Stack) -> None:
+    assert "没听明白" not in say(stack, new_sender(), "🙏🙏")
+    assert "银龄助手" in say(stack, new_sender(), "侬叫啥名字啊")

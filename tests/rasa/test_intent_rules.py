@@ -418,3 +418,13 @@ def test_a_guess_at_unlinking_or_deleting_without_its_word_is_not_acted_on(
 def test_a_topic_named_beside_a_guessed_binding_is_a_question(rules: IntentRules) -> None:
     ranking = [{"name": "family_link"}, {"name": "ask_insurance"}]
     assert rules.intent_for("我妈想问长护险", "family_link", ranking) == "ask_insurance"
+
+
+@pytest.mark.parametrize("text", ["🙏", "🙏🙏🙏", "🙏🏻 ", "🙏！"])
+def test_folded_hands_alone_are_thanks(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "nlu_fallback") == "thanks"
+
+
+@pytest.mark.parametrize("text", ["再讲一遍", "侬再讲一趟好伐", "没听清楚", "重复一下", "我没听见", "再说一次"])
+def test_asking_to_hear_it_again_is_a_presentation_request_not_goodbye(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "goodbye") == "ask_presentation"
