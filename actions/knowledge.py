@@ -786,9 +786,19 @@ class ActionKnowledgeAnswer(Action):
             first, second = (default_catalog().services[code].name for code in both)
             dispatcher.utter_message(response=OFFER_TWO_BOOKINGS, first=first, second=second)
             return []
+        said = clock_answer(text, clock.now(), said_when=True) if text else None
+        if said is not None:
+            dispatcher.utter_message(text=said)  # "明朝礼拜几呀" read as a follow-up (actions/smalltalk.py)
+            return []
         # "想订助餐 另外助浴多少钱": the question is its own clause; the booking is offered after its answer.
         question = question_clause(text) if booking_asked(text) else None
         resolved = answer(tracker, question or text, message)
+        out_of_reach = (
+            cannot_look_up(text) if text and (not resolved.reply.confident or resolved.how == "missing") else None
+        )
+        if out_of_reach is not None:
+            dispatcher.utter_message(text=out_of_reach)  # "台风来了伐", "今朝要带伞伐" read as a question
+            return []
         if not resolved.reply.confident:
             report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
         if resolved.how == "search" and repeats_the_warning(tracker, resolved.reply.entry_id):

@@ -32,17 +32,19 @@ _DAY_OFFSETS = {
 # normalize() turns 今朝/明朝/昨日 into Mandarin (今天/明天/昨天).
 _DAY = "|".join(sorted(_DAY_OFFSETS, key=len, reverse=True))
 _ASKS_DATE = regex.compile(
-    rf"(?:(?P<day>{_DAY})|现在|今年)?(?:是|到底是)?(?:几月几[号日]|几号|几月|礼拜几|星期几|周几|农历几[号月]?|阴历几[号月]?|"
+    rf"(?:(?P<day>{_DAY})|现在|今年)?(?:是|到底是)?(?:几月几[号日]|几号|几月|礼拜几|星期几|周几|农历几[号月]?|阴历几[号月]?|农历是几|阴历是几|"
     r"农历多少|阴历多少|啥日子|什么日子|哪一天)"
 )
-_ASKS_TIME = regex.compile(r"(?:现在|这会儿|眼下)?(?:是)?(?:几点钟?了?|几点几分|啥时间了|什么时间了|啥辰光了|几点啦)")
+_ASKS_TIME = regex.compile(
+    r"(?:现在|这会儿|眼下)?(?:是)?(?:几点钟?了?|几点几分|(?:啥|什么)(?:时间|时候|辰光)了|几点啦)"
+)
 # A question about a service's hours ("助餐点几点开门") or a booking is no question about the clock.
-_ABOUT_SOMETHING = regex.compile(r"开门|关门|上班|下班|开饭|来|去|约|预约|营业|办|开始|结束|放假|几号线|几路")
+_ABOUT_SOMETHING = regex.compile(r"开门|关门|上班|下班|开饭|来|去|约|预约|营业|办|开始|结束|放假|几号线|几路|报名|登记|截止|发|到账|交|领")
 
 _UNAVAILABLE: tuple[tuple[str, str, str], ...] = (
     (
         "天气",
-        r"天气|下雨|落雨|下雪|落雪|几度|温度|气温|刮风|台风|冷不冷|热不热|晴天|阴天|雾霾|空气质量",
+        r"天气|下雨|落雨|下雪|落雪|几度|温度|气温|刮风|台风|冷不冷|热不热|晴天|阴天|雾霾|空气质量|带伞|雨伞|降温|升温|变天|冷空气|穿几件",
         "看电视、听广播，或者看手机上的天气",
     ),
     ("新闻", r"新闻|出啥事了|发生啥事", "看电视新闻、听广播，或者请家里人帮您看"),
@@ -67,10 +69,14 @@ def asks_who(text: str) -> bool:
     return bool(_ASKS_NAME.search(normalize(text)))
 
 
-def clock_answer(text: str, now: dt.datetime) -> str | None:
-    """The date or the time asked for, else None."""
+_SAYS_WHEN = regex.compile(rf"{_DAY}|现在|这会儿|眼下")
+
+
+def clock_answer(text: str, now: dt.datetime, *, said_when: bool = False) -> str | None:
+    """The date or the time asked for, else None. ``said_when``: only when the day or "now" is said (in a
+    conversation about an entry, "礼拜几" alone asks the entry's opening days)."""
     plain = normalize(text)
-    if _ABOUT_SOMETHING.search(plain):
+    if _ABOUT_SOMETHING.search(plain) or (said_when and not _SAYS_WHEN.search(plain)):
         return None
     date = _ASKS_DATE.search(plain)
     if date is not None:

@@ -62,3 +62,19 @@ def test_what_cannot_be_looked_up_is_said_plainly_with_where_to_find_it(text: st
 @pytest.mark.parametrize("text", ["你好呀", "今天心情不错", "我吃过饭了", "长护险怎么申请"])
 def test_ordinary_small_talk_is_left_to_the_small_talk_reply(text: str) -> None:
     assert cannot_look_up(text) is None and clock_answer(text, NOW) is None
+
+
+@pytest.mark.parametrize("text", ["几号报名", "津贴几号发", "礼拜几开门"])
+def test_a_day_asked_about_something_is_not_the_clocks(text: str) -> None:
+    assert clock_answer(text, NOW) is None
+
+
+def test_in_a_conversation_about_an_entry_the_day_must_be_said() -> None:
+    assert clock_answer("礼拜几", NOW, said_when=True) is None
+    assert "12月9日" in str(clock_answer("明朝礼拜几呀", NOW, said_when=True))
+    assert "下午3点07分" in str(clock_answer("现在啥辰光了", NOW, said_when=True))
+
+
+@pytest.mark.parametrize("text", ["今朝要带伞伐", "这两天会不会降温", "台风来了伐"])
+def test_more_ways_to_ask_the_weather(text: str) -> None:
+    assert str(cannot_look_up(text)).startswith("天气我查不到")
