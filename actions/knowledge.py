@@ -810,6 +810,19 @@ class ActionKnowledgeAnswer(Action):
         return resolved.events
 
 
+FAMILY_NUMBER_NOT_KEPT = "utter_family_number_not_kept"
+_FAMILY = re.compile(
+    r"女儿|儿子|囡囡|子女|老伴|老头子|老太婆|孙子|孙女|外孙|媳妇|女婿|家里人|家属|阿姐|阿哥|姐姐|哥哥|弟弟|妹妹|侄子|外甥"
+)
+_NUMBER = re.compile(r"\d{7,}")
+
+
+def family_number(text: str) -> bool:
+    """A family member's phone number given with nothing to put it in ("我女儿的电话13611112222")."""
+    plain = normalize(text).replace(" ", "")
+    return bool(_NUMBER.search(plain) and _FAMILY.search(plain))
+
+
 class ActionFallbackKnowledge(Action):
     """When the classifier is unsure, a confident knowledge-base answer still beats "I didn't understand"."""
 
@@ -840,6 +853,10 @@ class ActionFallbackKnowledge(Action):
             return menu_choice(dispatcher, tracker, int(number[1]))
         if text and not text.startswith("/") and tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose"):
             return answer_in_booking(dispatcher, tracker, text)
+        if text and family_number(text):
+            # "我女儿的电话13611112222": never stored; family are linked by a code they ask for themselves.
+            dispatcher.utter_message(response=FAMILY_NUMBER_NOT_KEPT)
+            return []
         resolved = answer(tracker, text, message) if text and not text.startswith("/") else None
         if resolved is not None and resolved.reply.confident:
             utter_resolved(dispatcher, resolved)

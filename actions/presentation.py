@@ -60,9 +60,15 @@ _WANTS = (
 )
 
 
+# Read aloud, asked outright, wins over the reason given for it ("看不清楚 能帮我念出来伐").
+_READ_ALOUD = re.compile(r"念给|读给|念出来|读出来|念一念|读一读|念念|读读|朗读")
+
+
 def wanted(text: str) -> str | None:
     """What the senior wants of the replies: size, voice, slow or simple; None when the words say none."""
     plain = normalize(text)
+    if _READ_ALOUD.search(plain):
+        return VOICE
     return next((kind for kind, pattern in _WANTS if pattern.search(plain)), None)
 
 

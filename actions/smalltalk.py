@@ -39,7 +39,9 @@ _ASKS_TIME = regex.compile(
     r"(?:现在|这会儿|眼下)?(?:是)?(?:几点钟?了?|几点几分|(?:啥|什么)(?:时间|时候|辰光)了|几点啦)"
 )
 # A question about a service's hours ("助餐点几点开门") or a booking is no question about the clock.
-_ABOUT_SOMETHING = regex.compile(r"开门|关门|上班|下班|开饭|来|去|约|预约|营业|办|开始|结束|放假|几号线|几路|报名|登记|截止|发|到账|交|领")
+_ABOUT_SOMETHING = regex.compile(
+    r"开门|关门|上班|下班|开饭|来|去|约|预约|营业|办|开始|结束|放假|几号线|几路|报名|登记|截止|发|到账|交|领"
+)
 
 _UNAVAILABLE: tuple[tuple[str, str, str], ...] = (
     (

@@ -282,3 +282,8 @@ def test_say_it_again_repeats_the_previous_answer(stack: Stack) -> None:
 def test_folded_hands_are_thanks_and_the_name_asked_is_answered(stack: Stack) -> None:
     assert "没听明白" not in say(stack, new_sender(), "🙏🙏")
     assert "银龄助手" in say(stack, new_sender(), "侬叫啥名字啊")
+
+
+def test_a_family_members_number_is_not_kept_and_linking_is_explained(stack: Stack) -> None:
+    reply = say(stack, new_sender(), "我囡囡的手机13611112222")
+    assert "不记下来" in reply and "绑定" in reply, reply

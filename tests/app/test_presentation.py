@@ -150,3 +150,8 @@ def test_a_second_repeat_says_the_same_without_a_second_lead() -> None:
 def test_nothing_said_yet_is_said_so() -> None:
     said = _said(ActionPresentation(), _tracker("再讲一遍", "ask_presentation"))
     assert [m["response"] for m in said] == ["utter_presentation_repeat_nothing"]
+
+
+@pytest.mark.parametrize("text", ["我眼睛开过刀 看不清楚 能帮我念出来伐", "字太小了 读给我听好伐", "能不能朗读"])
+def test_read_aloud_asked_outright_wins_over_its_reason(text: str) -> None:
+    assert wanted(text) == "voice"
