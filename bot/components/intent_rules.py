@@ -233,7 +233,7 @@ def misread_followup(text: str, classified: str) -> bool:
     if classified == AFFIRM_INTENT:
         if not _ASKS_WHAT.search(normalize(text)):
             return False
-    elif classified in MISREAD_UNLESS_BOOKING or classified == BOOK_INTENT:
+    elif classified in MISREAD_UNLESS_BOOKING:
         # "我九十岁了能约伐" asks whether the senior qualifies, "要预约伐" whether the service must be booked: neither
         # is about their bookings, nor a booking.
         if (
@@ -251,14 +251,17 @@ def misread_followup(text: str, classified: str) -> bool:
 
 def _asks_whether_to_book(text: str) -> bool:
     """A bare follow-up asking whether one must book ("要预约伐", "要先约好伐", "去之前要约伐")."""
-    if not _ASKS_WHETHER.search(normalize(text)):
-        return False  # "我要预约" books
+    plain = normalize(text)
+    if not (_ASKS_WHETHER.search(plain) and _MUST.search(plain)):
+        return False  # "我要预约" books; "有我的预约吗" asks about one's bookings
     reading = followups.read(text)
     return reading.bare and reading.aspect is not None and reading.aspect.name == "booking"
 
 
 # A yes/no question: "要预约吗" (伐 once normalized), "要不要先约", "需不需要预约".
 _ASKS_WHETHER = regex.compile(r"[吗呢嘛?？]|要不要|需不需要|用不用|得不得|是不是")
+# … whether one must, first: "要", "得", "先", "提前", "之前", "直接去".
+_MUST = regex.compile(r"要|得|先|提前|事先|之前|以前|直接")
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
