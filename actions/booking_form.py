@@ -44,7 +44,6 @@ from actions.booking_common import (
     catalog,
     describe_day,
     raw_text,
-    service_name,
     time_spec,
 )
 from actions.family_booking import start_for_parent
@@ -256,8 +255,7 @@ class ValidateBookingForm(FormValidationAction):
                 parse_when(text, clock.now()) or find_street(text) or clean_phone(text) or clean_contact(text)
             )
             if not looks_like_question(text) and not says_other:
-                names = "、".join(service_name(c) for c in catalog().services)
-                dispatcher.utter_message(response="utter_booking_service_unknown", services=names)
+                dispatcher.utter_message(response="utter_booking_service_unknown")
             return {SERVICE: None}
         return {SERVICE: code}
 
