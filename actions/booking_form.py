@@ -136,7 +136,8 @@ class ValidateBookingForm(FormValidationAction):
         if for_parent is not None and any(e.get("name") == STAGE for e in for_parent):
             return for_parent  # cannot tell which parent: stopped, the reason said
         requested = tracker.get_slot(REQUESTED)
-        if text and tracker.get_slot(SERVICE) is None and requested in (None, SERVICE):
+        # (Rasa may have put the typed text in the service slot already: only a catalog code counts as chosen.)
+        if text and tracker.get_slot(SERVICE) not in catalog().services and requested in (None, SERVICE):
             thing = unbookable_thing(text)
             if thing is not None:
                 # "帮我约个理发": not a service of this assistant; the form stops with where to ask said.

@@ -98,6 +98,11 @@ _HOW_TO_BOOK = regex.compile(r"(?:怎么|哪能|如何|咋|怎样)(?:样)?(?:才
 # A booking verb, and words that make a message a question.
 _BOOK_VERB = regex.compile(r"约|订|报名|登记")
 _ASKS = regex.compile(r"[?？]|吗|呢|啥|哪|几|多少|什么|怎么|要不要|能不能")
+# What a booking with its own question is never read as instead (an emergency, a stop, a change of a booking …):
+# read as anything else (a question, a check of one's bookings, unsure), "订个助餐 多少钱一顿" books.
+_NOT_A_BOOKING_WITH_A_QUESTION = frozenset(
+    {None, "emergency", "scam_worry", "stop", "cancel_booking", "reschedule_booking", "request_human", "family_link"}
+)
 # The clauses of a message: "订个助餐 多少钱一顿" is a booking, then a question.
 _CLAUSES = regex.compile(r"[\s，,。；;！!？?]+|顺便|另外|还想问|再问|还有")
 
@@ -311,7 +316,7 @@ class IntentRules(GraphComponent):
         if ruled in (None, "stop", BOOK_INTENT) and classified is not None and _asks_whether_to_book(text):
             # "要不要先约" (read as a stop for its 不要, or as a booking): whether one must book, a follow-up.
             return FOLLOWUP_INTENT
-        if ruled is None and classified in (*QUESTION_INTENTS, FOLLOWUP_INTENT) and self.books_and_asks(whole):
+        if ruled is None and classified not in _NOT_A_BOOKING_WITH_A_QUESTION and self.books_and_asks(whole):
             # "订个助餐 多少钱一顿": a booking with a question about it; the form answers the question and goes on.
             return BOOK_INTENT
         if ruled is not None or classified is None:
@@ -329,7 +334,11 @@ class IntentRules(GraphComponent):
         """A clause that books one service ("订个助餐"), and another that asks a question naming no other service
         ("多少钱一顿", "助餐在哪里吃"); not "想约助浴 顺便问下助餐在哪", a question about something else."""
         clauses = [c for c in _CLAUSES.split(whole) if c]
-        booking = [c for c in clauses if _BOOK_VERB.search(c) and len(services_to_book(c, self._services)) == 1]
+        booking = [
+            c
+            for c in clauses
+            if _BOOK_VERB.search(c) and not _ASKS.search(c) and len(services_to_book(c, self._services)) == 1
+        ]
         if len(booking) != 1:
             return False
         booked = services_to_book(booking[0], self._services)

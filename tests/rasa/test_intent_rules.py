@@ -395,6 +395,7 @@ def test_a_booking_is_no_question_of_whether_to_book(rules: IntentRules, text: s
         ("约个日间照料试托，要带点啥", "ask_followup", "book_service"),
         ("想约助浴 另外问下助餐在哪", "ask_care_service", None),  # a question about another service
         ("助浴怎么约", "ask_care_service", None),
+        ("助浴要约伐 多少钱", "ask_care_service", None),  # whether to book, and the price: two questions
     ],
 )
 def test_a_booking_with_its_own_question_books(rules: IntentRules, text: str, classified: str, intent: str) -> None:
