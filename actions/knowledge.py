@@ -520,7 +520,10 @@ def answer(
     message = message if message is not None else (tracker.latest_message or {})
     context = Context.of(tracker, message, index.entries)
     if service is not None and service in default_catalog().services:
-        context = replace(context, topic=None, aspect=None, extra_topic=default_catalog().services[service].name)
+        # The service's own description finds its entry (助浴 is 社区助浴点's, not 上门助浴's).
+        booked = default_catalog().services[service]
+        described = f"{booked.name} {booked.description}".strip()
+        context = replace(context, topic=None, aspect=None, extra_topic=described)
     resolved = resolve(index, text, context)
     if not resolved.reply.confident and context.extra_topic and service is not None:
         # "要不要带换洗衣服" beside "帮我约助浴": asked of the service being booked.

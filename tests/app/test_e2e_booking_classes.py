@@ -212,7 +212,7 @@ FRESH_BOOK_AND_ASK = [
     "帮我订个助餐 在啥地方",
     "约个日间照料试托 啥条件可以去",
 ]
-PROMPTS = (ASK_SERVICE, ASK_DAY, ASK_STREET, ASK_NAME, ASK_PHONE)
+PROMPTS = (ASK_SERVICE, ASK_DAY, ASK_STREET, ASK_NAME, ASK_PHONE, "哪一天")
 
 
 def check_book_and_ask(stack: Stack, text: str) -> None:
