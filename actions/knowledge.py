@@ -27,7 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -532,12 +534,24 @@ def not_twice(index: LiveIndex, text: str, resolved: Resolved, context: Context,
     return Resolved(again, None, "again", topic_id=resolved.topic_id)
 
 
-def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -> Resolved:
-    """Resolve ``text`` for this conversation, with a comfort response to say first where one is due."""
+def answer(
+    tracker: Tracker, text: str, message: dict[str, Any] | None = None, *, service: str | None = None
+) -> Resolved:
+    """Resolve ``text`` for this conversation, with a comfort response to say first where one is due.
+    ``service``: the code of a service being booked in this very message, which is then the topic."""
     index = knowledge_index()
     message = message if message is not None else (tracker.latest_message or {})
     context = Context.of(tracker, message, index.entries)
+    if service is not None and service in default_catalog().services:
+        # The service's own description finds its entry (助浴 is 社区助浴点's, not 上门助浴's).
+        booked = default_catalog().services[service]
+        described = f"{booked.name} {booked.description}".strip()
+        context = replace(context, topic=None, aspect=None, extra_topic=described)
     resolved = resolve(index, text, context)
+    if not resolved.reply.confident and context.extra_topic and service is not None:
+        # "要不要带换洗衣服" beside "帮我约助浴": asked of the service being booked.
+        of_service = resolve(index, f"{context.extra_topic} {text}", context)
+        resolved = of_service if of_service.reply.confident else resolved
     if not resolved.reply.confident:
         # "送饭", "上门照护", "吃饭的地方": a bookable service said in its everyday words is asked about by its name.
         name = bookable_named(text)
@@ -586,31 +600,65 @@ def booking_in_progress(tracker: Tracker) -> bool:
     )
 
 
-def answer_in_booking(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> list[dict[str, Any]]:
+def answer_in_booking(
+    dispatcher: CollectingDispatcher, tracker: Tracker, text: str, *, service: str | None = None
+) -> list[dict[str, Any]]:
     """A question typed while a booking is under way: about the form itself (为啥要名字, 谁看得到, 算好了伐) its own
     short reply; about the service being booked, its entry (the service is the topic); never the knowledge base's
-    guesses ("您是不是想问"), which would lead away from the booking. Nothing is saved from it. At the read-back,
-    its question is asked again (the form asks its own prompt again by itself)."""
-    if (tracker.active_loop or {}).get("name") == BOOKING_FORM:
-        from actions.booking_form import reply_at_numbered_days  # actions.booking_form imports this module
+    guesses ("您是不是想问"), which would lead away from the booking. Only the value the message gives for the slot
+    asked, before its question ("张秀英 电话不想给"), is kept (said back first). At the read-back, its question is
+    asked again (the form asks its own prompt again by itself). ``service``: the service the message itself starts
+    booking ("订个助餐 多少钱一顿"), the topic of its question."""
+    from actions.booking_form import (  # actions.booking_form imports this module
+        asks_what_to_book,
+        kept_before_question,
+        reply_at_numbered_days,
+    )
 
+    in_form = (tracker.active_loop or {}).get("name") == BOOKING_FORM
+    if in_form:
         picked = reply_at_numbered_days(dispatcher, tracker, text)
         if picked is not None:
             return picked
-    asked = tracker.get_slot("requested_slot") if (tracker.active_loop or {}).get("name") == BOOKING_FORM else None
+    asked = tracker.get_slot("requested_slot") if in_form else None
+    if asked == BOOKED_SERVICE and asks_what_to_book(text):
+        # "有啥别的上门服务" at the service prompt: the form asks again, its prompt numbering the services.
+        dispatcher.utter_message(response="utter_booking_bookable_only")
+        return []
+    events: list[dict[str, Any]] = kept_before_question(dispatcher, tracker, text) if in_form else []
     response = form_question(text, asked)
-    events: list[dict[str, Any]] = []
     if response is not None:
         dispatcher.utter_message(response=response)
     else:
-        resolved = answer(tracker, text)
+        resolved = answer(tracker, text, service=service)
         if resolved.reply.confident:
             utter_resolved(dispatcher, resolved)
-            events = resolved.events
+            events += resolved.events
         else:
             dispatcher.utter_message(response=UNSURE_IN_BOOKING)
     ask_booking_again(dispatcher, tracker)
     return events
+
+
+def entry_about(thing: str) -> Callable[[CollectingDispatcher], list[dict[str, Any]]] | None:
+    """The knowledge entry about ``thing`` ("轮椅" → 康复辅具租赁（轮椅、护理床等）), when one is confidently about it and
+    names it in its title: a function that says the entry and returns the topic's events; else None."""
+    index = knowledge_index()
+    plain = normalize(thing)
+    runs = {plain[i : i + 2] for i in range(len(plain) - 1)}
+    for hit in index.search(thing, top_k=3):
+        entry = index.entries.get(hit.id)
+        if entry is None or hit.score < index.settings.threshold or entry.street:
+            continue
+        if any(run in normalize(entry.title) for run in runs):
+            return partial(_say_entry, entry=entry)
+    return None
+
+
+def _say_entry(dispatcher: CollectingDispatcher, *, entry: Entry) -> list[dict[str, Any]]:
+    reply = _entry_reply(entry, 1.0, Context())
+    utter_reply(dispatcher, reply)
+    return [SlotSet(TOPIC, entry.id), SlotSet(ASPECT, None), *([SlotSet(DISCLAIMER, True)] if reply.disclaimed else [])]
 
 
 def ask_booking_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
@@ -962,5 +1010,11 @@ class ActionDeny(Action):
             # "听不懂你讲的", "看不懂" with no answer before it: how to make the replies easier, not "好的，没关系".
             present(dispatcher, tracker, text)
         else:
+            from actions.bookings import stop_flow  # actions.bookings imports this module
+
+            # "不绑了" right after a family link code, "不删" at 删除我的信息: that flow's own "no".
+            stopped = stop_flow(dispatcher, tracker)
+            if stopped is not None:
+                return stopped
             dispatcher.utter_message(response="utter_deny_ack")
         return []

@@ -55,6 +55,7 @@ _QUESTIONS = {
     "online": "网上能不能办",
     "proxy": "家属能不能代办",
     "booking": "要不要预约",
+    "company": "要不要家属陪同",
 }
 
 # Per aspect, the words of a sentence that answers it (used when the entry has no field for it).
@@ -72,12 +73,13 @@ _KEYWORDS = {
     "online": r"随申办|一网通办|App|app|网上|线上|手机|公众号|小程序|网站",
     "proxy": r"代办|代领|代理|委托|本人|家属|子女|亲自|上门",
     "booking": r"预约|排队|报名|登记|轮候|名额",
+    "company": r"陪|家属|家人|家里人|子女|独自|一个人|本人",
 }
 
 
 def _aspect(name: str, fields: tuple[str, ...], label: str, words: str) -> Aspect:
     keywords = regex.compile(_KEYWORDS[name]) if name in _KEYWORDS else None
-    strict = name in ("online", "proxy", "booking")
+    strict = name in ("online", "proxy", "booking", "company")
     return Aspect(name, fields, label, regex.compile(words), _QUESTIONS[name], keywords, strict)
 
 
@@ -89,6 +91,16 @@ ASPECTS: tuple[Aspect, ...] = (
         ("how_to", "place"),
         "网上怎么办",
         r"网上|线上|手机上|手机里|随申办|一网通办|app|小程序|微信上|电脑上|不用跑",
+    ),
+    # "要家属陪伐", "要几个人一起去", "我一个人好去伐": whether someone must come along (before proxy and eligibility,
+    # whose "家属能去" and "好去伐" they share).
+    _aspect(
+        "company",
+        (),
+        "要不要人陪",
+        r"(?:家属|家人|家里人|子女|儿女|小辈|儿子|女儿|囡囡|老伴|人)?(?:要|得|需要|一定要|必须)?陪(?:同|着|伴|牢)?|"
+        r"几个人|(?:一起|一道|一淘|一块)(?:去|来|过去)|(?:家属|家人|家里人|子女|儿女|小辈|儿子|女儿|囡囡)(?:要|得|需要)?(?:跟|跟着|同去)|"
+        r"(?:独自|自己|一个人|一家头)(?:好|能|可以|能不能)?(?:去|来|过去)",
     ),
     # "我儿子能代办吗", "要本人去伐": who must go.
     _aspect(
@@ -124,7 +136,7 @@ ASPECTS: tuple[Aspect, ...] = (
         ("hours",),
         "时间",
         r"几点|几时|开门|关门|上班|下班|营业|开放时间|时间|星期几|礼拜几|哪天(开|办|有)|什么时候(开|办|去)|开不开|开吗|休息吗|休息不|放假|"
-        r"开饭|(周末|礼拜[六天日]|星期[六天日]|节假日|过年|晚上|中午)[^，。?？]{0,3}(开|办|去|上班|有人|营业)",
+        r"开饭|(周末|礼拜[六天日]|星期[六天日]|节假日|过年|晚上|中午)[^，。?？]{0,3}(开|办|去|上班|有人|营业|有(?=伐|吗|没有|不|哇|嘛|的|$))",
     ),
     _aspect("phone", ("phone",), "电话", r"电话|号码|热线|打(啥|什么|哪个)|联系方式|怎么联系"),
     _aspect(
@@ -153,7 +165,10 @@ ASPECTS: tuple[Aspect, ...] = (
         "booking",
         ("how_to",),
         "要不要预约",
-        r"(?:要|需要|得|先)(?:先)?(?:预约|排队|报名|登记|挂号)|预约(?:吗|呢)|排(?:多久|几年|几个月)",
+        r"(?:(?:去|来)?(?:之前|以前|前头))?(?:要|需要|得|先|提前|事先|要不要)(?:先|提前|事先)?(?:预约|排队|报名|登记|挂号)|"
+        r"预约(?:吗|呢)|排(?:多久|几年|几个月)|"
+        r"(?:(?:去|来)?(?:之前|以前|前头))?(?:要|需要|得|先|提前|事先|要不要)(?:先|提前|事先)?约(?:好|一下|过)?"
+        r"(?:伐|吗|不|嘛|呢|吧|哇|$)|直接(?:去|过去|跑过去)",
     ),
     _aspect(
         "how_to",

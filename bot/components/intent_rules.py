@@ -102,6 +102,13 @@ _HOW_TO_BOOK = regex.compile(r"(?:怎么|哪能|如何|咋|怎样)(?:样)?(?:才
 # A booking verb, and words that make a message a question.
 _BOOK_VERB = regex.compile(r"约|订|报名|登记")
 _ASKS = regex.compile(r"[?？]|吗|呢|啥|哪|几|多少|什么|怎么|要不要|能不能")
+# What a booking with its own question is never read as instead (an emergency, a stop, a change of a booking …):
+# read as anything else (a question, a check of one's bookings, unsure), "订个助餐 多少钱一顿" books.
+_NOT_A_BOOKING_WITH_A_QUESTION = frozenset(
+    {None, "emergency", "scam_worry", "stop", "cancel_booking", "reschedule_booking", "request_human", "family_link"}
+)
+# The clauses of a message: "订个助餐 多少钱一顿" is a booking, then a question.
+_CLAUSES = regex.compile(r"[\s，,。；;！!？?]+|顺便|另外|还想问|再问|还有")
 
 
 def services_to_book(text: str, codes: dict[str, str]) -> set[str]:
@@ -248,14 +255,34 @@ def misread_followup(text: str, classified: str) -> bool:
         if not _ASKS_WHAT.search(normalize(text)):
             return False
     elif classified in MISREAD_UNLESS_BOOKING:
-        # "我九十岁了能约伐" asks whether the senior qualifies, not about their bookings.
-        if _BOOKING_WORDS.search(normalize(text)) and followups.situation_asked(text) is None:
+        # "我九十岁了能约伐" asks whether the senior qualifies, "要预约伐" whether the service must be booked: neither
+        # is about their bookings, nor a booking.
+        if (
+            _BOOKING_WORDS.search(normalize(text))
+            and followups.situation_asked(text) is None
+            and not _asks_whether_to_book(text)
+        ):
             return False
     elif classified not in MISREAD_FOLLOWUP:
         return False
     if classified in ("chitchat", "greet") and _TO_THE_BOT.search(normalize(text)):
         return False
     return followups.is_followup(text)
+
+
+def _asks_whether_to_book(text: str) -> bool:
+    """A bare follow-up asking whether one must book ("要预约伐", "要先约好伐", "去之前要约伐")."""
+    plain = normalize(text)
+    if not (_ASKS_WHETHER.search(plain) and _MUST.search(plain)):
+        return False  # "我要预约" books; "有我的预约吗" asks about one's bookings
+    reading = followups.read(text)
+    return reading.bare and reading.aspect is not None and reading.aspect.name == "booking"
+
+
+# A yes/no question: "要预约吗" (伐 once normalized), "要不要先约", "需不需要预约".
+_ASKS_WHETHER = regex.compile(r"[吗呢嘛?？]|要不要|需不需要|用不用|得不得|是不是")
+# … whether one must, first: "要", "得", "先", "提前", "之前", "直接去".
+_MUST = regex.compile(r"要|得|先|提前|事先|之前|以前|直接")
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -304,6 +331,12 @@ class IntentRules(GraphComponent):
             # "助浴怎么约" asks how to book (the knowledge answer, with the booking offered), not about my bookings.
             ranked = [r.get(INTENT_NAME_KEY) for r in ranking or []]
             return next((i for i in ranked if i in QUESTION_INTENTS), QUESTION_INTENTS[0])
+        if ruled in (None, "stop", BOOK_INTENT) and classified is not None and _asks_whether_to_book(text):
+            # "要不要先约" (read as a stop for its 不要, or as a booking): whether one must book, a follow-up.
+            return FOLLOWUP_INTENT
+        if ruled is None and classified not in _NOT_A_BOOKING_WITH_A_QUESTION and self.books_and_asks(whole):
+            # "订个助餐 多少钱一顿": a booking with a question about it; the form answers the question and goes on.
+            return BOOK_INTENT
         if ruled is not None or classified is None:
             return ruled
         if classified == "goodbye" and says_a_death(whole):
@@ -314,6 +347,26 @@ class IntentRules(GraphComponent):
         if self._questions is not None:
             return self._questions.reroute(whole, classified, ranking or [])
         return None
+
+    def books_and_asks(self, whole: str) -> bool:
+        """A clause that books one service ("订个助餐"), and another that asks a question naming no other service
+        ("多少钱一顿", "助餐在哪里吃"); not "想约助浴 顺便问下助餐在哪", a question about something else."""
+        clauses = [c for c in _CLAUSES.split(whole) if c]
+        booking = [
+            c
+            for c in clauses
+            if _BOOK_VERB.search(c) and not _ASKS.search(c) and len(services_to_book(c, self._services)) == 1
+        ]
+        if len(booking) != 1:
+            return False
+        booked = services_to_book(booking[0], self._services)
+        questions = [c for c in clauses if c is not booking[0]]
+        return bool(questions) and all(
+            (_ASKS.search(c) or followups.aspect_of(c) is not None)
+            and services_to_book(c, self._services) <= booked
+            and not _HOW_TO_BOOK.search(c)
+            for c in questions
+        )
 
     def two_services(self, whole: str) -> bool:
         """Two distinct services asked to be booked at once, with no question beside them."""

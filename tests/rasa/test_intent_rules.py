@@ -428,3 +428,37 @@ def test_folded_hands_alone_are_thanks(rules: IntentRules, text: str) -> None:
 @pytest.mark.parametrize("text", ["再讲一遍", "侬再讲一趟好伐", "没听清楚", "重复一下", "我没听见", "再说一次"])
 def test_asking_to_hear_it_again_is_a_presentation_request_not_goodbye(rules: IntentRules, text: str) -> None:
     assert rules.intent_for(text, "goodbye") == "ask_presentation"
+
+
+# ---- issue 10, booking conversations ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [
+        ("要不要提前预约", "stop"),
+        ("得先约好伐", "check_bookings"),
+        ("去之前要先报名吗", "book_service"),
+    ],
+)
+def test_whether_one_must_book_is_a_follow_up(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) == "ask_followup"
+
+
+@pytest.mark.parametrize(("text", "classified"), [("我要预约", "book_service"), ("帮我预约一下", "book_service")])
+def test_a_booking_is_no_question_of_whether_to_book(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) != "ask_followup"
+
+
+@pytest.mark.parametrize(
+    ("text", "classified", "intent"),
+    [
+        ("帮我订助餐 一顿要几钿", "ask_care_service", "book_service"),
+        ("约个日间照料试托，要带点啥", "ask_followup", "book_service"),
+        ("想约助浴 另外问下助餐在哪", "ask_care_service", None),  # a question about another service
+        ("助浴怎么约", "ask_care_service", None),
+        ("助浴要约伐 多少钱", "ask_care_service", None),  # whether to book, and the price: two questions
+    ],
+)
+def test_a_booking_with_its_own_question_books(rules: IntentRules, text: str, classified: str, intent: str) -> None:
+    assert rules.intent_for(text, classified) == intent
