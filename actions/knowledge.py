@@ -64,11 +64,13 @@ from knowledge_base.answers import (
     format_entry,
     missing_aspect,
     more_about,
+    not_covered,
     not_sure,
     street_places,
 )
 from knowledge_base.files import builtin_entries
 from knowledge_base.followup import Aspect, Reading, aspect_named, read, same_subject, street_only
+from knowledge_base.relevance import Near, Relevance
 from knowledge_base.retrieval import Hit, LiveIndex
 from knowledge_base.schema import Entry
 from knowledge_base.store import KBStore
@@ -166,11 +168,30 @@ def street_said(tracker: Tracker) -> str | None:
     return find_street(str(booked)) if booked else None
 
 
+_relevance: tuple[dict[str, Entry], Relevance] | None = None
+
+
+def relevance_of(index: LiveIndex) -> Relevance:
+    """The subject check over the index's current entries, built once per KB snapshot."""
+    global _relevance
+    entries = index.entries
+    cached = _relevance  # one read: another thread may replace it meanwhile
+    if cached is not None and cached[0] is entries:
+        return cached[1]
+    relevance = Relevance(list(entries.values()))
+    _relevance = (entries, relevance)
+    return relevance
+
+
+# How a question was resolved when the entry found does not speak of what it asks (knowledge_base/relevance.py).
+OFF_SUBJECT = "off_subject"
+
+
 @dataclass(frozen=True)
 class Resolved:
     reply: Reply
     aspect: Aspect | None = None
-    how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure
+    how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure | off_subject
     topic_id: str | None = None  # the conversation's topic after this answer, when not the answering entry
     events: list[dict[str, Any]] = field(default_factory=list)
     comfort: str | None = None  # a response with one warm sentence, said before the answer (actions/care.py)
@@ -496,11 +517,19 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     if topic is not None:
         hits = _topic_breaks_tie(index, text, topic, hits, context.street)
     reply = compose(hits, entries, threshold, disclaimer_shown=context.disclaimer_shown)
+    relevance = relevance_of(index)
+    if _off_subject(index, relevance, text, reply):
+        # "助听器有补贴伐" → 高龄助餐补贴: the entry does not speak of what is asked. No confident answer about
+        # something else: the close entries that do speak of it first, as numbered choices, and where to ask.
+        return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, OFF_SUBJECT)
     if reply.confident:
         return Resolved(reply, reading.aspect, "search")
     if topic is not None:
         contextual = _search(index, f"{topic.title} {text}", context.street)
         again = compose(contextual, entries, threshold, disclaimer_shown=context.disclaimer_shown)
+        if _off_subject(index, relevance, text, again):
+            # "住家保姆多少钱" after 长护险: the topic's entries do not speak of it either.
+            return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, OFF_SUBJECT)
         if again.confident and again.entry_id is not None:
             if reading.aspect is not None:
                 focused = _aspect_reply(entries[again.entry_id], reading.aspect, again.score, context)
@@ -509,19 +538,52 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     return Resolved(reply, reading.aspect, "unsure")
 
 
+def _near(index: LiveIndex) -> Near:
+    """The entries found for one word alone (送饭 → 送餐上门服务), for the subject check."""
+
+    def near(word: str) -> dict[str, float]:
+        return {hit.id: hit.score for hit in index.search(word, top_k=10)}
+
+    return near
+
+
+def _off_subject(index: LiveIndex, relevance: Relevance, text: str, reply: Reply) -> bool:
+    """A confident reply from an entry that does not speak of what ``text`` asks."""
+    return (
+        reply.confident
+        and reply.entry_id is not None
+        and not relevance.speaks_of(text, reply.entry_id, reply.score, _near(index))
+    )
+
+
+def _not_sure_about(
+    index: LiveIndex, relevance: Relevance, text: str, hits: list[Hit], entries: dict[str, Entry]
+) -> Reply:
+    """The unsure reply, the close entries that speak of what is asked offered first."""
+    order = relevance.order(text, [h.id for h in hits if h.id in entries][:5], _near(index))
+    ranked = sorted((h for h in hits if h.id in entries), key=lambda h: order.index(h.id) if h.id in order else 99)
+    return not_covered(ranked, entries)
+
+
+def resolve_question(index: LiveIndex, text: str, context: Context) -> Resolved:
+    """:func:`resolve`, and when that is unsure, a bookable service the question names asked about by its name."""
+    resolved = resolve(index, text, context)
+    if not resolved.reply.confident and resolved.how != OFF_SUBJECT:
+        # "送饭", "上门照护", "吃饭的地方": a bookable service said in its everyday words is asked about by its name.
+        # Not when the question asks about a thing no entry speaks of ("驾照到几岁要体检" is no 记忆力测试).
+        name = bookable_named(text)
+        again = resolve(index, name, context) if name else None
+        if again is not None and again.reply.confident:
+            return again
+    return resolved
+
+
 def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -> Resolved:
     """Resolve ``text`` for this conversation, with a comfort response to say first where one is due."""
     index = knowledge_index()
     message = message if message is not None else (tracker.latest_message or {})
     context = Context.of(tracker, message, index.entries)
-    resolved = resolve(index, text, context)
-    if not resolved.reply.confident:
-        # "送饭", "上门照护", "吃饭的地方": a bookable service said in its everyday words is asked about by its name.
-        name = bookable_named(text)
-        again = resolve(index, name, context) if name else None
-        if again is not None and again.reply.confident:
-            resolved = again
-    resolved = replace(resolved, comfort=comfort_response(text))
+    resolved = replace(resolve_question(index, text, context), comfort=comfort_response(text))
     events: list[dict[str, Any]] = []
     if resolved.reply.confident and resolved.reply.entry_id:
         events += [
@@ -824,6 +886,11 @@ class ActionFallbackKnowledge(Action):
             intent = str((message.get("intent") or {}).get("name") or "")
             reason = "nlu_fallback" if intent == "nlu_fallback" else "kb_below_threshold"
             report_unsure(tracker, text, message, reason, resolved.reply if resolved else None)
+        if resolved is not None and resolved.how == OFF_SUBJECT:
+            # A question for the KB all the same ("助听器有补贴伐"): that there is nothing on it, where to ask, and
+            # the close topics; not "没听明白".
+            utter_resolved(dispatcher, resolved)
+            return resolved.events
         if comfort(dispatcher, text):
             return []
         if self.hands_over and misunderstood_twice(tracker):
