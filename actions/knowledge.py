@@ -470,8 +470,11 @@ def _other_topic(index: LiveIndex, other: str, topic: Entry | None, context: Con
     return None
 
 
-def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
-    """Answer ``text`` in the light of what the conversation is about (see the module docstring)."""
+def resolve(index: LiveIndex, text: str, context: Context, *, check_subject: bool = True) -> Resolved:
+    """Answer ``text`` in the light of what the conversation is about (see the module docstring).
+
+    ``check_subject``: whether the entry found must speak of what ``text`` asks (knowledge_base/relevance.py);
+    not for a name of our own (a bookable service's), which is no senior's question."""
     entries, threshold = index.entries, index.settings.threshold
     reading = read(text)
     topic = context.topic
@@ -518,7 +521,7 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
         hits = _topic_breaks_tie(index, text, topic, hits, context.street)
     reply = compose(hits, entries, threshold, disclaimer_shown=context.disclaimer_shown)
     relevance = relevance_of(index)
-    if _off_subject(index, relevance, text, reply):
+    if check_subject and _off_subject(index, relevance, text, reply):
         # "助听器有补贴伐" → 高龄助餐补贴: the entry does not speak of what is asked. No confident answer about
         # something else: the close entries that do speak of it first, as numbered choices, and where to ask.
         return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, OFF_SUBJECT)
@@ -527,7 +530,7 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     if topic is not None:
         contextual = _search(index, f"{topic.title} {text}", context.street)
         again = compose(contextual, entries, threshold, disclaimer_shown=context.disclaimer_shown)
-        if _off_subject(index, relevance, text, again):
+        if check_subject and _off_subject(index, relevance, text, again):
             # "住家保姆多少钱" after 长护险: the topic's entries do not speak of it either.
             return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, OFF_SUBJECT)
         if again.confident and again.entry_id is not None:
@@ -535,6 +538,9 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
                 focused = _aspect_reply(entries[again.entry_id], reading.aspect, again.score, context)
                 again = focused or again
             return Resolved(again, reading.aspect, "contextual")
+    if check_subject and _none_speaks_of(index, relevance, text, hits, entries):
+        # "住家保姆多少钱": below the threshold, and none of the close entries speaks of it: say so plainly.
+        return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, "unsure")
     return Resolved(reply, reading.aspect, "unsure")
 
 
@@ -556,6 +562,15 @@ def _off_subject(index: LiveIndex, relevance: Relevance, text: str, reply: Reply
     )
 
 
+def _none_speaks_of(
+    index: LiveIndex, relevance: Relevance, text: str, hits: list[Hit], entries: dict[str, Entry]
+) -> bool:
+    """None of the close entries (the three offered) speaks of what ``text`` asks."""
+    live = [h.id for h in hits if h.id in entries][:3]
+    near = _near(index)
+    return bool(live) and not any(relevance.speaks_of(text, entry_id, near=near) for entry_id in live)
+
+
 def _not_sure_about(
     index: LiveIndex, relevance: Relevance, text: str, hits: list[Hit], entries: dict[str, Entry]
 ) -> Reply:
@@ -572,7 +587,7 @@ def resolve_question(index: LiveIndex, text: str, context: Context) -> Resolved:
         # "送饭", "上门照护", "吃饭的地方": a bookable service said in its everyday words is asked about by its name.
         # Not when the question asks about a thing no entry speaks of ("驾照到几岁要体检" is no 记忆力测试).
         name = bookable_named(text)
-        again = resolve(index, name, context) if name else None
+        again = resolve(index, name, context, check_subject=False) if name else None
         if again is not None and again.reply.confident:
             return again
     return resolved

@@ -184,10 +184,7 @@ class Relevance:
         names = [
             w
             for w, flag in _pos().lcut(text)
-            if flag in tags
-            and len(w) >= 2
-            and w not in self.rules.generic
-            and not _SPLIT_OFF.search(w)
+            if flag in tags and len(w) >= 2 and w not in self.rules.generic and not _SPLIT_OFF.search(w)
         ]
         return terms, list(dict.fromkeys(names))
 
@@ -196,9 +193,7 @@ class Relevance:
         asked = self.asked(question)
         return self._subject(asked) if asked is not None else ([], [])
 
-    def check(
-        self, question: str, entry_id: str, score: float = 0.0, near: Near | None = None
-    ) -> Verdict | None:
+    def check(self, question: str, entry_id: str, score: float = 0.0, near: Near | None = None) -> Verdict | None:
         """Why the entry may not answer the question with confidence, or None if it may.
 
         ``near(word)``: the entries the retriever finds for the word alone, with their scores; a word no entry

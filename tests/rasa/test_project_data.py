@@ -33,6 +33,8 @@ REQUIRED_INTENTS = {
     "out_of_scope",
 }
 TEST_SENTENCES = {
+    # tests/app/test_e2e_relevance.py (its other questions: tests/app/relevance_questions.yml)
+    "长护险是啥保险",
     # tests/app/test_e2e_probe_classes.py
     "18612345678 谢谢",
     "一三八一二三四五六七八",
