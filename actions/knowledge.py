@@ -544,11 +544,27 @@ def resolve(index: LiveIndex, text: str, context: Context, *, check_subject: boo
     return Resolved(reply, reading.aspect, "unsure")
 
 
+# Words searched alone for the subject check, for one KB snapshot: a word is searched once, not once per entry.
+_near_words: tuple[dict[str, Entry], dict[str, dict[str, float]]] | None = None
+NEAR_WORDS_KEPT = 4096
+
+
 def _near(index: LiveIndex) -> Near:
     """The entries found for one word alone (送饭 → 送餐上门服务), for the subject check."""
+    global _near_words
+    entries = index.entries
+    cached = _near_words  # one read: another thread may replace it meanwhile
+    if cached is None or cached[0] is not entries or len(cached[1]) > NEAR_WORDS_KEPT:
+        cached = (entries, {})
+        _near_words = cached
+    found = cached[1]
 
     def near(word: str) -> dict[str, float]:
-        return {hit.id: hit.score for hit in index.search(word, top_k=10)}
+        hits = found.get(word)
+        if hits is None:
+            hits = {hit.id: hit.score for hit in index.search(word, top_k=10)}
+            found[word] = hits
+        return hits
 
     return near
 
