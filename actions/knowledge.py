@@ -69,12 +69,14 @@ from knowledge_base.answers import (
     format_entry,
     missing_aspect,
     more_about,
+    not_covered,
     not_sure,
     said_again,
     street_places,
 )
 from knowledge_base.files import builtin_entries
 from knowledge_base.followup import Aspect, Reading, aspect_named, read, same_subject, street_only
+from knowledge_base.relevance import Near, Relevance
 from knowledge_base.retrieval import Hit, LiveIndex
 from knowledge_base.schema import Entry
 from knowledge_base.store import KBStore
@@ -172,11 +174,31 @@ def street_said(tracker: Tracker) -> str | None:
     return find_street(str(booked)) if booked else None
 
 
+_relevance: tuple[dict[str, Entry], Relevance] | None = None
+
+
+def relevance_of(index: LiveIndex) -> Relevance:
+    """The subject check over the index's current entries, built once per KB snapshot."""
+    global _relevance
+    entries = index.entries
+    cached = _relevance  # one read: another thread may replace it meanwhile
+    if cached is not None and cached[0] is entries:
+        return cached[1]
+    relevance = Relevance(list(entries.values()))
+    _relevance = (entries, relevance)
+    return relevance
+
+
+# How a question was resolved when the entry found does not speak of what it asks (knowledge_base/relevance.py).
+OFF_SUBJECT = "off_subject"
+
+
 @dataclass(frozen=True)
 class Resolved:
     reply: Reply
     aspect: Aspect | None = None
-    how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure | again
+    # followup | related | missing | other_topic | search | contextual | unsure | off_subject | again
+    how: str = "search"
     topic_id: str | None = None  # the conversation's topic after this answer, when not the answering entry
     events: list[dict[str, Any]] = field(default_factory=list)
     comfort: str | None = None  # a response with one warm sentence, said before the answer (actions/care.py)
@@ -455,8 +477,11 @@ def _other_topic(index: LiveIndex, other: str, topic: Entry | None, context: Con
     return None
 
 
-def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
-    """Answer ``text`` in the light of what the conversation is about (see the module docstring)."""
+def resolve(index: LiveIndex, text: str, context: Context, *, check_subject: bool = True) -> Resolved:
+    """Answer ``text`` in the light of what the conversation is about (see the module docstring).
+
+    ``check_subject``: whether the entry found must speak of what ``text`` asks (knowledge_base/relevance.py);
+    not for a name of our own (a bookable service's), which is no senior's question."""
     entries, threshold = index.entries, index.settings.threshold
     reading = read(text)
     topic = context.topic
@@ -502,16 +527,27 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     if topic is not None:
         hits = _topic_breaks_tie(index, text, topic, hits, context.street)
     reply = compose(hits, entries, threshold, disclaimer_shown=context.disclaimer_shown)
+    relevance = relevance_of(index)
+    if check_subject and _off_subject(index, relevance, text, reply):
+        # "助听器有补贴伐" → 高龄助餐补贴: the entry does not speak of what is asked. No confident answer about
+        # something else: the close entries that do speak of it first, as numbered choices, and where to ask.
+        return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, OFF_SUBJECT)
     if reply.confident:
         return Resolved(reply, reading.aspect, "search")
     if topic is not None:
         contextual = _search(index, f"{topic.title} {text}", context.street)
         again = compose(contextual, entries, threshold, disclaimer_shown=context.disclaimer_shown)
+        if check_subject and _off_subject(index, relevance, text, again):
+            # "住家保姆多少钱" after 长护险: the topic's entries do not speak of it either.
+            return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, OFF_SUBJECT)
         if again.confident and again.entry_id is not None:
             if reading.aspect is not None:
                 focused = _aspect_reply(entries[again.entry_id], reading.aspect, again.score, context)
                 again = focused or again
             return Resolved(again, reading.aspect, "contextual")
+    if check_subject and _none_speaks_of(index, relevance, text, hits, entries):
+        # "住家保姆多少钱": below the threshold, and none of the close entries speaks of it: say so plainly.
+        return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, "unsure")
     return Resolved(reply, reading.aspect, "unsure")
 
 
@@ -534,6 +570,71 @@ def not_twice(index: LiveIndex, text: str, resolved: Resolved, context: Context,
     return Resolved(again, None, "again", topic_id=resolved.topic_id)
 
 
+# Words searched alone for the subject check, for one KB snapshot: a word is searched once, not once per entry.
+_near_words: tuple[dict[str, Entry], dict[str, dict[str, float]]] | None = None
+NEAR_WORDS_KEPT = 4096
+
+
+def _near(index: LiveIndex) -> Near:
+    """The entries found for one word alone (送饭 → 送餐上门服务), for the subject check."""
+    global _near_words
+    entries = index.entries
+    cached = _near_words  # one read: another thread may replace it meanwhile
+    if cached is None or cached[0] is not entries or len(cached[1]) > NEAR_WORDS_KEPT:
+        cached = (entries, {})
+        _near_words = cached
+    found = cached[1]
+
+    def near(word: str) -> dict[str, float]:
+        hits = found.get(word)
+        if hits is None:
+            hits = {hit.id: hit.score for hit in index.search(word, top_k=10)}
+            found[word] = hits
+        return hits
+
+    return near
+
+
+def _off_subject(index: LiveIndex, relevance: Relevance, text: str, reply: Reply) -> bool:
+    """A confident reply from an entry that does not speak of what ``text`` asks."""
+    return (
+        reply.confident
+        and reply.entry_id is not None
+        and not relevance.speaks_of(text, reply.entry_id, reply.score, _near(index))
+    )
+
+
+def _none_speaks_of(
+    index: LiveIndex, relevance: Relevance, text: str, hits: list[Hit], entries: dict[str, Entry]
+) -> bool:
+    """None of the close entries (the three offered) speaks of what ``text`` asks."""
+    live = [h.id for h in hits if h.id in entries][:3]
+    near = _near(index)
+    return bool(live) and not any(relevance.speaks_of(text, entry_id, near=near) for entry_id in live)
+
+
+def _not_sure_about(
+    index: LiveIndex, relevance: Relevance, text: str, hits: list[Hit], entries: dict[str, Entry]
+) -> Reply:
+    """The unsure reply, the close entries that speak of what is asked offered first."""
+    order = relevance.order(text, [h.id for h in hits if h.id in entries][:5], _near(index))
+    ranked = sorted((h for h in hits if h.id in entries), key=lambda h: order.index(h.id) if h.id in order else 99)
+    return not_covered(ranked, entries)
+
+
+def resolve_question(index: LiveIndex, text: str, context: Context) -> Resolved:
+    """:func:`resolve`, and when that is unsure, a bookable service the question names asked about by its name."""
+    resolved = resolve(index, text, context)
+    if not resolved.reply.confident and resolved.how != OFF_SUBJECT:
+        # "送饭", "上门照护", "吃饭的地方": a bookable service said in its everyday words is asked about by its name.
+        # Not when the question asks about a thing no entry speaks of ("驾照到几岁要体检" is no 记忆力测试).
+        name = bookable_named(text)
+        again = resolve(index, name, context, check_subject=False) if name else None
+        if again is not None and again.reply.confident:
+            return again
+    return resolved
+
+
 def answer(
     tracker: Tracker, text: str, message: dict[str, Any] | None = None, *, service: str | None = None
 ) -> Resolved:
@@ -547,17 +648,11 @@ def answer(
         booked = default_catalog().services[service]
         described = f"{booked.name} {booked.description}".strip()
         context = replace(context, topic=None, aspect=None, extra_topic=described)
-    resolved = resolve(index, text, context)
+    resolved = resolve_question(index, text, context)
     if not resolved.reply.confident and context.extra_topic and service is not None:
         # "要不要带换洗衣服" beside "帮我约助浴": asked of the service being booked.
         of_service = resolve(index, f"{context.extra_topic} {text}", context)
         resolved = of_service if of_service.reply.confident else resolved
-    if not resolved.reply.confident:
-        # "送饭", "上门照护", "吃饭的地方": a bookable service said in its everyday words is asked about by its name.
-        name = bookable_named(text)
-        again = resolve(index, name, context) if name else None
-        if again is not None and again.reply.confident:
-            resolved = again
     shown = {kb_entry_of(event) for event in previous_bot_messages(tracker.events)}
     resolved = not_twice(index, text, resolved, context, {entry for entry in shown if entry})
     resolved = replace(resolved, comfort=comfort_response(text))
@@ -914,6 +1009,11 @@ class ActionFallbackKnowledge(Action):
             intent = str((message.get("intent") or {}).get("name") or "")
             reason = "nlu_fallback" if intent == "nlu_fallback" else "kb_below_threshold"
             report_unsure(tracker, text, message, reason, resolved.reply if resolved else None)
+        if resolved is not None and resolved.how == OFF_SUBJECT:
+            # A question for the KB all the same ("助听器有补贴伐"): that there is nothing on it, where to ask, and
+            # the close topics; not "没听明白".
+            utter_resolved(dispatcher, resolved)
+            return resolved.events
         if comfort(dispatcher, text):
             return []
         said = (clock_answer(text, clock.now()) or cannot_look_up(text)) if text else None

@@ -325,6 +325,22 @@ def not_sure(hits: list[Hit], entries: dict[str, Entry]) -> Reply:
     return Reply("\n".join(lines), None, False, live[0].score if live else 0.0, choices)
 
 
+NOT_COVERED = "这个我这里还没有资料，不敢乱讲，怕耽误您。"
+
+
+def not_covered(hits: list[Hit], entries: dict[str, Entry]) -> Reply:
+    """No entry speaks of what was asked (knowledge_base/relevance.py): say so first, then where to ask, then
+    the close entries as numbered choices, in case one of them is what was meant."""
+    live = [h for h in hits if h.id in entries]
+    lines = [NOT_COVERED, OFFER_PERSON]
+    choices = tuple(h.id for h in live[:3])
+    if choices:
+        lines.append("您是想问下面这些吗：")
+        lines.extend(f"{i}. {entries[c].title}" for i, c in enumerate(choices, start=1))
+        lines.append("是的话请回复数字。")
+    return Reply("\n".join(lines), None, False, live[0].score if live else 0.0, choices)
+
+
 def compose(hits: list[Hit], entries: dict[str, Entry], threshold: float, *, disclaimer_shown: bool = False) -> Reply:
     live = [h for h in hits if h.id in entries]
     if live and live[0].score >= threshold:

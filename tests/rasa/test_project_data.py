@@ -137,6 +137,13 @@ FOLLOWUP_SENTENCES = {
     if len(turn) > 1 and not str(turn["say"]).isdigit()
 }
 
+# tests/app/relevance_questions.yml: the subject check's questions (issue 10).
+RELEVANCE_SENTENCES = {
+    str(row if isinstance(row, str) else row[0])
+    for rows in yaml.safe_load((ROOT / "tests" / "app" / "relevance_questions.yml").read_text("utf-8")).values()
+    for row in rows
+}
+
 
 @pytest.fixture(scope="module")
 def importer() -> TrainingDataImporter:
@@ -155,6 +162,7 @@ def test_every_intent_has_enough_varied_examples(importer: TrainingDataImporter)
     plain = {m.get("text") for m in nlu.intent_examples}
     assert not TEST_SENTENCES & plain, "the acceptance sentences must stay out of the training data"
     assert not FOLLOWUP_SENTENCES & plain, "the follow-up conversations' messages must stay out of the training data"
+    assert not RELEVANCE_SENTENCES & plain, "the subject check's questions must stay out of the training data"
 
 
 def test_entities_are_annotated(importer: TrainingDataImporter) -> None:
