@@ -238,7 +238,7 @@ def test_no_binding_code_without_a_binding_word(stack: Stack, text: str) -> None
     [
         ("长护险怎么申请", "评估的人会上门伐", "评估员会上门"),
         ("老年人免费体检哪能约", "要空腹伐", "空腹"),
-        ("助餐点在哪里", "饭菜能打包带回去伐", "没有讲到"),
+        ("助餐点在哪里", "饭菜能打包带回去伐", "12345"),
     ],
 )
 def test_a_follow_up_gets_the_point_or_an_honest_not_said(stack: Stack, first: str, follow: str, says: str) -> None:
