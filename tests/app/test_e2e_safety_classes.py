@@ -150,7 +150,7 @@ def test_a_complaint_reaches_the_agents_with_its_reason_and_no_text_in_a_log(sta
 )
 def test_money_talked_about_gets_no_scam_warning(stack: Stack, text: str) -> None:
     reply = say(stack, new_sender(), text)
-    assert SCAM_WARNING not in reply and "110" not in reply and ALARM not in reply, reply
+    assert SCAM_WARNING not in reply and "追回来" not in reply and ALARM not in reply, reply  # no warning, no aftermath
 
 
 @pytest.mark.parametrize(
