@@ -413,3 +413,17 @@ def test_a_hand_on_that_is_no_regular_expression_is_refused(tmp_path: Path) -> N
     bad.write_text("version: 1\nintents: {}\nhand_on:\n  scam_worry: '(骗'\n", encoding="utf-8")
     with pytest.raises(IntentRulesError, match="hand_on"):
         IntentRules({**IntentRules.get_default_config(), "table": str(bad)})
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("临时请护工要注意啥", "ask_care_service"),  # a question naming a service's helpers is no complaint
+        ("我要投诉 护工态度差", "complain_service"),
+        ("送来的饭菜冰冰冷 哪能吃", "complain_service"),
+        ("约好的阿姨到现在没来", "complain_service"),
+    ],
+)
+def test_a_complaint_needs_what_was_wrong(rules: IntentRules, text: str, intent: str) -> None:
+    message = _read(rules, text, [("complain_service", 0.5), ("ask_care_service", 0.45)])
+    assert message.get(INTENT)["name"] == intent
