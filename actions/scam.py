@@ -94,13 +94,25 @@ _SCAM_STORY = re.compile(
 )
 
 
+# Asked for, not done: "要我把验证码报给他", "叫我把钱转过去" (the scammer's request, told as it was said).
+_ASKED = re.compile(r"(?:要|叫|让|喊|逼|催)(?:我|阿拉|我们|伊|他|她)?(?:把[^，,。？?！!]{0,8})?$")
+_ASKED_INSIDE = re.compile(r"(?:要|叫|让|喊|逼|催)(?:我|阿拉|我们)把")
+
+
+def _done(pattern: re.Pattern[str], plain: str) -> bool:
+    """``pattern`` finds money sent or a secret given that is not only what someone asked for."""
+    return any(
+        not _ASKED.search(plain, 0, m.start()) and not _ASKED_INSIDE.search(m.group()) for m in pattern.finditer(plain)
+    )
+
+
 def money_harm(text: str) -> bool:
     """The message says money was sent, a secret given, or that the senior was cheated (no context needed for the
     last; see :func:`lost_to_scam`)."""
     plain = normalize(text)
     if _CHEATED.search(plain):
         return not _ONLY_WORRY.search(plain)
-    return bool((_SENT.search(plain) or _GIVEN.search(plain)) and not _NOT_DONE.search(plain))
+    return bool((_done(_SENT, plain) or _done(_GIVEN, plain)) and not _NOT_DONE.search(plain))
 
 
 def device_harm(text: str) -> bool:

@@ -20,6 +20,12 @@ A topic named without the verb its intent needs is a question (the table's ``que
 about them, answered from the knowledge base; "算好了伐" read as a stop and "要见证人伐" read as a request for a
 person are follow-ups. Only a booking verb (约, 订, 报名, 帮我安排 …) books, only a cancel or move verb cancels or
 moves. A message that is nothing but a thumbs-up or OK sign (👍, 👌, which the normalizer strips) is a yes.
+
+Some intents need a word of their own (the table's ``hand_on`` section): a scam warning is for a story of someone
+asking for money or a secret (转到安全账户, 验证码, 中奖先交手续费, 冒充公检法), never for money talked about
+(我孙子结婚送多少红包, 退休金涨了, 买菜花了两百块). Said without one of its words, the message goes to the classifier's
+next guess, judged by the intent model's fallback thresholds (:mod:`bot.components.calibrated_fallback`), as the
+EmergencyGuard does with an alarm for a mention.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.components.calibrated_fallback import fallback_intent, falls_back, suggested_thresholds
 from common import complaints, followups
 from common.comfort import says_a_death
 from common.errors import ConfigError
@@ -146,10 +153,11 @@ def load_rules(
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("intents"), dict)
-        or set(data) - {"version", "intents", "questions"}
+        or set(data) - {"version", "intents", "questions", "hand_on"}
     ):
         raise IntentRulesError(
             f"IntentRules: {table} must have 'version' and 'intents' (intent → patterns), and may have 'questions'"
+            " and 'hand_on'"
         )
     names = "|".join(regex.escape(w) for w in service_words(services))
     try:
@@ -167,6 +175,23 @@ def load_rules(
             except regex.error as err:
                 raise IntentRulesError(f"IntentRules: {table}: intents.{intent}: {pattern!r}: {err}") from err
     return rules
+
+
+def load_hand_on(table: Path | str) -> dict[str, regex.Pattern[str]]:
+    """The table's ``hand_on`` section: intent → the words it needs (the classifier's next guess without them)."""
+    try:
+        data = yaml.safe_load(Path(table).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise IntentRulesError(f"IntentRules: cannot read {table}: {err}") from err
+    section = data.get("hand_on") if isinstance(data, dict) else None
+    if section is None:
+        return {}
+    if not isinstance(section, dict) or not all(isinstance(p, str) for p in section.values()):
+        raise IntentRulesError(f"IntentRules: {table}: hand_on must map an intent to a regular expression")
+    try:
+        return {str(intent): regex.compile(pattern, regex.IGNORECASE) for intent, pattern in section.items()}
+    except regex.error as err:
+        raise IntentRulesError(f"IntentRules: {table}: hand_on: {err}") from err
 
 
 @dataclass(frozen=True)
@@ -294,6 +319,7 @@ class IntentRules(GraphComponent):
     def __init__(self, config: dict[str, Any]) -> None:
         self._rules = load_rules(config["table"], config["services"], config.get("complaints", DEFAULT_COMPLAINTS))
         self._questions = load_questions(config["table"], config["services"])
+        self._hand_on = load_hand_on(config["table"])
         self._services = service_codes(config["services"])
 
     @classmethod
@@ -314,6 +340,7 @@ class IntentRules(GraphComponent):
             config.get("complaints", DEFAULT_COMPLAINTS),
         )
         load_questions(config.get("table", DEFAULT_TABLE), config.get("services", DEFAULT_SERVICES))
+        load_hand_on(config.get("table", DEFAULT_TABLE))
 
     def intent_for(
         self, text: str, classified: str | None = None, ranking: list[dict[str, Any]] | None = None
@@ -380,6 +407,10 @@ class IntentRules(GraphComponent):
             if not isinstance(text, str) or not text or text.startswith("/"):
                 continue
             current = message.get(INTENT) or {}
+            needed = self._hand_on.get(str(current.get(INTENT_NAME_KEY)))
+            if needed is not None and not needed.search(normalize(text)):
+                self._hand_on_message(message, str(current.get(INTENT_NAME_KEY)))
+                current = message.get(INTENT) or {}
             # A message of emoji only reaches here as typed (the normalizer keeps it when nothing would be left).
             intent = self.intent_for(text, current.get(INTENT_NAME_KEY), message.get(INTENT_RANKING_KEY) or [])
             if intent is None:
@@ -391,3 +422,17 @@ class IntentRules(GraphComponent):
             message.set(INTENT, top, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
         return messages
+
+    @staticmethod
+    def _hand_on_message(message: Message, said: str) -> None:
+        """``said`` lacks its words: the classifier's next guess, or ``nlu_fallback`` below the model's thresholds."""
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != said]
+        threshold, ambiguity = suggested_thresholds(message, (0.3, 0.1))
+        if falls_back(ranking, threshold, ambiguity):
+            top = fallback_intent(threshold)
+            ranking = [top, *ranking]
+        else:
+            top = ranking[0]
+        logger.info("IntentRules: '%s' without its words; intent '%s' instead.", said, top.get(INTENT_NAME_KEY))
+        message.set(INTENT, dict(top), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

@@ -59,6 +59,9 @@ def test_the_harm_done_is_recognised(text: str) -> None:
         "长护险怎么交钱",
         "他又打来了 说再不转就要抓我",
         "那我现在该怎么办",
+        # what the scammer asked for, told as it was said (safety3): not done
+        "陌生号码发短信 要我把验证码报给他",
+        "对方叫我把钱转到一个新账户",
     ],
 )
 def test_a_worry_or_a_question_is_no_harm_done(text: str) -> None:

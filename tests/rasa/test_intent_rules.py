@@ -462,3 +462,64 @@ def test_a_booking_is_no_question_of_whether_to_book(rules: IntentRules, text: s
 )
 def test_a_booking_with_its_own_question_books(rules: IntentRules, text: str, classified: str, intent: str) -> None:
     assert rules.intent_for(text, classified) == intent
+
+
+# ---- issue 10, safety3: a scam warning needs a scam's words (the table's `hand_on`) ------------------------------
+
+
+def _read(rules: IntentRules, text: str, ranking: list[tuple[str, float]]) -> Message:
+    message = Message(data={TEXT: text})
+    message.set(INTENT, {"name": ranking[0][0], "confidence": ranking[0][1]}, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [{"name": n, "confidence": c} for n, c in ranking], add_to_output=True)
+    rules.process([message])
+    return message
+
+
+@pytest.mark.parametrize(
+    "text", ["我孙子结婚送多少红包", "今天买菜花了两百块", "老头子把工资卡交给我管了", "退休金涨了 开心"]
+)
+def test_money_talked_about_read_as_a_scam_goes_to_the_next_guess(rules: IntentRules, text: str) -> None:
+    message = _read(rules, text, [("scam_worry", 0.48), ("chitchat", 0.4), ("out_of_scope", 0.05)])
+    assert message.get(INTENT)["name"] == "chitchat"
+    assert "scam_worry" not in [r["name"] for r in message.get(INTENT_RANKING_KEY)]
+
+
+def test_a_next_guess_below_the_thresholds_is_the_fallback(rules: IntentRules) -> None:
+    message = _read(rules, "今天买菜花了两百块", [("scam_worry", 0.65), ("chitchat", 0.15), ("out_of_scope", 0.03)])
+    assert message.get(INTENT)["name"] == "nlu_fallback"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "有人叫我把钱转到安全账户",  # a story of someone asking for money or a secret
+        "陌生人打电话要我的验证码",
+        "短信讲我中奖了 要先交手续费",
+        "自称公安局的说我涉嫌洗钱",
+        "我已经转了五千了",  # money sent
+        "他又打来了",
+    ],
+)
+def test_a_scam_story_stays_a_scam(rules: IntentRules, text: str) -> None:
+    assert _read(rules, text, [("scam_worry", 0.9), ("chitchat", 0.05)]).get(INTENT)["name"] == "scam_worry"
+
+
+def test_a_hand_on_that_is_no_regular_expression_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "rules.yml"
+    bad.write_text("version: 1\nintents: {}\nhand_on:\n  scam_worry: '(骗'\n", encoding="utf-8")
+    with pytest.raises(IntentRulesError, match="hand_on"):
+        IntentRules({**IntentRules.get_default_config(), "table": str(bad)})
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("临时请护工要注意啥", "ask_care_service"),  # a question naming a service's helpers is no complaint
+        ("我要投诉 护工态度差", "complain_service"),
+        ("送来的饭菜冰冰冷 哪能吃", "complain_service"),
+        ("约好的阿姨到现在没来", "complain_service"),
+    ],
+)
+def test_a_complaint_needs_what_was_wrong(rules: IntentRules, text: str, intent: str) -> None:
+    message = _read(rules, text, [("complain_service", 0.5), ("ask_care_service", 0.45)])
+    assert message.get(INTENT)["name"] == intent
