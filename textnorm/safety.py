@@ -61,26 +61,22 @@ PALPITATIONS, HEALTH, FEELINGS = "palpitations", "health", "feelings"
 FEAR, FIRST_AID = "fear", "first_aid"
 _DESPAIR = "suicide"
 
-_TABLE_KEYS = {
-    "version",
-    "spellings",
-    "kinds",
-    "precedence",
+# The table's lists of phrases, each read into one pattern of SafetyTable (its field of the same name).
+_PATTERN_KEYS = (
     "idioms",
-    "names",
     "mentions",
-    "hearsay",
-    "hypothetical",
-    "present",
-    "services",
     "now",
     "topics",
     "questions",
+    "names",
+    "hearsay",
+    "services",
+    "hypothetical",
+    "present",
     "knowledge",
     "reported",
     "frames",
     "negations",
-    "concerns",
     "feelings",
     "severe",
     "signs",
@@ -91,9 +87,10 @@ _TABLE_KEYS = {
     "prevention",
     "first_aid",
     "how_to",
-    "danger_topics",
     "not_worries",
-}
+)
+# Every key the table may have: the lists above and the ones read on their own.
+_TABLE_KEYS = {"version", "spellings", "kinds", "precedence", "concerns", "danger_topics", *_PATTERN_KEYS}
 _CLAUSE_BREAK = regex.compile(r"[，,。.!！?？;；、\s]+")
 
 
@@ -239,36 +236,7 @@ def load_table(path: Path | str) -> SafetyTable:
         unknown_kinds = [g.kind for g in topics if g.kind not in kinds]
         if unknown_kinds:
             raise SafetyTableError(f"'danger_topics' names kinds that 'kinds' has not: {', '.join(unknown_kinds)}")
-        lists = {
-            key: _union(data.get(key), key)
-            for key in (
-                "idioms",
-                "mentions",
-                "now",
-                "topics",
-                "questions",
-                "names",
-                "hearsay",
-                "services",
-                "hypothetical",
-                "present",
-                "knowledge",
-                "reported",
-                "frames",
-                "negations",
-                "feelings",
-                "severe",
-                "signs",
-                "harm",
-                "requests",
-                "settled",
-                "fears",
-                "prevention",
-                "first_aid",
-                "how_to",
-                "not_worries",
-            )
-        }
+        lists = {key: _union(data.get(key), key) for key in _PATTERN_KEYS}
         return SafetyTable(
             groups=groups,
             kinds=kinds,

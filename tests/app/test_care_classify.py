@@ -83,3 +83,15 @@ def test_a_listed_worry_below_an_emergency_is_no_emergency_and_a_health_worry_is
 )
 def test_health_worries_are_read_as_the_chat_reads_them(text: str, kind: str) -> None:
     assert classify.classify(text) == kind
+
+
+def test_every_list_of_the_safety_table_is_a_field_of_the_table_and_an_allowed_key() -> None:
+    import dataclasses
+
+    from textnorm import safety
+
+    fields = {f.name for f in dataclasses.fields(safety.SafetyTable)}
+    assert set(safety._PATTERN_KEYS) <= fields
+    assert set(safety._PATTERN_KEYS) <= safety._TABLE_KEYS
+    table = safety.default_table()
+    assert all(getattr(table, key) is not None for key in ("mentions", "now", "fears", "first_aid"))
