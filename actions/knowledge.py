@@ -931,7 +931,9 @@ class ActionKnowledgeAnswer(Action):
             return []
         said = clock_answer(text, clock.now(), said_when=True) if text else None
         if said is not None:
-            dispatcher.utter_message(text=said)  # "明朝礼拜几呀" read as a follow-up (actions/smalltalk.py)
+            dispatcher.utter_message(
+                response=said.response, **said.values
+            )  # "明朝礼拜几呀" read as a follow-up (actions/smalltalk.py)
             return []
         # "想订助餐 另外助浴多少钱": the question is its own clause; the booking is offered after its answer.
         question = question_clause(text) if booking_asked(text) else None
@@ -940,7 +942,9 @@ class ActionKnowledgeAnswer(Action):
             cannot_look_up(text) if text and (not resolved.reply.confident or resolved.how == "missing") else None
         )
         if out_of_reach is not None:
-            dispatcher.utter_message(text=out_of_reach)  # "台风来了伐", "今朝要带伞伐" read as a question
+            dispatcher.utter_message(
+                response=out_of_reach.response, **out_of_reach.values
+            )  # "台风来了伐", "今朝要带伞伐" read as a question
             return []
         if not resolved.reply.confident:
             report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
@@ -1018,7 +1022,9 @@ class ActionFallbackKnowledge(Action):
             return []
         said = (clock_answer(text, clock.now()) or cannot_look_up(text)) if text else None
         if said is not None:
-            dispatcher.utter_message(text=said)  # "今天几号", "明朝会落雨伐" read as out of scope or unsure
+            dispatcher.utter_message(
+                response=said.response, **said.values
+            )  # "今天几号", "明朝会落雨伐" read as out of scope or unsure
             return []
         if self.hands_over and misunderstood_twice(tracker):
             # The second misunderstanding in a row: a person, not a third "没听明白".
@@ -1079,7 +1085,7 @@ class ActionChitchat(Action):
         said = (clock_answer(text, clock.now()) or cannot_look_up(text)) if text else None
         if said is not None:
             # "今朝礼拜几" from the clock; "明朝会落雨伐" said plainly to be out of reach (actions/smalltalk.py).
-            dispatcher.utter_message(text=said)
+            dispatcher.utter_message(response=said.response, **said.values)
             return []
         dispatcher.utter_message(response="utter_chitchat")
         return []

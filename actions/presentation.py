@@ -29,7 +29,7 @@ RESPONSES = {
     SIMPLE: "utter_presentation_simple",
     REPEAT: "utter_presentation_repeat_nothing",  # nothing said yet to say again
 }
-REPEAT_LEAD = "好的，我再讲一遍："
+REPEAT_LEAD = "utter_presentation_repeat_lead"
 SHORT_MORE = "utter_presentation_short_more"  # after the last answer said in short
 # Checked in this order: "眼睛看不清 说慢点 字大一点" is about the size of the text first.
 _WANTS = (
@@ -95,11 +95,13 @@ def say_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     """The bot's messages of the previous turn, as they were (buttons and knowledge entry included)."""
     from common.turns import previous_bot_messages
 
-    said = [e for e in previous_bot_messages(tracker.events) if e.get("text") != REPEAT_LEAD]
+    said = [
+        e for e in previous_bot_messages(tracker.events) if (e.get("metadata") or {}).get("utter_action") != REPEAT_LEAD
+    ]
     if not said:
         dispatcher.utter_message(response=RESPONSES[REPEAT])
         return
-    dispatcher.utter_message(text=REPEAT_LEAD)
+    dispatcher.utter_message(response=REPEAT_LEAD)
     for event in said:
         data = event.get("data") or {}
         custom = data.get("custom")

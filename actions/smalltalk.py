@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import regex
 
 from bookings.timeparse import describe_date
-from common.contacts import HOTLINE
 from textnorm import normalize
 
 _DAY_OFFSETS = {
@@ -74,7 +74,18 @@ def asks_who(text: str) -> bool:
 _SAYS_WHEN = regex.compile(rf"{_DAY}|现在|这会儿|眼下")
 
 
-def clock_answer(text: str, now: dt.datetime, *, said_when: bool = False) -> str | None:
+@dataclass(frozen=True)
+class Said:
+    """A response of domain/conversation.yml and the values for its placeholders."""
+
+    response: str
+    values: dict[str, str]
+
+
+CLOCK_DATE, CLOCK_TIME, OUT_OF_REACH = "utter_clock_date", "utter_clock_time", "utter_out_of_reach"
+
+
+def clock_answer(text: str, now: dt.datetime, *, said_when: bool = False) -> Said | None:
     """The date or the time asked for, else None. ``said_when``: only when the day or "now" is said (in a
     conversation about an entry, "礼拜几" alone asks the entry's opening days)."""
     plain = normalize(text)
@@ -85,7 +96,7 @@ def clock_answer(text: str, now: dt.datetime, *, said_when: bool = False) -> str
         offset = _DAY_OFFSETS.get(date.group("day") or "今天", 0)
         day = now.date() + dt.timedelta(days=offset)
         said = date.group("day") or "今天"
-        return f"{said}是{day.year}年{describe_date(day, lunar=True)}。"
+        return Said(CLOCK_DATE, {"day": said, "date": f"{day.year}年{describe_date(day, lunar=True)}"})
     if _ASKS_TIME.search(plain):
         hour, minute = now.hour, now.minute
         part = (
@@ -102,17 +113,14 @@ def clock_answer(text: str, now: dt.datetime, *, said_when: bool = False) -> str
             else "晚上"
         )
         shown = hour if hour <= 12 else hour - 12
-        return f"现在是{part}{shown}点{minute:02d}分（上海时间）。"
+        return Said(CLOCK_TIME, {"when": f"{part}{shown}点{minute:02d}分"})
     return None
 
 
-def cannot_look_up(text: str) -> str | None:
+def cannot_look_up(text: str) -> Said | None:
     """A plain "I cannot look this up", where to find it, and what the assistant can do; None if not such a request."""
     plain = normalize(text)
     for thing, words, where in _UNAVAILABLE:
         if regex.search(words, plain):
-            return (
-                f"{thing}我查不到，不好意思。可以{where}。\n"
-                f"我能帮您问养老服务、法律公证和保险，约助餐、助浴这些服务；别的事可以打 {HOTLINE} 问。"
-            )
+            return Said(OUT_OF_REACH, {"thing": thing, "where": where})
     return None

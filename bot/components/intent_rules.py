@@ -112,7 +112,26 @@ _ASKS = regex.compile(r"[?？]|吗|呢|啥|哪|几|多少|什么|怎么|要不�
 # What a booking with its own question is never read as instead (an emergency, a stop, a change of a booking …):
 # read as anything else (a question, a check of one's bookings, unsure), "订个助餐 多少钱一顿" books.
 _NOT_A_BOOKING_WITH_A_QUESTION = frozenset(
-    {None, "emergency", "scam_worry", "stop", "cancel_booking", "reschedule_booking", "request_human", "family_link"}
+    {
+        None,
+        "emergency",
+        "scam_worry",
+        "stop",
+        "cancel_booking",
+        "reschedule_booking",
+        "request_human",
+        "family_link",
+        "complain_service",
+        "check_bookings",
+    }
+)
+# A request that starts by asking to book ("约个…", "帮我预约一个…").
+_ASKED_TO_BOOK = regex.compile(
+    r"(?:请|麻烦)?(?:帮我|给我|替我|帮阿拉|我要|我想|想)?(?:约|预约|订)(?:个|一个|一位|一下)"
+)
+# A booking already made ("昨天约的助浴没人来", "上次约好的"): told about, not asked for.
+_BOOKED_BEFORE = regex.compile(
+    r"约(?:的|好的|了的|过的?)|(?:昨天|前天|上次|上趟|上礼拜|上星期|上个月|那天)[^，,。]{0,4}约"
 )
 # The clauses of a message: "订个助餐 多少钱一顿" is a booking, then a question.
 _CLAUSES = regex.compile(r"[\s，,。；;！!？?]+|顺便|另外|还想问|再问|还有")
@@ -366,6 +385,10 @@ class IntentRules(GraphComponent):
             return BOOK_INTENT
         if ruled is not None or classified is None:
             return ruled
+        if classified == DEFAULT_NLU_FALLBACK_INTENT_NAME and _ASKED_TO_BOOK.match(whole) and not _ASKS.search(whole):
+            # "约个上门做饭的阿姨": asked to book something, the classifier unsure of what; the form says what can be
+            # booked (and that this cannot), never the knowledge base's guess.
+            return BOOK_INTENT
         if classified == "goodbye" and says_a_death(whole):
             # "我妈昨天夜里走了 接下来要做点啥": a death, not a goodbye; small talk's action comforts first.
             return "chitchat"
@@ -382,7 +405,10 @@ class IntentRules(GraphComponent):
         booking = [
             c
             for c in clauses
-            if _BOOK_VERB.search(c) and not _ASKS.search(c) and len(services_to_book(c, self._services)) == 1
+            if _BOOK_VERB.search(c)
+            and not _ASKS.search(c)
+            and not _BOOKED_BEFORE.search(c)
+            and len(services_to_book(c, self._services)) == 1
         ]
         if len(booking) != 1:
             return False

@@ -52,7 +52,7 @@ def test_questions_an_entry_covers_are_answered_from_it_through_the_stack(stack:
     assert right >= 44, missed
 
 
-@pytest.mark.parametrize("question", ["老年卡丢了哪能补", "住家保姆多少钱", "养老金什么时候发", "流感疫苗老人打免费伐"])
+@pytest.mark.parametrize("question", ["退休证丢了哪能补", "住家保姆多少钱", "养老金什么时候发", "流感疫苗老人打免费伐"])
 def test_the_reply_says_there_is_nothing_on_it_then_where_to_ask_then_the_close_topics(
     stack: Stack, question: str
 ) -> None:

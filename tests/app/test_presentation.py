@@ -132,7 +132,8 @@ def test_the_previous_turn_is_said_again_as_it_was_and_nothing_older() -> None:
         {"event": "bot", "text": "想约吗？", "data": {"buttons": [{"title": "1. 帮我约", "payload": "/affirm"}]}},
     ]
     said = _said(ActionPresentation(), _tracker("侬再讲一遍", "ask_presentation", events))
-    assert [m["text"] for m in said] == ["好的，我再讲一遍：", "长护险就是…", "想约吗？"]
+    assert said[0]["response"] == "utter_presentation_repeat_lead"
+    assert [m["text"] for m in said[1:]] == ["长护险就是…", "想约吗？"]
     assert said[1]["custom"]["kb_entry"] == "ins-ltci-what"
     assert said[2]["buttons"] == [{"title": "1. 帮我约", "payload": "/affirm"}]
 
@@ -140,11 +141,17 @@ def test_the_previous_turn_is_said_again_as_it_was_and_nothing_older() -> None:
 def test_a_second_repeat_says_the_same_without_a_second_lead() -> None:
     events = [
         {"event": "user", "text": "长护险是啥", "parse_data": {"intent": {"name": "ask_insurance"}}},
-        {"event": "bot", "text": "好的，我再讲一遍：", "data": {}},
+        {
+            "event": "bot",
+            "text": "好的，我再讲一遍：",
+            "data": {},
+            "metadata": {"utter_action": "utter_presentation_repeat_lead"},
+        },
         {"event": "bot", "text": "长护险就是…", "data": {}},
     ]
     said = _said(ActionPresentation(), _tracker("再讲一遍", "ask_presentation", events))
-    assert [m["text"] for m in said] == ["好的，我再讲一遍：", "长护险就是…"]
+    assert said[0]["response"] == "utter_presentation_repeat_lead"
+    assert [m["text"] for m in said[1:]] == ["长护险就是…"]
 
 
 def test_nothing_said_yet_is_said_so() -> None:

@@ -523,3 +523,18 @@ def test_a_hand_on_that_is_no_regular_expression_is_refused(tmp_path: Path) -> N
 def test_a_complaint_needs_what_was_wrong(rules: IntentRules, text: str, intent: str) -> None:
     message = _read(rules, text, [("complain_service", 0.5), ("ask_care_service", 0.45)])
     assert message.get(INTENT)["name"] == intent
+
+
+@pytest.mark.parametrize("classified", ["complain_service", "ask_care_service"])
+def test_a_booking_already_made_told_with_a_complaint_is_no_new_booking(rules: IntentRules, classified: str) -> None:
+    assert rules.intent_for("昨天约的助浴没人来 也没人打电话", classified) is None  # the classifier's reading stays
+
+
+@pytest.mark.parametrize("text", ["约个上门做饭的阿姨", "帮我预约一个修脚的", "想约个上门理发"])
+def test_asked_to_book_something_the_classifier_is_unsure_of_is_a_booking(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "nlu_fallback") == "book_service"
+
+
+@pytest.mark.parametrize("text", ["约个时间要多少钱", "约了以后可以改伐", "预约一下要带啥"])
+def test_a_question_about_booking_is_not_turned_into_one(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "nlu_fallback") != "book_service"
