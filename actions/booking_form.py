@@ -44,11 +44,10 @@ from actions.booking_common import (
     catalog,
     describe_day,
     raw_text,
-    service_name,
     time_spec,
 )
 from actions.family_booking import start_for_parent
-from actions.knowledge import answer_in_booking
+from actions.knowledge import answer_in_booking, entry_about
 from actions.understand import (
     clean_contact,
     clean_phone,
@@ -61,8 +60,10 @@ from actions.understand import (
 from bookings.timeparse import ASK_DAY, any_will_do, choose_option, parse_when
 from common.contacts import phone_in_groups
 from common.errors import Unavailable
+from common.followups import aspect_of, topic_words
 from common.turns import slot_before_latest_user
-from yinling.places import find_street
+from textnorm import normalize
+from yinling.places import SHORT_FORMS, SOUND_ALIKE, find_street
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +130,37 @@ class ValidateBookingForm(FormValidationAction):
             return [SlotSet(REQUESTED, None), SlotSet(STAGE, STOPPED), SlotSet(FOR_PARENT, FOR_STOP)]
         if for_parent is not None and any(e.get("name") == STAGE for e in for_parent):
             return for_parent  # cannot tell which parent: stopped, the reason said
-        events: list[dict[str, Any]] = [*(for_parent or []), *await super().run(dispatcher, tracker, domain)]
         requested = tracker.get_slot(REQUESTED)
+        # (Rasa may have put the typed text in the service slot already: only a catalog code counts as chosen.)
+        if text and tracker.get_slot(SERVICE) not in catalog().services and requested in (None, SERVICE):
+            thing = unbookable_thing(text)
+            if thing is not None:
+                # "帮我约个理发": not a service of this assistant; the form stops with where to ask said.
+                return [
+                    *not_bookable(dispatcher, thing),
+                    SlotSet(REQUESTED, None),
+                    SlotSet(STAGE, STOPPED),
+                    SlotSet(FOR_PARENT, FOR_STOP),
+                ]
+            if requested == SERVICE and asks_what_to_book(text):
+                # "有啥别的上门服务" at the service prompt: the form asks again, its prompt numbering the services.
+                dispatcher.utter_message(response="utter_booking_bookable_only")
+                return [SlotSet(SERVICE, None)]
+        events: list[dict[str, Any]] = [*(for_parent or []), *await super().run(dispatcher, tracker, domain)]
         asked_filled = any(e.get("name") == requested and e.get("value") is not None for e in events)
         if text and requested and _asks(text, asked_filled, requested):
             # A question at a prompt: answer it (about the form itself, or from the entry of the service being
             # booked); the form then asks its question again, and nothing the question held is kept.
             dispatcher.messages[:] = [m for m in dispatcher.messages if m.get("response") not in _UNCLEAR]
             return [*_undo_values(tracker, events), *answer_in_booking(dispatcher, tracker, text)]
+        if text and requested is None:
+            question = question_in_request(text)
+            service = next((e.get("value") for e in reversed(events) if e.get("name") == SERVICE), None)
+            service = service or tracker.get_slot(SERVICE)
+            if question is not None and service in catalog().services:
+                # "订个助餐 多少钱一顿": the booking goes on, and the question is answered from the service's entry.
+                dispatcher.messages[:] = [m for m in dispatcher.messages if m.get("response") not in _UNCLEAR]
+                return [*events, *answer_in_booking(dispatcher, tracker, question, service=str(service))]
         noted = _noted(tracker, events) if text and requested and not asked_filled else ""
         if noted:
             # Other values came instead of the one asked for ("王根宝 139…" at the day question): say what was
@@ -187,6 +211,8 @@ class ValidateBookingForm(FormValidationAction):
     ) -> dict[str, Any]:
         text = self._typed(tracker, SERVICE)
         code = find_service_in(text) if text else None
+        if code is None and text and self._asked(tracker, SERVICE):
+            code = numbered_service(text)  # "2" at the numbered services
         return {SERVICE: code} if code else {}
 
     async def extract_booking_when(
@@ -213,6 +239,8 @@ class ValidateBookingForm(FormValidationAction):
         if value in catalog().services:
             return {SERVICE: value}  # already checked (the form re-validates on re-activation)
         code = find_service_in(raw_text(tracker)) or find_service_in(str(value or ""))
+        if code is None and self._asked(tracker, SERVICE):
+            code = numbered_service(raw_text(tracker))
         if code is None:
             if not self._asked(tracker, SERVICE):
                 return {SERVICE: previous_value(tracker, SERVICE)}
@@ -223,8 +251,7 @@ class ValidateBookingForm(FormValidationAction):
                 parse_when(text, clock.now()) or find_street(text) or clean_phone(text) or clean_contact(text)
             )
             if not looks_like_question(text) and not says_other:
-                names = "、".join(service_name(c) for c in catalog().services)
-                dispatcher.utter_message(response="utter_booking_service_unknown", services=names)
+                dispatcher.utter_message(response="utter_booking_service_unknown")
             return {SERVICE: None}
         return {SERVICE: code}
 
@@ -480,3 +507,156 @@ def _choice_text(text: str) -> str:
     rest = without_phone(text)
     name = named_contact(text)
     return rest.replace(name, " ") if name else rest
+
+
+# ---- what can be booked here --------------------------------------------------------------------------------
+
+
+def numbered_services(prefix: str = "") -> str:
+    """The bookable services, numbered in the catalog's order ("1. 助浴"; with ``prefix`` "约": "1. 约助浴")."""
+    return "\n".join(f"{i}. {prefix}{service.name}" for i, service in enumerate(catalog().services.values(), start=1))
+
+
+def numbered_service(text: str) -> str | None:
+    """The service a bare number picks from :func:`numbered_services` ("2", "２", "第二个" → the second), else None."""
+    plain = unicodedata.normalize("NFKC", text).strip().rstrip("。.!！ ")
+    match = re.fullmatch(r"(?:第)?(\d{1,2})(?:个|号|样)?", plain)
+    codes = list(catalog().services)
+    if match and 1 <= int(match[1]) <= len(codes):
+        return codes[int(match[1]) - 1]
+    return None
+
+
+# "有啥别的上门服务", "那还有啥能约的", "有哪些可以约", "上门的有啥", "侬这里能约点啥": what can be booked here.
+_ASKS_BOOKABLE = re.compile(
+    r"(?:啥|什么|哪些|哪几样|哪样|几样|别的|其他|其它)(?:别的|其他|其它)?的?(?:服务|能约|可以约|好约|上门|项目)|"
+    r"(?:能|可以|好)(?:约|预约|订)(?:点|些)?(?:啥|什么|哪些|哪几样|几样)|"
+    r"(?:上门|约)的?(?:有|是)(?:啥|什么|哪些|哪几样)|还有(?:别的|其他|其它)|(?:别的|其他|其它)服务"
+)
+
+
+def asks_what_to_book(text: str) -> bool:
+    return bool(_ASKS_BOOKABLE.search(normalize(text)))
+
+
+# A request to book something ("帮我约个理发"): the booking verb, and the words around the thing asked for.
+_BOOK_REQUEST = re.compile(r"预约|约|订|报名|登记|安排")
+_RELATIONS = re.compile(
+    r"老伴|老头子|老头|老太婆|老太太|老太|爸爸|妈妈|爷爷|奶奶|外婆|外公|阿爸|姆妈|儿子|女儿|囡囡|孙子|孙女|家里人|老人家|老人|我妈|我爸"
+)
+_AROUND_THING = re.compile(
+    r"帮忙|帮|给|替|麻烦|请|我们|我家|阿拉|我|侬|你|您|他|她|伊|想要|想|要|需要|一下|一个人|一个|一位|一趟|一次|一|个人|个|位|趟|次|"
+    r"上门来|上门|到家里|到家|来家里|家里|过来|师傅|阿姨|服务|预约|约|订|报名|登记|安排|能不能|可以|好伐|行伐|的|了|吧|呀|啊|哦|嘛|下"
+)
+# What a request says when it names no thing ("帮我约个服务", "我要约一下", "约个时间").
+_NOTHING_NAMED = re.compile(r"(?:点|些|东西|事情|事|时间|日子|号|啥|什么|哪个|哪样|别的|其他)*")
+_ASKS = re.compile(r"[?？]|吗|呢|啥|什么|哪|几|多少|怎么|咋|哪能")
+
+
+def unbookable_thing(text: str) -> str | None:
+    """What a booking request asks for when it is no service of this assistant ("帮我约个理发" → 理发), else None:
+    also None for a request that names a service, names nothing ("帮我约个服务"), or asks a question."""
+    plain = normalize(unicodedata.normalize("NFKC", text))
+    if not _BOOK_REQUEST.search(plain) or find_service_in(plain) is not None or _ASKS.search(plain):
+        return None
+    when = parse_when(plain, clock.now())
+    if when is not None and when.matched:
+        plain = plain.replace(when.matched, " ")
+    street = find_street(plain)
+    if street is not None:
+        for form in sorted(
+            (street, *(f for f, name in {**SHORT_FORMS, **SOUND_ALIKE}.items() if name == street)),
+            key=len,
+            reverse=True,
+        ):
+            plain = plain.replace(form, " ")
+    rest = _AROUND_THING.sub(" ", _RELATIONS.sub(" ", plain))
+    rest = re.sub(r"[^\u4e00-\u9fff]+", "", rest)
+    if len(rest) < 2 or len(rest) > 8 or _NOTHING_NAMED.fullmatch(rest):
+        return None
+    if _near_a_service(rest):
+        return None  # "约个护理", "帮我约个人来照顾": a service in other words; the form asks which
+    return rest
+
+
+def _near_a_service(thing: str) -> bool:
+    """``thing`` shares two characters in a row with a bookable service's name or alias (护理 → 上门护理)."""
+    runs = {thing[i : i + 2] for i in range(len(thing) - 1)}
+    words = [normalize(w) for service in catalog().services.values() for w in (service.name, *service.aliases)]
+    return any(run in word for run in runs for word in words)
+
+
+def not_bookable(dispatcher: CollectingDispatcher, thing: str) -> list[dict[str, Any]]:
+    """Say that ``thing`` cannot be booked here, what can (numbered: "1" books it), and where to ask about it: the
+    knowledge base's entry when one is about it, else the hotline and the street's service centre."""
+    found = entry_about(thing)
+    services = numbered_services("约")
+    if found is None:
+        dispatcher.utter_message(response="utter_booking_not_bookable", thing=thing, services=services)
+        return []
+    dispatcher.utter_message(response="utter_booking_not_bookable_see_entry", thing=thing, services=services)
+    return found(dispatcher)
+
+
+# Clauses of a booking request: "帮我约明天上午助浴 要带啥东西伐" is the booking, then a question.
+_CLAUSES = re.compile(r"[\s，,。；;！!？?]+|顺便|另外|还想问|再问|还有")
+
+
+def question_in_request(text: str) -> str | None:
+    """A question asked beside a booking ("订个助餐 多少钱一顿" → 多少钱一顿), not a value given as a question
+    ("明天上午可以吗"), else None."""
+    plain = normalize(unicodedata.normalize("NFKC", text))
+    clauses = [c for c in _CLAUSES.split(plain) if c]
+    if len(clauses) == 1:
+        # "帮我约助浴要带啥": what follows the service's name.
+        code = find_service_in(plain)
+        names = [w for w in (catalog().service(code).name, *catalog().service(code).aliases)] if code else []
+        at = max((plain.rfind(normalize(w)) + len(normalize(w)) for w in names if normalize(w) in plain), default=-1)
+        clauses = [plain[at:]] if 0 <= at < len(plain) else []
+    for clause in clauses:
+        if _BOOK_REQUEST.search(clause) and (find_service_in(clause) is not None or aspect_of(clause) is None):
+            continue  # the booking itself ("帮我约明天上午助浴"), not "要提前几天订"
+        if aspect_of(clause) is not None or (
+            looks_like_question(clause) and not _says_value(clause) and len(topic_words(clause)) >= 2
+        ):
+            return clause
+    return None
+
+
+# ---- a value, then a question about another field ("张秀英 电话不想给") ------------------------------------------
+
+# Where the question about another field begins: that field's words, or a refusal or a "why" said without them.
+_OTHER_FIELD = {
+    CONTACT: re.compile(r"电话|手机|号码|座机|联系方式|地址|住址|街道|住在|住哪"),
+    PHONE: re.compile(r"名字|姓名|叫啥|叫什么|地址|住址|街道|住在|住哪"),
+    STREET: re.compile(r"名字|姓名|电话|手机|号码|座机|联系方式"),
+}
+_QUESTION_STARTS = re.compile(r"[不勿]想|不方便|不愿|不肯|不给|不留|没有?|为啥|为什么|干嘛|一定|可以不|能不能不|我不")
+_LABELS = {CONTACT: "联系人", PHONE: "电话", STREET: "地点"}
+
+
+def kept_before_question(
+    dispatcher: CollectingDispatcher, tracker: Tracker, text: str, asked: str | None = None
+) -> list[dict[str, Any]]:
+    """The value a message gives for the slot asked (``asked``, else the form's requested slot) before it asks about
+    another field ("张秀英 电话不想给" at the name prompt keeps 张秀英), said back; nothing when it holds no such value."""
+    asked = asked or tracker.get_slot(REQUESTED)
+    other = _OTHER_FIELD.get(str(asked))
+    if other is None:
+        return []
+    plain = unicodedata.normalize("NFKC", text)
+    cuts = [m.start() for pattern in (other, _QUESTION_STARTS) if (m := pattern.search(plain))]
+    if not cuts or min(cuts) == 0:
+        return []
+    head = re.sub(r"[\s，,。.;；、]*(?:我|阿拉|侬)?[\s，,。.;；、]*$", "", plain[: min(cuts)])
+    if asked == CONTACT:
+        value = clean_contact(head) or named_contact(head)
+    elif asked == PHONE:
+        value = clean_phone(head)
+    else:
+        value = find_street(head)
+    if not value:
+        return []
+    shown = phone_in_groups(value) if asked == PHONE else value
+    dispatcher.utter_message(response="utter_booking_noted", what=f"{_LABELS[str(asked)]}{shown}")
+    return [SlotSet(str(asked), value)]

@@ -62,12 +62,21 @@ from actions.booking_common import (
     store,
     time_spec,
 )
-from actions.booking_form import STOPPED, notes_in, numbered_day_picked
+from actions.booking_form import (
+    REQUESTED,
+    STOPPED,
+    asks_what_to_book,
+    kept_before_question,
+    notes_in,
+    numbered_day_picked,
+    numbered_services,
+    previous_value,
+)
 from actions.care import comfort
 from actions.family_booking import Said, booking_for, decide, parent_asked_about, who, who_for, who_of
 from actions.knowledge import answer, answer_entry, answer_in_booking, utter_resolved
 from actions.menus import HANDOFF_ACTION, HANDOFF_INTENT, MENU_RESPONSES
-from actions.proactive import BOOKING_REFUSALS, care, parent_consent_outdated, say_booking_refusal
+from actions.proactive import BOOKING_REFUSALS, CARE_STAGE, care, parent_consent_outdated, say_booking_refusal
 from actions.safety import QUESTION_ANSWERS
 from actions.understand import fields_named, form_question, is_stop, looks_like_question, parse_correction
 from bookings.catalog import SHANGHAI, find_service
@@ -723,12 +732,89 @@ def in_form(tracker: Tracker) -> bool:
     return tracker.get_slot(SERVICE) is not None and tracker.get_slot(STAGE) is None
 
 
+def form_was_asking(tracker: Tracker) -> str | None:
+    """The slot the booking form was asking for before the latest message (the stop rule has just ended the form)."""
+    asked = tracker.get_slot(REQUESTED) or previous_value(tracker, REQUESTED)
+    loop = None
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "active_loop":
+            loop = event.get("name")
+            break
+    return str(asked) if asked and loop == "booking_form" else None
+
+
+# What "算了" (or "不要了") stops, said in that flow's own words. A booking being cancelled or moved keeps the booking;
+# a question of proactive care (每日平安, a family link's consent, 删除我的信息) is answered "no" by that flow itself;
+# a family link code just given is withdrawn. Only a booking being made is "这次先不约了".
+_STOP_AT_STAGE = {
+    "cancel_confirm": "utter_booking_kept",
+    "cancel_choose": "utter_booking_kept",
+    "change_choose": "utter_booking_not_changed",
+    "reschedule_when": "utter_booking_not_changed",
+    "reschedule_confirm": "utter_booking_not_changed",
+    "reschedule_choose": "utter_booking_not_changed",
+}
+
+
+def _withdraw_code(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+    care().withdraw_code(tracker.sender_id or "")
+    dispatcher.utter_message(response="utter_care_family_link_stopped")
+    return []
+
+
+# The bot's last question (its response name) → what stopping right after it does.
+_STOP_AFTER = {"utter_care_family_code_given": _withdraw_code}
+
+
+def last_asked(tracker: Tracker) -> str | None:
+    """The response the bot's previous turn ended with."""
+    messages = last_bot_messages(tracker)
+    return str((messages[-1].get("metadata") or {}).get("utter_action") or "") or None if messages else None
+
+
+def stop_flow(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events | None:
+    """Stop whatever flow is under way that is not the booking form, in its words; None when that is the booking
+    form (or its read-back), which says "这次先不约了"."""
+    stage = tracker.get_slot(STAGE)
+    if stage in _STOP_AT_STAGE:
+        dispatcher.utter_message(response=_STOP_AT_STAGE[str(stage)])
+        return reset_booking()
+    if tracker.get_slot(CARE_STAGE):
+        return [FollowupAction("action_care_answer")]  # its own "no": 不删, 先不弄了
+    after = _STOP_AFTER.get(last_asked(tracker) or "")
+    if after is not None:
+        return after(dispatcher, tracker)
+    return None
+
+
+# "不改了", "不取消了", "还是不换了": the change or cancellation under way is not wanted after all.
+_DECLINES = re.compile(
+    r"^(?:那|还是|那还是)?(?:就)?(?:不|勿|覅|甭|别|不要|不用)(?:改|换|挪|动|取消|退)(?:了|啦)?(?:吧|了|啦|哦)?$"
+)
+
+
+def declines_the_change(tracker: Tracker) -> bool:
+    """A cancellation or a move is under way, and the message says not to after all ("不改了", "算了")."""
+    if tracker.get_slot(STAGE) not in _STOP_AT_STAGE:
+        return False
+    text = normalize(unicodedata.normalize("NFKC", raw_text(tracker))).strip().rstrip("。.!！~ ")
+    return bool(_DECLINES.match(text)) or is_stop(text)
+
+
 class ActionBookingStop(TurnEndingAction):
     def name(self) -> str:
         return "action_booking_stop"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         text = raw_text(tracker)
+        asking = form_was_asking(tracker)
+        if text and not is_stop(text) and asking == SERVICE and asks_what_to_book(text):
+            # "那算了 有啥别的上门服务" at the service prompt: not a stop; the form asks again, numbering the services.
+            dispatcher.utter_message(response="utter_booking_bookable_only")
+            return [FollowupAction("booking_form")]
         if (
             text
             and tracker.get_slot(STAGE) in ("confirm", "choose")
@@ -744,9 +830,27 @@ class ActionBookingStop(TurnEndingAction):
         if text and not is_stop(text) and in_form(tracker) and form_question(text) is not None:
             # "电话么就不留了" read as a stop: what else will do is said (a landline, a relative's number, or
             # "算了"), and the form asks its question again.
-            return [*answer_in_booking(dispatcher, tracker, text), FollowupAction("booking_form")]
-        dispatcher.utter_message(response="utter_booking_stopped")
+            kept = kept_before_question(dispatcher, tracker, text, asked=asking)
+            return [*kept, *answer_in_booking(dispatcher, tracker, text), FollowupAction("booking_form")]
+        stopped = stop_flow(dispatcher, tracker)
+        if stopped is not None:
+            return stopped
+        if tracker.get_slot(STAGE) in ("confirm", "choose") or in_form(tracker) or asking:
+            dispatcher.utter_message(response="utter_booking_stopped")
+        else:
+            dispatcher.utter_message(response="utter_stop_ack")  # nothing under way: no "这次先不约了"
         return reset_booking()
+
+
+class ActionAskBookingService(Action):
+    """Asks for the service, with the bookable services numbered ("2" picks the second)."""
+
+    def name(self) -> str:
+        return "action_ask_booking_service"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        dispatcher.utter_message(response="utter_ask_booking_service", services=numbered_services())
+        return []
 
 
 class ActionBookingList(TurnEndingAction):
@@ -1005,6 +1109,8 @@ class ActionBookingCancel(TurnEndingAction):
         return "action_booking_cancel"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        if declines_the_change(tracker):
+            return stop_flow(dispatcher, tracker) or []  # "不取消了" (read as a cancellation): the booking stays
         elsewhere = misrouted(dispatcher, tracker)
         if elsewhere is not None:
             return elsewhere
@@ -1127,6 +1233,8 @@ class ActionBookingReschedule(TurnEndingAction):
         return "action_booking_reschedule"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        if declines_the_change(tracker):
+            return stop_flow(dispatcher, tracker) or []  # "不改了" (read as a move for its 改): the booking stays
         code = tracker.get_slot(TARGET) if tracker.get_slot(STAGE) == "reschedule_when" else None
         # Still about the same booking, whoever's it is (a parent's: checked again at every step).
         owner = owner_slot(tracker) if code is not None else None

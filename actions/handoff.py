@@ -55,7 +55,8 @@ logger = logging.getLogger(__name__)
 STAGE = "handoff_stage"
 AWAITING_PHONE = "callback_phone"
 # The intent that triggered the handoff → the reason kept with it (and its queue priority).
-REASONS = {"emergency": "emergency", "scam_worry": "scam", "request_human": "asked"}
+# A complaint about a service reaches the agents as "complaint" (its text stays in the conversation, never in a log).
+REASONS = {"emergency": "emergency", "scam_worry": "scam", "request_human": "asked", "complain_service": "complaint"}
 DECLINE_INTENTS = frozenset({"deny", "stop"})
 # The handoff's own questions for a number: the message right after one of them is its answer.
 QUESTIONS = frozenset(
@@ -237,7 +238,7 @@ class ActionHandoff(Action):
     ) -> list[dict[str, Any]]:
         try:
             queue, settings = staff_queue()
-            if awaiting_number(tracker) and _reason(tracker) not in ("emergency", "scam", "asked"):
+            if awaiting_number(tracker) and _reason(tracker) not in ("emergency", "scam", "asked", "complaint"):
                 answered = self._callback_answer(dispatcher, tracker, queue, settings)
                 if answered is None:
                     # A question instead of a number ("助浴几点开始"): the knowledge base answers it.
@@ -323,7 +324,7 @@ def _not_a_number(
     plain = normalize(text)
     if lost_to_scam(tracker, text):
         # "我交掉了两千" after a scam call: what to do now comes first; the number is still welcome.
-        utter_aftermath(dispatcher)
+        utter_aftermath(dispatcher, text)
         dispatcher.utter_message(response="utter_handoff_callback_ask_again")
         return []
     about_a_number = _NUMBER_TALK.search(plain)

@@ -27,7 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -35,6 +37,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import clock
 from actions.care import comfort, comfort_response
 from actions.handoff import misunderstood_twice
 from actions.menus import DEFAULT_MENU_RESPONSE, HANDOFF_ACTION, MENU_RESPONSES, typed_menu_intent
@@ -50,12 +53,13 @@ from actions.overview import (
 from actions.presentation import present, wanted
 from actions.scam import AGAIN as SCAM_AGAIN
 from actions.scam import lost_to_scam, repeats_the_warning, utter_aftermath
+from actions.smalltalk import asks_who, cannot_look_up, clock_answer
 from actions.understand import form_question, looks_like_question, states_correction
 from bookings.catalog import default_catalog
 from common.contacts import HOTLINE
-from common.followups import topic_words
+from common.followups import topic_runs, topic_words
 from common.topic_names import topic_names
-from common.turns import previous_kb_entry
+from common.turns import kb_entry_of, previous_bot_messages, previous_kb_entry
 from knowledge_base.answers import (
     SITUATION_NOTE,
     Reply,
@@ -65,11 +69,14 @@ from knowledge_base.answers import (
     format_entry,
     missing_aspect,
     more_about,
+    not_covered,
     not_sure,
+    said_again,
     street_places,
 )
 from knowledge_base.files import builtin_entries
 from knowledge_base.followup import Aspect, Reading, aspect_named, read, same_subject, street_only
+from knowledge_base.relevance import Near, Relevance
 from knowledge_base.retrieval import Hit, LiveIndex
 from knowledge_base.schema import Entry
 from knowledge_base.store import KBStore
@@ -167,11 +174,31 @@ def street_said(tracker: Tracker) -> str | None:
     return find_street(str(booked)) if booked else None
 
 
+_relevance: tuple[dict[str, Entry], Relevance] | None = None
+
+
+def relevance_of(index: LiveIndex) -> Relevance:
+    """The subject check over the index's current entries, built once per KB snapshot."""
+    global _relevance
+    entries = index.entries
+    cached = _relevance  # one read: another thread may replace it meanwhile
+    if cached is not None and cached[0] is entries:
+        return cached[1]
+    relevance = Relevance(list(entries.values()))
+    _relevance = (entries, relevance)
+    return relevance
+
+
+# How a question was resolved when the entry found does not speak of what it asks (knowledge_base/relevance.py).
+OFF_SUBJECT = "off_subject"
+
+
 @dataclass(frozen=True)
 class Resolved:
     reply: Reply
     aspect: Aspect | None = None
-    how: str = "search"  # followup | related | missing | other_topic | search | contextual | unsure
+    # followup | related | missing | other_topic | search | contextual | unsure | off_subject | again
+    how: str = "search"
     topic_id: str | None = None  # the conversation's topic after this answer, when not the answering entry
     events: list[dict[str, Any]] = field(default_factory=list)
     comfort: str | None = None  # a response with one warm sentence, said before the answer (actions/care.py)
@@ -450,8 +477,11 @@ def _other_topic(index: LiveIndex, other: str, topic: Entry | None, context: Con
     return None
 
 
-def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
-    """Answer ``text`` in the light of what the conversation is about (see the module docstring)."""
+def resolve(index: LiveIndex, text: str, context: Context, *, check_subject: bool = True) -> Resolved:
+    """Answer ``text`` in the light of what the conversation is about (see the module docstring).
+
+    ``check_subject``: whether the entry found must speak of what ``text`` asks (knowledge_base/relevance.py);
+    not for a name of our own (a bookable service's), which is no senior's question."""
     entries, threshold = index.entries, index.settings.threshold
     reading = read(text)
     topic = context.topic
@@ -497,31 +527,134 @@ def resolve(index: LiveIndex, text: str, context: Context) -> Resolved:
     if topic is not None:
         hits = _topic_breaks_tie(index, text, topic, hits, context.street)
     reply = compose(hits, entries, threshold, disclaimer_shown=context.disclaimer_shown)
+    relevance = relevance_of(index)
+    if check_subject and _off_subject(index, relevance, text, reply):
+        # "助听器有补贴伐" → 高龄助餐补贴: the entry does not speak of what is asked. No confident answer about
+        # something else: the close entries that do speak of it first, as numbered choices, and where to ask.
+        return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, OFF_SUBJECT)
     if reply.confident:
         return Resolved(reply, reading.aspect, "search")
     if topic is not None:
         contextual = _search(index, f"{topic.title} {text}", context.street)
         again = compose(contextual, entries, threshold, disclaimer_shown=context.disclaimer_shown)
+        if check_subject and _off_subject(index, relevance, text, again):
+            # "住家保姆多少钱" after 长护险: the topic's entries do not speak of it either.
+            return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, OFF_SUBJECT)
         if again.confident and again.entry_id is not None:
             if reading.aspect is not None:
                 focused = _aspect_reply(entries[again.entry_id], reading.aspect, again.score, context)
                 again = focused or again
             return Resolved(again, reading.aspect, "contextual")
+    if check_subject and _none_speaks_of(index, relevance, text, hits, entries):
+        # "住家保姆多少钱": below the threshold, and none of the close entries speaks of it: say so plainly.
+        return Resolved(_not_sure_about(index, relevance, text, hits, entries), reading.aspect, "unsure")
     return Resolved(reply, reading.aspect, "unsure")
 
 
-def answer(tracker: Tracker, text: str, message: dict[str, Any] | None = None) -> Resolved:
-    """Resolve ``text`` for this conversation, with a comfort response to say first where one is due."""
+def not_twice(index: LiveIndex, text: str, resolved: Resolved, context: Context, just_shown: set[str]) -> Resolved:
+    """The entry answered a moment ago is not given in full again ("评估的人会上门伐", "学费多少", "我七十五了有伐"
+    right after it; ``just_shown``: the entries of the bot's previous turn, whose last message may be an offer to book):
+    the part the question asks for (a field, a sibling's, its sentences, or that it does not say),
+    else its sentences closest to the question, else that it does not say, with 12345."""
+    reply = resolved.reply
+    entry = index.entries.get(reply.entry_id or "") if reply.confident else None
+    if entry is None or entry.id not in just_shown or not reply.text.startswith(entry.answer):
+        return resolved
+    reading = read(text)
+    if reading.aspect is not None:
+        focused = _followup(index, text, entry, reading.aspect, context)
+        if not focused.reply.text.startswith(entry.answer):
+            # "我七十五了有伐": whether the senior qualifies is the official check's to say.
+            return replace(focused, reply=_with_note(focused.reply)) if reading.situation else focused
+    again = Reply(said_again(entry, topic_runs(text)), entry.id, True, reply.score)
+    return Resolved(again, None, "again", topic_id=resolved.topic_id)
+
+
+# Words searched alone for the subject check, for one KB snapshot: a word is searched once, not once per entry.
+_near_words: tuple[dict[str, Entry], dict[str, dict[str, float]]] | None = None
+NEAR_WORDS_KEPT = 4096
+
+
+def _near(index: LiveIndex) -> Near:
+    """The entries found for one word alone (送饭 → 送餐上门服务), for the subject check."""
+    global _near_words
+    entries = index.entries
+    cached = _near_words  # one read: another thread may replace it meanwhile
+    if cached is None or cached[0] is not entries or len(cached[1]) > NEAR_WORDS_KEPT:
+        cached = (entries, {})
+        _near_words = cached
+    found = cached[1]
+
+    def near(word: str) -> dict[str, float]:
+        hits = found.get(word)
+        if hits is None:
+            hits = {hit.id: hit.score for hit in index.search(word, top_k=10)}
+            found[word] = hits
+        return hits
+
+    return near
+
+
+def _off_subject(index: LiveIndex, relevance: Relevance, text: str, reply: Reply) -> bool:
+    """A confident reply from an entry that does not speak of what ``text`` asks."""
+    return (
+        reply.confident
+        and reply.entry_id is not None
+        and not relevance.speaks_of(text, reply.entry_id, reply.score, _near(index))
+    )
+
+
+def _none_speaks_of(
+    index: LiveIndex, relevance: Relevance, text: str, hits: list[Hit], entries: dict[str, Entry]
+) -> bool:
+    """None of the close entries (the three offered) speaks of what ``text`` asks."""
+    live = [h.id for h in hits if h.id in entries][:3]
+    near = _near(index)
+    return bool(live) and not any(relevance.speaks_of(text, entry_id, near=near) for entry_id in live)
+
+
+def _not_sure_about(
+    index: LiveIndex, relevance: Relevance, text: str, hits: list[Hit], entries: dict[str, Entry]
+) -> Reply:
+    """The unsure reply, the close entries that speak of what is asked offered first."""
+    order = relevance.order(text, [h.id for h in hits if h.id in entries][:5], _near(index))
+    ranked = sorted((h for h in hits if h.id in entries), key=lambda h: order.index(h.id) if h.id in order else 99)
+    return not_covered(ranked, entries)
+
+
+def resolve_question(index: LiveIndex, text: str, context: Context) -> Resolved:
+    """:func:`resolve`, and when that is unsure, a bookable service the question names asked about by its name."""
+    resolved = resolve(index, text, context)
+    if not resolved.reply.confident and resolved.how != OFF_SUBJECT:
+        # "送饭", "上门照护", "吃饭的地方": a bookable service said in its everyday words is asked about by its name.
+        # Not when the question asks about a thing no entry speaks of ("驾照到几岁要体检" is no 记忆力测试).
+        name = bookable_named(text)
+        again = resolve(index, name, context, check_subject=False) if name else None
+        if again is not None and again.reply.confident:
+            return again
+    return resolved
+
+
+def answer(
+    tracker: Tracker, text: str, message: dict[str, Any] | None = None, *, service: str | None = None
+) -> Resolved:
+    """Resolve ``text`` for this conversation, with a comfort response to say first where one is due.
+    ``service``: the code of a service being booked in this very message, which is then the topic."""
     index = knowledge_index()
     message = message if message is not None else (tracker.latest_message or {})
     context = Context.of(tracker, message, index.entries)
-    resolved = resolve(index, text, context)
-    if not resolved.reply.confident:
-        # "送饭", "上门照护", "吃饭的地方": a bookable service said in its everyday words is asked about by its name.
-        name = bookable_named(text)
-        again = resolve(index, name, context) if name else None
-        if again is not None and again.reply.confident:
-            resolved = again
+    if service is not None and service in default_catalog().services:
+        # The service's own description finds its entry (助浴 is 社区助浴点's, not 上门助浴's).
+        booked = default_catalog().services[service]
+        described = f"{booked.name} {booked.description}".strip()
+        context = replace(context, topic=None, aspect=None, extra_topic=described)
+    resolved = resolve_question(index, text, context)
+    if not resolved.reply.confident and context.extra_topic and service is not None:
+        # "要不要带换洗衣服" beside "帮我约助浴": asked of the service being booked.
+        of_service = resolve(index, f"{context.extra_topic} {text}", context)
+        resolved = of_service if of_service.reply.confident else resolved
+    shown = {kb_entry_of(event) for event in previous_bot_messages(tracker.events)}
+    resolved = not_twice(index, text, resolved, context, {entry for entry in shown if entry})
     resolved = replace(resolved, comfort=comfort_response(text))
     events: list[dict[str, Any]] = []
     if resolved.reply.confident and resolved.reply.entry_id:
@@ -562,31 +695,65 @@ def booking_in_progress(tracker: Tracker) -> bool:
     )
 
 
-def answer_in_booking(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> list[dict[str, Any]]:
+def answer_in_booking(
+    dispatcher: CollectingDispatcher, tracker: Tracker, text: str, *, service: str | None = None
+) -> list[dict[str, Any]]:
     """A question typed while a booking is under way: about the form itself (为啥要名字, 谁看得到, 算好了伐) its own
     short reply; about the service being booked, its entry (the service is the topic); never the knowledge base's
-    guesses ("您是不是想问"), which would lead away from the booking. Nothing is saved from it. At the read-back,
-    its question is asked again (the form asks its own prompt again by itself)."""
-    if (tracker.active_loop or {}).get("name") == BOOKING_FORM:
-        from actions.booking_form import reply_at_numbered_days  # actions.booking_form imports this module
+    guesses ("您是不是想问"), which would lead away from the booking. Only the value the message gives for the slot
+    asked, before its question ("张秀英 电话不想给"), is kept (said back first). At the read-back, its question is
+    asked again (the form asks its own prompt again by itself). ``service``: the service the message itself starts
+    booking ("订个助餐 多少钱一顿"), the topic of its question."""
+    from actions.booking_form import (  # actions.booking_form imports this module
+        asks_what_to_book,
+        kept_before_question,
+        reply_at_numbered_days,
+    )
 
+    in_form = (tracker.active_loop or {}).get("name") == BOOKING_FORM
+    if in_form:
         picked = reply_at_numbered_days(dispatcher, tracker, text)
         if picked is not None:
             return picked
-    asked = tracker.get_slot("requested_slot") if (tracker.active_loop or {}).get("name") == BOOKING_FORM else None
+    asked = tracker.get_slot("requested_slot") if in_form else None
+    if asked == BOOKED_SERVICE and asks_what_to_book(text):
+        # "有啥别的上门服务" at the service prompt: the form asks again, its prompt numbering the services.
+        dispatcher.utter_message(response="utter_booking_bookable_only")
+        return []
+    events: list[dict[str, Any]] = kept_before_question(dispatcher, tracker, text) if in_form else []
     response = form_question(text, asked)
-    events: list[dict[str, Any]] = []
     if response is not None:
         dispatcher.utter_message(response=response)
     else:
-        resolved = answer(tracker, text)
+        resolved = answer(tracker, text, service=service)
         if resolved.reply.confident:
             utter_resolved(dispatcher, resolved)
-            events = resolved.events
+            events += resolved.events
         else:
             dispatcher.utter_message(response=UNSURE_IN_BOOKING)
     ask_booking_again(dispatcher, tracker)
     return events
+
+
+def entry_about(thing: str) -> Callable[[CollectingDispatcher], list[dict[str, Any]]] | None:
+    """The knowledge entry about ``thing`` ("轮椅" → 康复辅具租赁（轮椅、护理床等）), when one is confidently about it and
+    names it in its title: a function that says the entry and returns the topic's events; else None."""
+    index = knowledge_index()
+    plain = normalize(thing)
+    runs = {plain[i : i + 2] for i in range(len(plain) - 1)}
+    for hit in index.search(thing, top_k=3):
+        entry = index.entries.get(hit.id)
+        if entry is None or hit.score < index.settings.threshold or entry.street:
+            continue
+        if any(run in normalize(entry.title) for run in runs):
+            return partial(_say_entry, entry=entry)
+    return None
+
+
+def _say_entry(dispatcher: CollectingDispatcher, *, entry: Entry) -> list[dict[str, Any]]:
+    reply = _entry_reply(entry, 1.0, Context())
+    utter_reply(dispatcher, reply)
+    return [SlotSet(TOPIC, entry.id), SlotSet(ASPECT, None), *([SlotSet(DISCLAIMER, True)] if reply.disclaimed else [])]
 
 
 def ask_booking_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
@@ -739,7 +906,7 @@ class ActionKnowledgeAnswer(Action):
             return []
         if lost_to_scam(tracker, text):
             # "钱打过去了" after a scam call, read as a question: what to do now, not the entry's warning again.
-            utter_aftermath(dispatcher)
+            utter_aftermath(dispatcher, text)
             return []
         if booking_in_progress(tracker):
             if tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose") and states_correction(text):
@@ -762,9 +929,23 @@ class ActionKnowledgeAnswer(Action):
             first, second = (default_catalog().services[code].name for code in both)
             dispatcher.utter_message(response=OFFER_TWO_BOOKINGS, first=first, second=second)
             return []
+        said = clock_answer(text, clock.now(), said_when=True) if text else None
+        if said is not None:
+            dispatcher.utter_message(
+                response=said.response, **said.values
+            )  # "明朝礼拜几呀" read as a follow-up (actions/smalltalk.py)
+            return []
         # "想订助餐 另外助浴多少钱": the question is its own clause; the booking is offered after its answer.
         question = question_clause(text) if booking_asked(text) else None
         resolved = answer(tracker, question or text, message)
+        out_of_reach = (
+            cannot_look_up(text) if text and (not resolved.reply.confident or resolved.how == "missing") else None
+        )
+        if out_of_reach is not None:
+            dispatcher.utter_message(
+                response=out_of_reach.response, **out_of_reach.values
+            )  # "台风来了伐", "今朝要带伞伐" read as a question
+            return []
         if not resolved.reply.confident:
             report_unsure(tracker, text, message, "kb_below_threshold", resolved.reply)
         if resolved.how == "search" and repeats_the_warning(tracker, resolved.reply.entry_id):
@@ -774,6 +955,19 @@ class ActionKnowledgeAnswer(Action):
         utter_resolved(dispatcher, resolved)
         offer_booking(dispatcher, tracker, text, resolved)
         return resolved.events
+
+
+FAMILY_NUMBER_NOT_KEPT = "utter_family_number_not_kept"
+_FAMILY = re.compile(
+    r"女儿|儿子|囡囡|子女|老伴|老头子|老太婆|孙子|孙女|外孙|媳妇|女婿|家里人|家属|阿姐|阿哥|姐姐|哥哥|弟弟|妹妹|侄子|外甥"
+)
+_NUMBER = re.compile(r"\d{7,}")
+
+
+def family_number(text: str) -> bool:
+    """A family member's phone number given with nothing to put it in ("我女儿的电话13611112222")."""
+    plain = normalize(text).replace(" ", "")
+    return bool(_NUMBER.search(plain) and _FAMILY.search(plain))
 
 
 class ActionFallbackKnowledge(Action):
@@ -792,7 +986,7 @@ class ActionFallbackKnowledge(Action):
             dispatcher.utter_message(response=UNHELPFUL_RESPONSE)
             return []
         if lost_to_scam(tracker, text):
-            utter_aftermath(dispatcher)
+            utter_aftermath(dispatcher, text)
             return []
         menu = typed_menu_intent(text) if text else None
         if menu is not None:
@@ -806,6 +1000,10 @@ class ActionFallbackKnowledge(Action):
             return menu_choice(dispatcher, tracker, int(number[1]))
         if text and not text.startswith("/") and tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose"):
             return answer_in_booking(dispatcher, tracker, text)
+        if text and family_number(text):
+            # "我女儿的电话13611112222": never stored; family are linked by a code they ask for themselves.
+            dispatcher.utter_message(response=FAMILY_NUMBER_NOT_KEPT)
+            return []
         resolved = answer(tracker, text, message) if text and not text.startswith("/") else None
         if resolved is not None and resolved.reply.confident:
             utter_resolved(dispatcher, resolved)
@@ -815,7 +1013,18 @@ class ActionFallbackKnowledge(Action):
             intent = str((message.get("intent") or {}).get("name") or "")
             reason = "nlu_fallback" if intent == "nlu_fallback" else "kb_below_threshold"
             report_unsure(tracker, text, message, reason, resolved.reply if resolved else None)
+        if resolved is not None and resolved.how == OFF_SUBJECT:
+            # A question for the KB all the same ("助听器有补贴伐"): that there is nothing on it, where to ask, and
+            # the close topics; not "没听明白".
+            utter_resolved(dispatcher, resolved)
+            return resolved.events
         if comfort(dispatcher, text):
+            return []
+        said = (clock_answer(text, clock.now()) or cannot_look_up(text)) if text else None
+        if said is not None:
+            dispatcher.utter_message(
+                response=said.response, **said.values
+            )  # "今天几号", "明朝会落雨伐" read as out of scope or unsure
             return []
         if self.hands_over and misunderstood_twice(tracker):
             # The second misunderstanding in a row: a person, not a third "没听明白".
@@ -870,6 +1079,14 @@ class ActionChitchat(Action):
         if text and booking_in_progress(tracker) and looks_like_question(text):
             # "你是谁" at the read-back: its short reply, then the read-back's question again.
             return answer_in_booking(dispatcher, tracker, text)
+        if text and asks_who(text):
+            dispatcher.utter_message(response="utter_identity")
+            return []
+        said = (clock_answer(text, clock.now()) or cannot_look_up(text)) if text else None
+        if said is not None:
+            # "今朝礼拜几" from the clock; "明朝会落雨伐" said plainly to be out of reach (actions/smalltalk.py).
+            dispatcher.utter_message(response=said.response, **said.values)
+            return []
         dispatcher.utter_message(response="utter_chitchat")
         return []
 
@@ -899,5 +1116,11 @@ class ActionDeny(Action):
             # "听不懂你讲的", "看不懂" with no answer before it: how to make the replies easier, not "好的，没关系".
             present(dispatcher, tracker, text)
         else:
+            from actions.bookings import stop_flow  # actions.bookings imports this module
+
+            # "不绑了" right after a family link code, "不删" at 删除我的信息: that flow's own "no".
+            stopped = stop_flow(dispatcher, tracker)
+            if stopped is not None:
+                return stopped
             dispatcher.utter_message(response="utter_deny_ack")
         return []

@@ -21,13 +21,15 @@ from rasa_sdk.types import DomainDict
 
 from textnorm import normalize
 
-SIZE, VOICE, SLOW, SIMPLE = "size", "voice", "slow", "simple"
+SIZE, VOICE, REPEAT, SLOW, SIMPLE = "size", "voice", "repeat", "slow", "simple"
 RESPONSES = {
     SIZE: "utter_presentation_size",
     VOICE: "utter_presentation_voice",
     SLOW: "utter_presentation_slow",
     SIMPLE: "utter_presentation_simple",
+    REPEAT: "utter_presentation_repeat_nothing",  # nothing said yet to say again
 }
+REPEAT_LEAD = "utter_presentation_repeat_lead"
 SHORT_MORE = "utter_presentation_short_more"  # after the last answer said in short
 # Checked in this order: "眼睛看不清 说慢点 字大一点" is about the size of the text first.
 _WANTS = (
@@ -40,6 +42,14 @@ _WANTS = (
     ),
     # "能用语音说吗", "不会打字 能讲话伐"; not "你讲话太啰嗦" (that asks for shorter).
     (VOICE, re.compile(r"语音|念给|读给|用讲的|用说的|用嘴|不会打字|不打字|(?:能|可以|直接|好)(?:说话|讲话)")),
+    # "再讲一遍", "刚才讲啥", "没听清楚": the previous turn's messages again.
+    (
+        REPEAT,
+        re.compile(
+            r"(?:再|重新)(?:讲|说|念|读|讲讲|说说|发)(?:一遍|一趟|一次|一下|遍)|重复一?(?:遍|下|次)|"
+            r"(?:刚才|刚刚|方才)(?:讲|说|发)(?:的|了)?(?:些|点)?(?:啥|什么)|没(?:有)?(?:听清|听见|听到|看清|看见|看到)"
+        ),
+    ),
     (SLOW, re.compile(r"慢|太快|跟不上|等等我")),
     (
         SIMPLE,
@@ -50,9 +60,15 @@ _WANTS = (
 )
 
 
+# Read aloud, asked outright, wins over the reason given for it ("看不清楚 能帮我念出来伐").
+_READ_ALOUD = re.compile(r"念给|读给|念出来|读出来|念一念|读一读|念念|读读|朗读")
+
+
 def wanted(text: str) -> str | None:
     """What the senior wants of the replies: size, voice, slow or simple; None when the words say none."""
     plain = normalize(text)
+    if _READ_ALOUD.search(plain):
+        return VOICE
     return next((kind for kind, pattern in _WANTS if pattern.search(plain)), None)
 
 
@@ -62,6 +78,9 @@ def present(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> No
     from knowledge_base.answers import short_version
 
     kind = wanted(text) or SIMPLE
+    if kind == REPEAT:
+        say_again(dispatcher, tracker)
+        return
     entry_id = answered_by_kb_just_now(tracker) if kind in (SIMPLE, SLOW) else None
     entry = knowledge_index().entries.get(entry_id) if entry_id else None
     if entry is not None:
@@ -70,6 +89,27 @@ def present(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> No
         dispatcher.utter_message(response=SHORT_MORE)
         return
     dispatcher.utter_message(response=RESPONSES[kind])
+
+
+def say_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """The bot's messages of the previous turn, as they were (buttons and knowledge entry included)."""
+    from common.turns import previous_bot_messages
+
+    said = [
+        e for e in previous_bot_messages(tracker.events) if (e.get("metadata") or {}).get("utter_action") != REPEAT_LEAD
+    ]
+    if not said:
+        dispatcher.utter_message(response=RESPONSES[REPEAT])
+        return
+    dispatcher.utter_message(response=REPEAT_LEAD)
+    for event in said:
+        data = event.get("data") or {}
+        custom = data.get("custom")
+        dispatcher.utter_message(
+            text=event.get("text"),
+            buttons=data.get("buttons") or [],
+            json_message=custom if isinstance(custom, dict) else None,
+        )
 
 
 class ActionPresentation(Action):
@@ -84,7 +124,8 @@ class ActionPresentation(Action):
 
             return await ActionKnowledgeAnswer().run(dispatcher, tracker, domain)
         present(dispatcher, tracker, text)
-        _back_to_the_booking(dispatcher, tracker)
+        if wanted(text) != REPEAT:  # said again, the previous turn already ends with its question
+            _back_to_the_booking(dispatcher, tracker)
         return []
 
 

@@ -9,6 +9,8 @@ knowledge base's entry on that kind of scam. Two things change that reply:
   the call record and messages, tell the family. A message that only says money went somewhere (我已经付了
   八百块) counts when the conversation is about a scam; one that says who took it (骗子, 被骗, 对方联系不上)
   counts anywhere.
+  The phone in the scammer's hands is a harm of its own (:func:`device_harm`: 链接点了, 下载了个软件, 屏幕共享了,
+  扫了码): ``utter_scam_device`` says cut the network first, then the bank, 110 if money is gone, the family.
 - **The warning was just given** (:func:`warned_recently`): a second message in the same scam conversation
   ("他又打来了") gets the short reminder ``utter_scam_again``, and the knowledge answer only when it is a
   different entry from the one already shown.
@@ -30,6 +32,7 @@ from rasa_sdk.types import DomainDict
 from textnorm import normalize
 
 FIRST, AGAIN, AFTERMATH = "utter_scam_first", "utter_scam_again", "utter_scam_aftermath"
+DEVICE = "utter_scam_device"
 SCAM_INTENT = "scam_worry"
 # How many user turns back a scam message still makes this a scam conversation.
 RECENT_TURNS = 4
@@ -57,6 +60,22 @@ _GIVEN = re.compile(
     rf"{_KEPT_PRIVATE}[^，,。？?！!]{{0,10}}(?:讲了|说了|报了|发了|告诉了|给他了|给她了|输进去了|填了)|"
     rf"(?:告诉|报给|发给|讲给|说给)(?:他|她|对方|人家|伊)[^，,。？?！!]{{0,4}}{_KEPT_PRIVATE}"
 )
+# The phone handed to a scammer: a link opened, an app installed, the screen shared, a code scanned ("我点了",
+# "链接点进去了", "他叫我下了个软件 我装好了", "屏幕共享开了", "扫了他给的码").
+_DEVICE = re.compile(
+    r"(?:点|按|点开|点进)(?:了|过|好了|开了|进去了?|进去过|上去了)|"
+    r"(?:链接|网址|网页|那个网|短信里的)[^，,。？?！!]{0,6}(?:点|打开|进)(?:了|过|开了|进去了?)|"
+    r"(?:下载|下|装|安装)(?:了|好了|过)[^，,。？?！!]{0,8}?(?:软件|app|应用|程序|东西)|(?:下载|安装)(?:了|好了)|(?:装|下)(?:好了|上了)|"
+    r"(?:软件|app|应用|程序)[^，,。？?！!]{0,6}(?:装|下载|安装)(?:了|好了)|"
+    r"(?:共享|分享|开)(?:了)?屏幕|把屏幕(?:共享|分享|给)|屏幕(?:共享|分享)(?:了|过|开了|开着)|开了(?:视频)?会议|(?:视频)?会议开了|"
+    r"扫(?:了|过)[^，,。？?！!]{0,6}?码|码[^，,。？?！!]{0,4}扫(?:了|过)",
+    re.IGNORECASE,
+)
+# Not done: "没点", "不敢点", "还没装", "要不要下载", "能扫伐".
+_DEVICE_NOT_DONE = re.compile(
+    r"(?:没有?|不敢|不会|不要|不能|别|覅|勿|还没|要不要|能不能|可不可以|可以|该不该|好不好)"
+    r"(?:点|按|打开|下载|下|装|安装|扫|共享|分享|开)"
+)
 # Cheated, said outright: "被骗了", "骗子骗走了我六千块", "上当了", "联系不上他了".
 _CHEATED = re.compile(
     r"被(?:人|骗子)?骗(?:了|走|掉|去)|骗(?:走|掉|去)了?|上当了|受骗了|(?:骗|诈骗)(?:了)?(?:我|我们|我老伴|老头子|老太婆)[^，,。？?！!]{0,6}"
@@ -75,13 +94,36 @@ _SCAM_STORY = re.compile(
 )
 
 
-def harm_done(text: str) -> bool:
+# Asked for, not done: "要我把验证码报给他", "叫我把钱转过去" (the scammer's request, told as it was said).
+_ASKED = re.compile(r"(?:要|叫|让|喊|逼|催)(?:我|阿拉|我们|伊|他|她)?(?:把[^，,。？?！!]{0,8})?$")
+_ASKED_INSIDE = re.compile(r"(?:要|叫|让|喊|逼|催)(?:我|阿拉|我们)把")
+
+
+def _done(pattern: re.Pattern[str], plain: str) -> bool:
+    """``pattern`` finds money sent or a secret given that is not only what someone asked for."""
+    return any(
+        not _ASKED.search(plain, 0, m.start()) and not _ASKED_INSIDE.search(m.group()) for m in pattern.finditer(plain)
+    )
+
+
+def money_harm(text: str) -> bool:
     """The message says money was sent, a secret given, or that the senior was cheated (no context needed for the
     last; see :func:`lost_to_scam`)."""
     plain = normalize(text)
     if _CHEATED.search(plain):
         return not _ONLY_WORRY.search(plain)
-    return bool((_SENT.search(plain) or _GIVEN.search(plain)) and not _NOT_DONE.search(plain))
+    return bool((_done(_SENT, plain) or _done(_GIVEN, plain)) and not _NOT_DONE.search(plain))
+
+
+def device_harm(text: str) -> bool:
+    """The message says the phone was handed to the scammer: a link opened, an app installed, the screen shared."""
+    plain = normalize(text)
+    return bool(_DEVICE.search(plain)) and not _DEVICE_NOT_DONE.search(plain) and not _ONLY_WORRY.search(plain)
+
+
+def harm_done(text: str) -> bool:
+    """Money sent, a secret given, cheated, or the phone handed over (see :func:`lost_to_scam` for the context)."""
+    return money_harm(text) or device_harm(text)
 
 
 def _scam_entry(tracker: Tracker) -> bool:
@@ -129,15 +171,16 @@ def warned_recently(tracker: Tracker) -> bool:
             if seen_users > RECENT_TURNS + 1:
                 return False
         elif kind == "bot" and seen_users >= 1:
-            if (event.get("metadata") or {}).get("utter_action") in (FIRST, AFTERMATH, AGAIN):
+            if (event.get("metadata") or {}).get("utter_action") in (FIRST, AFTERMATH, AGAIN, DEVICE):
                 return True
         elif kind in ("restart", "session_started"):
             return False
     return False
 
 
-def utter_aftermath(dispatcher: CollectingDispatcher) -> None:
-    dispatcher.utter_message(response=AFTERMATH)
+def utter_aftermath(dispatcher: CollectingDispatcher, text: str = "") -> None:
+    """What to do now: after money or a secret, 110 and the bank; after the phone only, cut the network first."""
+    dispatcher.utter_message(response=DEVICE if text and device_harm(text) and not money_harm(text) else AFTERMATH)
 
 
 def shown_entries(tracker: Tracker) -> set[str]:
@@ -168,7 +211,7 @@ class ActionScamAdvice(Action):
 
         text = str((tracker.latest_message or {}).get("text") or "")
         if lost_to_scam(tracker, text):
-            utter_aftermath(dispatcher)
+            utter_aftermath(dispatcher, text)
             return []
         again = warned_recently(tracker)
         dispatcher.utter_message(response=AGAIN if again else FIRST)

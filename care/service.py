@@ -429,6 +429,16 @@ class Care:
                     return code
         raise CareRefusal("no unused link code found")
 
+    def withdraw_code(self, family: str) -> bool:
+        """The family member's open link code stops working ("算了" right after asking for it); True if one was open."""
+        with self.db.write() as conn:
+            ended = conn.execute(
+                family_links.update()
+                .where(family_links.c.family == family, family_links.c.status == "pending")
+                .values(status="ended", code_hash=None)
+            ).rowcount
+        return bool(ended)
+
     def family_confirm(self, senior: str, code: str) -> Link:
         """The parent confirms the code in chat: the link is active (needs the parent's consent first)."""
         now = self.db.now()

@@ -68,7 +68,12 @@ def reserved_sender(sender: str) -> bool:
 def _bad_sender(sender: object) -> str | None:
     if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
         return f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters"
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in sender):
+    try:
+        sender.encode("utf-8")  # lone surrogates and other non-characters a lenient JSON decoder let through
+        controls = any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in sender)
+    except (UnicodeEncodeError, ValueError):
+        return "'sender' must be valid UTF-8 text"
+    if controls:
         return "'sender' must not contain control or formatting characters"
     return None
 
@@ -127,6 +132,10 @@ class RestInput(InputChannel):
                 )
             if (too_big := body_too_large(request)) is not None:
                 return too_big
+            try:
+                request.body.decode("utf-8")
+            except UnicodeDecodeError:
+                return error(400, "body is not valid UTF-8")  # `make fuzz`: such bytes reached the sender check
             try:
                 payload = request.json
             except Exception:  # noqa: BLE001 - sanic raises its own type for bad JSON

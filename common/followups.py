@@ -55,6 +55,7 @@ _QUESTIONS = {
     "online": "网上能不能办",
     "proxy": "家属能不能代办",
     "booking": "要不要预约",
+    "company": "要不要家属陪同",
 }
 
 # Per aspect, the words of a sentence that answers it (used when the entry has no field for it).
@@ -72,12 +73,13 @@ _KEYWORDS = {
     "online": r"随申办|一网通办|App|app|网上|线上|手机|公众号|小程序|网站",
     "proxy": r"代办|代领|代理|委托|本人|家属|子女|亲自|上门",
     "booking": r"预约|排队|报名|登记|轮候|名额",
+    "company": r"陪|家属|家人|家里人|子女|独自|一个人|本人",
 }
 
 
 def _aspect(name: str, fields: tuple[str, ...], label: str, words: str) -> Aspect:
     keywords = regex.compile(_KEYWORDS[name]) if name in _KEYWORDS else None
-    strict = name in ("online", "proxy", "booking")
+    strict = name in ("online", "proxy", "booking", "company")
     return Aspect(name, fields, label, regex.compile(words), _QUESTIONS[name], keywords, strict)
 
 
@@ -89,6 +91,16 @@ ASPECTS: tuple[Aspect, ...] = (
         ("how_to", "place"),
         "网上怎么办",
         r"网上|线上|手机上|手机里|随申办|一网通办|app|小程序|微信上|电脑上|不用跑",
+    ),
+    # "要家属陪伐", "要几个人一起去", "我一个人好去伐": whether someone must come along (before proxy and eligibility,
+    # whose "家属能去" and "好去伐" they share).
+    _aspect(
+        "company",
+        (),
+        "要不要人陪",
+        r"(?:家属|家人|家里人|子女|儿女|小辈|儿子|女儿|囡囡|老伴|人)?(?:要|得|需要|一定要|必须)?陪(?![诊护聊])(?:同|着|伴|牢)?|"
+        r"几个人|(?:一起|一道|一淘|一块)(?:去|来|过去)|(?:家属|家人|家里人|子女|儿女|小辈|儿子|女儿|囡囡)(?:要|得|需要)?(?:跟|跟着|同去)|"
+        r"(?:独自|自己|一个人|一家头)(?:好|能|可以|能不能)?(?:去|来|过去)",
     ),
     # "我儿子能代办吗", "要本人去伐": who must go.
     _aspect(
@@ -110,7 +122,7 @@ ASPECTS: tuple[Aspect, ...] = (
         "fees",
         ("fees",),
         "费用",
-        r"多少钱|几钿|要钱|收钱|花钱|加钱|费用|收费|免费|价格|价钿|贵|钞票|铜钿|几化|自费|自付|付钱|掏钱|"
+        r"多少钱|几钿|要钱|收钱|出钱|学费|伙食费|餐费|饭钱|车费|路费|服务费|护理费|床位费|管理费|花钱|加钱|费用|收费|免费|价格|价钿|贵|钞票|铜钿|几化|自费|自付|付钱|掏钱|"
         r"(交|缴|付)(钱|费)|(交|缴|付|花|出|掏|贴|补)多少|几块钱|交税|税",
     ),
     _aspect(
@@ -124,7 +136,7 @@ ASPECTS: tuple[Aspect, ...] = (
         ("hours",),
         "时间",
         r"几点|几时|开门|关门|上班|下班|营业|开放时间|时间|星期几|礼拜几|哪天(开|办|有)|什么时候(开|办|去)|开不开|开吗|休息吗|休息不|放假|"
-        r"开饭|(周末|礼拜[六天日]|星期[六天日]|节假日|过年|晚上|中午)[^，。?？]{0,3}(开|办|去|上班|有人|营业)",
+        r"开饭|(周末|礼拜[六天日]|星期[六天日]|节假日|过年|晚上|中午)[^，。?？]{0,3}(开|办|去|上班|有人|营业|有(?=伐|吗|没有|不|哇|嘛|的|$))",
     ),
     _aspect("phone", ("phone",), "电话", r"电话|号码|热线|打(啥|什么|哪个)|联系方式|怎么联系"),
     _aspect(
@@ -153,7 +165,10 @@ ASPECTS: tuple[Aspect, ...] = (
         "booking",
         ("how_to",),
         "要不要预约",
-        r"(?:要|需要|得|先)(?:先)?(?:预约|排队|报名|登记|挂号)|预约(?:吗|呢)|排(?:多久|几年|几个月)",
+        r"(?:(?:去|来)?(?:之前|以前|前头))?(?:要|需要|得|先|提前|事先|要不要)(?:先|提前|事先)?(?:预约|排队|报名|登记|挂号)|"
+        r"预约(?:吗|呢)|排(?:多久|几年|几个月)|"
+        r"(?:(?:去|来)?(?:之前|以前|前头))?(?:要|需要|得|先|提前|事先|要不要)(?:先|提前|事先)?约(?:好|一下|过)?"
+        r"(?:伐|吗|不|嘛|呢|吧|哇|$)|直接(?:去|过去|跑过去)",
     ),
     _aspect(
         "how_to",
@@ -228,13 +243,21 @@ def aspect_named(name: str | None) -> Aspect | None:
     return _BY_NAME.get(name or "")
 
 
-def topic_words(text: str) -> str:
-    """What is left of a message once aspect words, fillers and punctuation are removed."""
+def _without_fillers(text: str) -> str:
     rest = clean(text)
     for aspect in ASPECTS:
         rest = aspect.pattern.sub(" ", rest)
-    rest = _FILLER.sub(" ", rest)
-    return str(PUNCT.sub("", rest))
+    return str(_FILLER.sub(" ", rest))
+
+
+def topic_words(text: str) -> str:
+    """What is left of a message once aspect words, fillers and punctuation are removed."""
+    return str(PUNCT.sub("", _without_fillers(text)))
+
+
+def topic_runs(text: str) -> list[str]:
+    """The runs of topic words, each as typed between removed words ("评估的人会上门伐" → 评估, 人, 上门)."""
+    return [run for run in (str(PUNCT.sub("", part)) for part in _without_fillers(text).split()) if run]
 
 
 # "我有高血压能保伐", "八十五岁还能买伐", "没有上海户口行伐", "我这种情况可以伐": whether the senior, as they are,
@@ -244,7 +267,7 @@ _CAN_DO = r"(?:保|投保|参保|买|办|申请|用|享受|参加|去|约|领|�
 _ELIGIBLE_END = regex.compile(
     # 好 is Shanghainese 能 only before a verb ("好保伐"); alone it is "good" ("心情不好", "约好了伐").
     rf"(?:(?:还|也|都|就)?(?:(?:能|可以|能不能|可不可以|可以不可以){_CAN_DO}?|好{_CAN_DO})"
-    r"|(?<!不)(?:行|可以|成|算)|来得及|来不来得及|够格|符合|够条件|有份|有资格)"
+    r"|(?<!不)(?:行|可以|成|算)|来得及|来不来得及|够格|符合|够条件|有份|有资格|(?<![没])有)"
     r"(?:吗|不|没|呢|啊|吧|哇|嘛|呀|不行|不可以|没有|的|了)*$"
 )
 _SITUATION = regex.compile(

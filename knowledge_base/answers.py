@@ -103,6 +103,44 @@ def sentences_about(entry: Entry, aspect: Aspect, limit: int = 3) -> list[str]:
     return found[:limit]
 
 
+def _bigrams(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def sentences_on(entry: Entry, runs: list[str], limit: int = 2) -> list[str]:
+    """The entry's sentences (answer, details, then its fields) that share the most words with the question's topic
+    runs (two words, or half of them), best first, at most ``limit``; the words of the entry's own title count for nothing
+    (every sentence is about it). Empty when no sentence shares enough."""
+    asked = set().union(*(_bigrams(run) for run in runs)) - _bigrams(entry.title) if runs else set()
+    if not asked:
+        return []
+    parts = [entry.answer, *re.split(r"\s(?=\d+[.、．])", entry.details or "")]
+    parts += [
+        f"{FIELD_LABELS[k]}：{v}" for k, v in entry.fields.items() if k in FIELD_LABELS and v and not _hidden(entry, k)
+    ]
+    scored: list[tuple[int, int, str]] = []
+    for part in parts:
+        for sentence in _SENTENCE.findall(_LIST_MARK.sub("", part)):
+            sentence = sentence.strip()
+            if len(sentence) < 4 or any(sentence == s for _, _, s in scored):
+                continue
+            if entry.sample and _SAMPLE_DETAIL.search(sentence) and not show_sample_contacts():
+                continue
+            shared = len(asked & _bigrams(sentence))
+            if shared >= 2 or (shared and 2 * shared >= len(asked)):  # 饭菜 alone does not answer 饭菜能打包伐
+                scored.append((-shared, len(scored), sentence))
+    return [sentence for _, _, sentence in sorted(scored)[:limit]]
+
+
+def said_again(entry: Entry, runs: list[str]) -> str:
+    """A question about the entry just shown in full: what it says on that (its closest sentences), or that it does
+    not say; never the whole entry a second time."""
+    found = sentences_on(entry, runs)
+    if found:
+        return "\n".join([f"「{entry.title}」里讲到：", *found, OFFER_PERSON])
+    return f"「{entry.title}」这一条里没有讲到这一点。{OFFER_PERSON}"
+
+
 def _notes(entry: Entry, body: str, disclaimer_shown: bool, hedged: bool = False) -> tuple[list[str], bool]:
     """The closing note: sample data or unsure facts, at most once per reply and in full once per conversation.
 
@@ -284,6 +322,22 @@ def not_sure(hits: list[Hit], entries: dict[str, Entry]) -> Reply:
         lines.extend(f"{i}. {entries[c].title}" for i, c in enumerate(choices, start=1))
         lines.append("请回复数字，或者把想问的再讲详细一点。")
     lines.append(OFFER_PERSON)
+    return Reply("\n".join(lines), None, False, live[0].score if live else 0.0, choices)
+
+
+NOT_COVERED = "这个我这里还没有资料，不敢乱讲，怕耽误您。"
+
+
+def not_covered(hits: list[Hit], entries: dict[str, Entry]) -> Reply:
+    """No entry speaks of what was asked (knowledge_base/relevance.py): say so first, then where to ask, then
+    the close entries as numbered choices, in case one of them is what was meant."""
+    live = [h for h in hits if h.id in entries]
+    lines = [NOT_COVERED, OFFER_PERSON]
+    choices = tuple(h.id for h in live[:3])
+    if choices:
+        lines.append("您是想问下面这些吗：")
+        lines.extend(f"{i}. {entries[c].title}" for i, c in enumerate(choices, start=1))
+        lines.append("是的话请回复数字。")
     return Reply("\n".join(lines), None, False, live[0].score if live else 0.0, choices)
 
 

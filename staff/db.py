@@ -77,7 +77,7 @@ handoffs = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("conversation_id", sa.String(160), nullable=False),
     sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("priority", sa.Integer, nullable=False),  # 0 emergency < 1 scam < 2 asked < 3 misunderstood
+    sa.Column("priority", sa.Integer, nullable=False),  # 0 emergency < 1 scam < 2 asked, complaint < 3 misunderstood
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),

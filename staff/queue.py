@@ -22,7 +22,7 @@ from staff.errors import Conflict, InvalidInput, NotFound
 # Lower is more urgent; the queue is ordered by priority, then by waiting time. "care": a senior who
 # did not answer the daily check-in, or an emergency escalated by proactive care (care/), is as
 # urgent as an emergency.
-PRIORITY = {"emergency": 0, "care": 0, "scam": 1, "asked": 2, "misunderstood": 3}
+PRIORITY = {"emergency": 0, "care": 0, "scam": 1, "asked": 2, "complaint": 2, "misunderstood": 3}
 CHANNELS = ("webchat", "wechat", "telegram", "rest")
 PENDING_RESUME = "unclaimed_pending"
 

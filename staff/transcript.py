@@ -27,6 +27,7 @@ INTENT_LABELS = {
     "request_human": "找人工",
     "emergency": "紧急情况",
     "scam_worry": "担心被骗",
+    "complain_service": "投诉服务",
     "chitchat": "闲聊",
     "out_of_scope": "别的事",
     "inform": "补充信息",
@@ -39,6 +40,7 @@ REASON_LABELS = {
     "scam": "担心被骗",
     "asked": "老人要求找人工",
     "misunderstood": "机器人两次没听明白",
+    "complaint": "投诉服务（请看对话，回访并道歉）",
     "care": "每日平安没有回音或紧急情况（主动关怀）",
 }
 ENTITY_LABELS = {"service": "服务", "datetime": "时间", "street": "街道", "phone": "电话", "person": "称呼"}

@@ -21,7 +21,15 @@ What :func:`assess` decides, in order:
    the message reports it happening to someone (``reported``: 我妈把降压药吃多了, 他吃了一把安眠药叫不醒,
    胸口好痛, 闻到一股煤气味, 刚刚). A senior in danger often asks (煤气味好重怎么办, 我胸口好痛怎么办): 怎么办 is
    never such a question, and a question in a clause of its own after a danger phrase follows a report.
-4. No danger now: a trouble below an emergency (the table's ``concerns``) — 心慌 said with loneliness, worry or
+4. No danger now, but a danger feared or asked about (fears and how-to, issue 10): a clause that fears a danger
+   (我怕半夜心脏病发作, 担心摔倒了起不来) supposes it, like 万一: only a ``present`` word near it, or a 了 right after
+   it (我怕他心脏病发作了), says it is happening. A message that fears, supposes or would prevent a danger
+   (``fears``, ``hypothetical``, ``prevention``) is the concern ``fear`` (what to prepare); one that asks how to help
+   (``first_aid``: 怎么急救, 怎么止血; or ``how_to``: 怎么办, 要注意啥, when nothing supposes) is ``first_aid`` (short
+   steps, "if it is happening now, call 120" first). Either names the danger (``danger``): the kind of the first
+   danger phrase in the message, else of its ``danger_topics`` (心脏病 → chest). Not when it names a service, retells
+   the news, learns a skill or tells a scam (``not_worries``).
+5. No danger now: a trouble below an emergency (the table's ``concerns``) — 心慌 said with loneliness, worry or
    sleeplessness (``palpitations``), a burst pipe, a blocked drain, a power cut, a broken lift or lock, a health
    complaint such as 头晕 血压170 — names the ``concern``, unless the message names a service, retells the news,
    supposes, says it is over or not so; a health complaint said with a ``severe`` word (痛得厉害, 突然, 高烧)
@@ -48,34 +56,41 @@ GENERAL = "general"
 # Concerns the code treats apart (the table's ``concerns`` name the others): 心慌 counts only with feelings,
 # a health complaint not with 心慌 alone; feelings alone are a concern of their own.
 PALPITATIONS, HEALTH, FEELINGS = "palpitations", "health", "feelings"
+# A danger feared or supposed (what to prepare), and a question of how to help (first-aid steps): concerns the code
+# reads from the danger phrases and ``danger_topics``, with the kind in ``Assessment.danger``.
+FEAR, FIRST_AID = "fear", "first_aid"
+_DESPAIR = "suicide"
 
-_TABLE_KEYS = {
-    "version",
-    "spellings",
-    "kinds",
-    "precedence",
+# The table's lists of phrases, each read into one pattern of SafetyTable (its field of the same name).
+_PATTERN_KEYS = (
     "idioms",
-    "names",
     "mentions",
-    "hearsay",
-    "hypothetical",
-    "present",
-    "services",
     "now",
     "topics",
     "questions",
+    "names",
+    "hearsay",
+    "services",
+    "hypothetical",
+    "present",
     "knowledge",
     "reported",
     "frames",
     "negations",
-    "concerns",
     "feelings",
     "severe",
     "signs",
     "harm",
     "requests",
     "settled",
-}
+    "fears",
+    "prevention",
+    "first_aid",
+    "how_to",
+    "not_worries",
+)
+# Every key the table may have: the lists above and the ones read on their own.
+_TABLE_KEYS = {"version", "spellings", "kinds", "precedence", "concerns", "danger_topics", *_PATTERN_KEYS}
 _CLAUSE_BREAK = regex.compile(r"[，,。.!！?？;；、\s]+")
 
 
@@ -118,6 +133,12 @@ class SafetyTable:
     requests: regex.Pattern[str] | None = None  # 去不了, 天天问问我, 转人工: a concern beside one is its reason
     harm: regex.Pattern[str] | None = None  # 滑倒, 受伤, 制氧机: someone hurt, or a life on a machine: no concern
     settled: regex.Pattern[str] | None = None  # 去年, 已经好了, 修好了: a concern that is over
+    fears: regex.Pattern[str] | None = None  # 怕, 担心 (not 怕是): the danger after it in its clause is feared
+    prevention: regex.Pattern[str] | None = None  # 预防, 要注意啥: a danger to prepare for
+    first_aid: regex.Pattern[str] | None = None  # 怎么急救, 怎么止血: how to help, asked outright
+    how_to: regex.Pattern[str] | None = None  # 怎么办, 应该怎么做: how to help, unless the message supposes
+    danger_topics: tuple[Group, ...] = ()  # 心脏病 → chest: the kind of a danger feared or asked about by name
+    not_worries: regex.Pattern[str] | None = None  # 学, 培训, 打钱: a course or a scam story, not a worry
 
 
 @dataclass(frozen=True)
@@ -132,6 +153,8 @@ class Assessment:
     # a health complaint said with a severe word or a sign of the body (血压二百多 头痛得厉害): more than a worry, so a
     # classifier's alarm for it stands even beside a mention
     urgent: bool = False
+    # with the concern ``fear`` or ``first_aid``: the kind of danger feared or asked about (a kind of `kinds`)
+    danger: str | None = None
 
 
 def _union(patterns: Any, where: str) -> regex.Pattern[str] | None:
@@ -188,13 +211,13 @@ def _groups(raw_kinds: Any, precedence: Any) -> tuple[tuple[Group, ...], tuple[s
     return tuple(found[n] for n in precedence), kinds
 
 
-def _concerns(raw: Any) -> tuple[Group, ...]:
-    """``concerns``: each kind of trouble below an emergency with its phrases, first listed first."""
+def _concerns(raw: Any, key: str = "concerns") -> tuple[Group, ...]:
+    """``concerns`` (or ``danger_topics``): each kind with its phrases, first listed first."""
     if raw is None:
         return ()
     if not isinstance(raw, dict):
-        raise SafetyTableError("'concerns' must map each kind of trouble below an emergency to its phrases")
-    return tuple(Group(str(kind), str(kind), _phrases(body, f"concerns.{kind}")) for kind, body in raw.items())
+        raise SafetyTableError(f"'{key}' must map each kind to its phrases")
+    return tuple(Group(str(kind), str(kind), _phrases(body, f"{key}.{kind}")) for kind, body in raw.items())
 
 
 def load_table(path: Path | str) -> SafetyTable:
@@ -209,36 +232,17 @@ def load_table(path: Path | str) -> SafetyTable:
                 f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_TABLE_KEYS))}"
             )
         groups, kinds = _groups(data.get("kinds"), data.get("precedence"))
-        lists = {
-            key: _union(data.get(key), key)
-            for key in (
-                "idioms",
-                "mentions",
-                "now",
-                "topics",
-                "questions",
-                "names",
-                "hearsay",
-                "services",
-                "hypothetical",
-                "present",
-                "knowledge",
-                "reported",
-                "frames",
-                "negations",
-                "feelings",
-                "severe",
-                "signs",
-                "harm",
-                "requests",
-                "settled",
-            )
-        }
+        topics = _concerns(data.get("danger_topics"), "danger_topics")
+        unknown_kinds = [g.kind for g in topics if g.kind not in kinds]
+        if unknown_kinds:
+            raise SafetyTableError(f"'danger_topics' names kinds that 'kinds' has not: {', '.join(unknown_kinds)}")
+        lists = {key: _union(data.get(key), key) for key in _PATTERN_KEYS}
         return SafetyTable(
             groups=groups,
             kinds=kinds,
             spellings=_spellings(data.get("spellings")),
             concerns=_concerns(data.get("concerns")),
+            danger_topics=topics,
             **lists,
         )
     except SafetyTableError as err:
@@ -291,11 +295,19 @@ def _clause_counts(
         return True
     # In a supposing clause (万一心脏病发作), 发作 and 怎么办 are part of what is supposed: only `present` counts.
     supposed = bool(table.hypothetical and table.hypothetical.search(text, clause_start, clause_end))
-    now = table.present if supposed else table.now
+    # So in a clause that fears it (我怕半夜心脏病发作), unless 了 right after it says it has happened (我怕他心脏病发作了).
+    feared = not supposed and bool(table.fears and table.fears.search(text, clause_start, start))
+    if feared and _HAPPENED.fullmatch(text, end, clause_end):
+        return True
+    now = table.present if supposed or feared else table.now
     if now is None:
         return False
     near = text[max(clause_start, start - NOW_BEFORE) : min(clause_end, end + NOW_AFTER)]
     return bool(now.search(near))
+
+
+# Right after a feared danger phrase, to the end of its clause: it has happened (我怕老伴叫不醒了).
+_HAPPENED = regex.compile(r"了[啊呀吧哦啦]*")
 
 
 def _reported_in(table: SafetyTable, text: str, start: int, end: int) -> bool:
@@ -490,13 +502,51 @@ def assess(table: SafetyTable, text: str) -> Assessment:
     about_a_service = bool(table.services and table.services.search(text)) and _calm(table, _HOW_TO.sub(" ", text))
     calm_mention = calm and any(p and p.search(text) for p in (table.mentions, table.hearsay))
     concern, urgent = _concern(table, spelled)
+    danger = None
+    if concern in (None, FEELINGS, HEALTH) and not urgent:
+        # a fear said with feelings (我好怕煤气没关好) or a complaint (血压高 担心会中风) is a fear of that danger
+        worry, danger = _worry(table, text)
+        concern = worry or concern
     return Assessment(
         None,
         mentioned or _topic_in_a_mention(table, text),
         asking or about_a_service or calm_mention,
         concern=concern,
         urgent=urgent,
+        danger=danger,
     )
+
+
+def _danger_named(table: SafetyTable, text: str) -> str | None:
+    """The kind of the danger ``text`` names first (低血糖晕过去 is low blood sugar), by a danger phrase, counting or
+    not, or by a ``danger_topics`` word; one said not to be so aside: what a fear or a how-to question is about."""
+    found: list[tuple[int, int, str]] = []
+    for order, group in enumerate((*table.groups, *table.danger_topics)):
+        if group.kind == GENERAL:
+            continue  # 救命, 120: no kind of its own
+        for pattern in group.patterns:
+            start = next((m.start() for m in pattern.finditer(text) if not _negated(table, text, m.start())), None)
+            if start is not None:
+                found.append((start, order, group.kind))
+    return min(found)[2] if found else None
+
+
+def _worry(table: SafetyTable, text: str) -> tuple[str | None, str | None]:
+    """No danger now in ``text``: a danger feared or supposed (``fear``) or asked how to help with (``first_aid``),
+    and its kind; (None, None) for anything else (a service, the news, a course, a scam story)."""
+    for stop in (table.services, table.hearsay, table.not_worries):
+        if stop is not None and stop.search(text):
+            return None, None
+    danger = _danger_named(table, text)
+    if danger is None or danger == _DESPAIR:
+        return None, None  # a fear of one's own despair is no danger to prepare for: the classifier's (and comfort)
+    if table.first_aid is not None and table.first_aid.search(text):
+        return FIRST_AID, danger
+    if any(p is not None and p.search(text) for p in (table.fears, table.hypothetical, table.prevention)):
+        return FEAR, danger
+    if table.how_to is not None and table.how_to.search(text):
+        return FIRST_AID, danger
+    return None, None
 
 
 def combine(results: Iterable[Assessment], table: SafetyTable | None = None) -> Assessment:
@@ -510,13 +560,15 @@ def combine(results: Iterable[Assessment], table: SafetyTable | None = None) -> 
         {r.concern for r in found if r.concern is not None},
         key=lambda c: order.index(c) if c in order else len(order),
     )
+    concern = concerns[0] if concerns and best is None else None
     return Assessment(
         best.kind if best else None,
         any(r.mentioned for r in found),
         bool(found) and all(r.asking for r in found),
         best.rank if best else None,
-        concerns[0] if concerns and best is None else None,
+        concern,
         best is None and any(r.urgent for r in found),
+        next((r.danger for r in found if r.concern == concern and r.danger), None) if concern else None,
     )
 
 

@@ -8,6 +8,10 @@ and table the 每日平安 reply reader (care/classify.py) uses. When danger now
 intent becomes ``emergency`` with confidence 1.0 and an entity ``emergency_kind`` names the kind, so the
 first reply fits the case (fire → 119 and get out; stroke → note the time, no food or water).
 
+A danger feared (我怕半夜心脏病发作) or asked how to help with (老年人噎住了怎么急救) is the intent ``concern`` with
+``concern_kind`` ``fear`` or ``first_aid`` and an entity ``danger_kind`` naming the danger: what to prepare, or short
+first-aid steps after "if it is happening now, call 120" (``utter_concern``). 我老伴噎住了 喘不上气 stays an emergency.
+
 With no danger now, a trouble below an emergency (the table's ``concerns``: a burst pipe, a power cut, a
 broken lift or lock, a health complaint such as 头晕 血压170 要紧伐) becomes the intent ``concern`` with an
 entity ``concern_kind``, whatever the classifier said, and gets practical advice from the Rasa server alone
@@ -54,7 +58,9 @@ from bot.components.calibrated_fallback import fallback_intent, falls_back, sugg
 from bot.components.normalizer import RAW_TEXT
 from textnorm.safety import (
     DEFAULT_TABLE,
+    FEAR,
     FEELINGS,
+    FIRST_AID,
     GENERAL,
     PALPITATIONS,
     Assessment,
@@ -69,7 +75,9 @@ logger = logging.getLogger(__name__)
 
 KIND_ENTITY = "emergency_kind"
 CONCERN_ENTITY = "concern_kind"
-__all__ = ["CONCERN_ENTITY", "GENERAL", "KIND_ENTITY", "EmergencyGuard", "load_table"]
+# with the concern `fear` or `first_aid`: which danger is feared or asked about (a kind of the table's `kinds`)
+DANGER_ENTITY = "danger_kind"
+__all__ = ["CONCERN_ENTITY", "DANGER_ENTITY", "GENERAL", "KIND_ENTITY", "EmergencyGuard", "load_table"]
 
 
 def load_table(path: Path | str) -> SafetyTable:
@@ -148,6 +156,8 @@ class EmergencyGuard(GraphComponent):
                     current.get(INTENT_NAME_KEY),
                 )
                 self._route(message, intent, CONCERN_ENTITY, found.concern)
+                if found.concern in (FEAR, FIRST_AID):
+                    self._add_entity(message, DANGER_ENTITY, found.danger or GENERAL)
             elif said_emergency and not found.urgent and (found.mentioned or found.asking or found.concern == FEELINGS):
                 self._hand_on(message)
             elif said_emergency:
@@ -161,8 +171,11 @@ class EmergencyGuard(GraphComponent):
         ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) not in dropped]
         message.set(INTENT, top, add_to_output=True)
         message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
-        if entity is None:
-            return
+        if entity is not None:
+            self._add_entity(message, entity, value)
+
+    def _add_entity(self, message: Message, entity: str, value: str | None) -> None:
+        """An entity the guard sets (``emergency_kind``, ``concern_kind``, ``danger_kind``) over the whole text."""
         text = message.get(TEXT) or ""
         entities = [e for e in message.get(ENTITIES) or [] if e.get(ENTITY_ATTRIBUTE_TYPE) != entity]
         entities.append(

@@ -20,12 +20,18 @@ A topic named without the verb its intent needs is a question (the table's ``que
 about them, answered from the knowledge base; "算好了伐" read as a stop and "要见证人伐" read as a request for a
 person are follow-ups. Only a booking verb (约, 订, 报名, 帮我安排 …) books, only a cancel or move verb cancels or
 moves. A message that is nothing but a thumbs-up or OK sign (👍, 👌, which the normalizer strips) is a yes.
+
+Some intents need a word of their own (the table's ``hand_on`` section): a scam warning is for a story of someone
+asking for money or a secret (转到安全账户, 验证码, 中奖先交手续费, 冒充公检法), never for money talked about
+(我孙子结婚送多少红包, 退休金涨了, 买菜花了两百块). Said without one of its words, the message goes to the classifier's
+next guess, judged by the intent model's fallback thresholds (:mod:`bot.components.calibrated_fallback`), as the
+EmergencyGuard does with an alarm for a mention.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +41,12 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.components.calibrated_fallback import fallback_intent, falls_back, suggested_thresholds
 from common import complaints, followups
 from common.comfort import says_a_death
 from common.errors import ConfigError
@@ -52,6 +60,7 @@ DEFAULT_SERVICES = ROOT / "bookings" / "services.yml"
 DEFAULT_COMPLAINTS = complaints.DEFAULT_TABLE
 _TRAILING = regex.compile(r"[\p{P}\s~～]+$")
 FOLLOWUP_INTENT = "ask_followup"
+FALLBACK_INTENT = DEFAULT_NLU_FALLBACK_INTENT_NAME  # the knowledge base's best effort, or "没听明白"
 # What the classifier may say of a short follow-up by mistake; a follow-up read as one of these is ask_followup.
 MISREAD_FOLLOWUP = frozenset(
     {"greet", "goodbye", "thanks", "chitchat", "request_human", "out_of_scope", "nlu_fallback"}
@@ -67,6 +76,8 @@ _TO_THE_BOT = regex.compile(r"你|您|侬|机器人|助手|今天是|现在是?�
 # The intents a topic question goes to (all answered by action_kb_answer); the first when none is ranked.
 QUESTION_INTENTS = ("ask_care_service", "ask_legal", "ask_insurance")
 # A message of nothing but these signs (and spaces or punctuation) is a yes: 👍, 👌, 🆗, ✅, 🙆, 👏.
+# 🙏 alone (with skin tones, repeated): thanks.
+_THANKS_SIGNS = regex.compile(r"(?:\U0001F64F[\U0001F3FB-\U0001F3FF\uFE0F\u200D\u2642\u2640]*[\s\p{P}]*)+")
 _YES_SIGNS = regex.compile(
     r"(?:[\U0001F44D\U0001F44C\U0001F197\u2705\u2714\U0001F646\U0001F44F]"
     r"[\U0001F3FB-\U0001F3FF\uFE0F\u200D\u2642\u2640]*[\s\p{P}]*)+"
@@ -98,6 +109,32 @@ _HOW_TO_BOOK = regex.compile(r"(?:怎么|哪能|如何|咋|怎样)(?:样)?(?:才
 # A booking verb, and words that make a message a question.
 _BOOK_VERB = regex.compile(r"约|订|报名|登记")
 _ASKS = regex.compile(r"[?？]|吗|呢|啥|哪|几|多少|什么|怎么|要不要|能不能")
+# What a booking with its own question is never read as instead (an emergency, a stop, a change of a booking …):
+# read as anything else (a question, a check of one's bookings, unsure), "订个助餐 多少钱一顿" books.
+_NOT_A_BOOKING_WITH_A_QUESTION = frozenset(
+    {
+        None,
+        "emergency",
+        "scam_worry",
+        "stop",
+        "cancel_booking",
+        "reschedule_booking",
+        "request_human",
+        "family_link",
+        "complain_service",
+        "check_bookings",
+    }
+)
+# A request that starts by asking to book ("约个…", "帮我预约一个…").
+_ASKED_TO_BOOK = regex.compile(
+    r"(?:请|麻烦)?(?:帮我|给我|替我|帮阿拉|我要|我想|想)?(?:约|预约|订)(?:个|一个|一位|一下)"
+)
+# A booking already made ("昨天约的助浴没人来", "上次约好的"): told about, not asked for.
+_BOOKED_BEFORE = regex.compile(
+    r"约(?:的|好的|了的|过的?)|(?:昨天|前天|上次|上趟|上礼拜|上星期|上个月|那天)[^，,。]{0,4}约"
+)
+# The clauses of a message: "订个助餐 多少钱一顿" is a booking, then a question.
+_CLAUSES = regex.compile(r"[\s，,。；;！!？?]+|顺便|另外|还想问|再问|还有")
 
 
 def services_to_book(text: str, codes: dict[str, str]) -> set[str]:
@@ -135,10 +172,11 @@ def load_rules(
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("intents"), dict)
-        or set(data) - {"version", "intents", "questions"}
+        or set(data) - {"version", "intents", "questions", "hand_on"}
     ):
         raise IntentRulesError(
             f"IntentRules: {table} must have 'version' and 'intents' (intent → patterns), and may have 'questions'"
+            " and 'hand_on'"
         )
     names = "|".join(regex.escape(w) for w in service_words(services))
     try:
@@ -158,6 +196,23 @@ def load_rules(
     return rules
 
 
+def load_hand_on(table: Path | str) -> dict[str, regex.Pattern[str]]:
+    """The table's ``hand_on`` section: intent → the words it needs (the classifier's next guess without them)."""
+    try:
+        data = yaml.safe_load(Path(table).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise IntentRulesError(f"IntentRules: cannot read {table}: {err}") from err
+    section = data.get("hand_on") if isinstance(data, dict) else None
+    if section is None:
+        return {}
+    if not isinstance(section, dict) or not all(isinstance(p, str) for p in section.values()):
+        raise IntentRulesError(f"IntentRules: {table}: hand_on must map an intent to a regular expression")
+    try:
+        return {str(intent): regex.compile(pattern, regex.IGNORECASE) for intent, pattern in section.items()}
+    except regex.error as err:
+        raise IntentRulesError(f"IntentRules: {table}: hand_on: {err}") from err
+
+
 @dataclass(frozen=True)
 class TopicQuestions:
     """The ``questions`` section: which words an intent needs, what names a topic, what asks."""
@@ -167,9 +222,18 @@ class TopicQuestions:
     needs: dict[str, regex.Pattern[str]]
     unless_question: dict[str, regex.Pattern[str]]
     topic_only: frozenset[str] = frozenset()
+    # Intents whose action changes something at once (a binding code, a link removed, data deleted): without one
+    # of these words the classifier's guess is not acted on ("我想找个保姆 住家的" is no request for a binding code).
+    consequential: dict[str, regex.Pattern[str]] = field(default_factory=dict)
 
     def reroute(self, text: str, classified: str | None, ranking: list[dict[str, Any]]) -> str | None:
         """The question intent for a message read as ``classified`` without the words that intent needs."""
+        guard = self.consequential.get(classified or "")
+        if guard is not None and not guard.search(text):
+            if self.topics.search(text):
+                ranked = [r.get(INTENT_NAME_KEY) for r in ranking]
+                return next((i for i in ranked if i in QUESTION_INTENTS), QUESTION_INTENTS[0])
+            return FALLBACK_INTENT
         needs = self.needs.get(classified or "")
         if needs is None or needs.search(text):
             return None
@@ -215,6 +279,9 @@ def load_questions(table: Path | str, services: Path | str) -> TopicQuestions | 
             needs=needs,
             unless_question=weak,
             topic_only=frozenset(str(i) for i in section.get("topic_only") or ()),
+            consequential={
+                str(k): regex.compile(str(v), regex.IGNORECASE) for k, v in (section.get("consequential") or {}).items()
+            },
         )
     except (KeyError, TypeError, regex.error) as err:
         raise IntentRulesError(f"IntentRules: {table}: questions: {err}") from err
@@ -232,14 +299,34 @@ def misread_followup(text: str, classified: str) -> bool:
         if not _ASKS_WHAT.search(normalize(text)):
             return False
     elif classified in MISREAD_UNLESS_BOOKING:
-        # "我九十岁了能约伐" asks whether the senior qualifies, not about their bookings.
-        if _BOOKING_WORDS.search(normalize(text)) and followups.situation_asked(text) is None:
+        # "我九十岁了能约伐" asks whether the senior qualifies, "要预约伐" whether the service must be booked: neither
+        # is about their bookings, nor a booking.
+        if (
+            _BOOKING_WORDS.search(normalize(text))
+            and followups.situation_asked(text) is None
+            and not _asks_whether_to_book(text)
+        ):
             return False
     elif classified not in MISREAD_FOLLOWUP:
         return False
     if classified in ("chitchat", "greet") and _TO_THE_BOT.search(normalize(text)):
         return False
     return followups.is_followup(text)
+
+
+def _asks_whether_to_book(text: str) -> bool:
+    """A bare follow-up asking whether one must book ("要预约伐", "要先约好伐", "去之前要约伐")."""
+    plain = normalize(text)
+    if not (_ASKS_WHETHER.search(plain) and _MUST.search(plain)):
+        return False  # "我要预约" books; "有我的预约吗" asks about one's bookings
+    reading = followups.read(text)
+    return reading.bare and reading.aspect is not None and reading.aspect.name == "booking"
+
+
+# A yes/no question: "要预约吗" (伐 once normalized), "要不要先约", "需不需要预约".
+_ASKS_WHETHER = regex.compile(r"[吗呢嘛?？]|要不要|需不需要|用不用|得不得|是不是")
+# … whether one must, first: "要", "得", "先", "提前", "之前", "直接去".
+_MUST = regex.compile(r"要|得|先|提前|事先|之前|以前|直接")
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -251,6 +338,7 @@ class IntentRules(GraphComponent):
     def __init__(self, config: dict[str, Any]) -> None:
         self._rules = load_rules(config["table"], config["services"], config.get("complaints", DEFAULT_COMPLAINTS))
         self._questions = load_questions(config["table"], config["services"])
+        self._hand_on = load_hand_on(config["table"])
         self._services = service_codes(config["services"])
 
     @classmethod
@@ -271,12 +359,15 @@ class IntentRules(GraphComponent):
             config.get("complaints", DEFAULT_COMPLAINTS),
         )
         load_questions(config.get("table", DEFAULT_TABLE), config.get("services", DEFAULT_SERVICES))
+        load_hand_on(config.get("table", DEFAULT_TABLE))
 
     def intent_for(
         self, text: str, classified: str | None = None, ranking: list[dict[str, Any]] | None = None
     ) -> str | None:
         if _YES_SIGNS.fullmatch(text.strip()):
             return AFFIRM_INTENT
+        if _THANKS_SIGNS.fullmatch(text.strip()):
+            return "thanks"
         whole = _TRAILING.sub("", normalize(text).strip())
         ruled = next((intent for intent, pattern in self._rules if pattern.fullmatch(whole)), None)
         if (ruled or classified) == BOOK_INTENT and self.two_services(whole):
@@ -286,8 +377,18 @@ class IntentRules(GraphComponent):
             # "助浴怎么约" asks how to book (the knowledge answer, with the booking offered), not about my bookings.
             ranked = [r.get(INTENT_NAME_KEY) for r in ranking or []]
             return next((i for i in ranked if i in QUESTION_INTENTS), QUESTION_INTENTS[0])
+        if ruled in (None, "stop", BOOK_INTENT) and classified is not None and _asks_whether_to_book(text):
+            # "要不要先约" (read as a stop for its 不要, or as a booking): whether one must book, a follow-up.
+            return FOLLOWUP_INTENT
+        if ruled is None and classified not in _NOT_A_BOOKING_WITH_A_QUESTION and self.books_and_asks(whole):
+            # "订个助餐 多少钱一顿": a booking with a question about it; the form answers the question and goes on.
+            return BOOK_INTENT
         if ruled is not None or classified is None:
             return ruled
+        if classified == DEFAULT_NLU_FALLBACK_INTENT_NAME and _ASKED_TO_BOOK.match(whole) and not _ASKS.search(whole):
+            # "约个上门做饭的阿姨": asked to book something, the classifier unsure of what; the form says what can be
+            # booked (and that this cannot), never the knowledge base's guess.
+            return BOOK_INTENT
         if classified == "goodbye" and says_a_death(whole):
             # "我妈昨天夜里走了 接下来要做点啥": a death, not a goodbye; small talk's action comforts first.
             return "chitchat"
@@ -296,6 +397,29 @@ class IntentRules(GraphComponent):
         if self._questions is not None:
             return self._questions.reroute(whole, classified, ranking or [])
         return None
+
+    def books_and_asks(self, whole: str) -> bool:
+        """A clause that books one service ("订个助餐"), and another that asks a question naming no other service
+        ("多少钱一顿", "助餐在哪里吃"); not "想约助浴 顺便问下助餐在哪", a question about something else."""
+        clauses = [c for c in _CLAUSES.split(whole) if c]
+        booking = [
+            c
+            for c in clauses
+            if _BOOK_VERB.search(c)
+            and not _ASKS.search(c)
+            and not _BOOKED_BEFORE.search(c)
+            and len(services_to_book(c, self._services)) == 1
+        ]
+        if len(booking) != 1:
+            return False
+        booked = services_to_book(booking[0], self._services)
+        questions = [c for c in clauses if c is not booking[0]]
+        return bool(questions) and all(
+            (_ASKS.search(c) or followups.aspect_of(c) is not None)
+            and services_to_book(c, self._services) <= booked
+            and not _HOW_TO_BOOK.search(c)
+            for c in questions
+        )
 
     def two_services(self, whole: str) -> bool:
         """Two distinct services asked to be booked at once, with no question beside them."""
@@ -309,6 +433,10 @@ class IntentRules(GraphComponent):
             if not isinstance(text, str) or not text or text.startswith("/"):
                 continue
             current = message.get(INTENT) or {}
+            needed = self._hand_on.get(str(current.get(INTENT_NAME_KEY)))
+            if needed is not None and not needed.search(normalize(text)):
+                self._hand_on_message(message, str(current.get(INTENT_NAME_KEY)))
+                current = message.get(INTENT) or {}
             # A message of emoji only reaches here as typed (the normalizer keeps it when nothing would be left).
             intent = self.intent_for(text, current.get(INTENT_NAME_KEY), message.get(INTENT_RANKING_KEY) or [])
             if intent is None:
@@ -320,3 +448,17 @@ class IntentRules(GraphComponent):
             message.set(INTENT, top, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
         return messages
+
+    @staticmethod
+    def _hand_on_message(message: Message, said: str) -> None:
+        """``said`` lacks its words: the classifier's next guess, or ``nlu_fallback`` below the model's thresholds."""
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != said]
+        threshold, ambiguity = suggested_thresholds(message, (0.3, 0.1))
+        if falls_back(ranking, threshold, ambiguity):
+            top = fallback_intent(threshold)
+            ranking = [top, *ranking]
+        else:
+            top = ranking[0]
+        logger.info("IntentRules: '%s' without its words; intent '%s' instead.", said, top.get(INTENT_NAME_KEY))
+        message.set(INTENT, dict(top), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

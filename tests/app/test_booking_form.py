@@ -549,3 +549,9 @@ def test_a_question_about_the_field_asked_for_saves_nothing() -> None:
     assert booking_form._asks("我电话不方便给", asked_filled=False, requested="booking_phone")
     assert booking_form._asks("一定要吗", asked_filled=False, requested="booking_street")
     assert not booking_form._asks("13912345678", asked_filled=True, requested="booking_phone")
+
+
+def test_what_else_at_the_service_prompt_lists_the_services_even_with_the_text_in_the_slot(at) -> None:  # type: ignore[no-untyped-def]
+    # Rasa's from_text mapping may already have put the typed words in the service slot.
+    result = validate("都有哪几样好约的", "booking_service", {}, {"booking_service": "都有哪几样好约的"})
+    assert result["booking_service"] is None and any("我这里能帮您约的" in m for m in result["_said"])

@@ -53,6 +53,7 @@ def test_every_listed_emergency_is_an_emergency_and_no_listed_mention_is() -> No
     """The chat's whole phrasing list (tests/fixtures/emergency_phrasings.yml), read as check-in replies."""
     emergencies = [text for texts in PHRASINGS["emergencies"].values() for text in texts]
     mentions = [text for texts in PHRASINGS["not_emergencies"].values() for text in texts]
+    mentions += [text for kinds in PHRASINGS["worries"].values() for texts in kinds.values() for text in texts]
     missed = [text for text in emergencies if classify.classify(text) != classify.EMERGENCY]
     alarms = [text for text in mentions if classify.classify(text) == classify.EMERGENCY]
     assert len(emergencies) > 400 and len(mentions) > 500
@@ -82,3 +83,15 @@ def test_a_listed_worry_below_an_emergency_is_no_emergency_and_a_health_worry_is
 )
 def test_health_worries_are_read_as_the_chat_reads_them(text: str, kind: str) -> None:
     assert classify.classify(text) == kind
+
+
+def test_every_list_of_the_safety_table_is_a_field_of_the_table_and_an_allowed_key() -> None:
+    import dataclasses
+
+    from textnorm import safety
+
+    fields = {f.name for f in dataclasses.fields(safety.SafetyTable)}
+    assert set(safety._PATTERN_KEYS) <= fields
+    assert set(safety._PATTERN_KEYS) <= safety._TABLE_KEYS
+    table = safety.default_table()
+    assert all(getattr(table, key) is not None for key in ("mentions", "now", "fears", "first_aid"))

@@ -202,3 +202,88 @@ def test_an_answer_to_the_callback_question_gets_one_clear_reply(stack: Stack, a
     # The question is over: the next message is answered as itself.
     after = stack.say(sender, "沪惠保是做啥的")
     assert kb_entry(after) and "号码" not in text_of(after), after
+
+
+# ---- a link opened after a scam message: cut the network first ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("story", "harm"),
+    [
+        ("我手机上收到短信讲我医保卡要冻结了 让我点链接", "我点了"),
+        ("有个人打电话讲是银行的 叫我下载一个软件", "软件装好了 他在教我操作"),
+    ],
+)
+def test_after_a_link_or_an_app_the_first_sentence_says_cut_the_network(stack: Stack, story: str, harm: str) -> None:
+    sender = new_sender()
+    say(stack, sender, story)
+    reply = say(stack, sender, harm)
+    assert "网络关掉" in reply.splitlines()[0] and "银行" in reply, reply
+
+
+# ---- a guessed binding without a binding word gives no binding code -----------------------------------------
+
+
+@pytest.mark.parametrize("text", ["我想找个保姆 住家的", "我想给我妈找个伴"])
+def test_no_binding_code_without_a_binding_word(stack: Stack, text: str) -> None:
+    reply = say(stack, new_sender(), text)
+    assert "绑定码" not in reply, reply
+
+
+# ---- the entry just answered is not given in full again -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "follow", "says"),
+    [
+        ("长护险怎么申请", "评估的人会上门伐", "评估员会上门"),
+        ("老年人免费体检哪能约", "要空腹伐", "空腹"),
+        ("助餐点在哪里", "饭菜能打包带回去伐", "12345"),
+    ],
+)
+def test_a_follow_up_gets_the_point_or_an_honest_not_said(stack: Stack, first: str, follow: str, says: str) -> None:
+    sender = new_sender()
+    whole = say(stack, sender, first)
+    reply = say(stack, sender, follow)
+    assert says in reply, reply
+    assert whole.splitlines()[0] not in reply, reply
+
+
+# ---- the date from the clock; what cannot be looked up, said plainly ----------------------------------------
+
+
+def test_the_weekday_asked_is_todays_in_shanghai(stack: Stack) -> None:
+    import datetime as dt
+
+    from bookings.catalog import SHANGHAI
+
+    before = dt.datetime.now(SHANGHAI).date()
+    reply = say(stack, new_sender(), "侬晓得今朝礼拜几伐")
+    after = dt.datetime.now(SHANGHAI).date()
+    assert any(f"{d.month}月{d.day}日" in reply for d in {before, after}), reply
+
+
+@pytest.mark.parametrize("text", ["明朝会落雨伐", "今天外面冷不冷"])
+def test_the_weather_is_said_plainly_to_be_out_of_reach(stack: Stack, text: str) -> None:
+    reply = say(stack, new_sender(), text)
+    assert "天气我查不到" in reply, reply
+
+
+# ---- "再讲一遍" says the last answer again (it was read as goodbye); 🙏 is thanks; the name asked is who answers
+
+
+def test_say_it_again_repeats_the_previous_answer(stack: Stack) -> None:
+    sender = new_sender()
+    first = say(stack, sender, "高龄津贴哪能领")
+    again = say(stack, sender, "侬再讲一遍好伐")
+    assert first.splitlines()[0] in again and "再会" not in again, again
+
+
+def test_folded_hands_are_thanks_and_the_name_asked_is_answered(stack: Stack) -> None:
+    assert "没听明白" not in say(stack, new_sender(), "🙏🙏")
+    assert "银龄助手" in say(stack, new_sender(), "侬叫啥名字啊")
+
+
+def test_a_family_members_number_is_not_kept_and_linking_is_explained(stack: Stack) -> None:
+    reply = say(stack, new_sender(), "我囡囡的手机13611112222")
+    assert "不记下来" in reply and "绑定" in reply, reply

@@ -26,6 +26,13 @@ PHRASINGS = yaml.safe_load(
 )
 EMERGENCIES = [(kind, text) for kind, texts in PHRASINGS["emergencies"].items() for text in texts]
 NOT_EMERGENCIES = [text for texts in PHRASINGS["not_emergencies"].values() for text in texts]
+# issue 10, safety3: a danger feared or asked how to help with, by (concern, the danger's kind)
+WORRIES = [
+    (concern, kind, text)
+    for concern, kinds in PHRASINGS["worries"].items()
+    for kind, texts in kinds.items()
+    for text in texts
+]
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +188,27 @@ def test_a_trouble_below_an_emergency_gets_practical_advice_not_the_alarm(
     said = texts(stack.say(new_sender(), text))
     joined = " ".join(said)
     assert len(said) == 1 and all(w in joined for w in must) and not any(w in joined for w in must_not), said
+
+
+# ---- issue 10, safety3: fears and how-to questions (the fixture's `worries`) --------------------------------------
+
+
+def test_every_listed_fear_or_first_aid_question_gets_its_reply_and_no_alarm(parse: Any) -> None:
+    wrong = []
+    for concern, kind, text in WORRIES:
+        parsed = parse(text)
+        danger = next((e["value"] for e in parsed.get("entities") or [] if e["entity"] == "danger_kind"), None)
+        if (parsed["intent"]["name"], _concern(parsed), danger) != ("concern", concern, kind):
+            wrong.append((text, concern, kind, parsed["intent"]["name"], _concern(parsed), danger))
+    assert not wrong, f"{len(wrong)} of {len(WORRIES)} listed worries were misread: {wrong}"
+
+
+def test_no_listed_money_talk_is_a_scam_and_every_listed_complaint_is_one(parse: Any) -> None:
+    scams = [t for t in PHRASINGS["not_emergencies"]["money"] if parse(t)["intent"]["name"] == "scam_worry"]
+    assert not scams, f"{len(scams)} money mentions read as scam worries: {scams}"
+    missed = [
+        (t, parsed["intent"]["name"])
+        for t in PHRASINGS["not_emergencies"]["complaints"]
+        if (parsed := parse(t))["intent"]["name"] != "complain_service"
+    ]
+    assert not missed, f"{len(missed)} complaints about a service misread: {missed}"

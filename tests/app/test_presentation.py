@@ -113,3 +113,52 @@ def test_who_is_answering_at_the_readback_then_the_readback_again() -> None:
     assert [m["response"] for m in _said(ActionIdentity(), _tracker("侬到底是人还是电脑", "ask_identity"))] == [
         IDENTITY
     ]
+
+
+# ---- "再讲一遍": the previous turn's messages again ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["再讲一遍", "侬再讲一趟好伐", "没听清楚", "重复一下", "刚才说了些什么", "没看清楚"])
+def test_asking_to_hear_it_again_is_a_repeat(text: str) -> None:
+    assert wanted(text) == "repeat"
+
+
+def test_the_previous_turn_is_said_again_as_it_was_and_nothing_older() -> None:
+    events = [
+        {"event": "user", "text": "助浴怎么约", "parse_data": {"intent": {"name": "ask_care_service"}}},
+        {"event": "bot", "text": "老的回答", "data": {}},
+        {"event": "user", "text": "长护险是啥", "parse_data": {"intent": {"name": "ask_insurance"}}},
+        {"event": "bot", "text": "长护险就是…", "data": {"custom": {"kb_entry": "ins-ltci-what", "confident": True}}},
+        {"event": "bot", "text": "想约吗？", "data": {"buttons": [{"title": "1. 帮我约", "payload": "/affirm"}]}},
+    ]
+    said = _said(ActionPresentation(), _tracker("侬再讲一遍", "ask_presentation", events))
+    assert said[0]["response"] == "utter_presentation_repeat_lead"
+    assert [m["text"] for m in said[1:]] == ["长护险就是…", "想约吗？"]
+    assert said[1]["custom"]["kb_entry"] == "ins-ltci-what"
+    assert said[2]["buttons"] == [{"title": "1. 帮我约", "payload": "/affirm"}]
+
+
+def test_a_second_repeat_says_the_same_without_a_second_lead() -> None:
+    events = [
+        {"event": "user", "text": "长护险是啥", "parse_data": {"intent": {"name": "ask_insurance"}}},
+        {
+            "event": "bot",
+            "text": "好的，我再讲一遍：",
+            "data": {},
+            "metadata": {"utter_action": "utter_presentation_repeat_lead"},
+        },
+        {"event": "bot", "text": "长护险就是…", "data": {}},
+    ]
+    said = _said(ActionPresentation(), _tracker("再讲一遍", "ask_presentation", events))
+    assert said[0]["response"] == "utter_presentation_repeat_lead"
+    assert [m["text"] for m in said[1:]] == ["长护险就是…"]
+
+
+def test_nothing_said_yet_is_said_so() -> None:
+    said = _said(ActionPresentation(), _tracker("再讲一遍", "ask_presentation"))
+    assert [m["response"] for m in said] == ["utter_presentation_repeat_nothing"]
+
+
+@pytest.mark.parametrize("text", ["我眼睛开过刀 看不清楚 能帮我念出来伐", "字太小了 读给我听好伐", "能不能朗读"])
+def test_read_aloud_asked_outright_wins_over_its_reason(text: str) -> None:
+    assert wanted(text) == "voice"

@@ -16,8 +16,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.scam import (
     AFTERMATH,
     AGAIN,
+    DEVICE,
     FIRST,
     ActionScamAdvice,
+    device_harm,
     harm_done,
     lost_to_scam,
     repeats_the_warning,
@@ -57,6 +59,9 @@ def test_the_harm_done_is_recognised(text: str) -> None:
         "长护险怎么交钱",
         "他又打来了 说再不转就要抓我",
         "那我现在该怎么办",
+        # what the scammer asked for, told as it was said (safety3): not done
+        "陌生号码发短信 要我把验证码报给他",
+        "对方叫我把钱转到一个新账户",
     ],
 )
 def test_a_worry_or_a_question_is_no_harm_done(text: str) -> None:
@@ -118,3 +123,58 @@ def test_the_same_entry_right_after_the_warning_is_a_repeat() -> None:
     )
     assert repeats_the_warning(tracker, "law-scam-fake-police")
     assert not repeats_the_warning(tracker, "law-will-notary")
+
+
+# ---- the phone handed over: a link opened, an app installed, the screen shared, a code scanned ------------
+
+PHONE_HANDED_OVER = [
+    "我点了",
+    "链接我已经点进去了",
+    "他发的网址我打开了",
+    "他叫我下了个软件 我装好了",
+    "我下载了他说的那个app",
+    "屏幕共享开了",
+    "我照他讲的把屏幕分享给他了",
+    "扫过他发来的二维码了",
+    "视频会议开了 他叫我别挂",
+    "点进去以后手机就卡了",
+]
+NOT_HANDED_OVER = [
+    "链接我没敢点",
+    "这个app能下载伐",
+    "要不要装反诈app",
+    "他叫我扫码 我没扫",
+    "我怕点了链接被骗",
+    "屏幕共享哪能关",
+    "我打开了收音机",
+    "手机怎么开会议",
+    "陌生链接千万不要点",
+    "我孙子帮我装了个微信",
+]
+
+
+@pytest.mark.parametrize("text", PHONE_HANDED_OVER)
+def test_the_phone_handed_over_is_a_harm_of_its_own(text: str) -> None:
+    assert device_harm(text) and harm_done(text)
+
+
+@pytest.mark.parametrize("text", NOT_HANDED_OVER)
+def test_a_question_a_refusal_or_a_worry_about_links_and_apps_is_no_harm(text: str) -> None:
+    assert not device_harm(text)
+
+
+def test_after_a_link_in_a_scam_conversation_the_first_advice_is_to_cut_the_network() -> None:
+    story = [("我手机上收到短信讲我医保卡要冻结了 让我点链接", "scam_worry")]
+    said = _run(_tracker(story, "我点了", "goodbye", [FIRST]))
+    assert said == [DEVICE]
+
+
+def test_a_link_outside_a_scam_conversation_is_nothing() -> None:
+    plain = [("助餐点在哪里", "ask_care_service")]
+    assert not lost_to_scam(_tracker(plain, "我点了", "goodbye"), "我点了")
+
+
+def test_money_gone_as_well_gets_the_money_advice() -> None:
+    story = [("有人讲我中奖了", "scam_worry")]
+    said = _run(_tracker(story, "链接点了 还转了三千块", "scam_worry", [FIRST]))
+    assert said == [AFTERMATH]

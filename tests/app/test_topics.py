@@ -142,7 +142,10 @@ def test_a_menu_word_typed_alone_is_the_menu_button(text: str, intent: str | Non
     assert typed_menu_intent(text) == intent
 
 
-def test_the_service_question_names_every_bookable_service_as_the_catalog_does() -> None:
-    text = DOMAIN["responses"]["utter_ask_booking_service"][0]["text"]
-    listed = text.split("可以约：", 1)[1].rstrip("。").split("、")
+def test_the_service_question_numbers_every_bookable_service_as_the_catalog_does() -> None:
+    from actions.booking_form import numbered_services
+
+    text = DOMAIN["responses"]["utter_ask_booking_service"][0]["text"].format(services=numbered_services())
+    listed = [line.split(". ", 1)[1] for line in text.splitlines()[1:]]
     assert listed == [service_name(code) for code in load_catalog().services]
+    assert text.splitlines()[1].startswith("1. ")

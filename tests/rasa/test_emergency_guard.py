@@ -167,6 +167,13 @@ PHRASINGS = yaml.safe_load((ROOT / "tests" / "fixtures" / "emergency_phrasings.y
 LISTED_EMERGENCIES = [(kind, text) for kind, texts in PHRASINGS["emergencies"].items() for text in texts]
 LISTED_MENTIONS = PHRASINGS["not_emergencies"]["mentions"]
 LISTED_NOT_EMERGENCIES = [text for texts in PHRASINGS["not_emergencies"].values() for text in texts]
+# issue 10, safety3: a danger feared or asked how to help with, by (concern, the danger's kind)
+LISTED_WORRIES = [
+    (concern, kind, text)
+    for concern, kinds in PHRASINGS["worries"].items()
+    for kind, texts in kinds.items()
+    for text in texts
+]
 
 
 def test_no_listed_phrasing_is_a_training_example() -> None:
@@ -176,6 +183,7 @@ def test_no_listed_phrasing_is_a_training_example() -> None:
             if line.strip().startswith("- "):
                 examples.add(re.sub(r"\[([^\]]*)\][({][^)}]*[)}]", r"\1", line.strip()[2:]))
     listed = [text for _, text in LISTED_EMERGENCIES] + LISTED_NOT_EMERGENCIES + PHRASINGS["grief"]
+    listed += [text for _, _, text in LISTED_WORRIES]
     assert len(listed) > 250 and not examples & set(listed)
 
 
@@ -389,8 +397,9 @@ def test_a_named_condition_comes_before_another_kinds_signs(
 def test_a_question_about_danger_in_general_raises_no_alarm(
     pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, said: str
 ) -> None:
+    # how to help (煤气泄漏了应该怎么办啊) is answered with first-aid steps (safety3); the rest keep the classifier's
     message = _classify(pipeline, text, said=said)
-    assert message.get(INTENT)["name"] == "ask_care_service" and _kind(message) is None
+    assert message.get(INTENT)["name"] == _expected_without_alarm(text) and _kind(message) is None
 
 
 @pytest.mark.parametrize(
@@ -467,7 +476,7 @@ def test_negation_other_words_for_signs_and_reports_holding_question_words(
 def test_general_questions_in_other_frames_raise_no_alarm(
     pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
 ) -> None:
-    assert _classify(pipeline, text).get(INTENT)["name"] == "ask_care_service"
+    assert _classify(pipeline, text).get(INTENT)["name"] == _expected_without_alarm(text)
 
 
 @pytest.mark.parametrize(
@@ -704,3 +713,56 @@ def test_a_classifiers_alarm_for_a_health_complaint_that_is_more_than_a_worry_is
 ) -> None:
     message = _classify(pipeline, text, said="emergency", ranking=[("emergency", 0.99), ("reschedule_booking", 0.001)])
     assert message.get(INTENT)["name"] == "emergency" and _concern(message) is None
+
+
+# ---- issue 10, safety3: fears and how-to questions are answered as such, danger now still alarms ---------------
+
+
+def _danger(message: Message) -> str | None:
+    return next((e["value"] for e in message.get(ENTITIES) or [] if e["entity"] == "danger_kind"), None)
+
+
+@pytest.mark.parametrize("said", ["emergency", "chitchat", "ask_care_service"])
+@pytest.mark.parametrize(("concern", "kind", "text"), LISTED_WORRIES)
+def test_a_listed_fear_or_first_aid_question_gets_its_reply_and_no_alarm(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], concern: str, kind: str, text: str, said: str
+) -> None:
+    message = _classify(pipeline, text, said=said)
+    assert message.get(INTENT)["name"] == "concern" and _kind(message) is None
+    assert (_concern(message), _danger(message)) == (concern, kind)
+    assert "emergency" not in [r["name"] for r in message.get(INTENT_RANKING_KEY)]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("我怕他心脏病发作了", "chest"),  # 了 right after a feared danger: it has happened
+        ("我怕老伴叫不醒了", "unconscious"),
+        ("我担心是心梗", "chest"),  # 担心是, 怕是 guess at now
+        ("怕是煤气漏了", "gas"),
+        ("万一他现在心脏病发作了 怎么办", "chest"),  # supposing, but 现在
+        ("我老伴噎住了 怎么急救", "choking"),  # a how-to question about someone now
+    ],
+)
+def test_a_fear_or_how_to_that_says_danger_now_is_still_an_emergency(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str, kind: str
+) -> None:
+    message = _classify(pipeline, text, said="chitchat")
+    assert message.get(INTENT)["name"] == "emergency" and _kind(message) == kind and _danger(message) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我怕跌倒，有啥防跌的办法",  # a way asked for: the knowledge base's entry
+        "万一摔倒了 意外险能赔吗",  # a service
+        "我想学海姆立克急救法",  # a course
+        "电话里讲我孙子噎住了住院 要我打钱",  # a scam story
+        "我怕我会想不开",  # despair: never a danger to prepare for
+    ],
+)
+def test_a_way_a_service_a_course_or_a_scam_is_no_worry(
+    pipeline: tuple[TextNormalizer, EmergencyGuard], text: str
+) -> None:
+    message = _classify(pipeline, text)
+    assert _concern(message) not in ("fear", "first_aid") and _kind(message) is None

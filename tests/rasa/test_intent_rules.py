@@ -366,3 +366,175 @@ def test_a_wish_for_company_is_small_talk_that_comforts_not_a_request_for_an_age
 @pytest.mark.parametrize("text", ["帮我转人工", "我要找工作人员", "找个人帮我办长护险"])
 def test_asking_for_an_agent_is_left_alone(rules: IntentRules, text: str) -> None:
     assert rules.intent_for(text) is None
+
+
+# ---- intents whose action changes something at once -------------------------------------------------------
+CONSEQUENTIAL = ("family_link", "family_unlink", "delete_my_data")
+
+
+def test_every_training_example_of_a_consequential_intent_carries_its_word(rules: IntentRules) -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "training_data" / "nlu" / "care.yml").read_text("utf-8"))
+    examples = {
+        block["intent"]: [line.removeprefix("- ").strip() for line in block["examples"].splitlines() if line.strip()]
+        for block in data["nlu"]
+        if block.get("intent") in CONSEQUENTIAL
+    }
+    assert set(examples) == set(CONSEQUENTIAL)
+    for intent, texts in examples.items():
+        for text in texts:
+            assert rules.intent_for(text, intent) in (None, intent), (intent, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我想找个保姆 住家的",
+        "我想找个保姆照顾我妈",
+        "我女儿下个月回来看我",
+        "家里老人腿脚不好 一个人在屋里",
+        "阿拉囡囡在外地 想伊了",
+        "我爸今年九十了身体还可以",
+        "儿子子女都不在身边",
+        "我想给我妈找个伴",
+    ],
+)
+def test_a_guess_at_a_binding_without_a_binding_word_is_not_acted_on(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "family_link") == "nlu_fallback"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("我不想看了", "family_unlink"), ("信息都对的", "delete_my_data"), ("我的资料你看看", "delete_my_data")],
+)
+def test_a_guess_at_unlinking_or_deleting_without_its_word_is_not_acted_on(
+    rules: IntentRules, text: str, intent: str
+) -> None:
+    assert rules.intent_for(text, intent) == "nlu_fallback"
+
+
+def test_a_topic_named_beside_a_guessed_binding_is_a_question(rules: IntentRules) -> None:
+    ranking = [{"name": "family_link"}, {"name": "ask_insurance"}]
+    assert rules.intent_for("我妈想问长护险", "family_link", ranking) == "ask_insurance"
+
+
+@pytest.mark.parametrize("text", ["🙏", "🙏🙏🙏", "🙏🏻 ", "🙏！"])
+def test_folded_hands_alone_are_thanks(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "nlu_fallback") == "thanks"
+
+
+@pytest.mark.parametrize("text", ["再讲一遍", "侬再讲一趟好伐", "没听清楚", "重复一下", "我没听见", "再说一次"])
+def test_asking_to_hear_it_again_is_a_presentation_request_not_goodbye(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "goodbye") == "ask_presentation"
+
+
+# ---- issue 10, booking conversations ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [
+        ("要不要提前预约", "stop"),
+        ("得先约好伐", "check_bookings"),
+        ("去之前要先报名吗", "book_service"),
+    ],
+)
+def test_whether_one_must_book_is_a_follow_up(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) == "ask_followup"
+
+
+@pytest.mark.parametrize(("text", "classified"), [("我要预约", "book_service"), ("帮我预约一下", "book_service")])
+def test_a_booking_is_no_question_of_whether_to_book(rules: IntentRules, text: str, classified: str) -> None:
+    assert rules.intent_for(text, classified) != "ask_followup"
+
+
+@pytest.mark.parametrize(
+    ("text", "classified", "intent"),
+    [
+        ("帮我订助餐 一顿要几钿", "ask_care_service", "book_service"),
+        ("约个日间照料试托，要带点啥", "ask_followup", "book_service"),
+        ("想约助浴 另外问下助餐在哪", "ask_care_service", None),  # a question about another service
+        ("助浴怎么约", "ask_care_service", None),
+        ("助浴要约伐 多少钱", "ask_care_service", None),  # whether to book, and the price: two questions
+    ],
+)
+def test_a_booking_with_its_own_question_books(rules: IntentRules, text: str, classified: str, intent: str) -> None:
+    assert rules.intent_for(text, classified) == intent
+
+
+# ---- issue 10, safety3: a scam warning needs a scam's words (the table's `hand_on`) ------------------------------
+
+
+def _read(rules: IntentRules, text: str, ranking: list[tuple[str, float]]) -> Message:
+    message = Message(data={TEXT: text})
+    message.set(INTENT, {"name": ranking[0][0], "confidence": ranking[0][1]}, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [{"name": n, "confidence": c} for n, c in ranking], add_to_output=True)
+    rules.process([message])
+    return message
+
+
+@pytest.mark.parametrize(
+    "text", ["我孙子结婚送多少红包", "今天买菜花了两百块", "老头子把工资卡交给我管了", "退休金涨了 开心"]
+)
+def test_money_talked_about_read_as_a_scam_goes_to_the_next_guess(rules: IntentRules, text: str) -> None:
+    message = _read(rules, text, [("scam_worry", 0.48), ("chitchat", 0.4), ("out_of_scope", 0.05)])
+    assert message.get(INTENT)["name"] == "chitchat"
+    assert "scam_worry" not in [r["name"] for r in message.get(INTENT_RANKING_KEY)]
+
+
+def test_a_next_guess_below_the_thresholds_is_the_fallback(rules: IntentRules) -> None:
+    message = _read(rules, "今天买菜花了两百块", [("scam_worry", 0.65), ("chitchat", 0.15), ("out_of_scope", 0.03)])
+    assert message.get(INTENT)["name"] == "nlu_fallback"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "有人叫我把钱转到安全账户",  # a story of someone asking for money or a secret
+        "陌生人打电话要我的验证码",
+        "短信讲我中奖了 要先交手续费",
+        "自称公安局的说我涉嫌洗钱",
+        "我已经转了五千了",  # money sent
+        "他又打来了",
+    ],
+)
+def test_a_scam_story_stays_a_scam(rules: IntentRules, text: str) -> None:
+    assert _read(rules, text, [("scam_worry", 0.9), ("chitchat", 0.05)]).get(INTENT)["name"] == "scam_worry"
+
+
+def test_a_hand_on_that_is_no_regular_expression_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "rules.yml"
+    bad.write_text("version: 1\nintents: {}\nhand_on:\n  scam_worry: '(骗'\n", encoding="utf-8")
+    with pytest.raises(IntentRulesError, match="hand_on"):
+        IntentRules({**IntentRules.get_default_config(), "table": str(bad)})
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("临时请护工要注意啥", "ask_care_service"),  # a question naming a service's helpers is no complaint
+        ("我要投诉 护工态度差", "complain_service"),
+        ("送来的饭菜冰冰冷 哪能吃", "complain_service"),
+        ("约好的阿姨到现在没来", "complain_service"),
+    ],
+)
+def test_a_complaint_needs_what_was_wrong(rules: IntentRules, text: str, intent: str) -> None:
+    message = _read(rules, text, [("complain_service", 0.5), ("ask_care_service", 0.45)])
+    assert message.get(INTENT)["name"] == intent
+
+
+@pytest.mark.parametrize("classified", ["complain_service", "ask_care_service"])
+def test_a_booking_already_made_told_with_a_complaint_is_no_new_booking(rules: IntentRules, classified: str) -> None:
+    assert rules.intent_for("昨天约的助浴没人来 也没人打电话", classified) is None  # the classifier's reading stays
+
+
+@pytest.mark.parametrize("text", ["约个上门做饭的阿姨", "帮我预约一个修脚的", "想约个上门理发"])
+def test_asked_to_book_something_the_classifier_is_unsure_of_is_a_booking(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "nlu_fallback") == "book_service"
+
+
+@pytest.mark.parametrize("text", ["约个时间要多少钱", "约了以后可以改伐", "预约一下要带啥"])
+def test_a_question_about_booking_is_not_turned_into_one(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "nlu_fallback") != "book_service"

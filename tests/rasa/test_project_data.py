@@ -95,6 +95,38 @@ TEST_SENTENCES = _e2e_sentences() | {
     "蒋阿大",
     "俞秀凤",
 }
+
+
+def _booking_class_messages() -> set[str]:
+    """tests/app/test_e2e_booking_classes.py: the messages of its SEEN_* and FRESH_* lists (not the words checked),
+    but for the two-character words that set a scene or are the stop itself (对, 你好, 绑定, 算了), which the
+    IntentRules table reads and the training data holds on purpose."""
+    tree = ast.parse((ROOT / "tests" / "app" / "test_e2e_booking_classes.py").read_text("utf-8"))
+    found: set[str] = set()
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
+            continue
+        if not node.targets[0].id.startswith(("SEEN_", "FRESH_")) or not isinstance(node.value, ast.List):
+            continue
+        for item in node.value.elts:
+            if not isinstance(item, ast.Tuple):
+                messages = [item]
+            elif isinstance(item.elts[0], ast.List):  # (messages before, the stop, …)
+                messages = [*item.elts[0].elts, item.elts[1]]
+            elif len(item.elts) == 3:  # (topic question, follow-up, words)
+                messages = item.elts[:2]
+            else:  # (message, name)
+                messages = item.elts[:1]
+            found.update(
+                m.value
+                for m in messages
+                if isinstance(m, ast.Constant) and isinstance(m.value, str) and len(m.value) > 2
+            )
+    return found
+
+
+TEST_SENTENCES |= _booking_class_messages()
+
 # tests/app/test_e2e_followups.py: every message its conversations check (a bare number picks from a list).
 FOLLOWUP_SENTENCES = {
     str(turn["say"])
@@ -103,6 +135,13 @@ FOLLOWUP_SENTENCES = {
     ]
     for turn in conversation
     if len(turn) > 1 and not str(turn["say"]).isdigit()
+}
+
+# tests/app/relevance_questions.yml: the subject check's questions (issue 10).
+RELEVANCE_SENTENCES = {
+    str(row if isinstance(row, str) else row[0])
+    for rows in yaml.safe_load((ROOT / "tests" / "app" / "relevance_questions.yml").read_text("utf-8")).values()
+    for row in rows
 }
 
 
@@ -123,6 +162,7 @@ def test_every_intent_has_enough_varied_examples(importer: TrainingDataImporter)
     plain = {m.get("text") for m in nlu.intent_examples}
     assert not TEST_SENTENCES & plain, "the acceptance sentences must stay out of the training data"
     assert not FOLLOWUP_SENTENCES & plain, "the follow-up conversations' messages must stay out of the training data"
+    assert not RELEVANCE_SENTENCES & plain, "the subject check's questions must stay out of the training data"
 
 
 def test_entities_are_annotated(importer: TrainingDataImporter) -> None:

@@ -234,7 +234,15 @@ def test_sizes_and_shapes() -> None:
             assert too_long.status_code == 413 and too_long.json()["text"] == TOO_LONG
             huge = json.dumps({"sender": "me", "message": "x", "metadata": {"pad": "y" * MAX_BODY_BYTES}}).encode()
             assert (await api.post(huge)).status_code == 413
-            for body in (b"{not json", b"[1]", b'{"sender": "x"}', b'{"sender": "", "message": "hi"}'):
+            # the last two: bytes that are not UTF-8 in the sender (found by `make fuzz`: a 500 before)
+            for body in (
+                b"{not json",
+                b"[1]",
+                b'{"sender": "x"}',
+                b'{"sender": "", "message": "hi"}',
+                b'{"sender": "prog-\xf4\x90\x80\x80108", "message": "hi"}',
+                b'{"sender": "me\xff", "message": "hi"}',
+            ):
                 answer = await api.post(body)
                 assert answer.status_code == 400 and answer.json()["error"]
             assert (await api.say("me", "长" * MAX_MESSAGE_CHARS)) != []
