@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 
@@ -79,7 +80,7 @@ class Said:
     """A response of domain/conversation.yml and the values for its placeholders."""
 
     response: str
-    values: dict[str, str]
+    values: dict[str, Any]
 
 
 CLOCK_DATE, CLOCK_TIME, OUT_OF_REACH = "utter_clock_date", "utter_clock_time", "utter_out_of_reach"
