@@ -957,6 +957,21 @@ class ActionKnowledgeAnswer(Action):
         return resolved.events
 
 
+FALL_STILL_HURTS = "utter_fall_still_hurts"
+_FELL = re.compile(r"(?:摔|跌|滑|绊|掼)(?:了一跤|一跤|了个跟头|跤|倒|了一下)|(?:摔|跌)了(?=[\s，,。])")
+_GOT_BETTER = re.compile(r"不(?:痛|疼|肿)了|好多了|好了|没事|没啥事|没关系")
+_STILL_HURTS = re.compile(r"痛|疼|肿|青|紫|酸|不舒服|不灵|动不来|抬不起")
+_SOME_TIME_AGO = re.compile(r"前两天|前几天|昨天|前天|上礼拜|上星期|上个礼拜|早上|上午|下午|那天|还|到现在|一直")
+
+
+def fall_still_hurts(text: str) -> bool:
+    """A fall some time ago that still hurts, said with nothing else the assistant understood."""
+    plain = normalize(text)
+    if _GOT_BETTER.search(plain):
+        return False
+    return bool(_FELL.search(plain) and _STILL_HURTS.search(plain) and _SOME_TIME_AGO.search(plain))
+
+
 FAMILY_NUMBER_NOT_KEPT = "utter_family_number_not_kept"
 _FAMILY = re.compile(
     r"女儿|儿子|囡囡|子女|老伴|老头子|老太婆|孙子|孙女|外孙|媳妇|女婿|家里人|家属|阿姐|阿哥|姐姐|哥哥|弟弟|妹妹|侄子|外甥"
@@ -1000,6 +1015,10 @@ class ActionFallbackKnowledge(Action):
             return menu_choice(dispatcher, tracker, int(number[1]))
         if text and not text.startswith("/") and tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose"):
             return answer_in_booking(dispatcher, tracker, text)
+        if text and fall_still_hurts(text):
+            # "我前两天摔了一跤 现在腰还痛 要紧伐" was "没听明白": see a doctor today, and the signs that mean 120.
+            dispatcher.utter_message(response=FALL_STILL_HURTS)
+            return []
         if text and family_number(text):
             # "我女儿的电话13611112222": never stored; family are linked by a code they ask for themselves.
             dispatcher.utter_message(response=FAMILY_NUMBER_NOT_KEPT)
