@@ -122,7 +122,6 @@ _NOT_A_BOOKING_WITH_A_QUESTION = frozenset(
         "request_human",
         "family_link",
         "complain_service",
-        "check_bookings",
     }
 )
 # A request that starts by asking to book ("约个…", "帮我预约一个…").

@@ -538,3 +538,8 @@ def test_asked_to_book_something_the_classifier_is_unsure_of_is_a_booking(rules:
 @pytest.mark.parametrize("text", ["约个时间要多少钱", "约了以后可以改伐", "预约一下要带啥"])
 def test_a_question_about_booking_is_not_turned_into_one(rules: IntentRules, text: str) -> None:
     assert rules.intent_for(text, "nlu_fallback") != "book_service"
+
+
+@pytest.mark.parametrize("text", ["帮我约认知筛查 要多少钱", "约下礼拜的助浴 带啥东西"])
+def test_a_booking_with_a_question_read_as_a_look_at_my_bookings_still_books(rules: IntentRules, text: str) -> None:
+    assert rules.intent_for(text, "check_bookings") == "book_service"
