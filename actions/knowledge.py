@@ -1015,8 +1015,9 @@ class ActionFallbackKnowledge(Action):
             return menu_choice(dispatcher, tracker, int(number[1]))
         if text and not text.startswith("/") and tracker.get_slot(BOOKING_STAGE) in ("confirm", "choose"):
             return answer_in_booking(dispatcher, tracker, text)
-        if text and fall_still_hurts(text):
+        if text and fall_still_hurts(text) and not topic_names(normalize(text)):
             # "我前两天摔了一跤 现在腰还痛 要紧伐" was "没听明白": see a doctor today, and the signs that mean 120.
+            # Said with a topic ("…意外险能赔伐"), it is the knowledge base's question.
             dispatcher.utter_message(response=FALL_STILL_HURTS)
             return []
         if text and family_number(text):

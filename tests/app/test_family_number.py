@@ -79,3 +79,13 @@ def test_the_fallback_says_see_a_doctor_today_with_the_120_signs() -> None:
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionFallbackKnowledge().run(dispatcher, tracker, {}))
     assert [m.get("response") for m in dispatcher.messages] == [FALL_STILL_HURTS]
+
+
+def test_a_past_fall_asked_about_a_topic_is_left_to_the_knowledge_base() -> None:
+    text = "摔了一跤以后腿一直痛 意外险能赔伐"
+    message = {"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.4}, "entities": []}
+    events: list[dict[str, Any]] = [{"event": "user", "text": text, "parse_data": message}]
+    tracker = Tracker("fall-topic", {}, message, events, False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionFallbackKnowledge().run(dispatcher, tracker, {}))
+    assert FALL_STILL_HURTS not in [m.get("response") for m in dispatcher.messages]
