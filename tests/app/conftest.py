@@ -13,6 +13,10 @@ from urllib.parse import parse_qs
 import pytest
 import sqlalchemy as sa
 
+from knowledge_base.files import builtin_entries
+from knowledge_base.retrieval import LiveIndex
+from knowledge_base.store import KBStore
+
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -294,3 +298,14 @@ def saved_contacts(bookings_url: str, sender: str) -> list[tuple[str, str]]:
         return [(b.contact_name, b.phone) for b in store.list_for_user(sender)]
     finally:
         store.dispose()
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIndex]:
+    """The built-in knowledge base in a fresh SQLite store, indexed once per test module (real retrieval)."""
+    path = tmp_path_factory.mktemp("kb") / "kb.sqlite"
+    store = KBStore(f"sqlite:///{path}")
+    store.seed_if_empty(builtin_entries())
+    live = LiveIndex(store, poll_seconds=3600, background=False)
+    live.refresh(force=True)
+    yield live

@@ -7,7 +7,6 @@ training data and the entries' question variants.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,21 +15,9 @@ import yaml
 
 from actions.knowledge import Context, resolve
 from actions.menus import MENU_RESPONSES
-from knowledge_base.files import builtin_entries
 from knowledge_base.followup import aspect_named, is_followup, read, same_subject, street_only
 from knowledge_base.retrieval import LiveIndex
-from knowledge_base.store import KBStore
 from yinling.places import STREETS
-
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIndex]:
-    path: Path = tmp_path_factory.mktemp("kb") / "kb.sqlite"
-    store = KBStore(f"sqlite:///{path}")
-    store.seed_if_empty(builtin_entries())
-    live = LiveIndex(store, poll_seconds=3600)
-    live.refresh(force=True)
-    yield live
 
 
 @pytest.mark.parametrize(

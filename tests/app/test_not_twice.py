@@ -8,15 +8,10 @@ training data and the entries' question variants.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from actions.knowledge import Context, not_twice, resolve
-from knowledge_base.files import builtin_entries
 from knowledge_base.retrieval import LiveIndex
-from knowledge_base.store import KBStore
 
 PAIRS = [
     ("法律援助怎么申请", "法律援助在哪里申请"),
@@ -35,16 +30,6 @@ PAIRS = [
     ("日间照料中心是做啥的", "可以午睡伐"),
     ("适老化改造怎么申请", "改造好了有人来检查伐"),
 ]
-
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIndex]:
-    path: Path = tmp_path_factory.mktemp("kb") / "kb.sqlite"
-    store = KBStore(f"sqlite:///{path}")
-    store.seed_if_empty(builtin_entries())
-    live = LiveIndex(store, poll_seconds=3600)
-    live.refresh(force=True)
-    yield live
 
 
 def _after(index: LiveIndex, first: str, follow: str) -> tuple[str, str]:

@@ -6,27 +6,12 @@ The real knowledge base and retrieval; phrasings kept out of the training data a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from actions.knowledge import Context, resolve
 from actions.overview import booking_asked, kind_asked, services_named, subject_of, two_bookings, two_topics
 from actions.topics import load
-from knowledge_base.files import builtin_entries
 from knowledge_base.retrieval import LiveIndex
-from knowledge_base.store import KBStore
-
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIndex]:
-    path: Path = tmp_path_factory.mktemp("kb") / "kb.sqlite"
-    store = KBStore(f"sqlite:///{path}")
-    store.seed_if_empty(builtin_entries())
-    live = LiveIndex(store, poll_seconds=3600)
-    live.refresh(force=True)
-    yield live
 
 
 @pytest.mark.parametrize(

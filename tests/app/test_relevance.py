@@ -6,7 +6,6 @@ of the entries' question variants and of the training data (tests/rasa/test_proj
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,9 @@ from knowledge_base.answers import NOT_COVERED
 from knowledge_base.files import builtin_entries
 from knowledge_base.relevance import Relevance, RelevanceConfigError, RelevanceRules
 from knowledge_base.retrieval import LiveIndex
-from knowledge_base.store import KBStore
 from tests.app.relevance_support import QUESTIONS, heldout, load_sets, score
 
 SETS = load_sets()
-
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIndex]:
-    path: Path = tmp_path_factory.mktemp("kb") / "kb.sqlite"
-    store = KBStore(f"sqlite:///{path}")
-    store.seed_if_empty(builtin_entries())
-    live = LiveIndex(store, poll_seconds=3600, background=False)
-    live.refresh(force=True)
-    yield live
 
 
 @pytest.fixture(scope="module")
